@@ -1,0 +1,125 @@
+/**
+ * What a subcommand of the CLI declares: its options (for parsing and for
+ * help) and what it runs.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UsageError } from "../errors.ts";
+
+/** One option of a command. */
+export interface CliOption {
+  /** `boolean` for a flag, `string` for an option that takes a value. */
+  type: "boolean" | "string";
+  /** A one-letter alias. */
+  short?: string;
+  /** The value's name in help, for string options. */
+  valueName?: string;
+  /** One line for the help. */
+  description: string;
+}
+
+/** What every command gets besides its arguments. */
+export interface CliContext {
+  /** `--verbose` was given. */
+  verbose: boolean;
+  /** Writes a line for the user on standard error. */
+  log(line: string): void;
+  /** Writes a line of output on standard output (for scripts). */
+  print(line: string): void;
+}
+
+/** Parsed arguments. */
+export interface CliInput {
+  /** Option values by long name. */
+  values: Record<string, string | boolean | undefined>;
+  /** Positional arguments. */
+  positionals: string[];
+}
+
+/** A subcommand. */
+export interface CliCommand {
+  /** The word that selects it, e.g. `commit`. */
+  name: string;
+  /** One line for the overall help. */
+  summary: string;
+  /** The usage line, e.g. `bot-bottle commit [<slug>] [options]`. */
+  usage: string;
+  /** A paragraph for the command's help. */
+  description: string;
+  /** Its options, by long name (the common ones are added). */
+  options: Record<string, CliOption>;
+  /** Runs it. */
+  run(input: CliInput, context: CliContext): Promise<void>;
+}
+
+/** Options every command takes. */
+export const COMMON_OPTIONS: Record<string, CliOption> = {
+  verbose: {
+    type: "boolean",
+    short: "v",
+    description: "show every backend command, and a failed command's full output",
+  },
+  help: { type: "boolean", short: "h", description: "show this help" },
+};
+
+/**
+ * Parses a command's arguments.
+ *
+ * @param command The command.
+ * @param args The arguments after the command's name.
+ * @returns The parsed values and positionals.
+ * @throws {UsageError} On an unknown option or a missing value.
+ */
+export function parseCommandArgs(command: CliCommand, args: string[]): CliInput {
+  const options = { ...command.options, ...COMMON_OPTIONS };
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: Object.fromEntries(
+        Object.entries(options).map(([name, option]) => [
+          name,
+          { type: option.type, ...(option.short ? { short: option.short } : {}) },
+        ]),
+      ),
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: values as CliInput["values"], positionals };
+  } catch (error) {
+    if (error instanceof TypeError && "code" in error) {
+      const option = error.message.match(/'(-[^']*)'/)?.[1];
+      const problem = error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option
+        ? `unknown option "${option}" for "${command.name}"`
+        : error.message.replace(/\.$/, "");
+      throw new UsageError(`${problem}; run "bot-bottle ${command.name} --help" for usage`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Renders a command's help.
+ *
+ * @param command The command.
+ * @returns The help text.
+ */
+export function commandHelp(command: CliCommand): string {
+  const rows = Object.entries({ ...command.options, ...COMMON_OPTIONS }).map(([name, option]) => {
+    const flag = `${option.short ? `-${option.short}, ` : "    "}--${name}` +
+      (option.type === "string" ? ` <${option.valueName ?? "value"}>` : "");
+    return [flag, option.description];
+  });
+  const width = Math.max(...rows.map(([flag]) => flag.length));
+  return [
+    `Usage: ${command.usage}`,
+    "",
+    command.description,
+    "",
+    "Options:",
+    ...rows.map(([flag, description]) => `  ${flag.padEnd(width)}  ${description}`),
+  ].join("\n");
+}

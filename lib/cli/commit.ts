@@ -1,0 +1,94 @@
+/**
+ * `bot-bottle commit [<slug>]`.
+ *
+ * @module
+ */
+
+import { type Agent, loadAgent } from "../agent.ts";
+import { listStateSlugs, stateRoot } from "../bottle_state.ts";
+import { commit } from "../commit.ts";
+import { BackendError, BadInputError, CommitCancelled, UsageError } from "../errors.ts";
+import { type Prompter, terminalPrompter } from "../prompter.ts";
+import { loadRegistry, type Registry } from "../registry.ts";
+import type { CliCommand, CliContext } from "./command.ts";
+
+/** `bot-bottle commit`. */
+export const commitCommand: CliCommand = {
+  name: "commit",
+  summary: "snapshot a running bottle into a resumable artifact",
+  usage: "bot-bottle commit [<slug>] [options]",
+  description: [
+    "Snapshots the bottle <slug> on the backend its metadata names, records the snapshot in",
+    "its state directory (committed-image, .preserve), and prints how to resume and export it.",
+    "Without <slug> on a terminal, picks from the running bottles that have state.",
+  ].join("\n"),
+  options: {
+    yes: { type: "boolean", short: "y", description: "answer yes to every confirmation" },
+    json: {
+      type: "boolean",
+      description: "print one JSON object (slug, backend, artifact, commands) on stdout",
+    },
+  },
+  async run({ values, positionals }, context) {
+    if (positionals.length > 1) {
+      throw new UsageError(
+        `commit takes one slug, got ${positionals.length}; run "bot-bottle commit --help" for usage`,
+      );
+    }
+    const json = values.json === true;
+    const prompter = terminalPrompter({ yes: values.yes === true });
+    const registry = await loadRegistry();
+    const slug = positionals[0] ?? await pickBottle(registry, prompter, context);
+    const result = await commit(slug, {
+      registry,
+      prompter,
+      log: json ? undefined : context.log,
+      onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+    });
+    if (json) context.print(JSON.stringify(result));
+  },
+};
+
+async function pickBottle(
+  registry: Registry,
+  prompter: Prompter,
+  context: CliContext,
+): Promise<string> {
+  const noSlug = "no slug given";
+  // Fail before querying any backend when no one can answer the picker.
+  if (!Deno.stdin.isTerminal() || !Deno.stderr.isTerminal()) {
+    throw new UsageError(`${noSlug}; pass the bottle's slug: bot-bottle commit <slug>`);
+  }
+  const root = stateRoot();
+  const agents = new Map<string, Agent[]>();
+  for (const slug of await listStateSlugs(root)) {
+    const agent = await loadAgent(slug, root).catch(() => undefined);
+    if (!agent) continue;
+    let backend: string;
+    try {
+      backend = registry.resolve(agent.backend).name;
+    } catch {
+      continue; // an unknown backend: committing it would fail anyway
+    }
+    agents.set(backend, [...agents.get(backend) ?? [], agent]);
+  }
+  const running: string[] = [];
+  for (const [backend, group] of agents) {
+    try {
+      const slugs = new Set(await registry.getFreezer(backend).runningSlugs());
+      running.push(...group.filter((agent) => slugs.has(agent.slug)).map((agent) => agent.slug));
+    } catch (error) {
+      if (!(error instanceof BackendError)) throw error;
+      context.log(`warning: cannot list the ${backend} bottles: ${error.message}`);
+    }
+  }
+  if (running.length === 0) {
+    throw new BadInputError(
+      `${noSlug}, and no running bottle has state in ${root}/state; pass the bottle's slug`,
+    );
+  }
+  running.sort();
+  const index = await prompter.select("Which bottle do you want to commit?", running);
+  if (index === undefined) throw new CommitCancelled("no bottle picked; nothing was committed");
+  return running[index];
+}

@@ -1,0 +1,101 @@
+/**
+ * The errors bot-bottle throws for callers to catch. Programming mistakes use
+ * the built-in classes (`TypeError`, `RangeError`); everything a user or an
+ * orchestrator is expected to handle is one of these.
+ *
+ * @module
+ */
+
+/** Base class of every error bot-bottle expects callers to handle. */
+export class BotBottleError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BotBottleError";
+  }
+}
+
+/**
+ * The command line was used wrongly: an unknown command or flag, a missing
+ * argument. The CLI exits with status 2.
+ */
+export class UsageError extends BotBottleError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * An input is not acceptable: a slug that breaks the slug rule, a bottle with
+ * no state, a corrupt `metadata.json`, an invalid registry. Nothing was
+ * changed when this is thrown.
+ */
+export class BadInputError extends BotBottleError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BadInputError";
+  }
+}
+
+/** What a failed backend command reported. */
+export interface BackendFailure {
+  /** The registry name of the backend, e.g. `"docker"`. */
+  backend: string;
+  /** The registry name of the command template, e.g. `"commit"`. */
+  command: string;
+  /** The exact arguments that were run, executable first. */
+  argv: string[];
+  /** The exit status, or `undefined` when the command could not be started. */
+  exitCode?: number;
+  /** What the command printed on standard output. */
+  stdout: string;
+  /** What the command printed on standard error. */
+  stderr: string;
+}
+
+/**
+ * A backend's external command failed, or the backend cannot be reached.
+ * Carries the argv, exit code and output so `--verbose` can show them.
+ */
+export class BackendError extends BotBottleError implements BackendFailure {
+  backend: string;
+  command: string;
+  argv: string[];
+  exitCode?: number;
+  stdout: string;
+  stderr: string;
+
+  constructor(message: string, failure: BackendFailure, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BackendError";
+    this.backend = failure.backend;
+    this.command = failure.command;
+    this.argv = failure.argv;
+    this.exitCode = failure.exitCode;
+    this.stdout = failure.stdout;
+    this.stderr = failure.stderr;
+  }
+}
+
+/**
+ * The backend's tool is not installed, or its engine or service is not
+ * running. A subclass of {@linkcode BackendError}, so listings can show such a
+ * backend as unavailable instead of failing.
+ */
+export class BackendUnavailableError extends BackendError {
+  constructor(message: string, failure: BackendFailure, options?: ErrorOptions) {
+    super(message, failure, options);
+    this.name = "BackendUnavailableError";
+  }
+}
+
+/**
+ * The user declined a confirmation. Nothing was written; the CLI prints one
+ * line and exits with status 0.
+ */
+export class CommitCancelled extends BotBottleError {
+  constructor(message = "commit cancelled; nothing was changed", options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CommitCancelled";
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * The freezer: the flow every backend shares to snapshot a bottle and record
+ * the snapshot where the launcher finds it.
+ *
+ * @module
+ */
+
+import { type Agent, loadAgent } from "./agent.ts";
+import type { BackendCommands, CommandResult } from "./backend_commands.ts";
+import { BackendError, BadInputError } from "./errors.ts";
+import { type Prompter, terminalPrompter } from "./prompter.ts";
+import type { TemplateValues } from "./template.ts";
+
+/** What a successful commit produced. */
+export interface CommitResult {
+  /** The bottle's slug. */
+  slug: string;
+  /** The backend's registry name (aliases resolved), e.g. `"docker"`. */
+  backend: string;
+  /** The artifact reference written to `committed-image`. */
+  artifact: string;
+  /** The command that resumes the bottle from this snapshot. */
+  resumeCommand: string;
+  /** A command that copies the artifact out, to move it to another machine. */
+  exportCommand: string;
+}
+
+/** Options every freezer takes. */
+export interface FreezerOptions {
+  /** Receives progress and hint lines meant for the user (default: dropped). */
+  log?: (line: string) => void;
+  /** Asks confirmations (default: none can be asked, so a needed confirmation is an error). */
+  prompter?: Prompter;
+}
+
+/** The registry entry a freezer is built from. */
+export interface FreezerSpec {
+  /** The backend's registry name. */
+  backend: string;
+  /** Every `backend` metadata value that means this backend (its name and its aliases). */
+  names: readonly string[];
+  /** The backend's command templates. */
+  commands: BackendCommands;
+}
+
+/** A freezer class, as a backend module exports it by default. */
+export interface FreezerClass {
+  new (spec: FreezerSpec, options?: FreezerOptions): Freezer;
+  /** The command templates the class runs; the registry must declare each. */
+  readonly requiredCommands: readonly string[];
+}
+
+/**
+ * The base class of every backend's freezer. {@linkcode Freezer.commit} owns
+ * the flow: the backend's {@linkcode Freezer.freeze} makes the snapshot, then
+ * `committed-image` is written, then the bottle is marked preserved, then the
+ * resume and export hints are logged. Nothing is recorded unless the snapshot
+ * succeeded.
+ */
+export abstract class Freezer {
+  /** The command templates this class runs. Subclasses list theirs. */
+  static readonly requiredCommands: readonly string[] = [];
+
+  /** The backend's registry name. */
+  readonly backend: string;
+  /** Every `backend` metadata value this freezer serves. */
+  readonly names: readonly string[];
+  /** The backend's command templates. */
+  protected readonly commands: BackendCommands;
+  /** Where user-facing lines go. */
+  protected readonly log: (line: string) => void;
+  /** Asks the user; throws when a backend needs a confirmation and none can be asked. */
+  protected readonly prompter: Prompter;
+
+  constructor(spec: FreezerSpec, options: FreezerOptions = {}) {
+    this.backend = spec.backend;
+    this.names = spec.names;
+    this.commands = spec.commands;
+    this.log = options.log ?? (() => {});
+    this.prompter = options.prompter ?? terminalPrompter({ interactive: false });
+  }
+
+  /**
+   * Snapshots the agent's bottle into an artifact.
+   *
+   * @param agent The bottle.
+   * @returns The artifact reference to record in `committed-image`.
+   * @throws {CommitCancelled} When the user declined a confirmation.
+   * @throws {BackendError} When the backend failed.
+   */
+  protected abstract freeze(agent: Agent): Promise<string>;
+
+  /**
+   * A command that copies the artifact out of the backend into a file.
+   *
+   * @param agent The bottle.
+   * @param artifact The artifact reference.
+   */
+  abstract exportCommand(agent: Agent, artifact: string): string;
+
+  /**
+   * Lists the slugs of this backend's running bottles.
+   *
+   * @returns The slugs, from bottle names of the form `bot-bottle-<slug>`.
+   * @throws {BackendError} When the backend cannot be asked.
+   */
+  abstract runningSlugs(): Promise<string[]>;
+
+  /**
+   * Explains a failed command in the user's terms, e.g. a missing container
+   * or an engine that is not running. The default keeps the error as it is.
+   *
+   * @param error The failure.
+   * @param agent The bottle the command was about, if any.
+   * @returns The error to throw instead.
+   */
+  protected explainFailure(error: BackendError, _agent?: Agent): BackendError {
+    return error;
+  }
+
+  /** The command that resumes the bottle from its snapshot. */
+  resumeCommand(agent: Agent): string {
+    return `bot-bottle resume ${agent.slug}`;
+  }
+
+  /** The backend's name for the running bottle: `bot-bottle-<slug>`. */
+  bottleName(slug: string): string {
+    return `bot-bottle-${slug}`;
+  }
+
+  /**
+   * Runs one of the backend's commands, explaining failures.
+   *
+   * @param name The command's name in the registry.
+   * @param values The placeholder values.
+   * @param agent The bottle the command is about, for messages.
+   */
+  protected async run(name: string, values: TemplateValues, agent?: Agent): Promise<CommandResult> {
+    try {
+      return await this.commands.run(name, values);
+    } catch (error) {
+      if (error instanceof BackendError) throw this.explainFailure(error, agent);
+      throw error;
+    }
+  }
+
+  /**
+   * Snapshots the bottle and records the snapshot in its state directory.
+   *
+   * @param agent The bottle; its `backend` must be one this freezer serves.
+   * @returns What was committed, with the resume and export commands.
+   * @throws {BadInputError} When the bottle belongs to another backend.
+   * @throws {CommitCancelled} When the user declined a confirmation; nothing was written.
+   * @throws {BackendError} When the backend failed; nothing was written.
+   */
+  async commit(agent: Agent): Promise<CommitResult> {
+    if (!this.names.includes(agent.backend)) {
+      throw new BadInputError(
+        `bottle "${agent.slug}" runs on backend "${agent.backend}", not "${this.backend}"`,
+      );
+    }
+    const artifact = await this.freeze(agent);
+    await agent.state.writeCommittedImage(artifact);
+    await agent.state.markPreserved();
+    const result: CommitResult = {
+      slug: agent.slug,
+      backend: this.backend,
+      artifact,
+      resumeCommand: this.resumeCommand(agent),
+      exportCommand: this.exportCommand(agent, artifact),
+    };
+    this.log(`committed bottle "${agent.slug}" to ${artifact}`);
+    this.log(`to resume from this snapshot: ${result.resumeCommand}`);
+    this.log(`to export for migration: ${result.exportCommand}`);
+    return result;
+  }
+
+  /**
+   * Builds the agent from the slug's `metadata.json` and commits it.
+   *
+   * @param slug The bottle's slug.
+   * @param root The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`).
+   * @returns What was committed.
+   * @throws {BadInputError} When the slug is invalid or its state is missing or corrupt.
+   */
+  async commitSlug(slug: string, root?: string): Promise<CommitResult> {
+    return await this.commit(await loadAgent(slug, root));
+  }
+}

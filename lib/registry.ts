@@ -1,0 +1,205 @@
+/**
+ * The backend registry: `registry.json` maps backend names to a freezer
+ * module and the backend's command templates. The built-in registry is
+ * embedded in the program; `BOT_BOTTLE_REGISTRY` names a file to use instead.
+ *
+ * @module
+ */
+
+import * as v from "valibot";
+import builtinRegistry from "../registry.json" with { type: "json" };
+import { BackendCommands, type BackendCommandsOptions } from "./backend_commands.ts";
+import { BadInputError } from "./errors.ts";
+import { Freezer, type FreezerClass, type FreezerOptions } from "./freezer.ts";
+import { type RegistryFile, RegistrySchema } from "./registry_schema.ts";
+import { describeIssues } from "./schema_issues.ts";
+import { PLACEHOLDERS, placeholdersOf, type Template } from "./template.ts";
+
+const BUILTIN_URL = new URL("../registry.json", import.meta.url);
+
+/** A backend as the registry declares it, its freezer module loaded. */
+export interface RegisteredBackend {
+  /** The backend's name. */
+  name: string;
+  /** Its other names (aliases), e.g. `""` for docker. */
+  aliases: string[];
+  /** What it runs. */
+  description?: string;
+  /** The freezer module's path as written in the registry. */
+  module: string;
+  /** The freezer class the module exports by default. */
+  freezer: FreezerClass;
+  /** Its command templates, by name. */
+  commands: Readonly<Record<string, Template>>;
+}
+
+/** Options for {@linkcode Registry.getFreezer}. */
+export interface GetFreezerOptions extends FreezerOptions, BackendCommandsOptions {}
+
+/** A loaded and validated registry. */
+export class Registry {
+  /** Where it was loaded from: a file path, or `"built-in"`. */
+  readonly source: string;
+  readonly #backends: ReadonlyMap<string, RegisteredBackend>;
+  readonly #aliases: Readonly<Record<string, string>>;
+
+  constructor(
+    source: string,
+    backends: ReadonlyMap<string, RegisteredBackend>,
+    aliases: Readonly<Record<string, string>>,
+  ) {
+    this.source = source;
+    this.#backends = backends;
+    this.#aliases = aliases;
+  }
+
+  /** The backends, by name. */
+  get backends(): ReadonlyMap<string, RegisteredBackend> {
+    return this.#backends;
+  }
+
+  /**
+   * Resolves a backend name or alias to a registered backend.
+   *
+   * @param name A name from a bottle's metadata, e.g. `"docker"` or `""`.
+   * @throws {BadInputError} When no backend has that name, listing the known ones.
+   */
+  resolve(name: string): RegisteredBackend {
+    const canonical = Object.hasOwn(this.#aliases, name) ? this.#aliases[name] : name;
+    const backend = this.#backends.get(canonical);
+    if (backend) return backend;
+    const known = [...this.#backends.keys()].map((known) => `"${known}"`).join(", ");
+    throw new BadInputError(
+      `unknown backend ${JSON.stringify(name)}; known backends: ${known}` +
+        (this.source === "built-in" ? "" : ` (from the registry ${this.source})`),
+    );
+  }
+
+  /**
+   * The factory: builds the freezer of the backend `name` (aliases resolved).
+   *
+   * @param name A backend name or alias.
+   * @param options Where the freezer logs, how it asks, and a hook for every command run.
+   * @returns A freezer for that backend.
+   * @throws {BadInputError} When no backend has that name, listing the known ones.
+   */
+  getFreezer(name: string, options: GetFreezerOptions = {}): Freezer {
+    const backend = this.resolve(name);
+    const commands = new BackendCommands(backend.name, backend.commands, options);
+    return new backend.freezer(
+      { backend: backend.name, names: [backend.name, ...backend.aliases], commands },
+      options,
+    );
+  }
+}
+
+/** Options for {@linkcode loadRegistry}. */
+export interface LoadRegistryOptions {
+  /**
+   * A registry file to load instead of the built-in one. Default: the
+   * `BOT_BOTTLE_REGISTRY` environment variable, if set.
+   */
+  path?: string;
+}
+
+/**
+ * Loads and validates a registry: its shape, every template's placeholders,
+ * its aliases, and every freezer module with the commands it needs.
+ *
+ * @param options Which registry to load.
+ * @returns The registry.
+ * @throws {BadInputError} When the registry is invalid, naming the backend and field.
+ *
+ * @example
+ * ```ts
+ * import { loadRegistry } from "./registry.ts";
+ * const registry = await loadRegistry();
+ * const freezer = registry.getFreezer(""); // an old state directory: docker
+ * ```
+ */
+export async function loadRegistry(options: LoadRegistryOptions = {}): Promise<Registry> {
+  const path = options.path ?? (Deno.env.get("BOT_BOTTLE_REGISTRY") || undefined);
+  if (path === undefined) return await buildRegistry("built-in", BUILTIN_URL, builtinRegistry);
+  const url = new URL(path, `file://${Deno.cwd()}/`);
+  let json: unknown;
+  try {
+    json = JSON.parse(await Deno.readTextFile(url));
+  } catch (error) {
+    throw new BadInputError(
+      `cannot load the registry ${path} (from BOT_BOTTLE_REGISTRY): ${(error as Error).message}; ` +
+        `fix the file, or unset BOT_BOTTLE_REGISTRY to use the built-in registry`,
+      { cause: error },
+    );
+  }
+  return await buildRegistry(path, url, json);
+}
+
+async function buildRegistry(source: string, url: URL, json: unknown): Promise<Registry> {
+  const fail = (problem: string): never => {
+    throw new BadInputError(`registry ${source} is invalid: ${problem}`);
+  };
+  const parsed = v.safeParse(RegistrySchema, json);
+  if (!parsed.success) fail(describeIssues(parsed.issues).join("; "));
+  const file = (parsed as { output: RegistryFile }).output;
+
+  const aliases = file.aliases ?? {};
+  for (const [alias, target] of Object.entries(aliases)) {
+    if (Object.hasOwn(file.backends, alias)) {
+      fail(`aliases.${JSON.stringify(alias)} is also a backend's name`);
+    }
+    if (!Object.hasOwn(file.backends, target)) {
+      fail(`aliases.${JSON.stringify(alias)} points to "${target}", which is not a backend`);
+    }
+  }
+
+  const backends = new Map<string, RegisteredBackend>();
+  for (const [name, entry] of Object.entries(file.backends)) {
+    for (const [command, template] of Object.entries(entry.commands)) {
+      const field = `backends.${name}.commands.${command}`;
+      if (placeholdersOf([template[0]]).length > 0 || template[0] === "") {
+        fail(`${field}: the executable must be a fixed name, not ${JSON.stringify(template[0])}`);
+      }
+      for (const placeholder of placeholdersOf(template)) {
+        if (!Object.hasOwn(PLACEHOLDERS, placeholder)) {
+          const known = Object.keys(PLACEHOLDERS).map((known) => `{${known}}`).join(", ");
+          fail(`${field}: unknown placeholder {${placeholder}}; known placeholders: ${known}`);
+        }
+      }
+    }
+    const freezer = await loadFreezerModule(url, name, entry.freezer, fail);
+    for (const command of freezer.requiredCommands) {
+      if (!Object.hasOwn(entry.commands, command)) {
+        fail(`backends.${name}.commands.${command} is missing; ${entry.freezer} needs it`);
+      }
+    }
+    backends.set(name, {
+      name,
+      aliases: Object.keys(aliases).filter((alias) => aliases[alias] === name),
+      description: entry.description,
+      module: entry.freezer,
+      freezer,
+      commands: entry.commands,
+    });
+  }
+  return new Registry(source, backends, aliases);
+}
+
+async function loadFreezerModule(
+  registryUrl: URL,
+  backend: string,
+  path: string,
+  fail: (problem: string) => never,
+): Promise<FreezerClass> {
+  const field = `backends.${backend}.freezer`;
+  let module: { default?: unknown };
+  try {
+    module = await import(new URL(path, registryUrl).href);
+  } catch (error) {
+    return fail(`${field}: cannot load ${path}: ${(error as Error).message.split("\n")[0]}`);
+  }
+  const candidate = module.default;
+  if (typeof candidate !== "function" || !(candidate.prototype instanceof Freezer)) {
+    return fail(`${field}: ${path} must export a Freezer subclass as its default export`);
+  }
+  return candidate as unknown as FreezerClass;
+}

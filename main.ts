@@ -1,0 +1,117 @@
+#!/usr/bin/env -S deno run --allow-all
+/**
+ * The bot-bottle command line: parses the arguments, dispatches to one
+ * module per subcommand, and turns every error into one message and an exit
+ * status.
+ *
+ * @module
+ */
+
+// Every freezer the registry names must be in the static module graph, for
+// `deno compile` to bundle it.
+import "./backends/mod.ts";
+import {
+  type CliCommand,
+  type CliContext,
+  commandHelp,
+  parseCommandArgs,
+} from "./lib/cli/command.ts";
+import { commitCommand } from "./lib/cli/commit.ts";
+import { BackendError, BotBottleError, CommitCancelled, UsageError } from "./lib/errors.ts";
+import { versionText } from "./lib/version.ts";
+
+const COMMANDS: readonly CliCommand[] = [commitCommand];
+
+function overallHelp(): string {
+  const width = Math.max(...COMMANDS.map((command) => command.name.length));
+  return [
+    "bot-bottle: snapshot AI-agent bottles (Docker containers, Apple containers, smolvm",
+    "microVMs) into resumable artifacts.",
+    "",
+    "Usage: bot-bottle <command> [options]",
+    "",
+    "Commands:",
+    ...COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
+    "",
+    "Options:",
+    "  -h, --help     show help (bot-bottle <command> --help for a command's)",
+    "  -V, --version  show the version",
+    "",
+    "State lives in $BOT_BOTTLE_HOME, else ~/.bot-bottle; BOT_BOTTLE_REGISTRY names a",
+    "registry file to use instead of the built-in one.",
+  ].join("\n");
+}
+
+/**
+ * Runs the CLI.
+ *
+ * @param args The command-line arguments.
+ * @returns The exit status: 0 success or cancelled, 1 error, 2 usage error.
+ */
+export async function main(args: string[]): Promise<number> {
+  let verbose = args.includes("--verbose") || args.includes("-v");
+  const context: CliContext = {
+    get verbose() {
+      return verbose;
+    },
+    log: (line) => console.error(line),
+    print: (line) => console.log(line),
+  };
+  try {
+    const [name, ...rest] = args;
+    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+      const topic = name === "help"
+        ? COMMANDS.find((command) => command.name === rest[0])
+        : undefined;
+      context.print(topic ? commandHelp(topic) : overallHelp());
+      return 0;
+    }
+    if (name === "--version" || name === "-V") {
+      context.print(versionText());
+      return 0;
+    }
+    const command = COMMANDS.find((command) => command.name === name);
+    if (!command) {
+      throw new UsageError(
+        `unknown command ${JSON.stringify(name)}; commands: ` +
+          `${COMMANDS.map((command) => command.name).join(", ")}; run "bot-bottle --help"`,
+      );
+    }
+    const input = parseCommandArgs(command, rest);
+    verbose = input.values.verbose === true;
+    if (input.values.help) {
+      context.print(commandHelp(command));
+      return 0;
+    }
+    await command.run(input, context);
+    return 0;
+  } catch (error) {
+    return report(error, verbose);
+  }
+}
+
+function report(error: unknown, verbose: boolean): number {
+  if (error instanceof CommitCancelled) {
+    console.error(`bot-bottle: ${error.message}`);
+    return 0;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`bot-bottle: error: ${message}`);
+  if (verbose && error instanceof BackendError) {
+    console.error(`  command: ${JSON.stringify(error.argv)}`);
+    console.error(`  exit status: ${error.exitCode ?? "(did not start)"}`);
+    if (error.stdout.trim()) console.error(`  stdout:\n${indent(error.stdout)}`);
+    if (error.stderr.trim()) console.error(`  stderr:\n${indent(error.stderr)}`);
+  } else if (verbose && error instanceof Error && !(error instanceof BotBottleError)) {
+    console.error(error.stack);
+  }
+  return error instanceof UsageError ? 2 : 1;
+}
+
+function indent(text: string): string {
+  return text.trimEnd().split("\n").map((line) => `    ${line}`).join("\n");
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

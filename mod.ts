@@ -1,0 +1,56 @@
+/**
+ * bot-bottle's library: snapshot AI-agent bottles (Docker containers, Apple
+ * containers, smolvm microVMs) into resumable artifacts, from code.
+ *
+ * @example
+ * ```ts
+ * import { commit } from "@bot-bottle/bot-bottle";
+ *
+ * const result = await commit("dev-abc12");
+ * console.log(result.artifact); // bot-bottle-committed-dev-abc12:latest
+ * console.log(result.resumeCommand); // bot-bottle resume dev-abc12
+ * ```
+ *
+ * @module
+ */
+
+import "./backends/mod.ts";
+
+export { type Agent, loadAgent } from "./lib/agent.ts";
+export {
+  BottleState,
+  COMMITTED_IMAGE_FILE,
+  listStateSlugs,
+  METADATA_FILE,
+  PRESERVE_FILE,
+  stateRoot,
+} from "./lib/bottle_state.ts";
+export { commit, type CommitOptions } from "./lib/commit.ts";
+export {
+  BackendError,
+  type BackendFailure,
+  BackendUnavailableError,
+  BadInputError,
+  BotBottleError,
+  CommitCancelled,
+  UsageError,
+} from "./lib/errors.ts";
+export {
+  type CommitResult,
+  Freezer,
+  type FreezerClass,
+  type FreezerOptions,
+  type FreezerSpec,
+} from "./lib/freezer.ts";
+export type { Metadata } from "./lib/metadata.ts";
+export { type Prompter, terminalPrompter, type TerminalPrompterOptions } from "./lib/prompter.ts";
+export {
+  type GetFreezerOptions,
+  loadRegistry,
+  type LoadRegistryOptions,
+  type RegisteredBackend,
+  Registry,
+} from "./lib/registry.ts";
+export { isSlug, parseSlug } from "./lib/slug.ts";
+export { VERSION } from "./lib/version.ts";
+export { DockerFreezer } from "./backends/docker.ts";
