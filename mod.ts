@@ -45,6 +45,7 @@ export {
 export type { Metadata } from "./lib/metadata.ts";
 export { type Prompter, terminalPrompter, type TerminalPrompterOptions } from "./lib/prompter.ts";
 export {
+  getFreezer,
   type GetFreezerOptions,
   loadRegistry,
   type LoadRegistryOptions,

@@ -79,8 +79,8 @@ export class BackendCommands {
    */
   async run(name: string, values: TemplateValues = {}): Promise<CommandResult> {
     const argv = this.render(name, values);
+    this.#options.onRun?.(argv.map(displayArg).join(" "));
     const $ = await dax();
-    this.#options.onRun?.(argv.map((arg) => $.escapeArg(arg)).join(" "));
     const output = await $`${argv}`.stdin("null").stdout("piped").stderr("piped").noThrow();
     const result = {
       argv,
@@ -123,4 +123,9 @@ export function commandLabel(template: Template): string {
 function lastLine(text: string): string {
   const lines = text.split("\n").map((line) => line.trim()).filter((line) => line !== "");
   return lines.at(-1) ?? "";
+}
+
+/** Shell-quotes an argument for display, leaving plain words as they are. */
+function displayArg(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }

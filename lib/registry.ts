@@ -203,3 +203,23 @@ async function loadFreezerModule(
   }
   return candidate as unknown as FreezerClass;
 }
+
+/**
+ * The factory over the default registry ({@linkcode loadRegistry}): resolves
+ * aliases and builds the named backend's freezer.
+ *
+ * @param name A backend name or alias (`""` is docker).
+ * @param options Where the freezer logs, how it asks, and a hook for every command run.
+ * @returns The freezer.
+ * @throws {BadInputError} When the registry is invalid or no backend has that
+ * name; the message lists the known backends.
+ *
+ * @example
+ * ```ts
+ * import { getFreezer } from "./registry.ts";
+ * const freezer = await getFreezer("docker");
+ * ```
+ */
+export async function getFreezer(name: string, options: GetFreezerOptions = {}): Promise<Freezer> {
+  return (await loadRegistry()).getFreezer(name, options);
+}

@@ -2,13 +2,10 @@
 // small local image (no registry can be reached), and bottles that clean up.
 
 import { $ } from "dax";
-import { join } from "node:path";
+import { BUSYBOX_IMAGE, ensureBusyboxImage, whyNoBusybox } from "../../scripts/busybox_image.ts";
 
 /** The local test image, made from a static busybox with `docker import`. */
-export const TEST_IMAGE = "bot-bottle-test-busybox:latest";
-
-const BUSYBOX = "/bin/busybox";
-const APPLETS = ["sh", "cat", "echo", "ls", "sleep", "dd", "mkdir", "rm", "head", "wc", "true"];
+export const TEST_IMAGE = BUSYBOX_IMAGE;
 
 /** Runs docker, returning its trimmed stdout; throws with its stderr on failure. */
 export async function docker(...args: string[]): Promise<string> {
@@ -26,17 +23,7 @@ async function whyNoDocker(): Promise<string | undefined> {
   if (info.code !== 0) {
     return `the Docker engine is not reachable: ${info.stderr.trim().split("\n").at(-1)}`;
   }
-  try {
-    const file = await Deno.stat(BUSYBOX);
-    if (!file.isFile) return `${BUSYBOX} is not a file`;
-  } catch {
-    return `no ${BUSYBOX} to build the test image from (apt-get install busybox-static)`;
-  }
-  const linked = await $`ldd ${BUSYBOX}`.stdout("piped").stderr("piped").noThrow();
-  if (!`${linked.stdout}${linked.stderr}`.includes("not a dynamic executable")) {
-    return `${BUSYBOX} is not statically linked (apt-get install busybox-static)`;
-  }
-  return undefined;
+  return await whyNoBusybox();
 }
 
 /** Why the Docker tests cannot run here, or `undefined` when they can. */
@@ -67,36 +54,11 @@ export function dockerTest(name: string, fn: () => Promise<void>): void {
   });
 }
 
-let imageReady: Promise<void> | undefined;
+let imageReady: Promise<string> | undefined;
 
-/** Builds {@linkcode TEST_IMAGE} once, from a rootfs tar holding a static busybox. */
-export function ensureTestImage(): Promise<void> {
-  return imageReady ??= (async () => {
-    const present = await $`docker image inspect ${TEST_IMAGE}`.quiet().noThrow();
-    if (present.code === 0) return;
-    const dir = await Deno.makeTempDir({ prefix: "bot-bottle-rootfs-" });
-    try {
-      const rootfs = join(dir, "rootfs");
-      await Deno.mkdir(join(rootfs, "bin"), { recursive: true });
-      await Deno.mkdir(join(rootfs, "tmp"), { mode: 0o1777 });
-      await Deno.copyFile(BUSYBOX, join(rootfs, "bin", "busybox"));
-      await Deno.chmod(join(rootfs, "bin", "busybox"), 0o755);
-      for (const applet of APPLETS) await Deno.symlink("busybox", join(rootfs, "bin", applet));
-      const tar = join(dir, "rootfs.tar");
-      await $`tar -C ${rootfs} -cf ${tar} .`;
-      await docker(
-        "import",
-        "--change",
-        'CMD ["/bin/sh"]',
-        "--change",
-        "ENV PATH=/bin",
-        tar,
-        TEST_IMAGE,
-      );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  })();
+/** Builds {@linkcode TEST_IMAGE} once per test run. */
+export function ensureTestImage(): Promise<string> {
+  return imageReady ??= ensureBusyboxImage();
 }
 
 /** A unique slug for a test bottle. */

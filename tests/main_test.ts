@@ -1,0 +1,333 @@
+// The CLI, run as a subprocess as a user runs it, against real files and a
+// real Docker engine.
+
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { runCli } from "./_helpers/cli.ts";
+import { docker, dockerTest, startBottle, testSlug } from "./_helpers/docker.ts";
+import { launcherMetadata, snapshotTree, tempHome } from "./_helpers/temp_home.ts";
+
+/** The images labelled for `slug` that are dangling (untagged). */
+async function danglingImages(slug: string): Promise<string> {
+  return await docker(
+    "images",
+    "-q",
+    "--filter",
+    "dangling=true",
+    "--filter",
+    `label=bot-bottle.slug=${slug}`,
+  );
+}
+
+dockerTest(
+  "commit <slug> snapshots a running Docker bottle and records it for the launcher",
+  async () => {
+    await using home = await tempHome();
+    await using bottle = await startBottle();
+    await bottle.exec(
+      "sh",
+      "-c",
+      "echo agent-work > /root-marker && mkdir -p /work && echo wip > /work/notes",
+    );
+    const dir = await home.writeBottle(bottle.slug);
+    const metadataBefore = await Deno.readTextFile(join(dir, "metadata.json"));
+
+    const run = await runCli(["commit", bottle.slug], home.env);
+
+    equal(run.code, 0, run.stderr);
+    equal(run.stdout, "");
+    match(
+      run.stderr,
+      new RegExp(`to resume from this snapshot: bot-bottle resume ${bottle.slug}\n`),
+    );
+    match(
+      run.stderr,
+      new RegExp(`to export for migration: docker save -o ${bottle.slug}\\.tar ${bottle.image}\n`),
+    );
+    equal(await Deno.readTextFile(join(dir, "committed-image")), `${bottle.image}\n`);
+    equal(await Deno.readTextFile(join(dir, ".preserve")), "");
+    equal(await Deno.readTextFile(join(dir, "metadata.json")), metadataBefore);
+    equal(
+      await docker("run", "--rm", bottle.image, "cat", "/root-marker", "/work/notes"),
+      "agent-work\nwip",
+    );
+    // The bottle keeps running: docker commit pauses it only while it copies.
+    equal(await docker("inspect", "--format", "{{.State.Status}}", bottle.container), "running");
+  },
+);
+
+dockerTest('commit treats a legacy state directory (backend "" or none) as Docker', async () => {
+  for (const metadata of [launcherMetadata("x", { backend: "" }), { identity: "x", cwd: "/tmp" }]) {
+    await using home = await tempHome();
+    await using bottle = await startBottle();
+    await home.writeBottle(bottle.slug, { ...metadata, identity: bottle.slug });
+    const run = await runCli(["commit", bottle.slug], home.env);
+    equal(run.code, 0, run.stderr);
+    equal(
+      await Deno.readTextFile(join(home.stateDir(bottle.slug), "committed-image")),
+      `${bottle.image}\n`,
+    );
+  }
+});
+
+dockerTest("re-committing replaces the snapshot and leaves no dangling image", async () => {
+  await using home = await tempHome();
+  await using bottle = await startBottle();
+  await home.writeBottle(bottle.slug);
+  await bottle.exec("sh", "-c", "echo one > /marker");
+  equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+  const first = await docker("image", "inspect", "--format", "{{.Id}}", bottle.image);
+
+  await bottle.exec("sh", "-c", "echo two > /marker");
+  const again = await runCli(["commit", bottle.slug], home.env);
+
+  equal(again.code, 0, again.stderr);
+  const second = await docker("image", "inspect", "--format", "{{.Id}}", bottle.image);
+  ok(first !== second, "the tag moved to a new image");
+  equal(await docker("run", "--rm", bottle.image, "cat", "/marker"), "two");
+  equal(await danglingImages(bottle.slug), "");
+  const labelled = await docker("images", "-q", "--filter", `label=bot-bottle.slug=${bottle.slug}`);
+  equal(labelled.split("\n").length, 1, `one image of ours is left: ${labelled}`);
+});
+
+dockerTest(
+  "a snapshot still used by a container is removed by a later commit once freed",
+  async () => {
+    await using home = await tempHome();
+    await using bottle = await startBottle();
+    await home.writeBottle(bottle.slug);
+    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+    // A bottle resumed from the snapshot pins the old image while it runs.
+    const user = `bot-bottle-user-${bottle.slug}`;
+    await docker("run", "-d", "--name", user, bottle.image, "sleep", "3600");
+    try {
+      equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+      ok((await danglingImages(bottle.slug)) !== "", "the pinned image survives while in use");
+    } finally {
+      await docker("rm", "-f", user);
+    }
+    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+    equal(await danglingImages(bottle.slug), "");
+  },
+);
+
+dockerTest("commit --json prints one object on stdout and no prose", async () => {
+  await using home = await tempHome();
+  await using bottle = await startBottle();
+  await home.writeBottle(bottle.slug);
+
+  const run = await runCli(["commit", bottle.slug, "--json"], home.env);
+
+  equal(run.code, 0, run.stderr);
+  equal(run.stderr, "");
+  deepStrictEqual(JSON.parse(run.stdout), {
+    slug: bottle.slug,
+    backend: "docker",
+    artifact: bottle.image,
+    resumeCommand: `bot-bottle resume ${bottle.slug}`,
+    exportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
+  });
+});
+
+dockerTest("commit --verbose shows the docker command it runs", async () => {
+  await using home = await tempHome();
+  await using bottle = await startBottle();
+  await home.writeBottle(bottle.slug);
+  const run = await runCli(["commit", "--verbose", bottle.slug], home.env);
+  equal(run.code, 0, run.stderr);
+  match(
+    run.stderr,
+    new RegExp(
+      `^\\$ docker commit --change 'LABEL bot-bottle.slug=${bottle.slug}' ${bottle.container} ${bottle.image}$`,
+      "m",
+    ),
+  );
+});
+
+dockerTest("a failed commit keeps the previous snapshot and its record", async () => {
+  await using home = await tempHome();
+  await using bottle = await startBottle();
+  await home.writeBottle(bottle.slug);
+  await bottle.exec("sh", "-c", "echo kept > /marker");
+  equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+  await docker("rm", "-f", bottle.container);
+  const before = await snapshotTree(home.home);
+
+  const run = await runCli(["commit", bottle.slug], home.env);
+
+  equal(run.code, 1);
+  equal(
+    run.stderr,
+    `bot-bottle: error: bottle "${bottle.slug}" has no container "${bottle.container}" on Docker; ` +
+      `it has stopped and been removed, or was started elsewhere; see "docker ps -a"\n`,
+  );
+  deepStrictEqual(await snapshotTree(home.home), before);
+  equal(await docker("run", "--rm", bottle.image, "cat", "/marker"), "kept");
+});
+
+dockerTest(
+  "commit --verbose on a failure shows the argv, exit status and docker's output",
+  async () => {
+    await using home = await tempHome();
+    const slug = testSlug();
+    await home.writeBottle(slug);
+    const run = await runCli(["commit", slug, "-v"], home.env);
+    equal(run.code, 1);
+    match(run.stderr, /^bot-bottle: error: bottle ".*" has no container/m);
+    match(
+      run.stderr,
+      new RegExp(`  command: \\["docker","commit","--change","LABEL bot-bottle.slug=${slug}"`),
+    );
+    match(run.stderr, /  exit status: 1\n/);
+    match(run.stderr, /  stderr:\n    Error.*No such container/);
+  },
+);
+
+dockerTest("commit with the Docker engine unreachable says so and changes nothing", async () => {
+  await using home = await tempHome();
+  const slug = testSlug();
+  await home.writeBottle(slug);
+  const before = await snapshotTree(home.home);
+  const run = await runCli(["commit", slug], {
+    ...home.env,
+    DOCKER_HOST: `unix://${home.home}/no-docker.sock`,
+  });
+  equal(run.code, 1);
+  match(
+    run.stderr,
+    /^bot-bottle: error: cannot reach the Docker engine \(Cannot connect to the Docker daemon .*\); start Docker and try again\n$/,
+  );
+  deepStrictEqual(await snapshotTree(home.home), before);
+});
+
+Deno.test("commit without docker installed names the missing tool and changes nothing", async () => {
+  await using home = await tempHome();
+  const slug = testSlug();
+  await home.writeBottle(slug);
+  const before = await snapshotTree(home.home);
+  const run = await runCli(["commit", slug], { ...home.env, PATH: join(home.home, "empty-bin") });
+  equal(run.code, 1);
+  equal(
+    run.stderr,
+    `bot-bottle: error: "docker" is not installed or not on PATH; the "docker" backend needs it\n`,
+  );
+  deepStrictEqual(await snapshotTree(home.home), before);
+});
+
+for (const bad of ["../x", "A B", "", "-rf", "dev_abc", "dev--x"]) {
+  Deno.test(`commit refuses the slug ${JSON.stringify(bad)} and changes nothing`, async () => {
+    await using home = await tempHome();
+    await home.writeBottle("dev-abc12");
+    const before = await snapshotTree(home.home);
+    const run = await runCli(["commit", "--", bad], home.env);
+    equal(run.code, 1);
+    match(
+      run.stderr,
+      new RegExp(`^bot-bottle: error: ${escape(JSON.stringify(bad))} is not a valid bottle slug; `),
+    );
+    deepStrictEqual(await snapshotTree(home.home), before);
+  });
+}
+
+const badState: [
+  string,
+  (home: Awaited<ReturnType<typeof tempHome>>, slug: string) => Promise<unknown>,
+  RegExp,
+][] = [
+  [
+    "no state directory",
+    async () => {},
+    /has no state at .*\/\.bot-bottle\/state\/[a-z0-9-]+; check the slug/,
+  ],
+  [
+    "no metadata.json",
+    (home, slug) => Deno.mkdir(home.stateDir(slug), { recursive: true }),
+    /has no metadata\.json in /,
+  ],
+  [
+    "corrupt metadata.json",
+    (home, slug) => home.writeBottle(slug, {}, "{ not json"),
+    /metadata\.json is not valid JSON \(.*\); fix or restore the file/,
+  ],
+  [
+    "metadata.json that is an array",
+    (home, slug) => home.writeBottle(slug, {}, "[1, 2]"),
+    /metadata\.json must hold a JSON object/,
+  ],
+  [
+    "a wrongly typed field",
+    (home, slug) => home.writeBottle(slug, { backend: 7 }),
+    /metadata\.json has fields of the wrong type \(backend: /,
+  ],
+  [
+    "an unknown backend",
+    (home, slug) => home.writeBottle(slug, launcherMetadata(slug, { backend: "vmware" })),
+    /unknown backend "vmware"; known backends: "docker"/,
+  ],
+];
+for (const [what, setUp, message] of badState) {
+  Deno.test(`commit on a bottle with ${what} gives a clear error and changes nothing`, async () => {
+    await using home = await tempHome();
+    const slug = testSlug();
+    await setUp(home, slug);
+    const before = await snapshotTree(home.home);
+    const run = await runCli(["commit", slug], home.env);
+    equal(run.code, 1, run.stderr);
+    match(run.stderr, /^bot-bottle: error: /);
+    match(run.stderr, message);
+    equal(run.stderr.trimEnd().split("\n").length, 1, "one line");
+    deepStrictEqual(await snapshotTree(home.home), before);
+  });
+}
+
+const usage: [string[], RegExp][] = [
+  [
+    ["commit"],
+    /^bot-bottle: error: no slug given; pass the bottle's slug: bot-bottle commit <slug>\n$/,
+  ],
+  [["commit", "a", "b"], /^bot-bottle: error: commit takes one slug, got 2; /],
+  [
+    ["commit", "--bogus", "a"],
+    /^bot-bottle: error: unknown option "--bogus" for "commit"; run "bot-bottle commit --help" for usage\n$/,
+  ],
+  [
+    ["frobnicate"],
+    /^bot-bottle: error: unknown command "frobnicate"; commands: commit; run "bot-bottle --help"\n$/,
+  ],
+];
+for (const [args, message] of usage) {
+  Deno.test(`bot-bottle ${args.join(" ")} is a usage error (exit status 2)`, async () => {
+    await using home = await tempHome();
+    const run = await runCli(args, home.env);
+    equal(run.code, 2);
+    match(run.stderr, message);
+    deepStrictEqual(await snapshotTree(home.home), {});
+  });
+}
+
+Deno.test("--help and commit --help describe the commands and exit 0", async () => {
+  const overall = await runCli(["--help"]);
+  equal(overall.code, 0);
+  match(overall.stdout, /^Usage: bot-bottle <command> \[options\]$/m);
+  match(overall.stdout, /^  commit  snapshot a running bottle into a resumable artifact$/m);
+  const commit = await runCli(["commit", "--help"]);
+  equal(commit.code, 0);
+  match(commit.stdout, /^Usage: bot-bottle commit \[<slug>\] \[options\]$/m);
+  match(commit.stdout, /--json/);
+  match(commit.stdout, /-y, --yes/);
+  deepStrictEqual((await runCli(["help", "commit"])).stdout, commit.stdout);
+});
+
+Deno.test("--version prints the version from deno.json, the Deno version and the target", async () => {
+  const { default: config } = await import("../deno.json", { with: { type: "json" } });
+  const run = await runCli(["--version"]);
+  equal(run.code, 0);
+  equal(
+    run.stdout,
+    `bot-bottle ${config.version} (deno ${Deno.version.deno}, ${Deno.build.target})\n`,
+  );
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
