@@ -178,8 +178,8 @@ dockerTest(
       run.stderr,
       new RegExp(`  command: \\["docker","commit","--change","LABEL bot-bottle.slug=${slug}"`),
     );
-    match(run.stderr, /  exit status: 1\n/);
-    match(run.stderr, /  stderr:\n    Error.*No such container/);
+    ok(run.stderr.includes("\n  exit status: 1\n"), run.stderr);
+    match(run.stderr, /\n {2}stderr:\n {4}Error.*No such container/);
   },
 );
 
@@ -309,7 +309,7 @@ Deno.test("--help and commit --help describe the commands and exit 0", async () 
   const overall = await runCli(["--help"]);
   equal(overall.code, 0);
   match(overall.stdout, /^Usage: bot-bottle <command> \[options\]$/m);
-  match(overall.stdout, /^  commit  snapshot a running bottle into a resumable artifact$/m);
+  match(overall.stdout, /^ {2}commit {2}snapshot a running bottle into a resumable artifact$/m);
   const commit = await runCli(["commit", "--help"]);
   equal(commit.code, 0);
   match(commit.stdout, /^Usage: bot-bottle commit \[<slug>\] \[options\]$/m);

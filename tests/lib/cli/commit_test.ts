@@ -36,6 +36,7 @@ async function commitOnTerminal(env: Record<string, string>, prompt: string) {
   clearTimeout(timer);
   await reading;
   await writer.close().catch(() => {});
+  // deno-lint-ignore no-control-regex
   return { code: status.code, screen: screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "") };
 }
 
