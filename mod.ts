@@ -18,6 +18,11 @@ import "./backends/mod.ts";
 
 export { type Agent, loadAgent } from "./lib/agent.ts";
 export {
+  BackendCommands,
+  type BackendCommandsOptions,
+  type CommandResult,
+} from "./lib/backend_commands.ts";
+export {
   BottleState,
   COMMITTED_IMAGE_FILE,
   listStateSlugs,
@@ -53,5 +58,12 @@ export {
   Registry,
 } from "./lib/registry.ts";
 export { isSlug, parseSlug } from "./lib/slug.ts";
+export {
+  type PlaceholderKind,
+  PLACEHOLDERS,
+  renderTemplate,
+  type Template,
+  type TemplateValues,
+} from "./lib/template.ts";
 export { VERSION } from "./lib/version.ts";
 export { DockerFreezer } from "./backends/docker.ts";

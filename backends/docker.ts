@@ -21,6 +21,7 @@ import { Freezer } from "../lib/freezer.ts";
  * still uses it, in which case a later commit removes it.
  */
 export class DockerFreezer extends Freezer {
+  /** The registry commands this freezer runs. */
   static override readonly requiredCommands = ["commit", "pruneSnapshots", "listRunning"];
 
   /** The committed image of a bottle: `bot-bottle-committed-<slug>:latest`. */
@@ -28,6 +29,7 @@ export class DockerFreezer extends Freezer {
     return `bot-bottle-committed-${slug}:latest`;
   }
 
+  /** Runs `docker commit`, then removes the image a re-commit left untagged. */
   protected override async freeze(agent: Agent): Promise<string> {
     const image = this.imageName(agent.slug);
     const hadSnapshot = (await agent.state.readCommittedImage()) !== undefined;
@@ -49,10 +51,12 @@ export class DockerFreezer extends Freezer {
     return image;
   }
 
+  /** `docker save -o <slug>.tar <image>`. */
   override exportCommand(agent: Agent, artifact: string): string {
     return `docker save -o ${agent.slug}.tar ${artifact}`;
   }
 
+  /** The slugs of the running containers named `bot-bottle-<slug>`. */
   override async runningSlugs(): Promise<string[]> {
     const { stdout } = await this.run("listRunning", {});
     const prefix = this.bottleName("");
@@ -62,6 +66,7 @@ export class DockerFreezer extends Freezer {
       .map((name) => name.slice(prefix.length));
   }
 
+  /** Names an unreachable engine, a refused socket, or a missing container. */
   protected override explainFailure(error: BackendError, agent?: Agent): BackendError {
     const said = error.stderr.trim().split("\n").at(-1) ?? "";
     if (

@@ -35,6 +35,8 @@ export class BackendCommands {
   readonly #options: BackendCommandsOptions;
 
   /**
+   * Wraps a backend's templates.
+   *
    * @param backend The backend's registry name, used in messages.
    * @param templates The backend's templates, by command name.
    * @param options Hooks.

@@ -48,6 +48,8 @@ export class BottleState {
   readonly dir: string;
 
   /**
+   * Names the state directory of `slug`; nothing is read or created yet.
+   *
    * @param slug The bottle's slug.
    * @param root The state root (default {@linkcode stateRoot}).
    * @throws {BadInputError} When `slug` breaks the slug rule.

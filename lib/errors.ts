@@ -8,6 +8,12 @@
 
 /** Base class of every error bot-bottle expects callers to handle. */
 export class BotBottleError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message What went wrong and what to do next, lower-case, no trailing period.
+   * @param options The underlying error, as `cause`.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "BotBottleError";
@@ -19,6 +25,12 @@ export class BotBottleError extends Error {
  * argument. The CLI exits with status 2.
  */
 export class UsageError extends BotBottleError {
+  /**
+   * Makes the error.
+   *
+   * @param message What went wrong and what to do next, lower-case, no trailing period.
+   * @param options The underlying error, as `cause`.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "UsageError";
@@ -31,6 +43,12 @@ export class UsageError extends BotBottleError {
  * changed when this is thrown.
  */
 export class BadInputError extends BotBottleError {
+  /**
+   * Makes the error.
+   *
+   * @param message What went wrong and what to do next, lower-case, no trailing period.
+   * @param options The underlying error, as `cause`.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "BadInputError";
@@ -58,13 +76,26 @@ export interface BackendFailure {
  * Carries the argv, exit code and output so `--verbose` can show them.
  */
 export class BackendError extends BotBottleError implements BackendFailure {
+  /** The registry name of the backend. */
   backend: string;
+  /** The registry name of the command template. */
   command: string;
+  /** The exact arguments that were run. */
   argv: string[];
+  /** The exit status, or `undefined` when the command could not be started. */
   exitCode?: number;
+  /** What the command printed on standard output. */
   stdout: string;
+  /** What the command printed on standard error. */
   stderr: string;
 
+  /**
+   * Makes the error from what the failed command reported.
+   *
+   * @param message One line: the command that failed and the backend's own words.
+   * @param failure The argv, exit status and output.
+   * @param options The underlying error, as `cause`.
+   */
   constructor(message: string, failure: BackendFailure, options?: ErrorOptions) {
     super(message, options);
     this.name = "BackendError";
@@ -83,6 +114,13 @@ export class BackendError extends BotBottleError implements BackendFailure {
  * backend as unavailable instead of failing.
  */
 export class BackendUnavailableError extends BackendError {
+  /**
+   * Makes the error from what the failed command reported.
+   *
+   * @param message One line: the command that failed and the backend's own words.
+   * @param failure The argv, exit status and output.
+   * @param options The underlying error, as `cause`.
+   */
   constructor(message: string, failure: BackendFailure, options?: ErrorOptions) {
     super(message, failure, options);
     this.name = "BackendUnavailableError";
@@ -94,6 +132,12 @@ export class BackendUnavailableError extends BackendError {
  * line and exits with status 0.
  */
 export class CommitCancelled extends BotBottleError {
+  /**
+   * Makes the error.
+   *
+   * @param message The line the CLI prints.
+   * @param options The underlying error, as `cause`.
+   */
   constructor(message = "commit cancelled; nothing was changed", options?: ErrorOptions) {
     super(message, options);
     this.name = "CommitCancelled";

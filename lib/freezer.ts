@@ -45,6 +45,7 @@ export interface FreezerSpec {
 
 /** A freezer class, as a backend module exports it by default. */
 export interface FreezerClass {
+  /** Builds the freezer from its registry entry. */
   new (spec: FreezerSpec, options?: FreezerOptions): Freezer;
   /** The command templates the class runs; the registry must declare each. */
   readonly requiredCommands: readonly string[];
@@ -72,6 +73,12 @@ export abstract class Freezer {
   /** Asks the user; throws when a backend needs a confirmation and none can be asked. */
   protected readonly prompter: Prompter;
 
+  /**
+   * Builds the freezer from its registry entry; {@linkcode Registry.getFreezer} calls this.
+   *
+   * @param spec The backend's registry entry: name, aliases and command templates.
+   * @param options Where user-facing lines go, and how to ask the user.
+   */
   constructor(spec: FreezerSpec, options: FreezerOptions = {}) {
     this.backend = spec.backend;
     this.names = spec.names;

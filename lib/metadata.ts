@@ -9,12 +9,12 @@ import { describeIssues } from "./schema_issues.ts";
 
 const optional = <T extends v.GenericSchema>(schema: T) => v.nullish(schema);
 
-/**
+/*
  * `metadata.json`: every field optional (older directories lack newer
  * fields, and the launcher may write `null` for an unset one), unknown
  * fields kept as they are so that rewriting the file never drops them.
  */
-export const MetadataSchema = v.looseObject({
+const MetadataSchema = v.looseObject({
   identity: optional(v.string()),
   agent_name: optional(v.string()),
   cwd: optional(v.string()),
@@ -27,8 +27,39 @@ export const MetadataSchema = v.looseObject({
   bottle_names: optional(v.array(v.string())),
 });
 
-/** A bottle's metadata, with any fields the launcher added that we do not know. */
-export type Metadata = v.InferOutput<typeof MetadataSchema>;
+/**
+ * A bottle's `metadata.json` as the launcher writes it. Every field may be
+ * missing (or `null`); fields bot-bottle does not know are kept.
+ */
+export interface Metadata {
+  /** The bottle's identity: its slug. */
+  identity?: string | null;
+  /** The agent that runs in it, e.g. `"claude"`. */
+  agent_name?: string | null;
+  /** The working directory the bottle was started from. */
+  cwd?: string | null;
+  /** Whether that directory was copied into the bottle. */
+  copy_cwd?: boolean | null;
+  /** When it started: ISO 8601 with offset, e.g. `2026-06-23T07:41:48.123456+00:00`. */
+  started_at?: string | null;
+  /** The compose project on docker: `bot-bottle-<slug>`. */
+  compose_project?: string | null;
+  /** `"docker"`, `"macos-container"`, `"smolmachines"`, or `""`/absent for docker. */
+  backend?: string | null;
+  /** The user's label. */
+  label?: string | null;
+  /** The bottle's colour in the launcher's UI. */
+  color?: string | null;
+  /** The names of the bottle's containers or machines. */
+  bottle_names?: string[] | null;
+  /** Fields bot-bottle does not know, kept as they are. */
+  [field: string]: unknown;
+}
+
+// The schema's output must be a Metadata.
+const _schemaMatchesType: (output: v.InferOutput<typeof MetadataSchema>) => Metadata = (
+  output,
+) => output;
 
 /**
  * Validates parsed JSON as metadata.

@@ -43,6 +43,13 @@ export class Registry {
   readonly #backends: ReadonlyMap<string, RegisteredBackend>;
   readonly #aliases: Readonly<Record<string, string>>;
 
+  /**
+   * Use {@linkcode loadRegistry}, which validates the registry first.
+   *
+   * @param source Where the registry came from, for messages.
+   * @param backends The validated backends, by name.
+   * @param aliases Other names, each mapped to a backend's name.
+   */
   constructor(
     source: string,
     backends: ReadonlyMap<string, RegisteredBackend>,
