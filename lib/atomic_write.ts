@@ -14,14 +14,16 @@ import { basename, dirname, join } from "node:path";
  *
  * @param path The file to replace or create.
  * @param content The new content.
- * @param mode The new file's permissions (default `0o600`).
+ * @param mode The file's permissions (default: those of the file it
+ * replaces, else `0o600`).
  * @throws {Deno.errors.NotFound} When the directory does not exist.
  */
 export async function writeFileAtomic(
   path: string,
   content: string | Uint8Array,
-  mode = 0o600,
+  mode?: number,
 ): Promise<void> {
+  mode ??= await Deno.stat(path).then((info) => (info.mode ?? 0o600) & 0o777, () => 0o600);
   const data = typeof content === "string" ? new TextEncoder().encode(content) : content;
   const temp = join(
     dirname(path),

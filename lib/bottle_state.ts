@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { writeFileAtomic } from "./atomic_write.ts";
 import { BadInputError } from "./errors.ts";
 import { type Metadata, validateMetadata } from "./metadata.ts";
@@ -28,14 +28,14 @@ export const METADATA_FILE = "metadata.json";
  */
 export function stateRoot(env: Pick<Deno.Env, "get"> = Deno.env): string {
   const override = env.get("BOT_BOTTLE_HOME");
-  if (override) return override;
+  if (override) return resolve(override);
   const home = env.get("HOME");
   if (!home) {
     throw new BadInputError(
       "cannot find the state directory: HOME is not set; set HOME or BOT_BOTTLE_HOME",
     );
   }
-  return join(home, ".bot-bottle");
+  return resolve(home, ".bot-bottle");
 }
 
 /** One bottle's state directory. Reads and writes never follow a missing directory. */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import * as v from "valibot";
 import builtinRegistry from "../registry.json" with { type: "json" };
 import { BackendCommands, type BackendCommandsOptions } from "./backend_commands.ts";
@@ -125,16 +127,18 @@ export interface LoadRegistryOptions {
  * ```
  */
 export async function loadRegistry(options: LoadRegistryOptions = {}): Promise<Registry> {
+  const fromEnv = options.path === undefined;
   const path = options.path ?? (Deno.env.get("BOT_BOTTLE_REGISTRY") || undefined);
   if (path === undefined) return await buildRegistry("built-in", BUILTIN_URL, builtinRegistry);
-  const url = new URL(path, `file://${Deno.cwd()}/`);
+  const url = pathToFileURL(resolve(path));
   let json: unknown;
   try {
     json = JSON.parse(await Deno.readTextFile(url));
   } catch (error) {
     throw new BadInputError(
-      `cannot load the registry ${path} (from BOT_BOTTLE_REGISTRY): ${(error as Error).message}; ` +
-        `fix the file, or unset BOT_BOTTLE_REGISTRY to use the built-in registry`,
+      `cannot load the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""}: ` +
+        `${(error as Error).message}; fix the file` +
+        (fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : ""),
       { cause: error },
     );
   }

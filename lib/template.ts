@@ -99,10 +99,10 @@ export function placeholdersOf(template: Template): string[] {
  */
 export function renderTemplate(template: Template, values: TemplateValues): string[] {
   for (const name of placeholdersOf(template)) {
+    if (!Object.hasOwn(PLACEHOLDERS, name)) throw new TypeError(`unknown placeholder {${name}}`);
     const kind = PLACEHOLDERS[name];
-    if (!kind) throw new TypeError(`unknown placeholder {${name}}`);
-    const value = values[name];
-    if (value === undefined) throw new TypeError(`no value for placeholder {${name}}`);
+    const value = Object.hasOwn(values, name) ? values[name] : undefined;
+    if (typeof value !== "string") throw new TypeError(`no value for placeholder {${name}}`);
     if (!kind.accepts(value)) {
       throw new BadInputError(
         `${JSON.stringify(value)} is not ${kind.description}, as {${name}} requires`,

@@ -18,29 +18,32 @@ dockerTest(
   },
 );
 
-dockerTest("commit() returns the artifact and commands, and labels the image with the slug", async () => {
-  await using home = await tempHome();
-  await using bottle = await startBottle();
-  await home.writeBottle(bottle.slug);
-  const result = await commit(bottle.slug, { root: home.root });
-  deepStrictEqual(result, {
-    slug: bottle.slug,
-    backend: "docker",
-    artifact: bottle.image,
-    resumeCommand: `bot-bottle resume ${bottle.slug}`,
-    exportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
-  });
-  equal(
-    await docker(
-      "image",
-      "inspect",
-      "--format",
-      '{{index .Config.Labels "bot-bottle.slug"}}',
-      bottle.image,
-    ),
-    bottle.slug,
-  );
-});
+dockerTest(
+  "commit() returns the artifact and commands, and labels the image with the slug",
+  async () => {
+    await using home = await tempHome();
+    await using bottle = await startBottle();
+    await home.writeBottle(bottle.slug);
+    const result = await commit(bottle.slug, { root: home.root });
+    deepStrictEqual(result, {
+      slug: bottle.slug,
+      backend: "docker",
+      artifact: bottle.image,
+      resumeCommand: `bot-bottle resume ${bottle.slug}`,
+      exportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
+    });
+    equal(
+      await docker(
+        "image",
+        "inspect",
+        "--format",
+        '{{index .Config.Labels "bot-bottle.slug"}}',
+        bottle.image,
+      ),
+      bottle.slug,
+    );
+  },
+);
 
 dockerTest("commit() of a stopped bottle still snapshots its filesystem", async () => {
   await using home = await tempHome();

@@ -1,0 +1,74 @@
+// Runs the CLI in a pseudo-terminal (util-linux `script`), typing answers
+// when prompts appear, as a user at a terminal would.
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const DENO_DIR = Deno.env.get("DENO_DIR") ||
+  `${Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME")}/.cache`}/deno`;
+
+/** Whether `script` is available to make a pseudo-terminal. */
+export const hasTerminal: boolean = await new Deno.Command("script", {
+  args: ["--version"],
+  stdout: "null",
+  stderr: "null",
+}).output().then((output) => output.success, () => false);
+
+/** What the terminal showed (escape sequences removed) and the exit status. */
+export interface TerminalRun {
+  code: number;
+  screen: string;
+}
+
+/**
+ * Runs `bot-bottle ...args` on a pseudo-terminal. Each time the screen shows
+ * the next answer's prompt, its keys are typed.
+ */
+export async function runOnTerminal(
+  args: string[],
+  env: Record<string, string>,
+  answers: { prompt: string; keys: string }[],
+): Promise<TerminalRun> {
+  const quoted = [Deno.execPath(), "run", "-A", "--quiet", MAIN, ...args]
+    .map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
+  const child = new Deno.Command("script", {
+    args: ["-qec", `stty cols 120 rows 40; exec ${quoted}`, "/dev/null"],
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      DENO_DIR,
+      NO_COLOR: "1",
+      TERM: "xterm",
+      ...env,
+    },
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const decoder = new TextDecoder();
+  let screen = "";
+  let seen = 0;
+  const pending = [...answers];
+  const reading = (async () => {
+    for await (const chunk of child.stdout) {
+      screen += decoder.decode(chunk, { stream: true });
+      const next = pending[0];
+      if (next && screen.indexOf(next.prompt, seen) !== -1) {
+        seen = screen.indexOf(next.prompt, seen) + next.prompt.length;
+        pending.shift();
+        // One key at a time, after the prompt has switched the terminal to raw mode.
+        for (const key of next.keys) {
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          await writer.write(new TextEncoder().encode(key)).catch(() => {});
+        }
+      }
+    }
+  })();
+  const timer = setTimeout(() => child.kill(), 60_000);
+  const status = await child.status;
+  clearTimeout(timer);
+  await reading;
+  await writer.close().catch(() => {});
+  await child.stderr.cancel();
+  // deno-lint-ignore no-control-regex
+  return { code: status.code, screen: screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "") };
+}

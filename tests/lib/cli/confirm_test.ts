@@ -1,0 +1,68 @@
+// Confirmations in the CLI: --yes, no terminal, and a declined prompt, with
+// a test backend that asks before it snapshots (tests/_fixtures).
+
+import { deepStrictEqual, equal, match } from "node:assert/strict";
+import { join } from "node:path";
+import { runCli } from "../../_helpers/cli.ts";
+import { hasTerminal, runOnTerminal } from "../../_helpers/terminal.ts";
+import { launcherMetadata, snapshotTree, tempHome } from "../../_helpers/temp_home.ts";
+
+const REGISTRY = new URL("../../_fixtures/asking_registry.json", import.meta.url).pathname;
+const SLUG = "ask-m3hxd";
+
+async function askingHome() {
+  const home = await tempHome();
+  await home.writeBottle(SLUG, launcherMetadata(SLUG, { backend: "asking" }));
+  return Object.assign(home, { env: { ...home.env, BOT_BOTTLE_REGISTRY: REGISTRY } });
+}
+
+Deno.test("a confirmation without a terminal and without --yes is an error telling to pass --yes", async () => {
+  await using home = await askingHome();
+  const before = await snapshotTree(home.home);
+  const run = await runCli(["commit", SLUG], home.env);
+  equal(run.code, 2);
+  equal(
+    run.stderr,
+    `bot-bottle: error: stop bottle "${SLUG}" to snapshot it?: no terminal to ask on; ` +
+      `pass --yes to answer yes\n`,
+  );
+  deepStrictEqual(await snapshotTree(home.home), before);
+});
+
+Deno.test("--yes answers the confirmation and the commit is recorded", async () => {
+  await using home = await askingHome();
+  const run = await runCli(["commit", "--yes", SLUG], home.env);
+  equal(run.code, 0, run.stderr);
+  equal(
+    await Deno.readTextFile(join(home.stateDir(SLUG), "committed-image")),
+    `asking-snapshot-${SLUG}\n`,
+  );
+});
+
+if (hasTerminal) {
+  Deno.test("declining the confirmation cancels: one line, exit status 0, nothing written", async () => {
+    await using home = await askingHome();
+    const before = await snapshotTree(home.home);
+    const run = await runOnTerminal(["commit", SLUG], home.env, [
+      { prompt: "to snapshot it?", keys: "n\r" },
+    ]);
+    equal(run.code, 0, run.screen);
+    match(run.screen, /bot-bottle: commit cancelled; nothing was changed/);
+    deepStrictEqual(await snapshotTree(home.home), before);
+  });
+
+  Deno.test("accepting the confirmation on a terminal commits", async () => {
+    await using home = await askingHome();
+    const run = await runOnTerminal(["commit", SLUG], home.env, [
+      { prompt: "to snapshot it?", keys: "y\r" },
+    ]);
+    equal(run.code, 0, run.screen);
+    match(run.screen, new RegExp(`committed bottle "${SLUG}" to asking-snapshot-${SLUG}`));
+  });
+} else {
+  Deno.test({
+    name: "confirmations on a terminal [ignored: no util-linux script]",
+    ignore: true,
+    fn() {},
+  });
+}

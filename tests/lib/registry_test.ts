@@ -1,0 +1,378 @@
+import { deepStrictEqual, equal, match, rejects, throws } from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import DockerFreezer from "../../backends/docker.ts";
+import { BadInputError } from "../../lib/errors.ts";
+import { loadRegistry } from "../../lib/registry.ts";
+
+// A registry file must name its freezer modules relative to itself, so temp
+// registries live in a temporary folder inside tests/, two levels below the
+// repository root: "../../backends/docker.ts" then resolves to the real module.
+const DOCKER_MODULE = "../../backends/docker.ts";
+const BUILTIN = JSON.parse(
+  await Deno.readTextFile(new URL("../../registry.json", import.meta.url)),
+);
+
+interface TempRegistry extends AsyncDisposable {
+  dir: string;
+  /** Writes `name` in the folder: JSON for an object, the text as it is for a string. */
+  write(name: string, content: unknown): Promise<string>;
+}
+
+async function tempRegistryDir(): Promise<TempRegistry> {
+  const dir = await Deno.makeTempDir({
+    dir: fileURLToPath(new URL("../", import.meta.url)),
+    prefix: ".registry-",
+  });
+  return {
+    dir,
+    async write(name, content) {
+      const path = join(dir, name);
+      await Deno.writeTextFile(
+        path,
+        typeof content === "string" ? content : JSON.stringify(content, null, 2),
+      );
+      return path;
+    },
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** The built-in registry, its freezer path rewritten for a temp folder, then changed by `edit`. */
+function registryWith(edit: (registry: typeof BUILTIN) => void = () => {}): typeof BUILTIN {
+  const registry = structuredClone(BUILTIN);
+  registry.backends.docker.freezer = DOCKER_MODULE;
+  edit(registry);
+  return registry;
+}
+
+async function rejectsInvalid(content: unknown, expected: RegExp, name = "registry.json") {
+  await using temp = await tempRegistryDir();
+  const path = await temp.write(name, content);
+  await rejects(loadRegistry({ path }), (error: unknown) => {
+    if (!(error instanceof BadInputError)) return false;
+    match(error.message, new RegExp(`^registry ${escape(path)} is invalid: `));
+    match(error.message, expected);
+    return true;
+  });
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+// The built-in registry
+
+Deno.test("loadRegistry() loads the built-in registry with the docker backend", async () => {
+  const registry = await loadRegistry({});
+  equal(registry.source, "built-in");
+  deepStrictEqual([...registry.backends.keys()], ["docker"]);
+  const docker = registry.resolve("docker");
+  equal(docker.freezer, DockerFreezer);
+  equal(docker.module, "./backends/docker.ts");
+  deepStrictEqual(docker.aliases, [""]);
+  deepStrictEqual(docker.commands.commit, BUILTIN.backends.docker.commands.commit);
+});
+
+Deno.test('resolve("") gives docker, for state written before the backend field', async () => {
+  const registry = await loadRegistry({});
+  equal(registry.resolve("").name, "docker");
+  equal(registry.resolve(""), registry.resolve("docker"));
+});
+
+Deno.test('getFreezer("") returns a DockerFreezer serving "docker" and ""', async () => {
+  const registry = await loadRegistry({});
+  const freezer = registry.getFreezer("");
+  equal(freezer instanceof DockerFreezer, true);
+  equal(freezer.backend, "docker");
+  deepStrictEqual(freezer.names, ["docker", ""]);
+});
+
+Deno.test("resolve() of an unknown backend lists the known backends", async () => {
+  const registry = await loadRegistry({});
+  for (const name of ["podman", "Docker", "constructor", "toString"]) {
+    throws(() => registry.resolve(name), (error: unknown) => {
+      if (!(error instanceof BadInputError)) return false;
+      equal(error.message, `unknown backend ${JSON.stringify(name)}; known backends: "docker"`);
+      return true;
+    });
+    throws(() => registry.getFreezer(name), BadInputError);
+  }
+});
+
+Deno.test("resolve() names the registry file when the backend is unknown", async () => {
+  await using temp = await tempRegistryDir();
+  const path = await temp.write("registry.json", registryWith());
+  const registry = await loadRegistry({ path });
+  equal(registry.source, path);
+  throws(() => registry.resolve("podman"), {
+    name: "BadInputError",
+    message: `unknown backend "podman"; known backends: "docker" (from the registry ${path})`,
+  });
+});
+
+// Registry files
+
+Deno.test("loadRegistry() loads a valid registry file and its freezer relative to it", async () => {
+  await using temp = await tempRegistryDir();
+  const path = await temp.write(
+    "registry.json",
+    registryWith((registry) => {
+      registry.backends.docker.commands.commit = ["docker", "commit", "{container}", "{image}"];
+      registry.aliases = { "": "docker", "moby": "docker" };
+    }),
+  );
+  const registry = await loadRegistry({ path });
+  const docker = registry.resolve("moby");
+  equal(docker.freezer, DockerFreezer);
+  deepStrictEqual(docker.aliases, ["", "moby"]);
+  deepStrictEqual(docker.commands.commit, ["docker", "commit", "{container}", "{image}"]);
+  deepStrictEqual(registry.getFreezer("moby").names, ["docker", "", "moby"]);
+});
+
+Deno.test("loadRegistry() honours BOT_BOTTLE_REGISTRY", async () => {
+  await using temp = await tempRegistryDir();
+  const path = await temp.write(
+    "registry.json",
+    registryWith((registry) => {
+      registry.backends.docker.description = "from BOT_BOTTLE_REGISTRY";
+    }),
+  );
+  const saved = Deno.env.get("BOT_BOTTLE_REGISTRY");
+  try {
+    Deno.env.set("BOT_BOTTLE_REGISTRY", path);
+    const registry = await loadRegistry();
+    equal(registry.source, path);
+    equal(registry.resolve("docker").description, "from BOT_BOTTLE_REGISTRY");
+
+    const missing = join(temp.dir, "missing.json");
+    Deno.env.set("BOT_BOTTLE_REGISTRY", missing);
+    await rejects(loadRegistry(), (error: unknown) => {
+      if (!(error instanceof BadInputError)) return false;
+      match(
+        error.message,
+        new RegExp(`^cannot load the registry ${escape(missing)} \\(from BOT_BOTTLE_REGISTRY\\): `),
+      );
+      match(
+        error.message,
+        /; fix the file, or unset BOT_BOTTLE_REGISTRY to use the built-in registry$/,
+      );
+      return true;
+    });
+
+    Deno.env.set("BOT_BOTTLE_REGISTRY", "");
+    equal((await loadRegistry()).source, "built-in");
+  } finally {
+    if (saved === undefined) Deno.env.delete("BOT_BOTTLE_REGISTRY");
+    else Deno.env.set("BOT_BOTTLE_REGISTRY", saved);
+  }
+  equal(Deno.env.get("BOT_BOTTLE_REGISTRY"), saved);
+});
+
+Deno.test("loadRegistry() prefers an explicit path over BOT_BOTTLE_REGISTRY", async () => {
+  await using temp = await tempRegistryDir();
+  const path = await temp.write("registry.json", registryWith());
+  const saved = Deno.env.get("BOT_BOTTLE_REGISTRY");
+  try {
+    Deno.env.set("BOT_BOTTLE_REGISTRY", join(temp.dir, "missing.json"));
+    equal((await loadRegistry({ path })).source, path);
+  } finally {
+    if (saved === undefined) Deno.env.delete("BOT_BOTTLE_REGISTRY");
+    else Deno.env.set("BOT_BOTTLE_REGISTRY", saved);
+  }
+});
+
+// Rejections
+
+Deno.test("loadRegistry() rejects an unknown placeholder, naming backend, field and known ones", async () => {
+  await rejectsInvalid(
+    registryWith((registry) => {
+      registry.backends.docker.commands.commit = ["docker", "commit", "{user}"];
+    }),
+    /backends\.docker\.commands\.commit: unknown placeholder \{user\}; known placeholders: \{slug\}, \{container\}, \{image\}, \{path\}$/,
+  );
+});
+
+Deno.test("loadRegistry() rejects a placeholder named like an Object.prototype member", async () => {
+  await rejectsInvalid(
+    registryWith((registry) => {
+      registry.backends.docker.commands.commit = ["docker", "commit", "{constructor}"];
+    }),
+    /backends\.docker\.commands\.commit: unknown placeholder \{constructor\}/,
+  );
+});
+
+Deno.test("loadRegistry() rejects an executable that is a placeholder", async () => {
+  await rejectsInvalid(
+    registryWith((registry) => {
+      registry.backends.docker.commands.commit = ["{container}", "commit"];
+    }),
+    /backends\.docker\.commands\.commit: the executable must be a fixed name, not "\{container\}"$/,
+  );
+  await rejectsInvalid(
+    registryWith((registry) => {
+      registry.backends.docker.commands.listRunning = ["docker-{slug}", "ps"];
+    }),
+    /backends\.docker\.commands\.listRunning: the executable must be a fixed name/,
+  );
+  await rejectsInvalid(
+    registryWith((registry) => {
+      registry.backends.docker.commands.listRunning = [""];
+    }),
+    /backends\.docker\.commands\.listRunning: the executable must be a fixed name, not ""$/,
+  );
+});
+
+Deno.test("loadRegistry() rejects a freezer module that does not exist", async () => {
+  await rejectsInvalid(
+    registryWith((registry) => {
+      registry.backends.docker.freezer = "../../backends/nope.ts";
+    }),
+    /backends\.docker\.freezer: cannot load \.\.\/\.\.\/backends\/nope\.ts: /,
+  );
+});
+
+Deno.test("loadRegistry() rejects a module whose default export is not a Freezer subclass", async () => {
+  await using temp = await tempRegistryDir();
+  const modules: Record<string, string> = {
+    "plain_class.ts": "export default class NotAFreezer { static requiredCommands = []; }\n",
+    "no_default.ts": 'export { DockerFreezer } from "../../backends/docker.ts";\n',
+    "function.ts": "export default function freeze() {}\n",
+    "base.ts": 'export { Freezer as default } from "../../lib/freezer.ts";\n',
+  };
+  for (const [name, source] of Object.entries(modules)) {
+    await temp.write(name, source);
+    const path = await temp.write(
+      "registry.json",
+      registryWith((registry) => {
+        registry.backends.docker.freezer = `./${name}`;
+      }),
+    );
+    await rejects(loadRegistry({ path }), (error: unknown) => {
+      if (!(error instanceof BadInputError)) return false;
+      equal(
+        error.message,
+        `registry ${path} is invalid: backends.docker.freezer: ./${name} must export a Freezer ` +
+          `subclass as its default export`,
+      );
+      return true;
+    }, name);
+  }
+});
+
+Deno.test("loadRegistry() rejects an alias that points to a missing backend", async () => {
+  await rejectsInvalid(
+    registryWith((registry) => {
+      registry.aliases = { "": "podman" };
+    }),
+    /: aliases\."" points to "podman", which is not a backend$/,
+  );
+});
+
+Deno.test("loadRegistry() rejects an alias that shadows a backend name", async () => {
+  await rejectsInvalid(
+    registryWith((registry) => {
+      registry.aliases = { "docker": "docker" };
+    }),
+    /aliases\."docker" is also a backend's name$/,
+  );
+});
+
+Deno.test("loadRegistry() rejects a registry missing a command the freezer requires", async () => {
+  for (const command of DockerFreezer.requiredCommands) {
+    await rejectsInvalid(
+      registryWith((registry) => {
+        delete registry.backends.docker.commands[command];
+      }),
+      new RegExp(
+        `backends\\.docker\\.commands\\.${command} is missing; ${escape(DOCKER_MODULE)} needs it$`,
+      ),
+    );
+  }
+});
+
+const SCHEMA_VIOLATIONS: [string, unknown, RegExp][] = [
+  ["no backends", { aliases: {} }, /: backends: .*"backends"/],
+  ["an unknown top-level key", registryWith((r) => (r.extra = 1)), /: extra: .*"extra"/],
+  [
+    "an unknown backend key",
+    registryWith((r) => (r.backends.docker.image = "x")),
+    /: backends\.docker\.image: /,
+  ],
+  [
+    "an empty template",
+    registryWith((r) => (r.backends.docker.commands.commit = [])),
+    /: backends\.docker\.commands\.commit: a command template needs at least the executable$/,
+  ],
+  [
+    "a template element that is not a string",
+    registryWith((r) => (r.backends.docker.commands.commit = ["docker", 5])),
+    /: backends\.docker\.commands\.commit\.1: /,
+  ],
+  [
+    "the backend name Docker",
+    registryWith((r) => {
+      r.backends.Docker = r.backends.docker;
+      delete r.backends.docker;
+      r.aliases = {};
+    }),
+    /: backends\.Docker: backend names are lower-case words joined by -$/,
+  ],
+  [
+    "a command name that is not camelCase",
+    registryWith((r) => (r.backends.docker.commands["prune-snapshots"] = ["docker"])),
+    /: backends\.docker\.commands\.prune-snapshots: command names are camelCase$/,
+  ],
+  [
+    "an absolute freezer path",
+    registryWith((r) => (r.backends.docker.freezer = "/abs/docker.ts")),
+    /: backends\.docker\.freezer: the freezer must be a relative path to a \.ts module$/,
+  ],
+  ["a JSON array", [], /is invalid: /],
+  ["JSON null", null, /is invalid: Invalid type: Expected Object but received null$/],
+];
+
+for (const [what, content, expected] of SCHEMA_VIOLATIONS) {
+  Deno.test(`loadRegistry() rejects a registry with ${what}`, async () => {
+    await rejectsInvalid(JSON.stringify(content), expected);
+  });
+}
+
+Deno.test("loadRegistry() rejects a file that is not JSON, naming the file", async () => {
+  await using temp = await tempRegistryDir();
+  const path = await temp.write("registry.json", "{ backends: ");
+  await rejects(loadRegistry({ path }), (error: unknown) => {
+    if (!(error instanceof BadInputError)) return false;
+    match(error.message, new RegExp(`^cannot load the registry ${escape(path)}: `));
+    match(error.message, /; fix the file$/);
+    equal(error.cause instanceof SyntaxError, true);
+    return true;
+  });
+});
+
+Deno.test("loadRegistry() rejects a missing file, naming the file", async () => {
+  await using temp = await tempRegistryDir();
+  const path = join(temp.dir, "missing.json");
+  await rejects(loadRegistry({ path }), (error: unknown) => {
+    if (!(error instanceof BadInputError)) return false;
+    match(error.message, new RegExp(`^cannot load the registry ${escape(path)}: `));
+    equal(error.message.includes("BOT_BOTTLE_REGISTRY"), false);
+    equal(error.cause instanceof Deno.errors.NotFound, true);
+    return true;
+  });
+});
+
+Deno.test("loadRegistry() loads a file whose path holds URL characters (# ? %)", async () => {
+  await using temp = await tempRegistryDir();
+  const dir = join(temp.dir, "a#b?c%20d");
+  await Deno.mkdir(dir);
+  const path = join(dir, "registry.json");
+  const registry = JSON.parse(
+    await Deno.readTextFile(new URL("../../registry.json", import.meta.url)),
+  );
+  registry.backends.docker.freezer = "../../../backends/docker.ts";
+  await Deno.writeTextFile(path, JSON.stringify(registry));
+  equal((await loadRegistry({ path })).resolve("").name, "docker");
+});
