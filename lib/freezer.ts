@@ -7,7 +7,7 @@
 
 import { type Agent, loadAgent } from "./agent.ts";
 import type { BackendCommands, CommandResult } from "./backend_commands.ts";
-import { BackendError, BadInputError } from "./errors.ts";
+import { BackendError, BadInputError, BotBottleError } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
 import type { TemplateValues } from "./template.ts";
 
@@ -167,8 +167,17 @@ export abstract class Freezer {
       );
     }
     const artifact = await this.freeze(agent);
-    await agent.state.writeCommittedImage(artifact);
-    await agent.state.markPreserved();
+    try {
+      await agent.state.writeCommittedImage(artifact);
+      await agent.state.markPreserved();
+    } catch (error) {
+      if (error instanceof TypeError) throw error;
+      throw new BotBottleError(
+        `the snapshot ${artifact} was made, but recording it in ${agent.state.dir} failed ` +
+          `(${(error as Error).message}); make the directory writable and commit again`,
+        { cause: error },
+      );
+    }
     const result: CommitResult = {
       slug: agent.slug,
       backend: this.backend,

@@ -1,10 +1,19 @@
 // Runs the CLI (main.ts) as a subprocess, as a user would.
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+/** The CLI's entry point. */
+export const MAIN: string = new URL("../../main.ts", import.meta.url).pathname;
 
 // The subprocess gets another HOME, so it must be told where Deno's cache is.
 const DENO_DIR = Deno.env.get("DENO_DIR") ||
   `${Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME")}/.cache`}/deno`;
+
+/**
+ * The environment a CLI subprocess runs with: only `PATH`, Deno's cache and
+ * no colours, plus `env` (e.g. `HOME` from a temp home).
+ */
+export function cliEnv(env: Record<string, string> = {}): Record<string, string> {
+  return { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR, NO_COLOR: "1", ...env };
+}
 
 /** What a CLI run printed and returned. */
 export interface CliRun {
@@ -24,7 +33,7 @@ export async function runCli(
 ): Promise<CliRun> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", MAIN, ...args],
-    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR, NO_COLOR: "1", ...env },
+    env: cliEnv(env),
     clearEnv: true,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",

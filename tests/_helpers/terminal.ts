@@ -1,9 +1,7 @@
 // Runs the CLI in a pseudo-terminal (util-linux `script`), typing answers
 // when prompts appear, as a user at a terminal would.
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const DENO_DIR = Deno.env.get("DENO_DIR") ||
-  `${Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME")}/.cache`}/deno`;
+import { cliEnv, MAIN } from "./cli.ts";
 
 /** Whether `script` is available to make a pseudo-terminal. */
 export const hasTerminal: boolean = await new Deno.Command("script", {
@@ -31,13 +29,7 @@ export async function runOnTerminal(
     .map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
   const child = new Deno.Command("script", {
     args: ["-qec", `stty cols 120 rows 40; exec ${quoted}`, "/dev/null"],
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      DENO_DIR,
-      NO_COLOR: "1",
-      TERM: "xterm",
-      ...env,
-    },
+    env: cliEnv({ TERM: "xterm", ...env }),
     clearEnv: true,
     stdin: "piped",
     stdout: "piped",

@@ -3,7 +3,13 @@ import { join } from "node:path";
 import type { Agent } from "../../lib/agent.ts";
 import { BackendCommands } from "../../lib/backend_commands.ts";
 import { BottleState } from "../../lib/bottle_state.ts";
-import { BackendError, BadInputError, CommitCancelled, UsageError } from "../../lib/errors.ts";
+import {
+  BackendError,
+  BadInputError,
+  BotBottleError,
+  CommitCancelled,
+  UsageError,
+} from "../../lib/errors.ts";
 import { Freezer, type FreezerOptions } from "../../lib/freezer.ts";
 import type { Prompter } from "../../lib/prompter.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "../_helpers/temp_home.ts";
@@ -193,7 +199,18 @@ Deno.test("commit() does not mark the bottle preserved when committed-image cann
   await Deno.mkdir(join(dir, "committed-image", "blocker"), { recursive: true });
   const before = await snapshotTree(home.home);
   const { freezer, lines } = makeFreezer();
-  await rejects(freezer.commit(await agentFor(home.root)));
+  await rejects(freezer.commit(await agentFor(home.root)), (error: unknown) => {
+    if (!(error instanceof BotBottleError)) return false;
+    equal(
+      error.message.startsWith(
+        `the snapshot fake-committed-${SLUG}:latest was made, but recording it in ${dir} failed (`,
+      ),
+      true,
+      error.message,
+    );
+    equal(error.message.endsWith("); make the directory writable and commit again"), true);
+    return true;
+  });
   deepStrictEqual(await snapshotTree(home.home), before);
   deepStrictEqual(lines, []);
 });
