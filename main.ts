@@ -17,7 +17,13 @@ import {
   parseCommandArgs,
 } from "./lib/cli/command.ts";
 import { commitCommand } from "./lib/cli/commit.ts";
-import { BackendError, BotBottleError, CommitCancelled, UsageError } from "./lib/errors.ts";
+import {
+  BackendError,
+  BotBottleError,
+  CommitCancelled,
+  Interrupted,
+  UsageError,
+} from "./lib/errors.ts";
 import { versionText } from "./lib/version.ts";
 
 const COMMANDS: readonly CliCommand[] = [commitCommand];
@@ -50,10 +56,22 @@ function overallHelp(): string {
  */
 export async function main(args: string[]): Promise<number> {
   let verbose = args.includes("--verbose") || args.includes("-v");
+  // Ctrl-C or SIGTERM aborts the running backend command; the operation then
+  // unwinds, removing its temporary files, and fails with Interrupted. A
+  // second signal exits at once.
+  const interrupt = new AbortController();
+  const onSignal = (signal: "SIGINT" | "SIGTERM") => () => {
+    if (interrupt.signal.aborted) Deno.exit(signal === "SIGINT" ? 130 : 143);
+    console.error(`bot-bottle: ${signal} received; stopping and cleaning up`);
+    interrupt.abort(new Interrupted(signal));
+  };
+  const listeners = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
+  for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   const context: CliContext = {
     get verbose() {
       return verbose;
     },
+    signal: interrupt.signal,
     log: (line) => console.error(line),
     print: (line) => console.log(line),
   };
@@ -86,7 +104,9 @@ export async function main(args: string[]): Promise<number> {
     await command.run(input, context);
     return 0;
   } catch (error) {
-    return report(error, verbose);
+    return report(interrupt.signal.aborted ? interrupt.signal.reason : error, verbose);
+  } finally {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
   }
 }
 
@@ -94,6 +114,10 @@ function report(error: unknown, verbose: boolean): number {
   if (error instanceof CommitCancelled) {
     console.error(`bot-bottle: ${error.message}`);
     return 0;
+  }
+  if (error instanceof Interrupted) {
+    console.error(`bot-bottle: ${error.message}`);
+    return error.signal === "SIGINT" ? 130 : 143;
   }
   const message = error instanceof Error ? error.message : String(error);
   console.error(`bot-bottle: error: ${message}`);

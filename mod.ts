@@ -38,6 +38,7 @@ export {
   BadInputError,
   BotBottleError,
   CommitCancelled,
+  Interrupted,
   UsageError,
 } from "./lib/errors.ts";
 export {
@@ -46,6 +47,7 @@ export {
   type FreezerClass,
   type FreezerOptions,
   type FreezerSpec,
+  type StopSpec,
 } from "./lib/freezer.ts";
 export type { Metadata } from "./lib/metadata.ts";
 export { type Prompter, terminalPrompter, type TerminalPrompterOptions } from "./lib/prompter.ts";
@@ -67,3 +69,5 @@ export {
 } from "./lib/template.ts";
 export { VERSION } from "./lib/version.ts";
 export { DockerFreezer } from "./backends/docker.ts";
+export { MacosContainerFreezer } from "./backends/macos_container.ts";
+export { SmolmachinesFreezer } from "./backends/smolmachines.ts";

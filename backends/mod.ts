@@ -8,3 +8,5 @@
  */
 
 export { DockerFreezer } from "./docker.ts";
+export { MacosContainerFreezer } from "./macos_container.ts";
+export { SmolmachinesFreezer } from "./smolmachines.ts";

@@ -23,8 +23,15 @@ export interface CommandResult {
 
 /** Options for {@linkcode BackendCommands}. */
 export interface BackendCommandsOptions {
+  /** What the backend needs installed, for the message when its tool is missing. */
+  requires?: string;
   /** Called with every command, shell-quoted for display, before it runs (for `--verbose`). */
   onRun?: (command: string) => void;
+  /**
+   * Aborts the running command (it is killed) and every later one; the
+   * signal's reason, e.g. an {@linkcode Interrupted}, is what `run` throws.
+   */
+  signal?: AbortSignal;
 }
 
 /** The command templates of one backend, ready to run. */
@@ -74,16 +81,27 @@ export class BackendCommands {
    *
    * @param name The command's name in the registry, e.g. `"commit"`.
    * @param values The placeholder values.
+   * @param options `signal: null` runs it even after the abort signal fired
+   * (to put a bottle back as it was).
    * @returns The result of a command that exited 0.
    * @throws {BackendUnavailableError} When the executable is not installed.
    * @throws {BackendError} When the command exits non-zero.
    * @throws {BadInputError} When a value is not of its placeholder's kind.
    */
-  async run(name: string, values: TemplateValues = {}): Promise<CommandResult> {
+  async run(
+    name: string,
+    values: TemplateValues = {},
+    options: { signal?: AbortSignal | null } = {},
+  ): Promise<CommandResult> {
     const argv = this.render(name, values);
+    const signal = options.signal === null ? undefined : options.signal ?? this.#options.signal;
+    signal?.throwIfAborted();
     this.#options.onRun?.(argv.map(displayArg).join(" "));
     const $ = await dax();
-    const output = await $`${argv}`.stdin("null").stdout("piped").stderr("piped").noThrow();
+    let command = $`${argv}`.stdin("null").stdout("piped").stderr("piped").noThrow();
+    if (signal) command = command.signal(signal);
+    const output = await command;
+    signal?.throwIfAborted();
     const result = {
       argv,
       exitCode: output.code,
@@ -94,7 +112,8 @@ export class BackendCommands {
     const failure: BackendFailure = { backend: this.backend, command: name, ...result };
     if (result.exitCode === 127 && result.stderr.startsWith(`dax: ${argv[0]}: command not found`)) {
       throw new BackendUnavailableError(
-        `"${argv[0]}" is not installed or not on PATH; the "${this.backend}" backend needs it`,
+        `"${argv[0]}" is not installed or not on PATH; the "${this.backend}" backend needs ` +
+          (this.#options.requires ?? "it"),
         { ...failure, exitCode: undefined },
       );
     }

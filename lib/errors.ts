@@ -143,3 +143,25 @@ export class CommitCancelled extends BotBottleError {
     this.name = "CommitCancelled";
   }
 }
+
+/**
+ * The user interrupted the operation (Ctrl-C, SIGTERM). Temporary files were
+ * removed and nothing half-made was recorded; the CLI exits with 130 for
+ * SIGINT and 143 for SIGTERM.
+ */
+export class Interrupted extends BotBottleError {
+  /** The signal that interrupted it. */
+  signal: "SIGINT" | "SIGTERM";
+
+  /**
+   * Makes the error.
+   *
+   * @param signal The signal received.
+   * @param options The underlying error, as `cause`.
+   */
+  constructor(signal: "SIGINT" | "SIGTERM", options?: ErrorOptions) {
+    super(`interrupted by ${signal}; nothing was recorded`, options);
+    this.name = "Interrupted";
+    this.signal = signal;
+  }
+}

@@ -7,7 +7,7 @@
 
 import { type Agent, loadAgent } from "./agent.ts";
 import type { BackendCommands, CommandResult } from "./backend_commands.ts";
-import { BackendError, BadInputError, BotBottleError } from "./errors.ts";
+import { BackendError, BadInputError, BotBottleError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
 import type { TemplateValues } from "./template.ts";
 
@@ -31,6 +31,25 @@ export interface FreezerOptions {
   log?: (line: string) => void;
   /** Asks confirmations (default: none can be asked, so a needed confirmation is an error). */
   prompter?: Prompter;
+  /**
+   * Start a bottle again after it was stopped for its snapshot (default
+   * `true`; the CLI's `--no-restart` sets `false`).
+   */
+  restart?: boolean;
+}
+
+/** How a backend stops and starts its bottle, for {@linkcode Freezer.whileStopped}. */
+export interface StopSpec {
+  /** Whether the bottle is running now (if not, nothing is stopped or asked). */
+  running: boolean;
+  /** What stopping costs beyond ending the agent's session, one clause each. */
+  consequences?: string[];
+  /** Stops it. */
+  stop(): Promise<unknown>;
+  /** Starts it again; runs even after an interrupt. */
+  start(): Promise<unknown>;
+  /** The command a user runs to start it by hand, for messages. */
+  startCommand: string;
 }
 
 /** The registry entry a freezer is built from. */
@@ -72,6 +91,8 @@ export abstract class Freezer {
   protected readonly log: (line: string) => void;
   /** Asks the user; throws when a backend needs a confirmation and none can be asked. */
   protected readonly prompter: Prompter;
+  /** Whether to start a bottle again after stopping it for a snapshot. */
+  protected readonly restart: boolean;
 
   /**
    * Builds the freezer from its registry entry; {@linkcode Registry.getFreezer} calls this.
@@ -85,6 +106,7 @@ export abstract class Freezer {
     this.commands = spec.commands;
     this.log = options.log ?? (() => {});
     this.prompter = options.prompter ?? terminalPrompter({ interactive: false });
+    this.restart = options.restart ?? true;
   }
 
   /**
@@ -125,6 +147,59 @@ export abstract class Freezer {
     return error;
   }
 
+  /**
+   * Runs `snapshot` with the bottle stopped, for backends that cannot
+   * snapshot a running bottle. A running bottle is stopped only after the
+   * user agreed to a prompt naming the consequences; afterwards it is started
+   * again (unless `restart` is off, or it was interrupted), and the log says
+   * which state it was left in.
+   *
+   * @param agent The bottle.
+   * @param spec Whether it runs, and how to stop and start it.
+   * @param snapshot The work to do while it is stopped.
+   * @returns What `snapshot` returned.
+   * @throws {CommitCancelled} When the user declined; nothing was stopped.
+   */
+  protected async whileStopped<T>(
+    agent: Agent,
+    spec: StopSpec,
+    snapshot: () => Promise<T>,
+  ): Promise<T> {
+    if (!spec.running) return await snapshot();
+    const consequences = ["stopping it ends the agent's session", ...spec.consequences ?? []];
+    const question = `bottle "${agent.slug}" is running and must be stopped to snapshot it ` +
+      `(${consequences.join("; ")}); stop it now?`;
+    if (!(await this.prompter.confirm(question))) {
+      throw new CommitCancelled(
+        `commit cancelled; bottle "${agent.slug}" is still running and nothing was changed`,
+      );
+    }
+    await spec.stop();
+    this.log(`stopped bottle "${agent.slug}" for its snapshot`);
+    try {
+      return await snapshot();
+    } finally {
+      await this.#startAgain(agent, spec);
+    }
+  }
+
+  async #startAgain(agent: Agent, spec: StopSpec): Promise<void> {
+    if (!this.restart) {
+      this.log(`bottle "${agent.slug}" was left stopped; start it with: ${spec.startCommand}`);
+      return;
+    }
+    try {
+      await spec.start();
+      this.log(`started bottle "${agent.slug}" again`);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.log(
+        `warning: bottle "${agent.slug}" was left stopped: starting it again failed (${reason}); ` +
+          `start it with: ${spec.startCommand}`,
+      );
+    }
+  }
+
   /** The command that resumes the bottle from its snapshot. */
   resumeCommand(agent: Agent): string {
     return `bot-bottle resume ${agent.slug}`;
@@ -136,15 +211,41 @@ export abstract class Freezer {
   }
 
   /**
+   * A {@linkcode BackendError} for something a command's output showed,
+   * rather than its exit status: a missing bottle, a state that cannot be
+   * snapshotted, output that cannot be read.
+   *
+   * @param message The message.
+   * @param command The registry command whose output showed it.
+   * @param result That command's result, when there is one.
+   */
+  protected backendError(message: string, command: string, result?: CommandResult): BackendError {
+    return new BackendError(message, {
+      backend: this.backend,
+      command,
+      argv: result?.argv ?? [],
+      exitCode: result?.exitCode,
+      stdout: result?.stdout ?? "",
+      stderr: result?.stderr ?? "",
+    });
+  }
+
+  /**
    * Runs one of the backend's commands, explaining failures.
    *
    * @param name The command's name in the registry.
    * @param values The placeholder values.
    * @param agent The bottle the command is about, for messages.
+   * @param options `signal: null` runs it even after an interrupt.
    */
-  protected async run(name: string, values: TemplateValues, agent?: Agent): Promise<CommandResult> {
+  protected async run(
+    name: string,
+    values: TemplateValues,
+    agent?: Agent,
+    options: { signal?: AbortSignal | null } = {},
+  ): Promise<CommandResult> {
     try {
-      return await this.commands.run(name, values);
+      return await this.commands.run(name, values, options);
     } catch (error) {
       if (error instanceof BackendError) throw this.explainFailure(error, agent);
       throw error;

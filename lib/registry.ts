@@ -27,6 +27,8 @@ export interface RegisteredBackend {
   aliases: string[];
   /** What it runs. */
   description?: string;
+  /** What it needs installed, for messages. */
+  requires?: string;
   /** The freezer module's path as written in the registry. */
   module: string;
   /** The freezer class the module exports by default. */
@@ -94,7 +96,10 @@ export class Registry {
    */
   getFreezer(name: string, options: GetFreezerOptions = {}): Freezer {
     const backend = this.resolve(name);
-    const commands = new BackendCommands(backend.name, backend.commands, options);
+    const commands = new BackendCommands(backend.name, backend.commands, {
+      ...options,
+      requires: backend.requires,
+    });
     return new backend.freezer(
       { backend: backend.name, names: [backend.name, ...backend.aliases], commands },
       options,
@@ -187,6 +192,7 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
       name,
       aliases: Object.keys(aliases).filter((alias) => aliases[alias] === name),
       description: entry.description,
+      requires: entry.requires,
       module: entry.freezer,
       freezer,
       commands: entry.commands,

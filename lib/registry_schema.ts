@@ -23,6 +23,15 @@ export const TemplateSchema = v.pipe(
 /** One backend: its freezer module and its command templates. */
 export const BackendSchema = v.strictObject({
   description: v.optional(v.pipe(v.string(), v.description("What the backend runs."))),
+  requires: v.optional(
+    v.pipe(
+      v.string(),
+      v.description(
+        'What the backend needs installed, for the error when its tool is missing: "the ' +
+          '<backend> backend needs <requires>".',
+      ),
+    ),
+  ),
   freezer: v.pipe(
     v.string(),
     v.regex(/^\.{1,2}\/.+\.ts$/, "the freezer must be a relative path to a .ts module"),

@@ -209,7 +209,8 @@ Deno.test("commit without docker installed names the missing tool and changes no
   equal(run.code, 1);
   equal(
     run.stderr,
-    `bot-bottle: error: "docker" is not installed or not on PATH; the "docker" backend needs it\n`,
+    `bot-bottle: error: "docker" is not installed or not on PATH; the "docker" backend needs ` +
+      `Docker: the docker CLI and a running engine\n`,
   );
   deepStrictEqual(await snapshotTree(home.home), before);
 });
@@ -262,7 +263,7 @@ const badState: [
   [
     "an unknown backend",
     (home, slug) => home.writeBottle(slug, launcherMetadata(slug, { backend: "vmware" })),
-    /unknown backend "vmware"; known backends: "docker"/,
+    /unknown backend "vmware"; known backends: "docker", "macos-container", "smolmachines"/,
   ],
 ];
 for (const [what, setUp, message] of badState) {

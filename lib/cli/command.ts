@@ -24,6 +24,8 @@ export interface CliOption {
 export interface CliContext {
   /** `--verbose` was given. */
   verbose: boolean;
+  /** Aborted when the user interrupts (Ctrl-C, SIGTERM); its reason is an `Interrupted`. */
+  signal: AbortSignal;
   /** Writes a line for the user on standard error. */
   log(line: string): void;
   /** Writes a line of output on standard output (for scripts). */

@@ -24,6 +24,10 @@ export const commitCommand: CliCommand = {
   ].join("\n"),
   options: {
     yes: { type: "boolean", short: "y", description: "answer yes to every confirmation" },
+    "no-restart": {
+      type: "boolean",
+      description: "leave a bottle that had to be stopped for its snapshot stopped",
+    },
     json: {
       type: "boolean",
       description: "print one JSON object (slug, backend, artifact, commands) on stdout",
@@ -42,6 +46,8 @@ export const commitCommand: CliCommand = {
     const result = await commit(slug, {
       registry,
       prompter,
+      restart: values["no-restart"] !== true,
+      signal: context.signal,
       log: json ? undefined : context.log,
       onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
     });

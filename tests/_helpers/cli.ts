@@ -22,33 +22,57 @@ export interface CliRun {
   stderr: string;
 }
 
+/** A CLI run in progress, e.g. to interrupt it. */
+export interface RunningCli {
+  /** The `deno` process running main.ts. */
+  child: Deno.ChildProcess;
+  /** Waits for it to end. */
+  done: Promise<CliRun>;
+}
+
 /**
- * Runs `deno run -A main.ts ...args` with a clean environment: only `PATH`
- * and the given variables (e.g. `HOME` from a temp home).
+ * Starts `deno run -A main.ts ...args` with a clean environment: only `PATH`,
+ * Deno's cache and the given variables (e.g. `HOME` from a temp home).
  */
-export async function runCli(
-  args: string[],
-  env: Record<string, string> = {},
-  options: { stdin?: string } = {},
-): Promise<CliRun> {
+export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", MAIN, ...args],
     env: cliEnv(env),
     clearEnv: true,
-    stdin: options.stdin === undefined ? "null" : "piped",
+    stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin));
-    await writer.close();
-  }
-  const output = await child.output();
   const decoder = new TextDecoder();
-  return {
+  const done = child.output().then((output) => ({
     code: output.code,
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
-  };
+  }));
+  return { child, done };
+}
+
+/** Runs the CLI (see {@linkcode startCli}) and waits for it. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return startCli(args, env).done;
+}
+
+/**
+ * Sends `signal` to a running CLI once `ready()` holds (polled every 50 ms,
+ * up to 30 s), as a terminal's Ctrl-C or a supervisor's SIGTERM would, and
+ * waits for it to end.
+ */
+export async function interruptWhen(
+  running: RunningCli,
+  ready: () => Promise<boolean>,
+  signal: "SIGINT" | "SIGTERM" = "SIGINT",
+): Promise<CliRun> {
+  for (let waited = 0; !(await ready()); waited += 50) {
+    if (waited > 30_000) throw new Error("the CLI never reached the point to interrupt");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  // Let the backend command get going before interrupting it.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  running.child.kill(signal);
+  return await running.done;
 }

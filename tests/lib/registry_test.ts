@@ -40,13 +40,24 @@ async function tempRegistryDir(): Promise<TempRegistry> {
   };
 }
 
-/** The built-in registry, its freezer path rewritten for a temp folder, then changed by `edit`. */
-function registryWith(edit: (registry: typeof BUILTIN) => void = () => {}): typeof BUILTIN {
+/**
+ * The built-in registry, its freezer paths rewritten for a folder `depth`
+ * levels below the repository root, then changed by `edit`.
+ */
+function registryWith(
+  edit: (registry: typeof BUILTIN) => void = () => {},
+  depth = 2,
+): typeof BUILTIN {
   const registry = structuredClone(BUILTIN);
-  registry.backends.docker.freezer = DOCKER_MODULE;
+  for (const backend of Object.values(registry.backends) as { freezer: string }[]) {
+    backend.freezer = `${"../".repeat(depth)}${backend.freezer.slice(2)}`;
+  }
   edit(registry);
   return registry;
 }
+
+/** The names of the built-in backends, quoted as error messages list them. */
+const KNOWN = Object.keys(BUILTIN.backends).map((name) => `"${name}"`).join(", ");
 
 async function rejectsInvalid(content: unknown, expected: RegExp, name = "registry.json") {
   await using temp = await tempRegistryDir();
@@ -68,7 +79,7 @@ function escape(text: string): string {
 Deno.test("loadRegistry() loads the built-in registry with the docker backend", async () => {
   const registry = await loadRegistry({});
   equal(registry.source, "built-in");
-  deepStrictEqual([...registry.backends.keys()], ["docker"]);
+  deepStrictEqual([...registry.backends.keys()], ["docker", "macos-container", "smolmachines"]);
   const docker = registry.resolve("docker");
   equal(docker.freezer, DockerFreezer);
   equal(docker.module, "./backends/docker.ts");
@@ -95,7 +106,7 @@ Deno.test("resolve() of an unknown backend lists the known backends", async () =
   for (const name of ["podman", "Docker", "constructor", "toString"]) {
     throws(() => registry.resolve(name), (error: unknown) => {
       if (!(error instanceof BadInputError)) return false;
-      equal(error.message, `unknown backend ${JSON.stringify(name)}; known backends: "docker"`);
+      equal(error.message, `unknown backend ${JSON.stringify(name)}; known backends: ${KNOWN}`);
       return true;
     });
     throws(() => registry.getFreezer(name), BadInputError);
@@ -109,7 +120,7 @@ Deno.test("resolve() names the registry file when the backend is unknown", async
   equal(registry.source, path);
   throws(() => registry.resolve("podman"), {
     name: "BadInputError",
-    message: `unknown backend "podman"; known backends: "docker" (from the registry ${path})`,
+    message: `unknown backend "podman"; known backends: ${KNOWN} (from the registry ${path})`,
   });
 });
 
@@ -369,10 +380,6 @@ Deno.test("loadRegistry() loads a file whose path holds URL characters (# ? %)",
   const dir = join(temp.dir, "a#b?c%20d");
   await Deno.mkdir(dir);
   const path = join(dir, "registry.json");
-  const registry = JSON.parse(
-    await Deno.readTextFile(new URL("../../registry.json", import.meta.url)),
-  );
-  registry.backends.docker.freezer = "../../../backends/docker.ts";
-  await Deno.writeTextFile(path, JSON.stringify(registry));
+  await Deno.writeTextFile(path, JSON.stringify(registryWith(() => {}, 3)));
   equal((await loadRegistry({ path })).resolve("").name, "docker");
 });

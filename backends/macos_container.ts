@@ -1,0 +1,246 @@
+/**
+ * The Apple `container` freezer: `container export` of the bottle's root
+ * filesystem, rebuilt into the image `bot-bottle-committed-<slug>:latest`.
+ *
+ * @module
+ */
+
+// @ts-types="@types/semver"
+import * as semver from "semver";
+import { join } from "node:path";
+import * as v from "valibot";
+import type { Agent } from "../lib/agent.ts";
+import { BackendError, BackendUnavailableError } from "../lib/errors.ts";
+import { Freezer } from "../lib/freezer.ts";
+import { type OciImageConfig, writeOciImageArchive } from "../lib/oci_image_layout.ts";
+import { describeIssues } from "../lib/schema_issues.ts";
+import { withTempDir } from "../lib/temp_dir.ts";
+
+/** The first `container` release that exports a running container live. */
+const LIVE_EXPORT = "1.2.1";
+
+const User = v.union([
+  v.object({ id: v.object({ uid: v.number(), gid: v.number() }) }),
+  v.object({ raw: v.object({ userString: v.string() }) }),
+]);
+
+const Snapshot = v.looseObject({
+  configuration: v.looseObject({
+    id: v.string(),
+    initProcess: v.optional(v.looseObject({
+      executable: v.string(),
+      arguments: v.optional(v.array(v.string()), []),
+      environment: v.optional(v.array(v.string()), []),
+      workingDirectory: v.optional(v.string()),
+      user: v.optional(User),
+    })),
+    platform: v.optional(v.looseObject({
+      os: v.string(),
+      architecture: v.string(),
+      variant: v.optional(v.string()),
+    })),
+  }),
+  // 1.0.0 and later: `{ "state": "running" }`; before: the plain string.
+  status: v.union([v.string(), v.looseObject({ state: v.string() })]),
+});
+
+/** One container as `container list --all --format json` describes it. */
+type ContainerSnapshot = v.InferOutput<typeof Snapshot>;
+
+/**
+ * Snapshots an Apple `container` bottle. `container` has no commit: the
+ * freezer exports the container's merged root filesystem as a tar and loads
+ * it back as a one-layer OCI image, carrying over the original process
+ * (command and arguments, environment, working directory, user) so the image
+ * still runs. Volumes, mounts and memory are not captured.
+ *
+ * From `container` 1.2.1 a running container is exported live. Older
+ * versions, and versions that cannot be read, export only stopped
+ * containers: the freezer asks before stopping the bottle, and starts it
+ * again afterwards unless told not to.
+ */
+export class MacosContainerFreezer extends Freezer {
+  /** The registry commands this freezer runs. */
+  static override readonly requiredCommands = [
+    "version",
+    "list",
+    "stop",
+    "start",
+    "export",
+    "exportImage",
+    "imageLoad",
+  ];
+
+  /** The committed image of a bottle: `bot-bottle-committed-<slug>:latest`. */
+  imageName(slug: string): string {
+    return `bot-bottle-committed-${slug}:latest`;
+  }
+
+  /** Exports the bottle's filesystem and loads it as the committed image. */
+  protected override async freeze(agent: Agent): Promise<string> {
+    const name = this.bottleName(agent.slug);
+    const image = this.imageName(agent.slug);
+    const version = await this.#version(agent);
+    const bottle = await this.#find(agent);
+    const state = stateOf(bottle);
+    if (state !== "running" && state !== "stopped") {
+      throw this.backendError(
+        `bottle "${agent.slug}" is ${state} on Apple container and cannot be snapshotted now; ` +
+          `wait until it is running or stopped, then commit again`,
+        "list",
+      );
+    }
+    const live = version !== undefined && semver.gte(version, LIVE_EXPORT);
+    if (state === "running" && !live) {
+      this.log(
+        version === undefined
+          ? `the container version could not be read; treating it as older than ${LIVE_EXPORT}, ` +
+            `which exports only stopped containers`
+          : `container ${version} exports only stopped containers (${LIVE_EXPORT} exports live)`,
+      );
+    }
+    const mustStop = state === "running" && !live;
+    await this.whileStopped(agent, {
+      running: mustStop,
+      consequences: [
+        "if it was started with --rm, stopping also deletes it and the bottle is lost",
+      ],
+      stop: () => this.run("stop", { container: name }, agent),
+      start: () => this.run("start", { container: name }, agent, { signal: null }),
+      startCommand: `container start ${name}`,
+    }, async () => {
+      try {
+        await this.#exportImage(agent, bottle, image, version);
+      } catch (error) {
+        if (mustStop && error instanceof BackendError && !(await this.#exists(agent))) {
+          throw new BackendError(
+            `bottle "${agent.slug}" was deleted when it stopped (it was started with --rm), ` +
+              `so there is nothing to snapshot`,
+            error,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    });
+    return image;
+  }
+
+  async #exportImage(
+    agent: Agent,
+    bottle: ContainerSnapshot,
+    image: string,
+    version: string | undefined,
+  ): Promise<void> {
+    const name = bottle.configuration.id;
+    if (version !== undefined && semver.satisfies(version, "0.10.x")) {
+      // 0.10 builds the image itself; it keeps no process config.
+      await this.run("exportImage", { image, container: name }, agent);
+      return;
+    }
+    await withTempDir(async (dir) => {
+      const rootfs = join(dir, "rootfs.tar");
+      await this.run("export", { path: rootfs, container: name }, agent);
+      const archive = join(dir, "image.tar");
+      await writeOciImageArchive(dir, {
+        reference: image,
+        layer: rootfs,
+        config: imageConfig(bottle, agent.slug),
+        platform: bottle.configuration.platform ?? { os: "linux", architecture: "arm64" },
+      }, archive);
+      await this.run("imageLoad", { path: archive }, agent);
+    }, "bot-bottle-export-");
+  }
+
+  /** `container image save -o <slug>.tar <image>`. */
+  override exportCommand(agent: Agent, artifact: string): string {
+    return `container image save -o ${agent.slug}.tar ${artifact}`;
+  }
+
+  /** The slugs of the running containers named `bot-bottle-<slug>`. */
+  override async runningSlugs(): Promise<string[]> {
+    const prefix = this.bottleName("");
+    return (await this.#list())
+      .filter((bottle) => stateOf(bottle) === "running")
+      .map((bottle) => bottle.configuration.id)
+      .filter((id) => id.startsWith(prefix))
+      .map((id) => id.slice(prefix.length));
+  }
+
+  /** Names a stopped container service and a missing CLI with what to do. */
+  protected override explainFailure(error: BackendError): BackendError {
+    if (/container system start/.test(error.stderr)) {
+      return new BackendUnavailableError(
+        "the container system service is not running; start it with `container system start` " +
+          "and try again",
+        error,
+        { cause: error },
+      );
+    }
+    return error;
+  }
+
+  async #version(agent: Agent): Promise<string | undefined> {
+    const { stdout } = await this.run("version", {}, agent);
+    return semver.coerce(stdout)?.version;
+  }
+
+  async #list(agent?: Agent): Promise<ContainerSnapshot[]> {
+    const result = await this.run("list", {}, agent);
+    const parsed = v.safeParse(v.array(Snapshot), safeJson(result.stdout));
+    if (!parsed.success) {
+      throw this.backendError(
+        `cannot read the output of "container list" (${
+          describeIssues(parsed.issues).slice(0, 3).join("; ")
+        }); is this a supported version of Apple's container?`,
+        "list",
+        result,
+      );
+    }
+    return parsed.output;
+  }
+
+  async #find(agent: Agent): Promise<ContainerSnapshot> {
+    const name = this.bottleName(agent.slug);
+    const bottle = (await this.#list(agent)).find((each) => each.configuration.id === name);
+    if (bottle) return bottle;
+    throw this.backendError(
+      `bottle "${agent.slug}" has no container "${name}" on Apple container; it has been ` +
+        `deleted, or was started elsewhere; see "container list --all"`,
+      "list",
+    );
+  }
+
+  async #exists(agent: Agent): Promise<boolean> {
+    const name = this.bottleName(agent.slug);
+    const bottles = await this.#list(agent).catch(() => undefined);
+    return bottles?.some((each) => each.configuration.id === name) ?? true;
+  }
+}
+
+function stateOf(bottle: ContainerSnapshot): string {
+  return typeof bottle.status === "string" ? bottle.status : bottle.status.state;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The original process as an image config, so the rebuilt image runs the same way. */
+function imageConfig(bottle: ContainerSnapshot, slug: string): OciImageConfig {
+  const process = bottle.configuration.initProcess;
+  const config: OciImageConfig = { Labels: { "bot-bottle.slug": slug } };
+  if (!process) return config;
+  config.Cmd = [process.executable, ...process.arguments];
+  config.Env = process.environment;
+  if (process.workingDirectory) config.WorkingDir = process.workingDirectory;
+  const user = process.user;
+  if (user) config.User = "raw" in user ? user.raw.userString : `${user.id.uid}:${user.id.gid}`;
+  return config;
+}
+
+export default MacosContainerFreezer;
