@@ -1,0 +1,1205 @@
+// A test double of Apple's `container` CLI (macOS 26, Apple silicon), run by
+// the harness (harness.ts) as the `container` executable. It keeps its world
+// in the JSON file named by BOT_BOTTLE_DOUBLE_WORLD (see container_world.ts):
+// every call is recorded, the command is performed on the world, and the
+// world is written back.
+//
+// It reproduces the contract in /work/shared/backend-cli-facts.md ("Apple
+// `container`"), refusals included, and the argument handling of
+// swift-argument-parser, which the real CLI uses: argument errors exit 64
+// with `Error: …`, a `Usage:` line and a help hint; other errors exit 1 with
+// `Error: …` on stderr.
+
+import { createHash } from "node:crypto";
+import { join, normalize, resolve } from "node:path";
+import type { ContainerWorld, FakeContainer, FakeImage } from "./container_world.ts";
+
+// ---------------------------------------------------------------------------
+// Errors and output
+
+/** The `ContainerizationError.Code` values the double raises. */
+type ErrorCode =
+  | "invalidArgument"
+  | "internalError"
+  | "notFound"
+  | "invalidState"
+  | "interrupted";
+
+/** A runtime failure: `Error: <message>` on stderr, exit status 1. */
+class CliError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+/** An argument error: `Error: <message>`, `Usage: …`, exit status 64. */
+class UsageError extends Error {
+  constructor(message: string, readonly spec: CommandSpec) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** `-h`/`--help` was given: print the usage and exit 0. */
+class HelpRequested extends Error {
+  constructor(readonly spec: CommandSpec) {
+    super("help requested");
+    this.name = "HelpRequested";
+  }
+}
+
+/** Ends the command with `status`; what it had to say is already printed. */
+class Exit extends Error {
+  constructor(readonly status: number) {
+    super(`exit ${status}`);
+    this.name = "Exit";
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+async function writeAll(
+  stream: { write(p: Uint8Array): Promise<number> },
+  data: Uint8Array,
+): Promise<void> {
+  let written = 0;
+  while (written < data.length) written += await stream.write(data.subarray(written));
+}
+
+function print(line: string): Promise<void> {
+  return writeAll(Deno.stdout, encoder.encode(`${line}\n`));
+}
+
+function printError(line: string): Promise<void> {
+  return writeAll(Deno.stderr, encoder.encode(`${line}\n`));
+}
+
+/**
+ * How an error reads after `Error: `. The facts file gives the plain message
+ * (`container is not stopped`); the real Swift CLI prints the
+ * `ContainerizationError` description, `<code>: "<message>"`, which the world
+ * can ask for with `swiftErrorDescriptions`.
+ */
+function describe(world: ContainerWorld, error: CliError): string {
+  return world.swiftErrorDescriptions ? `${error.code}: "${error.message}"` : error.message;
+}
+
+const SERVICE_HINT =
+  "Ensure container system service has been started with `container system start`.";
+
+function serviceDownMessage(world: ContainerWorld): string {
+  const xpc = `interrupted: "XPC connection error: Connection invalid"`;
+  // The real CLI wraps the XPC error in another ContainerizationError.
+  return world.swiftErrorDescriptions
+    ? `Error: interrupted: "${xpc}\n${SERVICE_HINT}"`
+    : `Error: ${xpc}\n${SERVICE_HINT}`;
+}
+
+function notFound(id: string): CliError {
+  return new CliError("notFound", `container with ID ${id} not found`);
+}
+
+function imageNotFound(world: ContainerWorld, reference: string): CliError {
+  // The real message is `notFound: "Image with reference REF"`: the code says
+  // "not found"; the plain form says it in words.
+  return new CliError(
+    "notFound",
+    world.swiftErrorDescriptions
+      ? `Image with reference ${reference}`
+      : `Image with reference ${reference} not found`,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Versions
+
+type Version = [number, number, number];
+
+function parseVersion(text: string): Version {
+  const match = /^(\d+)\.(\d+)\.(\d+)/.exec(text);
+  if (!match) throw new Error(`container double: world.version "${text}" is not X.Y.Z`);
+  return [Number(match[1]), Number(match[2]), Number(match[3])];
+}
+
+/** `a < b`. */
+function before(a: Version, b: Version): boolean {
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] < b[i];
+  return false;
+}
+
+function versionLine(world: ContainerWorld): string {
+  return world.versionOutput ??
+    `container CLI version ${world.version} (build: release, commit: 0000000)`;
+}
+
+// ---------------------------------------------------------------------------
+// Argument parsing, as swift-argument-parser does it
+
+interface OptionSpec {
+  long: string;
+  short?: string;
+  /** The value's placeholder (`<output>`); absent for a flag. */
+  value?: string;
+  /** Allowed values (an enum option). */
+  choices?: string[];
+  integer?: boolean;
+  required?: boolean;
+}
+
+interface PositionalSpec {
+  name: string;
+  required: boolean;
+  variadic: boolean;
+}
+
+interface CommandSpec {
+  /** The canonical command words, e.g. `["image", "load"]`. */
+  path: string[];
+  options: OptionSpec[];
+  positionals: PositionalSpec[];
+}
+
+interface Parsed {
+  values: Map<string, string>;
+  flags: Set<string>;
+  positionals: string[];
+}
+
+const DEBUG: OptionSpec = { long: "debug" };
+
+function optionLabel(option: OptionSpec): string {
+  return option.value ? `--${option.long} ${option.value}` : `--${option.long}`;
+}
+
+function positionalLabel(positional: PositionalSpec): string {
+  return positional.variadic ? `<${positional.name}> ...` : `<${positional.name}>`;
+}
+
+function usageLine(spec: CommandSpec): string {
+  const parts = [`container ${spec.path.join(" ")}`];
+  for (const option of spec.options) {
+    if (option === DEBUG) continue;
+    parts.push(option.required ? optionLabel(option) : `[${optionLabel(option)}]`);
+  }
+  for (const positional of spec.positionals) {
+    parts.push(
+      positional.required ? positionalLabel(positional) : `[${positionalLabel(positional)}]`,
+    );
+  }
+  return parts.join(" ");
+}
+
+function parse(spec: CommandSpec, args: string[]): Parsed {
+  const parsed: Parsed = { values: new Map(), flags: new Set(), positionals: [] };
+  const byLong = new Map(spec.options.map((o) => [o.long, o]));
+  const byShort = new Map(spec.options.filter((o) => o.short).map((o) => [o.short!, o]));
+  let onlyPositionals = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (onlyPositionals || arg === "-" || !arg.startsWith("-")) {
+      parsed.positionals.push(arg);
+      continue;
+    }
+    if (arg === "--") {
+      onlyPositionals = true;
+      continue;
+    }
+    if (arg === "-h" || arg === "--help") throw new HelpRequested(spec);
+    const takeValue = (option: OptionSpec, inline?: string): void => {
+      const value = inline ?? args[i + 1];
+      if (value === undefined || (inline === undefined && value.startsWith("-"))) {
+        throw new UsageError(`Missing value for '${optionLabel(option)}'`, spec);
+      }
+      if (inline === undefined) i++;
+      if (option.choices && !option.choices.includes(value)) {
+        const allowed = option.choices.map((c) => `'${c}'`).join(" and ");
+        throw new UsageError(
+          `The value '${value}' is invalid for '${optionLabel(option)}'. ` +
+            `Please provide one of ${allowed}.`,
+          spec,
+        );
+      }
+      if (option.integer && !/^-?\d+$/.test(value)) {
+        throw new UsageError(`The value '${value}' is invalid for '${optionLabel(option)}'`, spec);
+      }
+      parsed.values.set(option.long, value);
+    };
+    if (arg.startsWith("--")) {
+      const equals = arg.indexOf("=");
+      const name = equals === -1 ? arg.slice(2) : arg.slice(2, equals);
+      const option = byLong.get(name);
+      if (!option) throw new UsageError(`Unknown option '--${name}'`, spec);
+      if (option.value) takeValue(option, equals === -1 ? undefined : arg.slice(equals + 1));
+      else if (equals !== -1) throw new UsageError(`Unknown option '${arg}'`, spec);
+      else parsed.flags.add(option.long);
+      continue;
+    }
+    const letters = arg.slice(1);
+    if (letters.length === 1) {
+      const option = byShort.get(letters);
+      if (!option) throw new UsageError(`Unknown option '${arg}'`, spec);
+      if (option.value) takeValue(option);
+      else parsed.flags.add(option.long);
+      continue;
+    }
+    // Grouped short flags, e.g. `-af`.
+    const options = [...letters].map((letter) => byShort.get(letter));
+    if (options.some((o) => !o || o.value)) throw new UsageError(`Unknown option '${arg}'`, spec);
+    for (const option of options) parsed.flags.add(option!.long);
+  }
+  for (const option of spec.options) {
+    if (option.required && !parsed.values.has(option.long)) {
+      throw new UsageError(`Missing expected argument '${optionLabel(option)}'`, spec);
+    }
+  }
+  const variadic = spec.positionals.some((p) => p.variadic);
+  if (!variadic && parsed.positionals.length > spec.positionals.length) {
+    throw new UsageError(
+      `Unexpected argument '${parsed.positionals[spec.positionals.length]}'`,
+      spec,
+    );
+  }
+  spec.positionals.forEach((positional, index) => {
+    if (positional.required && parsed.positionals.length <= index) {
+      throw new UsageError(`Missing expected argument '${positionalLabel(positional)}'`, spec);
+    }
+  });
+  return parsed;
+}
+
+// ---------------------------------------------------------------------------
+// Files, tar and digests
+
+function sha256(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** A relative path inside a root filesystem, or an error if it would escape it. */
+function safeRelative(path: string): string {
+  const cleaned = normalize(path.replace(/^\/+/, "")).replace(/^\.\//, "");
+  if (cleaned === "." || cleaned === "" || cleaned.startsWith("..")) {
+    throw new CliError("invalidArgument", `invalid path in filesystem: ${path}`);
+  }
+  return cleaned;
+}
+
+async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [path, content] of Object.entries(files)) {
+    const target = join(dir, safeRelative(path));
+    await Deno.mkdir(join(target, ".."), { recursive: true });
+    await Deno.writeTextFile(target, content);
+  }
+}
+
+/** Regular files under `dir`, relative path → absolute path, in sorted order. */
+async function listFiles(dir: string, prefix = ""): Promise<[string, string][]> {
+  const found: [string, string][] = [];
+  const entries = [];
+  for await (const entry of Deno.readDir(join(dir, prefix))) entries.push(entry);
+  entries.sort((a, b) => a.name.localeCompare(b.name));
+  for (const entry of entries) {
+    const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory) found.push(...await listFiles(dir, rel));
+    else if (entry.isFile) found.push([rel, join(dir, rel)]);
+  }
+  return found;
+}
+
+async function tar(args: string[], what: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command("tar", { args, stdout: "null", stderr: "piped" })
+    .output();
+  if (code !== 0) {
+    throw new CliError("internalError", `${what}: ${decoder.decode(stderr).trim()}`);
+  }
+}
+
+/** Runs `use` with a fresh temporary directory (under TMPDIR), then removes it. */
+async function withTempDir<T>(use: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "container-double-" });
+  try {
+    return await use(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Writes `files` as a flat tar at `out` (`tar -C dir -cf out .`). */
+async function writeFilesTar(files: Record<string, string>, out: string): Promise<void> {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "rootfs");
+    await Deno.mkdir(root);
+    await writeTree(root, files);
+    await tar(["-C", root, "-cf", out, "."], "failed to write archive");
+  });
+}
+
+/** Copies `path` to stdout, or moves it to `output` (resolved against the cwd). */
+async function deliver(path: string, output: string | undefined): Promise<void> {
+  if (output === undefined) {
+    await writeAll(Deno.stdout, await Deno.readFile(path));
+    return;
+  }
+  const target = resolve(output);
+  const existing = await Deno.stat(target).catch(() => undefined);
+  if (existing?.isDirectory) {
+    throw new CliError(
+      "invalidArgument",
+      `refusing to overwrite directory at ${target}; specify a file path`,
+    );
+  }
+  try {
+    await Deno.copyFile(path, target);
+  } catch (error) {
+    throw new CliError(
+      "internalError",
+      `failed to write ${target}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------
+// OCI image layout (what `image save` writes and `image load` reads)
+
+const MEDIA = {
+  index: "application/vnd.oci.image.index.v1+json",
+  manifest: "application/vnd.oci.image.manifest.v1+json",
+  config: "application/vnd.oci.image.config.v1+json",
+  layer: "application/vnd.oci.image.layer.v1.tar",
+  layerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
+} as const;
+
+const NAME_ANNOTATIONS = ["io.containerd.image.name", "org.opencontainers.image.ref.name"];
+
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: { os: string; architecture: string };
+}
+
+async function writeBlob(blobs: string, content: Uint8Array, mediaType: string) {
+  const hex = sha256(content);
+  await Deno.writeFile(join(blobs, hex), content);
+  return { mediaType, digest: `sha256:${hex}`, size: content.length };
+}
+
+function jsonBytes(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value));
+}
+
+/** Writes an OCI image-layout tar holding `images` at `out`. */
+async function writeImageLayout(images: FakeImage[], out: string): Promise<void> {
+  await withTempDir(async (dir) => {
+    const layout = join(dir, "layout");
+    const blobs = join(layout, "blobs", "sha256");
+    await Deno.mkdir(blobs, { recursive: true });
+    const manifests: Descriptor[] = [];
+    for (const [n, image] of images.entries()) {
+      const layerTar = join(dir, `layer-${n}.tar`);
+      await writeFilesTar(image.files, layerTar);
+      const layer = await writeBlob(blobs, await Deno.readFile(layerTar), MEDIA.layer);
+      const config = await writeBlob(
+        blobs,
+        jsonBytes({
+          architecture: image.platform.architecture,
+          os: image.platform.os,
+          config: image.config,
+          rootfs: { type: "layers", diff_ids: [layer.digest] },
+        }),
+        MEDIA.config,
+      );
+      const manifest = await writeBlob(
+        blobs,
+        jsonBytes({ schemaVersion: 2, mediaType: MEDIA.manifest, config, layers: [layer] }),
+        MEDIA.manifest,
+      );
+      manifests.push({
+        ...manifest,
+        platform: image.platform,
+        annotations: Object.fromEntries(NAME_ANNOTATIONS.map((key) => [key, image.reference])),
+      });
+    }
+    await Deno.writeTextFile(
+      join(layout, "oci-layout"),
+      JSON.stringify({ imageLayoutVersion: "1.0.0" }),
+    );
+    await Deno.writeTextFile(
+      join(layout, "index.json"),
+      JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests }),
+    );
+    await tar(["-C", layout, "-cf", out, "."], "failed to write archive");
+  });
+}
+
+function invalidImage(message: string): CliError {
+  return new CliError("invalidArgument", message);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === "string");
+}
+
+async function readJson(path: string, what: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    throw invalidImage(`invalid OCI image layout: missing ${what}`);
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (isRecord(value)) return value;
+  } catch {
+    // reported below
+  }
+  throw invalidImage(`invalid OCI image layout: ${what} is not a JSON object`);
+}
+
+function asDescriptor(value: unknown, where: string): Descriptor {
+  if (
+    !isRecord(value) || typeof value.mediaType !== "string" ||
+    typeof value.digest !== "string" || typeof value.size !== "number"
+  ) {
+    throw invalidImage(`invalid OCI image layout: malformed descriptor in ${where}`);
+  }
+  const annotations = isRecord(value.annotations)
+    ? Object.fromEntries(
+      Object.entries(value.annotations).filter((e): e is [string, string] =>
+        typeof e[1] === "string"
+      ),
+    )
+    : undefined;
+  return { mediaType: value.mediaType, digest: value.digest, size: value.size, annotations };
+}
+
+/** A blob's path after checking that it exists and matches its digest and size. */
+async function verifiedBlob(layout: string, descriptor: Descriptor): Promise<string> {
+  const match = /^sha256:([0-9a-f]{64})$/.exec(descriptor.digest);
+  if (!match) throw invalidImage(`unsupported digest ${descriptor.digest}`);
+  const path = join(layout, "blobs", "sha256", match[1]);
+  let content: Uint8Array;
+  try {
+    content = await Deno.readFile(path);
+  } catch {
+    throw invalidImage(`blob ${descriptor.digest} not found in archive`);
+  }
+  if (sha256(content) !== match[1]) {
+    throw invalidImage(
+      `digest mismatch for blob ${descriptor.digest}: content has sha256:${sha256(content)}`,
+    );
+  }
+  if (content.length !== descriptor.size) {
+    throw invalidImage(
+      `size mismatch for blob ${descriptor.digest}: expected ${descriptor.size}, got ${content.length}`,
+    );
+  }
+  return path;
+}
+
+/** Applies one layer tar (already verified) onto `files`, whiteouts included. */
+async function applyLayer(
+  dir: string,
+  blob: string,
+  descriptor: Descriptor,
+  files: Record<string, string>,
+): Promise<void> {
+  const bytes = await Deno.readFile(blob);
+  const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
+  let layerTar = blob;
+  if (descriptor.mediaType === MEDIA.layerGzip) {
+    if (!gzipped) throw invalidImage(`layer ${descriptor.digest} is not gzip-compressed`);
+    layerTar = join(dir, "layer.tar");
+    try {
+      const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+      await Deno.writeFile(layerTar, new Uint8Array(await new Response(stream).arrayBuffer()));
+    } catch {
+      throw invalidImage(`layer ${descriptor.digest} is not valid gzip`);
+    }
+  } else if (descriptor.mediaType === MEDIA.layer) {
+    if (gzipped) throw invalidImage(`layer ${descriptor.digest} is compressed but ${MEDIA.layer}`);
+  } else {
+    throw invalidImage(`unsupported layer media type ${descriptor.mediaType}`);
+  }
+  const root = join(dir, "layer");
+  await Deno.mkdir(root);
+  await tar(["-C", root, "-xf", layerTar], `invalid layer ${descriptor.digest}`);
+  const removeUnder = (prefix: string) => {
+    for (const path of Object.keys(files)) {
+      if (path === prefix || path.startsWith(`${prefix}/`)) delete files[path];
+    }
+  };
+  const entries = await listFiles(root);
+  // Whiteouts first: they hide what lower layers had, not this layer's files.
+  for (const [rel] of entries) {
+    const slash = rel.lastIndexOf("/");
+    const parent = slash === -1 ? "" : rel.slice(0, slash);
+    const name = rel.slice(slash + 1);
+    if (name === ".wh..wh..opq") {
+      for (const path of Object.keys(files)) {
+        if (parent === "" || path.startsWith(`${parent}/`)) delete files[path];
+      }
+    } else if (name.startsWith(".wh.")) {
+      removeUnder(parent ? `${parent}/${name.slice(4)}` : name.slice(4));
+    }
+  }
+  for (const [rel, path] of entries) {
+    if (rel.split("/").pop()!.startsWith(".wh.")) continue;
+    removeUnder(rel);
+    files[rel] = await Deno.readTextFile(path);
+  }
+  await Deno.remove(root, { recursive: true });
+}
+
+/** Reads one image manifest (descriptor already verified) into a FakeImage. */
+async function readImage(
+  layout: string,
+  dir: string,
+  reference: string,
+  manifestPath: string,
+): Promise<FakeImage> {
+  const manifest = await readJson(manifestPath, `manifest of ${reference}`);
+  if (manifest.schemaVersion !== 2) {
+    throw invalidImage(`manifest of ${reference} has unsupported schemaVersion`);
+  }
+  const configDescriptor = asDescriptor(manifest.config, `manifest of ${reference}`);
+  if (configDescriptor.mediaType !== MEDIA.config) {
+    throw invalidImage(`unsupported config media type ${configDescriptor.mediaType}`);
+  }
+  const configBlob = await readJson(
+    await verifiedBlob(layout, configDescriptor),
+    `config of ${reference}`,
+  );
+  if (typeof configBlob.architecture !== "string" || typeof configBlob.os !== "string") {
+    throw invalidImage(`config of ${reference} has no architecture or os`);
+  }
+  if (!Array.isArray(manifest.layers) || manifest.layers.length === 0) {
+    throw invalidImage(`manifest of ${reference} has no layers`);
+  }
+  const files: Record<string, string> = {};
+  for (const [n, value] of manifest.layers.entries()) {
+    const layer = asDescriptor(value, `manifest of ${reference}`);
+    const blob = await verifiedBlob(layout, layer);
+    const layerDir = join(dir, `layer-${n}`);
+    await Deno.mkdir(layerDir);
+    await applyLayer(layerDir, blob, layer, files);
+  }
+  const runtime = isRecord(configBlob.config) ? configBlob.config : {};
+  const config: FakeImage["config"] = {};
+  if (isStringArray(runtime.Cmd)) config.Cmd = runtime.Cmd;
+  if (isStringArray(runtime.Entrypoint)) config.Entrypoint = runtime.Entrypoint;
+  if (isStringArray(runtime.Env)) config.Env = runtime.Env;
+  if (typeof runtime.WorkingDir === "string") config.WorkingDir = runtime.WorkingDir;
+  if (typeof runtime.User === "string") config.User = runtime.User;
+  if (isRecord(runtime.Labels)) {
+    config.Labels = Object.fromEntries(
+      Object.entries(runtime.Labels).filter((e): e is [string, string] => typeof e[1] === "string"),
+    );
+  }
+  return {
+    reference,
+    files,
+    config,
+    platform: { os: configBlob.os, architecture: configBlob.architecture },
+  };
+}
+
+/** Reads every named image of an OCI image-layout tar; stores nothing. */
+async function readImageLayout(archive: string): Promise<FakeImage[]> {
+  return await withTempDir(async (dir) => {
+    const layout = join(dir, "layout");
+    await Deno.mkdir(layout);
+    await tar(["-C", layout, "-xf", archive], "failed to extract archive");
+    const ociLayout = await readJson(join(layout, "oci-layout"), "oci-layout");
+    if (ociLayout.imageLayoutVersion !== "1.0.0") {
+      throw invalidImage(
+        `unsupported imageLayoutVersion ${JSON.stringify(ociLayout.imageLayoutVersion)}`,
+      );
+    }
+    const index = await readJson(join(layout, "index.json"), "index.json");
+    if (index.schemaVersion !== 2) {
+      throw invalidImage("invalid OCI image layout: index.json schemaVersion is not 2");
+    }
+    if (!Array.isArray(index.manifests) || index.manifests.length === 0) {
+      throw invalidImage("invalid OCI image layout: index.json lists no manifests");
+    }
+    const images: FakeImage[] = [];
+    for (const [n, value] of index.manifests.entries()) {
+      const descriptor = asDescriptor(value, "index.json");
+      const reference = NAME_ANNOTATIONS.map((key) => descriptor.annotations?.[key]).find((v) => v);
+      if (!reference) {
+        throw invalidImage(
+          `image ${descriptor.digest} in index.json has no name ` +
+            `(annotation ${NAME_ANNOTATIONS.join(" or ")})`,
+        );
+      }
+      let manifestPath = await verifiedBlob(layout, descriptor);
+      if (descriptor.mediaType === MEDIA.index) {
+        // A nested index (one entry per platform): take its first manifest.
+        const nested = await readJson(manifestPath, `index of ${reference}`);
+        const first = Array.isArray(nested.manifests) ? nested.manifests[0] : undefined;
+        const inner = asDescriptor(first, `index of ${reference}`);
+        if (inner.mediaType !== MEDIA.manifest) {
+          throw invalidImage(`unsupported manifest media type ${inner.mediaType}`);
+        }
+        manifestPath = await verifiedBlob(layout, inner);
+      } else if (descriptor.mediaType !== MEDIA.manifest) {
+        throw invalidImage(`unsupported manifest media type ${descriptor.mediaType}`);
+      }
+      const imageDir = join(dir, `image-${n}`);
+      await Deno.mkdir(imageDir);
+      images.push(await readImage(layout, imageDir, reference, manifestPath));
+    }
+    return images;
+  });
+}
+
+function storeImage(world: ContainerWorld, image: FakeImage): void {
+  world.images = world.images.filter((i) => i.reference !== image.reference);
+  world.images.push(image);
+}
+
+// ---------------------------------------------------------------------------
+// JSON shapes
+
+function snapshot(container: FakeContainer, version: Version) {
+  return {
+    configuration: {
+      id: container.id,
+      image: {
+        reference: container.image,
+        descriptor: {
+          mediaType: MEDIA.index,
+          digest: `sha256:${sha256(container.image)}`,
+          size: 1234,
+        },
+      },
+      initProcess: container.initProcess,
+      platform: container.platform,
+      mounts: [],
+      labels: {},
+      publishedPorts: [],
+      resources: { cpus: 4, memoryInBytes: 1073741824 },
+    },
+    status: before(version, [1, 0, 0]) ? container.state : { state: container.state },
+    networks: [],
+  };
+}
+
+function imageDescription(image: FakeImage) {
+  return {
+    reference: image.reference,
+    descriptor: {
+      mediaType: MEDIA.index,
+      digest: `sha256:${sha256(JSON.stringify(image))}`,
+      size: 1234,
+    },
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd())
+    .join("\n");
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+
+interface Context {
+  world: ContainerWorld;
+  version: Version;
+  parsed: Parsed;
+}
+
+type Handler = (context: Context) => Promise<void>;
+
+interface Command {
+  spec: CommandSpec;
+  run: Handler;
+  /** Works while the service is down. */
+  noService?: boolean;
+}
+
+function find(world: ContainerWorld, id: string): FakeContainer {
+  const container = world.containers.find((c) => c.id === id);
+  if (!container) throw notFound(id);
+  return container;
+}
+
+function validEntityName(id: string): void {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(id)) {
+    throw new CliError("invalidArgument", `invalid entity name ${id}`);
+  }
+}
+
+/**
+ * Runs `action` for each id, printing each success; failures are reported
+ * after all ids were tried, and the command then exits 1.
+ */
+async function forEachId(
+  world: ContainerWorld,
+  ids: string[],
+  action: (id: string) => void,
+): Promise<void> {
+  const failures: CliError[] = [];
+  for (const id of ids) {
+    try {
+      action(id);
+      await print(id);
+    } catch (error) {
+      if (!(error instanceof CliError)) throw error;
+      failures.push(error);
+    }
+  }
+  for (const failure of failures) await printError(`Error: ${describe(world, failure)}`);
+  if (failures.length) throw new Exit(1);
+}
+
+const list: Handler = async ({ world, version, parsed }) => {
+  const shown = parsed.flags.has("all")
+    ? world.containers
+    : world.containers.filter((c) => c.state === "running");
+  if (parsed.flags.has("quiet")) {
+    for (const container of shown) await print(container.id);
+  } else if (parsed.values.get("format") === "json") {
+    await print(JSON.stringify(shown.map((c) => snapshot(c, version))));
+  } else {
+    await print(table([
+      ["ID", "IMAGE", "OS", "ARCH", "STATE", "ADDR"],
+      ...shown.map((c) => [c.id, c.image, c.platform.os, c.platform.architecture, c.state, ""]),
+    ]));
+  }
+};
+
+const inspect: Handler = async ({ world, version, parsed }) => {
+  const found: FakeContainer[] = [];
+  for (const id of parsed.positionals) {
+    const container = world.containers.find((c) => c.id === id);
+    if (container) found.push(container);
+    // Before 1.0.0 a missing container is silently left out (`[]`, exit 0).
+    else if (!before(version, [1, 0, 0])) throw notFound(id);
+  }
+  await print(JSON.stringify(found.map((c) => snapshot(c, version))));
+};
+
+function stopContainer(world: ContainerWorld, container: FakeContainer): void {
+  container.state = "stopped";
+  if (container.autoRemove) world.containers = world.containers.filter((c) => c !== container);
+}
+
+const stop: Handler = async ({ world, parsed }) => {
+  const all = parsed.flags.has("all");
+  if (!all && parsed.positionals.length === 0) {
+    throw new CliError("invalidArgument", "no containers specified and --all not supplied");
+  }
+  if (all && parsed.positionals.length > 0) {
+    throw new CliError(
+      "invalidArgument",
+      "explicitly supplied container IDs conflict with the --all flag",
+    );
+  }
+  const ids = all
+    ? world.containers.filter((c) => c.state === "running").map((c) => c.id)
+    : parsed.positionals;
+  await forEachId(world, ids, (id) => stopContainer(world, find(world, id)));
+};
+
+const start: Handler = async ({ world, parsed }) => {
+  const container = find(world, parsed.positionals[0]);
+  container.state = "running";
+  await print(container.id);
+};
+
+const remove: Handler = async ({ world, parsed }) => {
+  const all = parsed.flags.has("all");
+  const force = parsed.flags.has("force");
+  if (!all && parsed.positionals.length === 0) {
+    throw new CliError("invalidArgument", "no containers specified and --all not supplied");
+  }
+  if (all && parsed.positionals.length > 0) {
+    throw new CliError(
+      "invalidArgument",
+      "explicitly supplied container ID(s) conflict with the --all flag",
+    );
+  }
+  const ids = all
+    ? world.containers.filter((c) => force || c.state !== "running").map((c) => c.id)
+    : [...new Set(parsed.positionals)];
+  await forEachId(world, ids, (id) => {
+    const container = find(world, id);
+    if (container.state === "stopping" || (container.state === "running" && !force)) {
+      throw new CliError(
+        "invalidState",
+        `container ${id} is ${container.state} and can not be deleted`,
+      );
+    }
+    world.containers = world.containers.filter((c) => c !== container);
+  });
+};
+
+/** The export guard of the version: which states may be exported. */
+function checkExportable(container: FakeContainer, version: Version): void {
+  if (before(version, [1, 2, 1])) {
+    if (container.state !== "stopped") {
+      throw new CliError("invalidState", "container is not stopped");
+    }
+  } else if (container.state !== "running" && container.state !== "stopped") {
+    throw new CliError("invalidState", "container must be running or stopped");
+  }
+}
+
+async function exportDelay(world: ContainerWorld): Promise<void> {
+  if (world.exportDelayMs) await new Promise((done) => setTimeout(done, world.exportDelayMs));
+}
+
+/** 0.11.0 and later: `export [-o FILE] ID` writes a flat tar of the root filesystem. */
+const exportTar: Handler = async ({ world, version, parsed }) => {
+  const id = parsed.positionals[0];
+  validEntityName(id);
+  const container = find(world, id);
+  checkExportable(container, version);
+  await exportDelay(world);
+  await withTempDir(async (dir) => {
+    const archive = join(dir, "archive.tar");
+    await writeFilesTar(container.files, archive);
+    await deliver(archive, parsed.values.get("output"));
+  });
+};
+
+/** 0.10.x: `export --image NAME ID` builds an image (FROM scratch, ADD archive.tar .). */
+const exportImage: Handler = async ({ world, version, parsed }) => {
+  const id = parsed.positionals[0];
+  const container = find(world, id);
+  checkExportable(container, version);
+  await exportDelay(world);
+  storeImage(world, {
+    reference: parsed.values.get("image")!,
+    files: { ...container.files },
+    config: {},
+    platform: { ...container.platform },
+  });
+};
+
+const imageLoad: Handler = async ({ world, parsed }) => {
+  const images = await withTempDir(async (dir) => {
+    let input = parsed.values.get("input");
+    if (input === undefined) {
+      input = join(dir, "stdin.tar");
+      await Deno.writeFile(input, Deno.stdin.readable);
+    }
+    const path = resolve(input);
+    if (!(await Deno.stat(path).then((s) => s.isFile, () => false))) {
+      await print(`File does not exist ${path}`);
+      throw new Exit(1);
+    }
+    return await readImageLayout(path);
+  });
+  for (const image of images) storeImage(world, image);
+  await print("Loaded images:");
+  for (const image of images) await print(image.reference);
+};
+
+const imageList: Handler = async ({ world, parsed }) => {
+  if (parsed.flags.has("quiet")) {
+    for (const image of world.images) await print(image.reference);
+  } else if (parsed.values.get("format") === "json") {
+    await print(JSON.stringify(world.images.map(imageDescription)));
+  } else {
+    await print(table([
+      ["NAME", "TAG", "DIGEST"],
+      ...world.images.map((image) => {
+        const colon = image.reference.lastIndexOf(":");
+        const tagged = colon > image.reference.lastIndexOf("/");
+        return [
+          tagged ? image.reference.slice(0, colon) : image.reference,
+          tagged ? image.reference.slice(colon + 1) : "<none>",
+          imageDescription(image).descriptor.digest.slice(7, 19),
+        ];
+      }),
+    ]));
+  }
+};
+
+const imageDelete: Handler = async ({ world, parsed }) => {
+  const all = parsed.flags.has("all");
+  if (!all && parsed.positionals.length === 0) {
+    throw new CliError("invalidArgument", "no images specified and --all not supplied");
+  }
+  if (all && parsed.positionals.length > 0) {
+    throw new CliError(
+      "invalidArgument",
+      "explicitly supplied images conflict with the --all flag",
+    );
+  }
+  const references = all ? world.images.map((i) => i.reference) : parsed.positionals;
+  const missing: string[] = [];
+  let deleted = false;
+  for (const reference of references) {
+    if (!world.images.some((i) => i.reference === reference)) {
+      if (!parsed.flags.has("force")) missing.push(reference);
+      continue;
+    }
+    world.images = world.images.filter((i) => i.reference !== reference);
+    deleted = true;
+    await print(reference);
+  }
+  if (deleted) await print("Reclaimed 0 bytes in disk space");
+  if (missing.length) {
+    const listed = missing.map((r) => `"${r} (${describe(world, imageNotFound(world, r))})"`);
+    throw new CliError(
+      "internalError",
+      `failed to delete one or more images: [${listed.join(", ")}]`,
+    );
+  }
+};
+
+const imageSave: Handler = async ({ world, parsed }) => {
+  const images: FakeImage[] = [];
+  for (const reference of parsed.positionals) {
+    const image = world.images.find((i) => i.reference === reference);
+    if (image) images.push(image);
+    else {
+      const error = imageNotFound(world, reference);
+      await print(`failed to get image for reference ${reference}: ${describe(world, error)}`);
+    }
+  }
+  if (images.length !== parsed.positionals.length) {
+    throw new CliError("invalidArgument", "failed to save image(s)");
+  }
+  await withTempDir(async (dir) => {
+    const archive = join(dir, "image.tar");
+    await writeImageLayout(images, archive);
+    await deliver(archive, parsed.values.get("output"));
+  });
+  // The real CLI prints the references even after a tar written to stdout.
+  for (const reference of parsed.positionals) await print(reference);
+};
+
+const systemStart: Handler = async ({ world }) => {
+  world.serviceRunning = true;
+  await print("Verifying apiserver is running...");
+};
+
+const systemStatus: Handler = async ({ world }) => {
+  if (!world.serviceRunning) {
+    await print("apiserver is not running and not registered with launchd");
+    throw new Exit(1);
+  }
+  await print("apiserver is running");
+};
+
+const systemVersion: Handler = async ({ world }) => {
+  await print(versionLine(world));
+};
+
+function spec(
+  path: string[],
+  options: OptionSpec[] = [],
+  positionals: PositionalSpec[] = [],
+): CommandSpec {
+  return { path, options: [...options, DEBUG], positionals };
+}
+
+const ALL: OptionSpec = { long: "all", short: "a" };
+const FORMAT: OptionSpec = { long: "format", value: "<format>", choices: ["json", "table"] };
+const QUIET: OptionSpec = { long: "quiet", short: "q" };
+const IDS: PositionalSpec = { name: "container-ids", required: false, variadic: true };
+
+function exportCommand(version: Version): Command {
+  if (before(version, [0, 11, 0])) {
+    return {
+      spec: spec(["export"], [{ long: "image", value: "<image>", required: true }], [
+        { name: "id", required: true, variadic: false },
+      ]),
+      run: exportImage,
+    };
+  }
+  return {
+    spec: spec(["export"], [{ long: "output", short: "o", value: "<output>" }], [
+      { name: "id", required: true, variadic: false },
+    ]),
+    run: exportTar,
+  };
+}
+
+/** Subcommands by the words that name them (aliases included). */
+function commands(version: Version): Record<string, Command | Record<string, Command>> {
+  const listCommand: Command = {
+    spec: spec(["list"], [ALL, QUIET, FORMAT]),
+    run: list,
+  };
+  const deleteCommand: Command = {
+    spec: spec(["delete"], [ALL, { long: "force", short: "f" }], [IDS]),
+    run: remove,
+  };
+  const imageListCommand: Command = {
+    spec: spec(["image", "list"], [QUIET, { long: "verbose", short: "v" }, FORMAT]),
+    run: imageList,
+  };
+  const imageDeleteCommand: Command = {
+    spec: spec(["image", "delete"], [ALL, { long: "force", short: "f" }], [
+      { name: "images", required: false, variadic: true },
+    ]),
+    run: imageDelete,
+  };
+  return {
+    list: listCommand,
+    ls: listCommand,
+    inspect: {
+      spec: spec(["inspect"], [], [{ name: "container-ids", required: true, variadic: true }]),
+      run: inspect,
+    },
+    stop: {
+      spec: spec(["stop"], [
+        ALL,
+        { long: "signal", short: "s", value: "<signal>" },
+        { long: "time", short: "t", value: "<time>", integer: true },
+      ], [IDS]),
+      run: stop,
+    },
+    start: {
+      spec: spec(["start"], [{ long: "attach", short: "a" }, {
+        long: "interactive",
+        short: "i",
+      }], [{ name: "container-id", required: true, variadic: false }]),
+      run: start,
+    },
+    delete: deleteCommand,
+    rm: deleteCommand,
+    export: exportCommand(version),
+    image: {
+      load: {
+        spec: spec(["image", "load"], [{ long: "input", short: "i", value: "<input>" }]),
+        run: imageLoad,
+      },
+      list: imageListCommand,
+      ls: imageListCommand,
+      delete: imageDeleteCommand,
+      rm: imageDeleteCommand,
+      save: {
+        spec: spec(["image", "save"], [{ long: "output", short: "o", value: "<output>" }], [
+          { name: "references", required: true, variadic: true },
+        ]),
+        run: imageSave,
+      },
+    },
+    system: {
+      start: { spec: spec(["system", "start"]), run: systemStart, noService: true },
+      status: { spec: spec(["system", "status"]), run: systemStatus, noService: true },
+      version: { spec: spec(["system", "version"]), run: systemVersion },
+    },
+  };
+}
+
+function isCommand(value: Command | Record<string, Command>): value is Command {
+  return "spec" in value && "run" in value;
+}
+
+function groupSpec(words: string[]): CommandSpec {
+  return { path: [...words, "<subcommand>"], options: [], positionals: [] };
+}
+
+/** Finds the command `args` name; returns it with the words that named it. */
+function resolveCommand(
+  version: Version,
+  args: string[],
+): { command: Command; words: string[] } {
+  const table = commands(version);
+  const first = args[0];
+  const entry = Object.hasOwn(table, first) ? table[first] : undefined;
+  if (!entry) {
+    const what = first.startsWith("-") ? "option" : "subcommand";
+    throw new UsageError(`Unknown ${what} '${first}'`, groupSpec([]));
+  }
+  if (isCommand(entry)) return { command: entry, words: [first] };
+  const second = args[1];
+  if (second === undefined || second === "-h" || second === "--help") {
+    throw new HelpRequested(groupSpec([first]));
+  }
+  const command = Object.hasOwn(entry, second) ? entry[second] : undefined;
+  if (!command) {
+    const what = second.startsWith("-") ? "option" : "subcommand";
+    throw new UsageError(`Unknown ${what} '${second}'`, groupSpec([first]));
+  }
+  return { command, words: [first, second] };
+}
+
+/** The injected failure for this command, if the world has one. */
+function injectedFailure(world: ContainerWorld, names: string[][]): string | undefined {
+  for (const [key, message] of Object.entries(world.failures ?? {})) {
+    const words = key.trim().split(/\s+/);
+    if (names.some((name) => words.every((word, i) => name[i] === word))) return message;
+  }
+  return undefined;
+}
+
+/** Runs `args` against `world` (changing it) and returns the exit status. */
+async function run(world: ContainerWorld, args: string[]): Promise<number> {
+  if (args.length === 1 && args[0] === "--version") {
+    await print(versionLine(world));
+    return 0;
+  }
+  try {
+    if (args.length === 0 || args[0] === "-h" || args[0] === "--help") {
+      throw new HelpRequested(groupSpec([]));
+    }
+    const version = parseVersion(world.version);
+    const { command, words } = resolveCommand(version, args);
+    const parsed = parse(command.spec, args.slice(words.length));
+    if (!world.serviceRunning && !command.noService) {
+      await printError(serviceDownMessage(world));
+      return 1;
+    }
+    const failure = injectedFailure(world, [command.spec.path, words]);
+    if (failure !== undefined) {
+      await printError(`Error: ${failure}`);
+      return 1;
+    }
+    await command.run({ world, version, parsed });
+    return 0;
+  } catch (error) {
+    if (error instanceof Exit) return error.status;
+    if (error instanceof HelpRequested) {
+      await print(`USAGE: ${usageLine(error.spec)}`);
+      return 0;
+    }
+    if (error instanceof UsageError) {
+      const command = ["container", ...error.spec.path.filter((w) => !w.startsWith("<"))];
+      await printError(`Error: ${error.message}`);
+      await printError(`Usage: ${usageLine(error.spec)}`);
+      await printError(`  See '${command.join(" ")} --help' for more help.`);
+      return 64;
+    }
+    if (error instanceof CliError) {
+      await printError(`Error: ${describe(world, error)}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  const path = Deno.env.get("BOT_BOTTLE_DOUBLE_WORLD");
+  if (!path) {
+    await printError("container double: BOT_BOTTLE_DOUBLE_WORLD is not set");
+    Deno.exit(70);
+  }
+  const world = JSON.parse(await Deno.readTextFile(path)) as ContainerWorld;
+  world.calls.push([...Deno.args]);
+  // Recorded at once, so a call that is interrupted (exportDelayMs) still shows.
+  await Deno.writeTextFile(path, JSON.stringify(world, null, 2));
+  let status = 1;
+  try {
+    status = await run(world, Deno.args);
+  } finally {
+    await Deno.writeTextFile(path, JSON.stringify(world, null, 2));
+  }
+  Deno.exit(status);
+}

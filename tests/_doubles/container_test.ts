@@ -1,0 +1,629 @@
+// Tests of the Apple `container` double itself (container.ts), run through
+// the harness as the tests of the freezer run it: they prove that it refuses
+// what the real CLI refuses, with the same status and text, and that what it
+// accepts has the effects the real CLI has.
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type Doubles, installDoubles } from "./harness.ts";
+import {
+  type ContainerWorld,
+  defaultContainerWorld,
+  fakeContainer,
+  type FakeImage,
+} from "./container_world.ts";
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+const SERVICE_HINT =
+  "Ensure container system service has been started with `container system start`.";
+
+function world(overrides: Partial<ContainerWorld> = {}): ContainerWorld {
+  return { ...defaultContainerWorld(), ...overrides };
+}
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+  bytes: Uint8Array;
+}
+
+/** Runs the `container` double found on the doubles' PATH, in `doubles.dir`. */
+async function container(doubles: Doubles, ...args: string[]): Promise<Result> {
+  const output = await new Deno.Command("container", {
+    args,
+    env: doubles.env,
+    cwd: doubles.dir,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+    bytes: output.stdout,
+  };
+}
+
+async function run(command: string, ...args: string[]): Promise<string> {
+  const output = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
+    .output();
+  assert.equal(output.code, 0, `${command} ${args.join(" ")}: ${decoder.decode(output.stderr)}`);
+  return decoder.decode(output.stdout);
+}
+
+/** The regular files a tar holds, without `./`, sorted. */
+async function tarFiles(archive: string): Promise<string[]> {
+  const names = (await run("tar", "-tf", archive)).split("\n");
+  return names.filter((n) => n && !n.endsWith("/")).map((n) => n.replace(/^\.\//, "")).sort();
+}
+
+async function tarFile(archive: string, name: string): Promise<string> {
+  return await run("tar", "-xOf", archive, `./${name}`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+async function sha256(data: Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function gzip(data: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+    new CompressionStream("gzip"),
+  );
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+interface LayoutSpec {
+  layers: { files: Record<string, string>; gzip?: boolean }[];
+  config?: FakeImage["config"];
+  /** The manifest descriptor's annotations (default: both name annotations). */
+  annotations?: Record<string, string>;
+  /** Edits the layout directory just before it is archived. */
+  edit?: (layout: string, blobs: { layers: string[]; config: string }) => Promise<void>;
+}
+
+/**
+ * Writes an OCI image-layout tar independently of the double (so `image
+ * load` is not only tested against its own `image save`), in a fresh
+ * directory under `doubles.dir`.
+ */
+async function ociArchive(doubles: Doubles, name: string, spec: LayoutSpec): Promise<string> {
+  const work = await Deno.makeTempDir({ dir: doubles.dir, prefix: "layout-" });
+  const layout = join(work, "layout");
+  const blobDir = join(layout, "blobs", "sha256");
+  await Deno.mkdir(blobDir, { recursive: true });
+  const blob = async (content: Uint8Array, mediaType: string) => {
+    const hex = await sha256(content);
+    await Deno.writeFile(join(blobDir, hex), content);
+    return { mediaType, digest: `sha256:${hex}`, size: content.length };
+  };
+  const layers = [];
+  for (const [n, layer] of spec.layers.entries()) {
+    const root = join(work, `rootfs-${n}`);
+    await Deno.mkdir(root);
+    for (const [path, content] of Object.entries(layer.files)) {
+      await Deno.mkdir(join(root, path, ".."), { recursive: true });
+      await Deno.writeTextFile(join(root, path), content);
+    }
+    await run("tar", "-C", root, "-cf", join(work, `layer-${n}.tar`), ".");
+    const bytes = await Deno.readFile(join(work, `layer-${n}.tar`));
+    layers.push(
+      layer.gzip
+        ? await blob(await gzip(bytes), "application/vnd.oci.image.layer.v1.tar+gzip")
+        : await blob(bytes, "application/vnd.oci.image.layer.v1.tar"),
+    );
+  }
+  const config = await blob(
+    encoder.encode(JSON.stringify({
+      architecture: "arm64",
+      os: "linux",
+      config: spec.config ?? {},
+      rootfs: { type: "layers", diff_ids: [] },
+    })),
+    "application/vnd.oci.image.config.v1+json",
+  );
+  const manifest = await blob(
+    encoder.encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config,
+      layers,
+    })),
+    "application/vnd.oci.image.manifest.v1+json",
+  );
+  const annotations = spec.annotations ??
+    { "io.containerd.image.name": name, "org.opencontainers.image.ref.name": name };
+  await Deno.writeTextFile(
+    join(layout, "index.json"),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifest, annotations }] }),
+  );
+  await Deno.writeTextFile(join(layout, "oci-layout"), '{"imageLayoutVersion":"1.0.0"}');
+  await spec.edit?.(layout, {
+    layers: layers.map((l) => join(blobDir, l.digest.slice(7))),
+    config: join(blobDir, config.digest.slice(7)),
+  });
+  const archive = join(work, "image.tar");
+  await run("tar", "-C", layout, "-cf", archive, ".");
+  return archive;
+}
+
+async function tmpEntries(doubles: Doubles): Promise<string[]> {
+  return await Array.fromAsync(Deno.readDir(doubles.tmp), (entry) => entry.name);
+}
+
+// --- export ------------------------------------------------------------------
+
+for (const version of ["1.0.0", "1.2.0"]) {
+  Deno.test(`export on ${version} refuses a running container: "container is not stopped"`, async () => {
+    await using doubles = await installDoubles({
+      container: world({ version, containers: [fakeContainer("dev")] }),
+    });
+    const result = await container(doubles, "export", "-o", "out.tar", "bot-bottle-dev");
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, "Error: container is not stopped\n");
+    assert.equal(result.stdout, "");
+    assert.equal(await exists(join(doubles.dir, "out.tar")), false);
+    assert.equal((await doubles.container.read()).containers[0].state, "running");
+  });
+}
+
+Deno.test("export on 1.2.0 writes the tar of a stopped container", async () => {
+  await using doubles = await installDoubles({
+    container: world({
+      version: "1.2.0",
+      containers: [fakeContainer("dev", { state: "stopped" })],
+    }),
+  });
+  const result = await container(doubles, "export", "-o", "out.tar", "bot-bottle-dev");
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(await tarFiles(join(doubles.dir, "out.tar")), [
+    "etc/hostname",
+    "work/notes.txt",
+  ]);
+});
+
+Deno.test("export on 1.2.1 exports a running container live: real tar, still running", async () => {
+  await using doubles = await installDoubles({
+    container: world({ version: "1.2.1", containers: [fakeContainer("dev")] }),
+  });
+  const result = await container(doubles, "export", "-o", "out.tar", "bot-bottle-dev");
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "");
+  const archive = join(doubles.dir, "out.tar");
+  assert.deepEqual(await tarFiles(archive), ["etc/hostname", "work/notes.txt"]);
+  assert.equal(await tarFile(archive, "work/notes.txt"), "agent work\n");
+  assert.equal((await doubles.container.read()).containers[0].state, "running");
+  assert.deepEqual(await tmpEntries(doubles), [], "temp files left behind");
+});
+
+Deno.test("export without -o writes the tar to stdout", async () => {
+  await using doubles = await installDoubles({
+    container: world({ containers: [fakeContainer("dev", { state: "stopped" })] }),
+  });
+  const result = await container(doubles, "export", "bot-bottle-dev");
+  assert.equal(result.code, 0, result.stderr);
+  const archive = join(doubles.dir, "stdout.tar");
+  await Deno.writeFile(archive, result.bytes);
+  assert.deepEqual(await tarFiles(archive), ["etc/hostname", "work/notes.txt"]);
+  assert.equal(await tarFile(archive, "etc/hostname"), "dev\n");
+});
+
+for (const state of ["stopping", "unknown"] as const) {
+  Deno.test(`export on 1.2.1 refuses a ${state} container: "container must be running or stopped"`, async () => {
+    await using doubles = await installDoubles({
+      container: world({ version: "1.2.1", containers: [fakeContainer("dev", { state })] }),
+    });
+    const result = await container(doubles, "export", "-o", "out.tar", "bot-bottle-dev");
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, "Error: container must be running or stopped\n");
+    assert.equal(await exists(join(doubles.dir, "out.tar")), false);
+  });
+}
+
+Deno.test("export of a missing container fails with not found", async () => {
+  await using doubles = await installDoubles({ container: world() });
+  const result = await container(doubles, "export", "-o", "out.tar", "bot-bottle-gone");
+  assert.equal(result.code, 1);
+  assert.equal(result.stderr, "Error: container with ID bot-bottle-gone not found\n");
+});
+
+Deno.test("export sleeps exportDelayMs after recording the call; killed, it writes nothing", async () => {
+  await using doubles = await installDoubles({
+    container: world({ exportDelayMs: 30_000, containers: [fakeContainer("dev")] }),
+  });
+  const child = new Deno.Command("container", {
+    args: ["export", "-o", "out.tar", "bot-bottle-dev"],
+    env: doubles.env,
+    cwd: doubles.dir,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const deadline = Date.now() + 20_000;
+  while ((await doubles.container.read()).calls.length === 0) {
+    assert.ok(Date.now() < deadline, "the call was never recorded");
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  child.kill("SIGTERM");
+  const status = await child.status;
+  assert.equal(status.success, false);
+  assert.equal(await exists(join(doubles.dir, "out.tar")), false);
+});
+
+Deno.test("export on 0.10.0 requires --image, rejects -o, and builds an image", async () => {
+  await using doubles = await installDoubles({
+    container: world({
+      version: "0.10.0",
+      containers: [fakeContainer("dev", { state: "stopped" })],
+    }),
+  });
+  const missing = await container(doubles, "export", "bot-bottle-dev");
+  assert.equal(missing.code, 64);
+  assert.equal(
+    missing.stderr.split("\n")[0],
+    "Error: Missing expected argument '--image <image>'",
+  );
+  assert.match(missing.stderr, /^Usage: container export --image <image> <id>$/m);
+
+  const output = await container(doubles, "export", "-o", "out.tar", "bot-bottle-dev");
+  assert.equal(output.code, 64);
+  assert.equal(output.stderr.split("\n")[0], "Error: Unknown option '-o'");
+  assert.equal(await exists(join(doubles.dir, "out.tar")), false);
+
+  const built = await container(doubles, "export", "--image", "snap:v1", "bot-bottle-dev");
+  assert.equal(built.code, 0, built.stderr);
+  const [image] = (await doubles.container.read()).images;
+  assert.equal(image.reference, "snap:v1");
+  assert.deepEqual(image.files, fakeContainer("dev").files);
+  assert.deepEqual(image.config, {}, "a FROM scratch build has no config");
+});
+
+Deno.test("export on 0.11.0 and later knows no --image option", async () => {
+  await using doubles = await installDoubles({
+    container: world({ version: "0.11.0", containers: [fakeContainer("dev")] }),
+  });
+  const result = await container(doubles, "export", "--image", "x", "bot-bottle-dev");
+  assert.equal(result.code, 64);
+  assert.equal(result.stderr.split("\n")[0], "Error: Unknown option '--image'");
+});
+
+// --- service, failures, arguments, calls ---------------------------------------
+
+Deno.test("with the service down every command but --version fails with the start hint", async () => {
+  await using doubles = await installDoubles({
+    container: world({ serviceRunning: false, containers: [fakeContainer("dev")] }),
+  });
+  for (
+    const args of [
+      ["list", "--all", "--format", "json"],
+      ["export", "-o", "out.tar", "bot-bottle-dev"],
+      ["image", "load", "-i", "nothing.tar"],
+      ["stop", "bot-bottle-dev"],
+      ["system", "version"],
+    ]
+  ) {
+    const result = await container(doubles, ...args);
+    assert.equal(result.code, 1, args.join(" "));
+    const lines = result.stderr.trimEnd().split("\n");
+    assert.equal(lines[0], 'Error: interrupted: "XPC connection error: Connection invalid"');
+    assert.equal(lines.at(-1), SERVICE_HINT);
+    assert.equal(result.stdout, "");
+  }
+  const version = await container(doubles, "--version");
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout, "container CLI version 1.2.1 (build: release, commit: 0000000)\n");
+  assert.equal((await doubles.container.read()).containers[0].state, "running");
+
+  assert.equal((await container(doubles, "system", "start")).code, 0);
+  assert.equal((await doubles.container.read()).serviceRunning, true);
+  assert.equal((await container(doubles, "list")).code, 0);
+});
+
+Deno.test("versionOutput replaces the --version line verbatim", async () => {
+  await using doubles = await installDoubles({
+    container: world({ versionOutput: "container version ??? (dev build)" }),
+  });
+  assert.equal(
+    (await container(doubles, "--version")).stdout,
+    "container version ??? (dev build)\n",
+  );
+});
+
+Deno.test("failures make the named command fail with its message", async () => {
+  await using doubles = await installDoubles({
+    container: world({
+      containers: [fakeContainer("dev")],
+      failures: { "image load": "disk full", export: "vm is wedged" },
+    }),
+  });
+  const exported = await container(doubles, "export", "-o", "out.tar", "bot-bottle-dev");
+  assert.deepEqual([exported.code, exported.stderr], [1, "Error: vm is wedged\n"]);
+  assert.equal(await exists(join(doubles.dir, "out.tar")), false);
+  const loaded = await container(doubles, "image", "load", "-i", "x.tar");
+  assert.deepEqual([loaded.code, loaded.stderr], [1, "Error: disk full\n"]);
+  assert.equal((await container(doubles, "list")).code, 0, "other commands still work");
+});
+
+Deno.test("argument errors exit 64 with Error:, a Usage: line and a help hint", async () => {
+  await using doubles = await installDoubles({
+    container: world({ containers: [fakeContainer("dev")] }),
+  });
+  const cases: [string[], string, string][] = [
+    [["export", "--bogus", "bot-bottle-dev"], "Unknown option '--bogus'", "container export"],
+    [["export"], "Missing expected argument '<id>'", "container export"],
+    [["export", "-o"], "Missing value for '--output <output>'", "container export"],
+    [["start", "a", "b"], "Unexpected argument 'b'", "container start"],
+    [
+      ["list", "--format", "yaml"],
+      "The value 'yaml' is invalid for '--format <format>'. " +
+      "Please provide one of 'json' and 'table'.",
+      "container list",
+    ],
+    [["commit", "bot-bottle-dev", "img"], "Unknown subcommand 'commit'", "container <subcommand>"],
+    [["image", "import"], "Unknown subcommand 'import'", "container image <subcommand>"],
+  ];
+  for (const [args, message, usage] of cases) {
+    const result = await container(doubles, ...args);
+    assert.equal(result.code, 64, args.join(" "));
+    const lines = result.stderr.split("\n");
+    assert.equal(lines[0], `Error: ${message}`);
+    assert.ok(lines[1].startsWith(`Usage: ${usage}`), lines[1]);
+  }
+  assert.equal((await doubles.container.read()).containers[0].state, "running");
+});
+
+Deno.test("every call is recorded in order, refused ones included", async () => {
+  await using doubles = await installDoubles({ container: world() });
+  await container(doubles, "--version");
+  await container(doubles, "list", "--all", "--format", "json");
+  await container(doubles, "export", "--bogus");
+  await container(doubles, "stop", "bot-bottle-gone");
+  assert.deepEqual((await doubles.container.read()).calls, [
+    ["--version"],
+    ["list", "--all", "--format", "json"],
+    ["export", "--bogus"],
+    ["stop", "bot-bottle-gone"],
+  ]);
+});
+
+Deno.test("swiftErrorDescriptions prints errors as the Swift CLI describes them", async () => {
+  await using doubles = await installDoubles({
+    container: world({
+      version: "1.2.0",
+      swiftErrorDescriptions: true,
+      containers: [fakeContainer("dev")],
+    }),
+  });
+  const result = await container(doubles, "export", "-o", "out.tar", "bot-bottle-dev");
+  assert.equal(result.stderr, 'Error: invalidState: "container is not stopped"\n');
+  const missing = await container(doubles, "start", "nope");
+  assert.equal(missing.stderr, 'Error: notFound: "container with ID nope not found"\n');
+});
+
+// --- list, inspect, stop, start, delete ------------------------------------------
+
+Deno.test("list --format json: status is a string before 1.0.0, { state } from 1.0.0", async () => {
+  const containers = [fakeContainer("up"), fakeContainer("down", { state: "stopped" })];
+  const layouts: [string, unknown][] = [["0.12.3", "running"], ["1.0.0", { state: "running" }]];
+  for (const [version, status] of layouts) {
+    await using doubles = await installDoubles({ container: world({ version, containers }) });
+    const all = await container(doubles, "list", "--all", "--format", "json");
+    assert.equal(all.code, 0, all.stderr);
+    const snapshots = JSON.parse(all.stdout);
+    assert.equal(snapshots.length, 2);
+    assert.equal(snapshots[0].configuration.id, "bot-bottle-up");
+    assert.deepEqual(snapshots[0].status, status);
+    assert.deepEqual(snapshots[0].configuration.initProcess, containers[0].initProcess);
+    assert.equal(snapshots[0].configuration.image.reference, containers[0].image);
+    assert.match(snapshots[0].configuration.image.descriptor.digest, /^sha256:[0-9a-f]{64}$/);
+
+    const running = JSON.parse((await container(doubles, "ls", "--format", "json")).stdout);
+    assert.deepEqual(running.map((s: { configuration: { id: string } }) => s.configuration.id), [
+      "bot-bottle-up",
+    ]);
+  }
+  await using empty = await installDoubles({ container: world() });
+  assert.equal((await container(empty, "list", "-a", "--format", "json")).stdout, "[]\n");
+});
+
+Deno.test("inspect of a missing container: [] and exit 0 before 1.0.0, an error from 1.0.0", async () => {
+  await using old = await installDoubles({ container: world({ version: "0.12.3" }) });
+  const quiet = await container(old, "inspect", "bot-bottle-gone");
+  assert.deepEqual([quiet.code, quiet.stdout], [0, "[]\n"]);
+  await using current = await installDoubles({ container: world({ version: "1.0.0" }) });
+  const loud = await container(current, "inspect", "bot-bottle-gone");
+  assert.deepEqual([loud.code, loud.stderr], [
+    1,
+    "Error: container with ID bot-bottle-gone not found\n",
+  ]);
+});
+
+Deno.test("stop deletes a container started with --rm; others stay, stopped", async () => {
+  await using doubles = await installDoubles({
+    container: world({
+      containers: [fakeContainer("keep"), fakeContainer("gone", { autoRemove: true })],
+    }),
+  });
+  const result = await container(doubles, "stop", "-t", "10", "bot-bottle-keep", "bot-bottle-gone");
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "bot-bottle-keep\nbot-bottle-gone\n");
+  const after = await doubles.container.read();
+  assert.deepEqual(after.containers.map((c) => [c.id, c.state]), [["bot-bottle-keep", "stopped"]]);
+
+  const started = await container(doubles, "start", "bot-bottle-keep");
+  assert.deepEqual([started.code, started.stdout], [0, "bot-bottle-keep\n"]);
+  assert.equal((await doubles.container.read()).containers[0].state, "running");
+  const missing = await container(doubles, "start", "bot-bottle-gone");
+  assert.deepEqual([missing.code, missing.stderr], [
+    1,
+    "Error: container with ID bot-bottle-gone not found\n",
+  ]);
+});
+
+Deno.test("stop of a missing container fails after stopping the others", async () => {
+  await using doubles = await installDoubles({
+    container: world({ containers: [fakeContainer("a")] }),
+  });
+  const result = await container(doubles, "stop", "bot-bottle-a", "bot-bottle-b");
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, "bot-bottle-a\n");
+  assert.equal(result.stderr, "Error: container with ID bot-bottle-b not found\n");
+  assert.equal((await doubles.container.read()).containers[0].state, "stopped");
+});
+
+Deno.test("delete refuses a running container without -f and removes it with -f", async () => {
+  await using doubles = await installDoubles({
+    container: world({ containers: [fakeContainer("a")] }),
+  });
+  const refused = await container(doubles, "delete", "bot-bottle-a");
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stderr, "Error: container bot-bottle-a is running and can not be deleted\n");
+  assert.equal((await doubles.container.read()).containers.length, 1);
+  const forced = await container(doubles, "rm", "-f", "bot-bottle-a");
+  assert.deepEqual([forced.code, forced.stdout], [0, "bot-bottle-a\n"]);
+  assert.deepEqual((await doubles.container.read()).containers, []);
+});
+
+// --- images ------------------------------------------------------------------------
+
+Deno.test("image load reads an OCI layout: gzip layers applied in order, whiteouts, config", async () => {
+  await using doubles = await installDoubles({ container: world() });
+  const archive = await ociArchive(doubles, "snap:v1", {
+    layers: [
+      { files: { "a/x": "1", "a/y": "2", "b/z": "3" } },
+      { files: { "a/x": "new", "a/.wh.y": "", "b/.wh..wh..opq": "", "b/w": "4" }, gzip: true },
+    ],
+    config: { Cmd: ["/bin/sh"], Env: ["A=1"], WorkingDir: "/work", User: "dev" },
+  });
+  const result = await container(doubles, "image", "load", "-i", archive);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "Loaded images:\nsnap:v1\n");
+  const [image] = (await doubles.container.read()).images;
+  assert.deepEqual(image, {
+    reference: "snap:v1",
+    files: { "a/x": "new", "b/w": "4" },
+    config: { Cmd: ["/bin/sh"], Env: ["A=1"], WorkingDir: "/work", User: "dev" },
+    platform: { os: "linux", architecture: "arm64" },
+  });
+  assert.deepEqual(await tmpEntries(doubles), [], "temp files left behind");
+});
+
+Deno.test("image load takes the name from org.opencontainers.image.ref.name alone", async () => {
+  await using doubles = await installDoubles({ container: world() });
+  const archive = await ociArchive(doubles, "x", {
+    layers: [{ files: { f: "1" } }],
+    annotations: { "org.opencontainers.image.ref.name": "only-ref-name:latest" },
+  });
+  const result = await container(doubles, "image", "load", "--input", archive);
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual((await doubles.container.read()).images.map((i) => i.reference), [
+    "only-ref-name:latest",
+  ]);
+});
+
+Deno.test("image load rejects invalid archives and stores nothing", async () => {
+  await using doubles = await installDoubles({ container: world() });
+  const layers = [{ files: { f: "1" } }];
+  const cases: [string, LayoutSpec, RegExp][] = [
+    ["no oci-layout", {
+      layers,
+      edit: (layout) => Deno.remove(join(layout, "oci-layout")),
+    }, /^Error: invalid OCI image layout: missing oci-layout$/],
+    ["a wrong digest", {
+      layers,
+      edit: (_, blobs) => Deno.writeTextFile(blobs.layers[0], "tampered"),
+    }, /^Error: digest mismatch for blob sha256:[0-9a-f]{64}/],
+    ["a missing blob", {
+      layers,
+      edit: (_, blobs) => Deno.remove(blobs.config),
+    }, /^Error: blob sha256:[0-9a-f]{64} not found in archive$/],
+    ["no name", { layers, annotations: {} }, /^Error: image sha256:[0-9a-f]{64} .*has no name/],
+    ["a wrong layout version", {
+      layers,
+      edit: (layout) =>
+        Deno.writeTextFile(join(layout, "oci-layout"), '{"imageLayoutVersion":"2"}'),
+    }, /^Error: unsupported imageLayoutVersion "2"$/],
+  ];
+  for (const [what, spec, expected] of cases) {
+    const archive = await ociArchive(doubles, "bad:v1", spec);
+    const result = await container(doubles, "image", "load", "-i", archive);
+    assert.equal(result.code, 1, what);
+    assert.match(result.stderr.trimEnd(), expected, what);
+  }
+  const notTar = join(doubles.dir, "not.tar");
+  await Deno.writeTextFile(notTar, "this is not a tar");
+  const garbage = await container(doubles, "image", "load", "-i", notTar);
+  assert.equal(garbage.code, 1);
+  assert.match(garbage.stderr, /^Error: failed to extract archive/);
+  const absent = await container(doubles, "image", "load", "-i", "absent.tar");
+  assert.equal(absent.code, 1);
+  assert.equal(absent.stdout, `File does not exist ${join(doubles.dir, "absent.tar")}\n`);
+
+  assert.deepEqual((await doubles.container.read()).images, []);
+  assert.deepEqual(await tmpEntries(doubles), [], "temp files left behind");
+});
+
+Deno.test("image save then load round-trips files, config and platform", async () => {
+  const image: FakeImage = {
+    reference: "bot-bottle-committed-dev:latest",
+    files: { "etc/hostname": "dev\n", "work/deep/notes.txt": "agent work\n" },
+    config: {
+      Entrypoint: ["/bin/sh", "-c"],
+      Cmd: ["sleep infinity"],
+      Env: ["PATH=/usr/bin:/bin"],
+      WorkingDir: "/work",
+      User: "dev",
+      Labels: { "bot-bottle.slug": "dev" },
+    },
+    platform: { os: "linux", architecture: "arm64" },
+  };
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  const saved = await container(doubles, "image", "save", "-o", "image.tar", image.reference);
+  assert.equal(saved.code, 0, saved.stderr);
+  const archive = join(doubles.dir, "image.tar");
+  const entries = await tarFiles(archive);
+  assert.ok(entries.includes("oci-layout") && entries.includes("index.json"), String(entries));
+
+  const listed = JSON.parse((await container(doubles, "image", "list", "--format", "json")).stdout);
+  assert.deepEqual(listed.map((i: { reference: string }) => i.reference), [image.reference]);
+  const deleted = await container(doubles, "image", "delete", image.reference);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.deepEqual((await doubles.container.read()).images, []);
+
+  const loaded = await container(doubles, "image", "load", "-i", archive);
+  assert.equal(loaded.code, 0, loaded.stderr);
+  assert.deepEqual((await doubles.container.read()).images, [image]);
+  assert.deepEqual(await tmpEntries(doubles), [], "temp files left behind");
+});
+
+Deno.test("image load replaces an image stored under the same reference", async () => {
+  const old: FakeImage = {
+    reference: "snap:v1",
+    files: { old: "1" },
+    config: {},
+    platform: { os: "linux", architecture: "arm64" },
+  };
+  await using doubles = await installDoubles({ container: world({ images: [old] }) });
+  const archive = await ociArchive(doubles, "snap:v1", { layers: [{ files: { new: "2" } }] });
+  assert.equal((await container(doubles, "image", "load", "-i", archive)).code, 0);
+  const images = (await doubles.container.read()).images;
+  assert.deepEqual(images.map((i) => i.files), [{ new: "2" }]);
+});
+
+Deno.test("image delete and image save of a missing image fail", async () => {
+  await using doubles = await installDoubles({ container: world() });
+  const deleted = await container(doubles, "image", "rm", "nope:v1");
+  assert.equal(deleted.code, 1);
+  assert.match(deleted.stderr, /^Error: failed to delete one or more images: \["nope:v1 /);
+  const saved = await container(doubles, "image", "save", "-o", "out.tar", "nope:v1");
+  assert.equal(saved.code, 1);
+  assert.equal(saved.stderr, "Error: failed to save image(s)\n");
+  assert.equal(await exists(join(doubles.dir, "out.tar")), false);
+});

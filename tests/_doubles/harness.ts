@@ -1,0 +1,141 @@
+// Test doubles of the backend CLIs that cannot run here (Apple `container`,
+// `smolvm`): executables put first on PATH, each a TypeScript program that
+// keeps its world (containers, machines, images, every call made) in a JSON
+// file the test reads and writes. See container.ts and smolvm.ts.
+
+import { join } from "node:path";
+import { type CliRun, runCli } from "../_helpers/cli.ts";
+import { launcherMetadata, type TempHome, tempHome } from "../_helpers/temp_home.ts";
+import type { ContainerWorld } from "./container_world.ts";
+import type { SmolvmWorld } from "./smolvm_world.ts";
+
+const DENO_DIR = Deno.env.get("DENO_DIR") ||
+  `${Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME")}/.cache`}/deno`;
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
+
+/** A double's world file. */
+export interface World<T> {
+  /** The file's path. */
+  path: string;
+  read(): Promise<T>;
+  write(world: T): Promise<void>;
+  /** Reads, lets `change` edit the world in place, writes it back, returns it. */
+  update(change: (world: T) => void): Promise<T>;
+}
+
+/** The installed doubles. */
+export interface Doubles extends AsyncDisposable {
+  /** A private directory: `bin/` with the executables, the world files, `tmp/`. */
+  dir: string;
+  /**
+   * Environment for a CLI subprocess: PATH with the doubles first, and
+   * TMPDIR pointing at `<dir>/tmp` so a test can see leftover temp files.
+   */
+  env: Record<string, string>;
+  /** `<dir>/tmp`. */
+  tmp: string;
+  container: World<ContainerWorld>;
+  smolvm: World<SmolvmWorld>;
+}
+
+function world<T>(path: string): World<T> {
+  const read = async () => JSON.parse(await Deno.readTextFile(path)) as T;
+  const write = (value: T) => Deno.writeTextFile(path, JSON.stringify(value, null, 2));
+  return {
+    path,
+    read,
+    write,
+    async update(change) {
+      const value = await read();
+      change(value);
+      await write(value);
+      return value;
+    },
+  };
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Installs the `container` and `smolvm` doubles in a new temporary
+ * directory, with the given worlds (defaults: see each world module).
+ */
+export async function installDoubles(
+  worlds: { container?: ContainerWorld; smolvm?: SmolvmWorld } = {},
+): Promise<Doubles> {
+  const { defaultContainerWorld } = await import("./container_world.ts");
+  const { defaultSmolvmWorld } = await import("./smolvm_world.ts");
+  const dir = await Deno.makeTempDir({ prefix: "bot-bottle-doubles-" });
+  const bin = join(dir, "bin");
+  const tmp = join(dir, "tmp");
+  await Deno.mkdir(bin);
+  await Deno.mkdir(tmp);
+  const doubles = {
+    container: world<ContainerWorld>(join(dir, "container.json")),
+    smolvm: world<SmolvmWorld>(join(dir, "smolvm.json")),
+  };
+  await doubles.container.write(worlds.container ?? defaultContainerWorld());
+  await doubles.smolvm.write(worlds.smolvm ?? defaultSmolvmWorld());
+  for (const [name, program] of [["container", "container.ts"], ["smolvm", "smolvm.ts"]]) {
+    const script = [
+      "#!/bin/sh",
+      `BOT_BOTTLE_DOUBLE_WORLD=${shellQuote(join(dir, `${name}.json`))} \\`,
+      `DENO_DIR=${shellQuote(DENO_DIR)} \\`,
+      `exec ${shellQuote(Deno.execPath())} run --allow-all --quiet --config ${
+        shellQuote(CONFIG)
+      } \\`,
+      `  ${shellQuote(new URL(program, import.meta.url).pathname)} "$@"`,
+      "",
+    ].join("\n");
+    await Deno.writeTextFile(join(bin, name), script, { mode: 0o755 });
+  }
+  return {
+    dir,
+    tmp,
+    env: { PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`, TMPDIR: tmp },
+    ...doubles,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** A bottle's state in a temp home, with the doubles installed: one backend test's setting. */
+export interface BottleOnDoubles extends AsyncDisposable {
+  home: TempHome;
+  /** The bottle's state directory. */
+  dir: string;
+  doubles: Doubles;
+  /** The CLI's environment: the temp HOME, and PATH with the doubles first. */
+  env: Record<string, string>;
+  /** Runs `bot-bottle commit <slug> ...args`. */
+  commit(...args: string[]): Promise<CliRun>;
+}
+
+/**
+ * Writes the state of bottle `slug` on `backend` as the launcher would, and
+ * installs the doubles with `worlds`.
+ */
+export async function bottleOnDoubles(
+  slug: string,
+  backend: string,
+  worlds: { container?: ContainerWorld; smolvm?: SmolvmWorld },
+): Promise<BottleOnDoubles> {
+  const home = await tempHome();
+  const dir = await home.writeBottle(slug, launcherMetadata(slug, { backend }));
+  const doubles = await installDoubles(worlds);
+  const env = { ...home.env, ...doubles.env };
+  return {
+    home,
+    dir,
+    doubles,
+    env,
+    commit: (...args) => runCli(["commit", slug, ...args], env),
+    async [Symbol.asyncDispose]() {
+      await doubles[Symbol.asyncDispose]();
+      await home[Symbol.asyncDispose]();
+    },
+  };
+}

@@ -1,0 +1,887 @@
+// The `smolvm` test double: an executable (installed on PATH by harness.ts)
+// that behaves as the smolvm CLI is documented to behave (the "smolvm"
+// section of /work/shared/backend-cli-facts.md), over the world file named by
+// BOT_BOTTLE_DOUBLE_WORLD (see smolvm_world.ts).
+//
+// Conventions it reproduces: runtime errors are `Error: <message>` on stderr
+// with exit status 1; argument errors are clap's (`error: …`, `Usage: …`,
+// exit status 2). Commands it simulates:
+//
+//   smolvm --version
+//   smolvm machine ls [--json]                       (alias: list)
+//   smolvm machine status [--name NAME] [--json]
+//   smolvm machine start [--name NAME]
+//   smolvm machine stop [--name NAME]
+//   smolvm machine create --name NEW (--from FILE.smolmachine | --image IMAGE)
+//   smolvm machine delete --name NAME [-f]           (alias: rm)
+//   smolvm pack create --from-vm NAME -o OUT
+//
+// `start`, `stop` and `status` act on the machine named `default` when
+// `--name` is absent. `create` and `delete` take the name as a positional
+// argument before 1.0.2 (where `--name` is an unexpected argument), and as
+// `--name` from 1.0.2 (where a positional is unexpected).
+//
+// Each call is appended to the world's `calls` and written out before the
+// command runs, so an interrupted `pack create` (see `packDelayMs`) is still
+// recorded. The world is written again at the end only when the command
+// changed a machine: a long `pack create` never overwrites what other calls
+// did meanwhile.
+//
+// Real options this double does not simulate (`pack create --image`, …) and
+// real subcommands it does not simulate (`machine exec`, …) fail with
+// `Error: smolvm test double: … is not simulated`, exit status 1, so a test
+// never mistakes them for a real refusal.
+
+import { dirname, join, resolve } from "node:path";
+import type { FakeMachine, SmolvmWorld } from "./smolvm_world.ts";
+
+/** A runtime error: printed as `Error: <message>`, exit status 1. */
+class SmolvmError extends Error {
+  override name = "SmolvmError";
+}
+
+/** An argument error, printed as clap prints it, exit status 2. */
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Output that ends the command successfully (`--help`): printed, exit status 0. */
+class HelpRequest extends Error {
+  override name = "HelpRequest";
+}
+
+/** One option of a command, as clap declares it. */
+interface OptionSpec {
+  /** `--long`. */
+  long: string;
+  /** `-s`. */
+  short?: string;
+  /** The value's placeholder, e.g. `<NAME>`; absent for a flag. */
+  value?: string;
+  required?: boolean;
+  /** Required unless one of these (long names) is given. */
+  requiredUnless?: string[];
+  /** Cannot be given with this one (a long name). */
+  conflictsWith?: string;
+  /** A real smolvm option that this double refuses as not simulated. */
+  unsimulated?: boolean;
+}
+
+/** A command's arguments, as clap declares them. */
+interface CommandSpec {
+  /** The words after `smolvm`, e.g. `machine stop`. */
+  path: string;
+  /** clap's usage line, without `Usage: `. */
+  usage: string;
+  options: OptionSpec[];
+  /** Required positional arguments, e.g. `<NAME>`. */
+  positionals: string[];
+}
+
+/** Parsed arguments: option values and flags by their long name, and positionals. */
+interface Parsed {
+  values: Map<string, string>;
+  flags: Set<string>;
+  positionals: string[];
+}
+
+interface Command {
+  spec: CommandSpec;
+  run(args: Parsed, world: SmolvmWorld): Promise<Outcome> | Outcome;
+}
+
+/** What a command did: whether it changed the world's machines. */
+interface Outcome {
+  changed: boolean;
+}
+
+const UNCHANGED: Outcome = { changed: false };
+const CHANGED: Outcome = { changed: true };
+
+/** Defaults smolvm gives a machine (`--cpus`, `--mem`). */
+const DEFAULT_CPUS = 4;
+const DEFAULT_MEMORY_MIB = 8192;
+
+/** The real `machine` subcommands this double does not simulate. */
+const UNSIMULATED_MACHINE = [
+  "run",
+  "exec",
+  "fork",
+  "fork-release",
+  "egress-events",
+  "update",
+  "images",
+  "prune",
+  "shell",
+  "sh",
+  "cp",
+  "monitor",
+  "data-dir",
+];
+
+/** Aliases clap accepts but does not list: `list` (ls), `rm` (delete), `sh` (shell). */
+const ALIASES = ["list", "rm", "sh"];
+
+/** The real `pack` subcommands this double does not simulate. */
+const UNSIMULATED_PACK = ["run", "push", "pull", "inspect", "prune"];
+
+const stdout = (text: string) => console.log(text);
+const stderr = (text: string) => console.error(text);
+
+function usageError(message: string, usage?: string): UsageError {
+  const lines = [`error: ${message}`, ""];
+  if (usage) lines.push(`Usage: ${usage}`, "");
+  lines.push("For more information, try '--help'.");
+  return new UsageError(lines.join("\n"));
+}
+
+function notSimulated(what: string): SmolvmError {
+  return new SmolvmError(`smolvm test double: ${what} is not simulated`);
+}
+
+/** `--name <NAME>`, as clap names an option in its messages. */
+function display(option: OptionSpec): string {
+  return option.value ? `${option.long} ${option.value}` : option.long;
+}
+
+/** Parses `args` as clap would for `spec`, or throws clap's error. */
+function parse(spec: CommandSpec, args: string[]): Parsed {
+  const parsed: Parsed = { values: new Map(), flags: new Set(), positionals: [] };
+  const seen = new Set<string>();
+  const take = (option: OptionSpec, inline: string | undefined, rest: string[]): void => {
+    if (seen.has(option.long)) {
+      throw usageError(
+        `the argument '${display(option)}' cannot be used multiple times`,
+        spec.usage,
+      );
+    }
+    seen.add(option.long);
+    if (!option.value) {
+      if (inline !== undefined) {
+        throw usageError(
+          `unexpected value '${inline}' for '${option.long}' found; no more were expected`,
+          spec.usage,
+        );
+      }
+      parsed.flags.add(option.long);
+      return;
+    }
+    let value = inline;
+    if (value === undefined) {
+      const next = rest[0];
+      if (next === undefined || (next.startsWith("-") && next !== "-")) {
+        throw usageError(`a value is required for '${display(option)}' but none was supplied`);
+      }
+      value = rest.shift()!;
+    }
+    parsed.values.set(option.long, value);
+  };
+  const rest = [...args];
+  let onlyPositionals = false;
+  while (rest.length > 0) {
+    const arg = rest.shift()!;
+    if (onlyPositionals || arg === "-" || !arg.startsWith("-")) {
+      if (parsed.positionals.length >= spec.positionals.length) {
+        throw usageError(`unexpected argument '${arg}' found`, spec.usage);
+      }
+      parsed.positionals.push(arg);
+    } else if (arg === "--") {
+      onlyPositionals = true;
+    } else if (arg === "--help" || arg === "-h") {
+      throw new HelpRequest(`Usage: ${spec.usage}`);
+    } else if (arg.startsWith("--")) {
+      const [long, inline] = splitOnce(arg, "=");
+      const option = spec.options.find((each) => each.long === long);
+      if (!option) throw usageError(`unexpected argument '${long}' found`, spec.usage);
+      take(option, inline, rest);
+    } else {
+      const short = arg.slice(0, 2);
+      const option = spec.options.find((each) => each.short === short);
+      if (!option) throw usageError(`unexpected argument '${short}' found`, spec.usage);
+      const attached = arg.slice(2);
+      if (option.value) {
+        take(option, attached === "" ? undefined : attached.replace(/^=/, ""), rest);
+      } else {
+        take(option, undefined, rest);
+        // Combined short flags (`-fx`) are read one by one.
+        if (attached !== "") rest.unshift(`-${attached}`);
+      }
+    }
+  }
+  const isMissing = (option: OptionSpec) =>
+    !seen.has(option.long) &&
+    (option.required || (option.requiredUnless?.every((other) => !seen.has(other)) ?? false));
+  const missing = [
+    ...spec.options.filter(isMissing).map(display),
+    ...spec.positionals.slice(parsed.positionals.length),
+  ];
+  if (missing.length > 0) {
+    throw new UsageError(
+      [
+        "error: the following required arguments were not provided:",
+        ...missing.map((each) => `  ${each}`),
+        "",
+        `Usage: ${spec.usage}`,
+        "",
+        "For more information, try '--help'.",
+      ].join("\n"),
+    );
+  }
+  for (const option of spec.options) {
+    const other = spec.options.find((each) => each.long === option.conflictsWith);
+    if (other && seen.has(option.long) && seen.has(other.long)) {
+      const [first, second] = [...seen].indexOf(option.long) < [...seen].indexOf(other.long)
+        ? [option, other]
+        : [other, option];
+      throw usageError(
+        `the argument '${display(first)}' cannot be used with '${display(second)}'`,
+        spec.usage,
+      );
+    }
+  }
+  for (const option of spec.options) {
+    if (option.unsimulated && seen.has(option.long)) {
+      throw notSimulated(`'smolvm ${spec.path} ${option.long}'`);
+    }
+  }
+  return parsed;
+}
+
+function splitOnce(text: string, separator: string): [string, string | undefined] {
+  const at = text.indexOf(separator);
+  return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + separator.length)];
+}
+
+/** Whether `version` is at least `major.minor.patch`. */
+function atLeast(version: string, wanted: [number, number, number]): boolean {
+  const match = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version);
+  if (!match) throw new Error(`the smolvm world's version "${version}" is not x.y.z`);
+  const have = match.slice(1, 4).map(Number);
+  for (let i = 0; i < 3; i++) {
+    if (have[i] !== wanted[i]) return have[i] > wanted[i];
+  }
+  return true;
+}
+
+/** A small stable hash (FNV-1a), for fake PIDs and local image references. */
+function fnv(text: string): number {
+  let hash = 0x811c9dc5;
+  for (const char of text) hash = Math.imul(hash ^ char.codePointAt(0)!, 0x01000193) >>> 0;
+  return hash;
+}
+
+/** The OCI name of a CPU architecture: `x86_64` → `amd64`, `aarch64` → `arm64`. */
+function ociArch(arch: string): string {
+  return ({ x86_64: "amd64", aarch64: "arm64" } as Record<string, string>)[arch] ?? arch;
+}
+
+function imageOf(machine: FakeMachine): string | null {
+  if (machine.image !== undefined) return machine.image;
+  switch (machine.source) {
+    case "registry":
+      return "docker.io/library/alpine:latest";
+    case "local-archive":
+      return `local:${fnv(machine.name).toString(16).padStart(8, "0")}`;
+    default:
+      return null;
+  }
+}
+
+function pidOf(machine: FakeMachine): number | null {
+  const alive = ["running", "frozen", "unreachable"].includes(machine.state);
+  return alive ? 10_000 + (fnv(machine.name) % 50_000) : null;
+}
+
+/** A machine as `machine ls --json` and `machine status --json` show it. */
+function describe(machine: FakeMachine) {
+  return {
+    name: machine.name,
+    state: machine.state,
+    pid: pidOf(machine),
+    cpus: DEFAULT_CPUS,
+    memory_mib: DEFAULT_MEMORY_MIB,
+    image: imageOf(machine),
+    arch: machine.arch,
+    source: machine.source,
+  };
+}
+
+function find(world: SmolvmWorld, name: string): FakeMachine {
+  const machine = world.machines.find((each) => each.name === name);
+  if (!machine) throw new SmolvmError(`vm not found: ${name}`);
+  return machine;
+}
+
+// --- machine ls / status ---------------------------------------------------
+
+const ls: Command = {
+  spec: {
+    path: "machine ls",
+    usage: "smolvm machine ls [OPTIONS]",
+    options: [{ long: "--json" }],
+    positionals: [],
+  },
+  run(args, world) {
+    if (args.flags.has("--json")) {
+      stdout(JSON.stringify(world.machines.map(describe), null, 2));
+    } else if (world.machines.length === 0) {
+      stdout("No machines found");
+    } else {
+      const rows = [
+        ["NAME", "STATE", "PID", "CPUS", "MEMORY", "IMAGE"],
+        ...world.machines.map((machine) => [
+          machine.name,
+          machine.state,
+          String(pidOf(machine) ?? "-"),
+          String(DEFAULT_CPUS),
+          `${DEFAULT_MEMORY_MIB} MiB`,
+          imageOf(machine) ?? "-",
+        ]),
+      ];
+      const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+      for (const row of rows) {
+        stdout(row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd());
+      }
+    }
+    return UNCHANGED;
+  },
+};
+
+const status: Command = {
+  spec: {
+    path: "machine status",
+    usage: "smolvm machine status [OPTIONS]",
+    options: [{ long: "--name", value: "<NAME>" }, { long: "--json" }],
+    positionals: [],
+  },
+  run(args, world) {
+    const machine = find(world, args.values.get("--name") ?? "default");
+    const shown = describe(machine);
+    if (args.flags.has("--json")) {
+      stdout(JSON.stringify(shown, null, 2));
+    } else {
+      stdout(`Machine: ${shown.name}`);
+      stdout(`  State: ${shown.state}`);
+      if (shown.pid !== null) stdout(`  PID: ${shown.pid}`);
+      stdout(`  CPUs: ${shown.cpus}, Memory: ${shown.memory_mib} MiB`);
+      if (shown.image) stdout(`  Image: ${shown.image}`);
+    }
+    return UNCHANGED;
+  },
+};
+
+// --- machine start / stop ----------------------------------------------------
+
+const start: Command = {
+  spec: {
+    path: "machine start",
+    usage: "smolvm machine start [OPTIONS]",
+    options: [{ long: "--name", value: "<NAME>" }],
+    positionals: [],
+  },
+  run(args, world) {
+    const name = args.values.get("--name") ?? "default";
+    const machine = find(world, name);
+    if (machine.state === "running" || machine.state === "frozen") {
+      stdout(`Machine '${name}' already running (PID: ${pidOf(machine)})`);
+      return UNCHANGED;
+    }
+    // created, stopped, failed; an unreachable one is killed and started afresh.
+    stdout(`Starting machine '${name}'...`);
+    machine.state = "running";
+    stdout(`Started machine: ${name}`);
+    return CHANGED;
+  },
+};
+
+const stop: Command = {
+  spec: {
+    path: "machine stop",
+    usage: "smolvm machine stop [OPTIONS]",
+    options: [{ long: "--name", value: "<NAME>" }],
+    positionals: [],
+  },
+  run(args, world) {
+    const name = args.values.get("--name") ?? "default";
+    const machine = find(world, name);
+    switch (machine.state) {
+      case "running":
+      case "frozen":
+        stdout(`Stopping machine '${name}'...`);
+        machine.state = "stopped";
+        stdout(`Stopped machine: ${name}`);
+        return CHANGED;
+      case "unreachable":
+        // smolvm kills the VMM whose agent no longer answers.
+        machine.state = "stopped";
+        stdout(`Stopped machine: ${name}`);
+        return CHANGED;
+      default:
+        stdout(`Machine '${name}' is not running (state: ${machine.state})`);
+        return UNCHANGED;
+    }
+  },
+};
+
+// --- machine create / delete -------------------------------------------------
+
+/** `machine create`: the name is positional before 1.0.2, `--name` from 1.0.2. */
+function create(nameIsFlag: boolean): Command {
+  const spec: CommandSpec = {
+    path: "machine create",
+    usage: nameIsFlag
+      ? "smolvm machine create [OPTIONS] --name <NAME>"
+      : "smolvm machine create [OPTIONS] <NAME>",
+    options: [
+      ...(nameIsFlag ? [{ long: "--name", value: "<NAME>", required: true }] : []),
+      { long: "--from", value: "<PATH>", conflictsWith: "--image" },
+      { long: "--image", short: "-I", value: "<IMAGE>" },
+      { long: "--cpus", value: "<N>" },
+      { long: "--mem", value: "<MiB>" },
+      { long: "--net" },
+      { long: "--smolfile", short: "-s", value: "<PATH>", unsimulated: true },
+    ],
+    positionals: nameIsFlag ? [] : ["<NAME>"],
+  };
+  return {
+    spec,
+    async run(args, world) {
+      const name = nameIsFlag ? args.values.get("--name")! : args.positionals[0];
+      const from = args.values.get("--from");
+      const image = args.values.get("--image");
+      let machine: FakeMachine;
+      if (from !== undefined) {
+        machine = await machineFromArtifact(name, from, world);
+      } else if (image !== undefined) {
+        refuseExisting(world, name);
+        const local = image === "-" || await exists(image);
+        machine = {
+          name,
+          state: "created",
+          source: local ? "local-archive" : "registry",
+          arch: world.hostArch,
+          files: {},
+          image: local ? `local:${fnv(resolve(image)).toString(16).padStart(8, "0")}` : image,
+        };
+      } else {
+        throw notSimulated("'smolvm machine create' without --from or --image (a bare VM)");
+      }
+      world.machines.push(machine);
+      stdout(`Created machine: ${name}`);
+      stdout(
+        `  CPUs: ${args.values.get("--cpus") ?? DEFAULT_CPUS}, Memory: ${
+          args.values.get("--mem") ?? DEFAULT_MEMORY_MIB
+        } MiB`,
+      );
+      stdout(`\nUse 'smolvm machine start --name ${name}' to start the machine`);
+      return CHANGED;
+    },
+  };
+}
+
+function refuseExisting(world: SmolvmWorld, name: string): void {
+  if (world.machines.some((each) => each.name === name)) {
+    throw new SmolvmError(
+      `config operation failed: create machine: machine '${name}' already exists`,
+    );
+  }
+}
+
+/** Reads a `.smolmachine` made by `pack create` into a new machine record. */
+async function machineFromArtifact(
+  name: string,
+  path: string,
+  world: SmolvmWorld,
+): Promise<FakeMachine> {
+  if (!(await exists(path))) {
+    throw new SmolvmError(
+      `config operation failed: create from .smolmachine: file not found: ${path}`,
+    );
+  }
+  const dir = await Deno.makeTempDir({ prefix: "smolvm-double-create-" });
+  try {
+    const untar = await new Deno.Command("tar", {
+      args: ["-xf", resolve(path), "-C", dir],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    let manifest: { format?: unknown; arch?: unknown } | undefined;
+    if (untar.success) {
+      manifest = await Deno.readTextFile(join(dir, "manifest.json"))
+        .then((text) => JSON.parse(text), () => undefined);
+    }
+    if (!manifest || manifest.format !== 1 || typeof manifest.arch !== "string") {
+      throw new SmolvmError(
+        `agent operation failed: read .smolmachine: invalid sidecar ${path}: no pack manifest found`,
+      );
+    }
+    const arch = ociArch(manifest.arch);
+    const host = ociArch(world.hostArch);
+    if (arch !== host) {
+      throw new SmolvmError(
+        `agent operation failed: platform mismatch: this artifact is built for architecture ` +
+          `'${arch}' (platform 'linux/${arch}'), but this host is '${host}'. A packed VM or ` +
+          `image carries native binaries and cannot run on a different CPU architecture — ` +
+          `re-pack on an '${arch}' host, or use an '${host}' artifact.`,
+      );
+    }
+    refuseExisting(world, name);
+    return {
+      name,
+      state: "created",
+      source: "smolmachine",
+      arch: manifest.arch,
+      files: await readTree(join(dir, "rootfs")),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** `machine delete`: the name is positional before 1.0.2, `--name` from 1.0.2. */
+function remove(nameIsFlag: boolean): Command {
+  return {
+    spec: {
+      path: "machine delete",
+      usage: nameIsFlag
+        ? "smolvm machine delete [OPTIONS] --name <NAME>"
+        : "smolvm machine delete [OPTIONS] <NAME>",
+      options: [
+        ...(nameIsFlag ? [{ long: "--name", value: "<NAME>", required: true }] : []),
+        { long: "--force", short: "-f" },
+      ],
+      positionals: nameIsFlag ? [] : ["<NAME>"],
+    },
+    async run(args, world) {
+      const name = nameIsFlag ? args.values.get("--name")! : args.positionals[0];
+      const machine = find(world, name);
+      let changed = false;
+      // smolvm stops the machine before it asks.
+      if (machine.state === "running") {
+        stdout(`Stopping machine '${name}'...`);
+        machine.state = "stopped";
+        changed = true;
+      } else if (machine.state === "unreachable") {
+        machine.state = "stopped";
+        changed = true;
+      }
+      if (!args.flags.has("--force")) {
+        await Deno.stderr.write(new TextEncoder().encode(`Delete machine '${name}'? [y/N] `));
+        const answer = (await readLine()).trim().toLowerCase();
+        if (answer !== "y" && answer !== "yes") {
+          stdout("Cancelled");
+          return { changed };
+        }
+      }
+      world.machines = world.machines.filter((each) => each !== machine);
+      stdout(`Deleted machine: ${name}`);
+      return CHANGED;
+    },
+  };
+}
+
+/** One line of stdin, without waiting past its end ("" when stdin is closed or empty). */
+async function readLine(): Promise<string> {
+  const bytes: number[] = [];
+  const buffer = new Uint8Array(1);
+  while (true) {
+    const read = await Deno.stdin.read(buffer).catch(() => null);
+    if (read === null || read === 0) break;
+    if (buffer[0] === 0x0a) break;
+    bytes.push(buffer[0]);
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+// --- pack create --------------------------------------------------------------
+
+const packCreate: Command = {
+  spec: {
+    path: "pack create",
+    usage:
+      "smolvm pack create --output <PATH> <--image <IMAGE>|--from-vm <VM_NAME>|--smolfile <PATH>>",
+    options: [
+      { long: "--from-vm", value: "<VM_NAME>" },
+      { long: "--output", short: "-o", value: "<PATH>", required: true },
+      {
+        long: "--image",
+        short: "-I",
+        value: "<IMAGE>",
+        requiredUnless: ["--from-vm", "--smolfile"],
+        conflictsWith: "--from-vm",
+        unsimulated: true,
+      },
+      { long: "--smolfile", short: "-s", value: "<PATH>", unsimulated: true },
+      { long: "--single-file", unsimulated: true },
+      { long: "--cpus", value: "<N>" },
+      { long: "--mem", value: "<MiB>" },
+      { long: "--oci-platform", value: "<OS/ARCH>" },
+      { long: "--entrypoint", value: "<CMD>" },
+      { long: "--no-sign" },
+      { long: "--gpu" },
+      { long: "--staging-dir", value: "<DIR>" },
+    ],
+    positionals: [],
+  },
+  async run(args, world) {
+    // Parsing made sure of it: --image and --smolfile are not simulated.
+    const name = args.values.get("--from-vm")!;
+    const output = args.values.get("--output")!;
+    if (output.toLowerCase().endsWith(".smolmachine")) {
+      throw new SmolvmError(
+        `config operation failed: pack create: output path '${output}' must not end in ` +
+          `.smolmachine: it names the executable stub, and the artifact is written next to it ` +
+          `as '<output>.smolmachine'; pass -o ${output.slice(0, -".smolmachine".length)}`,
+      );
+    }
+    const refuse = (message: string) =>
+      new SmolvmError(`agent operation failed: pack from VM: ${message}`);
+    const machine = world.machines.find((each) => each.name === name);
+    if (!machine) throw refuse(`VM '${name}' not found`);
+    switch (machine.state) {
+      case "running":
+      case "frozen":
+        throw refuse(
+          `VM '${name}' is running. Stop it first with: smolvm machine stop --name ${name}`,
+        );
+      case "unreachable":
+        throw refuse(
+          `VM '${name}' is unreachable (its VM process is alive but its agent does not answer). ` +
+            `Stop it first with: smolvm machine stop --name ${name}`,
+        );
+      case "failed":
+        throw refuse(
+          `VM '${name}' is in state failed; its disks may be inconsistent. Start it again with: ` +
+            `smolvm machine start --name ${name}, or delete it`,
+        );
+    }
+    const image = imageOf(machine);
+    if (machine.source === "local-archive") {
+      throw refuse(
+        `VM '${name}' was created from a local image (${image}). \`pack create --from-vm\` can ` +
+          `only snapshot VMs created from a REGISTRY image — local archives and rootfs ` +
+          `directories are flattened on boot and have no registry manifest to re-pull. ` +
+          `Recreate the machine from a registry reference to pack it.`,
+      );
+    }
+    if (machine.source === "fork") {
+      throw refuse(
+        `VM '${name}' is a fork clone: its disks are copy-on-write over its fork base and ` +
+          `cannot be packed on their own. Pack the fork base instead.`,
+      );
+    }
+    stdout(`Packing VM '${name}' snapshot...`);
+    if (machine.source === "registry") {
+      stdout("Starting agent VM to export layers...");
+      if (!world.network) {
+        throw new SmolvmError(
+          `agent operation failed: pull image: failed to pull '${image}': network unreachable ` +
+            `(packing a VM created from a registry image re-pulls its base image)`,
+        );
+      }
+    }
+    if (world.packDelayMs) await new Promise((done) => setTimeout(done, world.packDelayMs));
+    const stub = resolve(output);
+    const artifact = `${stub}.smolmachine`;
+    if (!(await exists(dirname(stub)))) {
+      throw new SmolvmError(
+        "agent operation failed: pack binary: No such file or directory (os error 2)",
+      );
+    }
+    await writeArtifact(machine, artifact);
+    await Deno.writeTextFile(stub, stubScript(), { mode: 0o755 });
+    await Deno.chmod(stub, 0o755);
+    const stubSize = (await Deno.stat(stub)).size;
+    const assetsSize = (await Deno.stat(artifact)).size;
+    stdout(
+      `Packed: ${output} (stub: ${kb(stubSize)}KB, total: ${kb(stubSize + assetsSize)}KB)`,
+    );
+    stdout(`Assets: ${output}.smolmachine (${kb(assetsSize)}KB compressed)`);
+    stdout(`\nRun with: ${output}`);
+    stdout("Note: Keep the .smolmachine file alongside the binary");
+    stdout("Options: --help for usage");
+    return UNCHANGED;
+  },
+};
+
+const kb = (bytes: number) => Math.floor(bytes / 1024);
+
+function stubScript(): string {
+  return [
+    "#!/bin/sh",
+    "# A packed smolvm machine (made by the smolvm test double): boots $0.smolmachine.",
+    'echo "smolvm test double: packed machines do not boot here ($0.smolmachine)" >&2',
+    "exit 1",
+    "",
+  ].join("\n");
+}
+
+/** Writes `artifact`: a tar of `manifest.json` and `rootfs/<the machine's files>`. */
+async function writeArtifact(machine: FakeMachine, artifact: string): Promise<void> {
+  const staging = await Deno.makeTempDir({ prefix: "smolvm-double-pack-" });
+  try {
+    const manifest = { format: 1, arch: machine.arch, from: machine.name };
+    await Deno.writeTextFile(join(staging, "manifest.json"), `${JSON.stringify(manifest)}\n`);
+    await Deno.mkdir(join(staging, "rootfs"));
+    for (const [path, content] of Object.entries(machine.files)) {
+      if (path.startsWith("/") || path.split("/").includes("..")) {
+        throw new Error(`the smolvm world gives machine "${machine.name}" a bad path: ${path}`);
+      }
+      const file = join(staging, "rootfs", path);
+      await Deno.mkdir(dirname(file), { recursive: true });
+      await Deno.writeTextFile(file, content);
+    }
+    const tar = await new Deno.Command("tar", {
+      args: ["-cf", artifact, "-C", staging, "manifest.json", "rootfs"],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!tar.success) {
+      throw new SmolvmError(
+        `agent operation failed: pack binary: ${new TextDecoder().decode(tar.stderr).trim()}`,
+      );
+    }
+  } finally {
+    await Deno.remove(staging, { recursive: true });
+  }
+}
+
+/** The files under `root`: relative path → content. */
+async function readTree(root: string, prefix = ""): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  if (!(await exists(root))) return files;
+  for await (const entry of Deno.readDir(root)) {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory) {
+      Object.assign(files, await readTree(join(root, entry.name), relative));
+    } else if (entry.isFile) {
+      files[relative] = await Deno.readTextFile(join(root, entry.name));
+    }
+  }
+  return files;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+// --- dispatch -----------------------------------------------------------------
+
+/** The command `args` names, its canonical path and its own arguments. */
+function route(
+  args: string[],
+  world: SmolvmWorld,
+): { command: Command; rest: string[] } | { version: true } {
+  const nameIsFlag = atLeast(world.version, [1, 0, 2]);
+  const groups: Record<string, { commands: Record<string, Command>; unsimulated: string[] }> = {
+    machine: {
+      commands: {
+        ls: ls,
+        list: ls,
+        status,
+        start,
+        stop,
+        create: create(nameIsFlag),
+        delete: remove(nameIsFlag),
+        rm: remove(nameIsFlag),
+      },
+      unsimulated: UNSIMULATED_MACHINE,
+    },
+    pack: { commands: { create: packCreate }, unsimulated: UNSIMULATED_PACK },
+  };
+  const [first, second, ...rest] = args;
+  if (first === "--version" || first === "-V") return { version: true };
+  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
+    const help = "Usage: smolvm [OPTIONS] <COMMAND>\n\nCommands:\n  machine\n  pack";
+    if (first === undefined) throw new UsageError(help);
+    throw new HelpRequest(help);
+  }
+  const group = groups[first];
+  if (!group) {
+    if (first.startsWith("-")) {
+      throw usageError(`unexpected argument '${first}' found`, "smolvm [OPTIONS] <COMMAND>");
+    }
+    throw usageError(`unrecognized subcommand '${first}'`, "smolvm [OPTIONS] <COMMAND>");
+  }
+  const usage = `smolvm ${first} <COMMAND>`;
+  const names = [...Object.keys(group.commands), ...group.unsimulated]
+    .filter((name) => !ALIASES.includes(name)).join(", ");
+  if (second === undefined) {
+    throw usageError(
+      `'smolvm ${first}' requires a subcommand but one was not provided\n  [subcommands: ${names}]`,
+      usage,
+    );
+  }
+  if (second === "--help" || second === "-h") throw new HelpRequest(`Usage: ${usage}`);
+  const command = group.commands[second];
+  if (command) return { command, rest };
+  if (group.unsimulated.includes(second)) throw notSimulated(`'smolvm ${first} ${second}'`);
+  if (second.startsWith("-")) throw usageError(`unexpected argument '${second}' found`, usage);
+  throw usageError(`unrecognized subcommand '${second}'`, usage);
+}
+
+/** The injected failure for this call, if the world has one (see `failures`). */
+function injectedFailure(world: SmolvmWorld, words: string[]): string | undefined {
+  const line = words.join(" ");
+  for (const [key, message] of Object.entries(world.failures ?? {})) {
+    if (line === key || line.startsWith(`${key} `)) return message;
+  }
+  return undefined;
+}
+
+/** Runs the double with `args`; returns the exit status. */
+export async function main(args: string[], worldPath: string): Promise<number> {
+  const read = async () => JSON.parse(await Deno.readTextFile(worldPath)) as SmolvmWorld;
+  const write = (world: SmolvmWorld) =>
+    Deno.writeTextFile(worldPath, JSON.stringify(world, null, 2));
+  // Record the call first: it must show even if the command is interrupted.
+  const world = await read();
+  world.calls.push([...args]);
+  await write(world);
+  try {
+    const routed = route(args, world);
+    if ("version" in routed) {
+      const failure = injectedFailure(world, args);
+      if (failure !== undefined) throw new SmolvmError(failure);
+      stdout(`smolvm ${world.version}`);
+      return 0;
+    }
+    const { command, rest } = routed;
+    const parsed = parse(command.spec, rest);
+    const failure = injectedFailure(world, args) ??
+      injectedFailure(world, [...command.spec.path.split(" "), ...rest]);
+    if (failure !== undefined) throw new SmolvmError(failure);
+    const outcome = await command.run(parsed, world);
+    if (outcome.changed) await write(world);
+    return 0;
+  } catch (error) {
+    if (error instanceof HelpRequest) {
+      stdout(error.message);
+      return 0;
+    }
+    if (error instanceof UsageError) {
+      stderr(error.message);
+      return 2;
+    }
+    if (error instanceof SmolvmError) {
+      stderr(`Error: ${error.message.replace(/^Error: /, "")}`);
+      return 1;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  const worldPath = Deno.env.get("BOT_BOTTLE_DOUBLE_WORLD");
+  if (!worldPath) {
+    stderr("smolvm test double: BOT_BOTTLE_DOUBLE_WORLD is not set");
+    Deno.exit(101);
+  }
+  try {
+    Deno.exit(await main(Deno.args, worldPath));
+  } catch (error) {
+    // A bug in the double or its world, not smolvm behaviour: exit as a Rust panic would.
+    stderr(`smolvm test double: internal error: ${error instanceof Error ? error.stack : error}`);
+    Deno.exit(101);
+  }
+}

@@ -1,0 +1,516 @@
+// The `smolvm` double (smolvm.ts) through the harness, as the freezer runs
+// it: it must accept what smolvm accepts and refuse what smolvm refuses, with
+// smolvm's exit statuses and words (backend-cli-facts.md, "smolvm").
+
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { type Doubles, installDoubles } from "./harness.ts";
+import {
+  defaultSmolvmWorld,
+  type FakeMachine,
+  fakeMachine,
+  type SmolvmWorld,
+} from "./smolvm_world.ts";
+
+const NAME = "bot-bottle-vm-x7k2p";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Doubles whose smolvm world has `machines` and `world`'s other fields. */
+function withMachines(
+  machines: Partial<FakeMachine>[],
+  world: Partial<SmolvmWorld> = {},
+): Promise<Doubles> {
+  return installDoubles({
+    smolvm: {
+      ...defaultSmolvmWorld(),
+      machines: machines.map((machine) => fakeMachine("vm-x7k2p", machine)),
+      ...world,
+    },
+  });
+}
+
+/** Starts `smolvm ...args` from the doubles' PATH, in `<dir>/work` unless told otherwise. */
+async function start(
+  doubles: Doubles,
+  args: string[],
+  options: { cwd?: string; input?: string } = {},
+): Promise<Deno.ChildProcess> {
+  const cwd = options.cwd ?? join(doubles.dir, "work");
+  await Deno.mkdir(cwd, { recursive: true });
+  const child = new Deno.Command("smolvm", {
+    args,
+    cwd,
+    env: doubles.env,
+    stdin: options.input === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.input !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.input));
+    await writer.close();
+  }
+  return child;
+}
+
+async function finish(child: Deno.ChildProcess): Promise<Run> {
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+async function smolvm(
+  doubles: Doubles,
+  args: string[],
+  options: { cwd?: string; input?: string } = {},
+): Promise<Run> {
+  return await finish(await start(doubles, args, options));
+}
+
+async function machines(doubles: Doubles): Promise<FakeMachine[]> {
+  return (await doubles.smolvm.read()).machines;
+}
+
+async function stateOf(doubles: Doubles, name = NAME): Promise<string | undefined> {
+  return (await machines(doubles)).find((machine) => machine.name === name)?.state;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+async function tar(...args: string[]): Promise<string> {
+  const output = await new Deno.Command("tar", { args, stdout: "piped", stderr: "piped" })
+    .output();
+  equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  return new TextDecoder().decode(output.stdout);
+}
+
+function succeeded(run: Run): void {
+  equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
+}
+
+/** smolvm's runtime error: exactly `Error: <message>` on stderr, exit 1, nothing on stdout. */
+function failedWith(run: Run, message: string): void {
+  equal(run.stderr, `Error: ${message}\n`);
+  equal(run.code, 1);
+}
+
+const RUNNING_REFUSAL = `agent operation failed: pack from VM: VM '${NAME}' is running. ` +
+  `Stop it first with: smolvm machine stop --name ${NAME}`;
+
+Deno.test("smolvm --version prints the world's version", async () => {
+  await using doubles = await installDoubles({
+    smolvm: { ...defaultSmolvmWorld(), version: "1.0.1" },
+  });
+  const run = await smolvm(doubles, ["--version"]);
+  succeeded(run);
+  equal(run.stdout, "smolvm 1.0.1\n");
+});
+
+Deno.test("smolvm records every call in order, refused ones included", async () => {
+  await using doubles = await withMachines([{}]);
+  await smolvm(doubles, ["machine", "ls", "--json"]);
+  await smolvm(doubles, ["machine", "stop", "--bogus"]);
+  await smolvm(doubles, ["pack", "create", "--from-vm", "nope", "-o", "out"]);
+  deepStrictEqual((await doubles.smolvm.read()).calls, [
+    ["machine", "ls", "--json"],
+    ["machine", "stop", "--bogus"],
+    ["pack", "create", "--from-vm", "nope", "-o", "out"],
+  ]);
+});
+
+Deno.test("smolvm machine ls --json prints [] without machines, and name and state for each", async () => {
+  await using empty = await withMachines([]);
+  const none = await smolvm(empty, ["machine", "ls", "--json"]);
+  succeeded(none);
+  deepStrictEqual(JSON.parse(none.stdout), []);
+
+  await using doubles = await withMachines([{}, { name: "other", state: "stopped" }]);
+  const run = await smolvm(doubles, ["machine", "ls", "--json"]);
+  succeeded(run);
+  const listed = JSON.parse(run.stdout) as Record<string, unknown>[];
+  deepStrictEqual(
+    listed.map(({ name, state }) => ({ name, state })),
+    [{ name: NAME, state: "running" }, { name: "other", state: "stopped" }],
+  );
+  equal(typeof listed[0].cpus, "number");
+  equal(typeof listed[0].memory_mib, "number");
+
+  const table = await smolvm(doubles, ["machine", "list"]);
+  succeeded(table);
+  match(table.stdout, /^NAME +STATE/);
+  match(table.stdout, new RegExp(`\n${NAME} +running `));
+});
+
+Deno.test("smolvm machine status --json gives one machine; a missing one is not found", async () => {
+  await using doubles = await withMachines([{ state: "frozen" }]);
+  const run = await smolvm(doubles, ["machine", "status", "--name", NAME, "--json"]);
+  succeeded(run);
+  const shown = JSON.parse(run.stdout) as Record<string, unknown>;
+  equal(shown.name, NAME);
+  equal(shown.state, "frozen");
+  failedWith(
+    await smolvm(doubles, ["machine", "status", "--name", "nope", "--json"]),
+    "vm not found: nope",
+  );
+});
+
+Deno.test("smolvm machine stop prints both lines, and stopping again says it is not running", async () => {
+  await using doubles = await withMachines([{}]);
+  const first = await smolvm(doubles, ["machine", "stop", "--name", NAME]);
+  succeeded(first);
+  equal(first.stdout, `Stopping machine '${NAME}'...\nStopped machine: ${NAME}\n`);
+  equal(await stateOf(doubles), "stopped");
+  const again = await smolvm(doubles, ["machine", "stop", "--name", NAME]);
+  succeeded(again);
+  equal(again.stdout, `Machine '${NAME}' is not running (state: stopped)\n`);
+  equal(again.stderr, "");
+  equal(await stateOf(doubles), "stopped");
+});
+
+Deno.test("smolvm machine stop of a missing machine is not found", async () => {
+  await using doubles = await withMachines([]);
+  failedWith(await smolvm(doubles, ["machine", "stop", "--name", NAME]), `vm not found: ${NAME}`);
+});
+
+Deno.test("smolvm machine stop without --name acts on the machine named default", async () => {
+  await using doubles = await withMachines([{}]);
+  failedWith(await smolvm(doubles, ["machine", "stop"]), "vm not found: default");
+  equal(await stateOf(doubles), "running", "the named machine is untouched");
+  await doubles.smolvm.update((world) => {
+    world.machines.push(fakeMachine("x", { name: "default" }));
+  });
+  const run = await smolvm(doubles, ["machine", "stop"]);
+  succeeded(run);
+  equal(run.stdout, "Stopping machine 'default'...\nStopped machine: default\n");
+  equal(await stateOf(doubles, "default"), "stopped");
+  equal(await stateOf(doubles), "running");
+});
+
+Deno.test("smolvm machine start starts a stopped machine; a missing one is not found", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }]);
+  const run = await smolvm(doubles, ["machine", "start", "--name", NAME]);
+  succeeded(run);
+  equal(run.stdout, `Starting machine '${NAME}'...\nStarted machine: ${NAME}\n`);
+  equal(await stateOf(doubles), "running");
+  failedWith(await smolvm(doubles, ["machine", "start", "--name", "nope"]), "vm not found: nope");
+  failedWith(await smolvm(doubles, ["machine", "start"]), "vm not found: default");
+});
+
+Deno.test("smolvm pack create refuses -o ending in .smolmachine and writes nothing", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }]);
+  const work = join(doubles.dir, "work");
+  const run = await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "x.smolmachine"]);
+  equal(run.code, 1);
+  match(
+    run.stderr,
+    /^Error: config operation failed: pack create: output path 'x\.smolmachine' must not end in \.smolmachine.*; pass -o x\n$/,
+  );
+  deepStrictEqual(await Array.fromAsync(Deno.readDir(work)), []);
+});
+
+for (const state of ["running", "frozen"] as const) {
+  Deno.test(`smolvm pack create refuses a ${state} machine with smolvm's words`, async () => {
+    await using doubles = await withMachines([{ state }]);
+    const run = await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]);
+    failedWith(run, RUNNING_REFUSAL);
+    equal(run.stdout, "");
+    equal(await exists(join(doubles.dir, "work", "out")), false);
+    equal(await stateOf(doubles), state);
+  });
+}
+
+for (const state of ["failed", "unreachable"] as const) {
+  Deno.test(`smolvm pack create refuses a ${state} machine`, async () => {
+    await using doubles = await withMachines([{ state }]);
+    const run = await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]);
+    equal(run.code, 1);
+    match(
+      run.stderr,
+      new RegExp(`^Error: agent operation failed: pack from VM: VM '${NAME}' is .*${state}`),
+    );
+    equal(await exists(join(doubles.dir, "work", "out")), false);
+  });
+}
+
+Deno.test("smolvm pack create of a missing machine says it is not found", async () => {
+  await using doubles = await withMachines([]);
+  failedWith(
+    await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]),
+    `agent operation failed: pack from VM: VM '${NAME}' not found`,
+  );
+});
+
+Deno.test("smolvm pack create writes an executable stub and a tar artifact, relative to the cwd", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }]);
+  const work = join(doubles.dir, "work");
+  const run = await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "snap"]);
+  succeeded(run);
+  match(run.stdout, /\nPacked: snap \(stub: \d+KB, total: \d+KB\)\n/);
+  match(run.stdout, /\nAssets: snap\.smolmachine \(\d+KB compressed\)\n/);
+  const stub = join(work, "snap");
+  ok(((await Deno.stat(stub)).mode! & 0o111) !== 0, "the stub is executable");
+  match(await Deno.readTextFile(stub), /^#!\/bin\/sh\n/);
+  const artifact = `${stub}.smolmachine`;
+  deepStrictEqual(
+    (await tar("-tf", artifact)).split("\n").filter((line) => line && !line.endsWith("/"))
+      .sort(),
+    ["manifest.json", "rootfs/etc/hostname", "rootfs/work/notes.txt"],
+  );
+  deepStrictEqual(JSON.parse(await tar("-xOf", artifact, "manifest.json")), {
+    format: 1,
+    arch: "x86_64",
+    from: NAME,
+  });
+  equal(await tar("-xOf", artifact, "rootfs/work/notes.txt"), "agent work\n");
+  equal(await stateOf(doubles), "stopped", "packing does not change the machine");
+  deepStrictEqual(await Array.fromAsync(Deno.readDir(doubles.tmp)), [], "no temp files left");
+});
+
+Deno.test("smolvm pack create of a registry machine without network fails and writes nothing", async () => {
+  await using doubles = await withMachines([{ state: "stopped", source: "registry" }], {
+    network: false,
+  });
+  const run = await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]);
+  equal(run.code, 1);
+  match(run.stderr, /^Error: agent operation failed: pull image: .*network unreachable/);
+  equal(await exists(join(doubles.dir, "work", "out")), false);
+  equal(await exists(join(doubles.dir, "work", "out.smolmachine")), false);
+});
+
+Deno.test("smolvm pack create of a .smolmachine machine needs no network", async () => {
+  await using doubles = await withMachines([{ state: "stopped", source: "smolmachine" }], {
+    network: false,
+  });
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]));
+  ok(await exists(join(doubles.dir, "work", "out.smolmachine")));
+});
+
+Deno.test("smolvm pack create refuses a machine made from a local image archive", async () => {
+  await using doubles = await withMachines([{
+    state: "stopped",
+    source: "local-archive",
+    image: "local:0123abcd",
+  }]);
+  failedWith(
+    await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]),
+    `agent operation failed: pack from VM: VM '${NAME}' was created from a local image ` +
+      `(local:0123abcd). \`pack create --from-vm\` can only snapshot VMs created from a ` +
+      `REGISTRY image — local archives and rootfs directories are flattened on boot and have ` +
+      `no registry manifest to re-pull. Recreate the machine from a registry reference to pack it.`,
+  );
+  equal(await exists(join(doubles.dir, "work", "out")), false);
+});
+
+Deno.test("smolvm pack create refuses a fork clone", async () => {
+  await using doubles = await withMachines([{ state: "stopped", source: "fork" }]);
+  const run = await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]);
+  equal(run.code, 1);
+  match(
+    run.stderr,
+    new RegExp(`^Error: agent operation failed: pack from VM: VM '${NAME}' is a fork clone`),
+  );
+  equal(await exists(join(doubles.dir, "work", "out")), false);
+});
+
+Deno.test("smolvm machine create --from brings a packed machine back, which starts and packs", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }]);
+  const work = join(doubles.dir, "work");
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "snap"]));
+  const run = await smolvm(doubles, [
+    "machine",
+    "create",
+    "--name",
+    "resumed",
+    "--from",
+    join(work, "snap.smolmachine"),
+  ]);
+  succeeded(run);
+  match(run.stdout, /^Created machine: resumed\n/);
+  const resumed = (await machines(doubles)).find((machine) => machine.name === "resumed");
+  deepStrictEqual(resumed, {
+    name: "resumed",
+    state: "created",
+    source: "smolmachine",
+    arch: "x86_64",
+    files: fakeMachine("vm-x7k2p").files,
+  });
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", "resumed"]));
+  equal(await stateOf(doubles, "resumed"), "running");
+  succeeded(await smolvm(doubles, ["machine", "stop", "--name", "resumed"]));
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", "resumed", "-o", "again"]));
+  equal(await tar("-xOf", join(work, "again.smolmachine"), "rootfs/etc/hostname"), "vm-x7k2p\n");
+});
+
+Deno.test("smolvm machine create --from a missing file says so", async () => {
+  await using doubles = await withMachines([]);
+  failedWith(
+    await smolvm(doubles, ["machine", "create", "--name", "new", "--from", "gone.smolmachine"]),
+    "config operation failed: create from .smolmachine: file not found: gone.smolmachine",
+  );
+  deepStrictEqual(await machines(doubles), []);
+});
+
+Deno.test("smolvm machine create --from refuses an artifact of another CPU architecture", async () => {
+  await using doubles = await withMachines([{ state: "stopped", arch: "aarch64" }]);
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "arm"]));
+  const run = await smolvm(doubles, [
+    "machine",
+    "create",
+    "--name",
+    "new",
+    "--from",
+    "arm.smolmachine",
+  ]);
+  equal(run.code, 1);
+  match(
+    run.stderr,
+    /^Error: agent operation failed: platform mismatch: this artifact is built for architecture 'arm64' .* this host is 'amd64'/,
+  );
+  deepStrictEqual((await machines(doubles)).map((machine) => machine.name), [NAME]);
+});
+
+Deno.test("smolvm machine create refuses a name that exists", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }]);
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "snap"]));
+  failedWith(
+    await smolvm(doubles, ["machine", "create", "--name", NAME, "--from", "snap.smolmachine"]),
+    `config operation failed: create machine: machine '${NAME}' already exists`,
+  );
+  equal((await machines(doubles)).length, 1);
+});
+
+Deno.test("smolvm before 1.0.2 takes the create and delete name positionally, and --name is unexpected", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }], { version: "1.0.1" });
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "snap"]));
+  const flag = await smolvm(doubles, [
+    "machine",
+    "create",
+    "--name",
+    "new",
+    "--from",
+    "snap.smolmachine",
+  ]);
+  equal(flag.code, 2);
+  match(flag.stderr, /^error: unexpected argument '--name' found\n\nUsage: smolvm machine create/);
+  succeeded(await smolvm(doubles, ["machine", "create", "new", "--from", "snap.smolmachine"]));
+  equal(await stateOf(doubles, "new"), "created");
+  equal((await smolvm(doubles, ["machine", "delete", "--name", "new", "-f"])).code, 2);
+  succeeded(await smolvm(doubles, ["machine", "delete", "new", "-f"]));
+  equal(await stateOf(doubles, "new"), undefined);
+});
+
+Deno.test("smolvm from 1.0.2 refuses a positional create or delete name", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }]);
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "snap"]));
+  const create = await smolvm(doubles, ["machine", "create", "new", "--from", "snap.smolmachine"]);
+  equal(create.code, 2);
+  match(create.stderr, /^error: unexpected argument 'new' found\n/);
+  const remove = await smolvm(doubles, ["machine", "delete", NAME, "-f"]);
+  equal(remove.code, 2);
+  match(remove.stderr, new RegExp(`^error: unexpected argument '${NAME}' found\n`));
+  equal(await stateOf(doubles), "stopped");
+});
+
+Deno.test("smolvm machine delete without -f stops the machine, asks, and cancels on no answer", async () => {
+  await using doubles = await withMachines([{}]);
+  const run = await smolvm(doubles, ["machine", "delete", "--name", NAME]);
+  succeeded(run);
+  equal(run.stdout, `Stopping machine '${NAME}'...\nCancelled\n`);
+  equal(run.stderr, `Delete machine '${NAME}'? [y/N] `);
+  equal(await stateOf(doubles), "stopped", "the machine is stopped but kept");
+  const declined = await smolvm(doubles, ["machine", "delete", "--name", NAME], { input: "n\n" });
+  succeeded(declined);
+  equal(declined.stdout, "Cancelled\n");
+  equal(await stateOf(doubles), "stopped");
+  const accepted = await smolvm(doubles, ["machine", "rm", "--name", NAME], { input: "y\n" });
+  succeeded(accepted);
+  equal(accepted.stdout, `Deleted machine: ${NAME}\n`);
+  deepStrictEqual(await machines(doubles), []);
+});
+
+Deno.test("smolvm machine delete -f stops a running machine and deletes it; a missing one is not found", async () => {
+  await using doubles = await withMachines([{}]);
+  const run = await smolvm(doubles, ["machine", "delete", "--name", NAME, "-f"]);
+  succeeded(run);
+  equal(run.stdout, `Stopping machine '${NAME}'...\nDeleted machine: ${NAME}\n`);
+  deepStrictEqual(await machines(doubles), []);
+  failedWith(
+    await smolvm(doubles, ["machine", "delete", "--name", NAME, "-f"]),
+    `vm not found: ${NAME}`,
+  );
+});
+
+Deno.test("smolvm argument errors are clap's, with exit status 2", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }]);
+  const unknown = await smolvm(doubles, ["machine", "stop", "--name", NAME, "--bogus"]);
+  equal(unknown.code, 2);
+  equal(
+    unknown.stderr,
+    "error: unexpected argument '--bogus' found\n\nUsage: smolvm machine stop [OPTIONS]\n\n" +
+      "For more information, try '--help'.\n",
+  );
+  equal(await stateOf(doubles), "stopped");
+
+  const noOutput = await smolvm(doubles, ["pack", "create", "--from-vm", NAME]);
+  equal(noOutput.code, 2);
+  match(
+    noOutput.stderr,
+    /^error: the following required arguments were not provided:\n {2}--output <PATH>\n\nUsage: smolvm pack create /,
+  );
+
+  const noValue = await smolvm(doubles, ["machine", "stop", "--name"]);
+  equal(noValue.code, 2);
+  match(noValue.stderr, /^error: a value is required for '--name <NAME>' but none was supplied\n/);
+
+  const subcommand = await smolvm(doubles, ["machine", "freeze"]);
+  equal(subcommand.code, 2);
+  match(subcommand.stderr, /^error: unrecognized subcommand 'freeze'\n\nUsage: smolvm machine /);
+
+  const twice = await smolvm(doubles, ["machine", "stop", "--name", NAME, "--name", NAME]);
+  equal(twice.code, 2);
+  match(twice.stderr, /^error: the argument '--name <NAME>' cannot be used multiple times\n/);
+});
+
+Deno.test("smolvm failures make the matching command fail with Error: and exit 1, and nothing else", async () => {
+  await using doubles = await withMachines([{}], {
+    failures: { "machine stop": "failed to stop machine: agent not responding" },
+  });
+  failedWith(
+    await smolvm(doubles, ["machine", "stop", "--name", NAME]),
+    "failed to stop machine: agent not responding",
+  );
+  equal(await stateOf(doubles), "running");
+  succeeded(await smolvm(doubles, ["machine", "ls", "--json"]));
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", NAME]));
+});
+
+Deno.test("smolvm pack create sleeps packDelayMs after recording the call, so an interrupt leaves nothing", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }], { packDelayMs: 30_000 });
+  const child = await start(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]);
+  for (let waited = 0;; waited += 50) {
+    const { calls } = await doubles.smolvm.read();
+    if (calls.some((call) => call[0] === "pack")) break;
+    if (waited > 20_000) throw new Error("the pack call was never recorded");
+    await new Promise((done) => setTimeout(done, 50));
+  }
+  await new Promise((done) => setTimeout(done, 300));
+  child.kill("SIGTERM");
+  const run = await finish(child);
+  equal(run.code, 143);
+  equal(await exists(join(doubles.dir, "work", "out")), false);
+  equal(await exists(join(doubles.dir, "work", "out.smolmachine")), false);
+  deepStrictEqual((await doubles.smolvm.read()).calls, [
+    ["pack", "create", "--from-vm", NAME, "-o", "out"],
+  ]);
+});

@@ -1,0 +1,67 @@
+// The world of the smolvm double (smolvm.ts): what the test sets up and what
+// the double changes and records.
+
+/** A smolvm machine the double knows. */
+export interface FakeMachine {
+  name: string;
+  /** `created`, `running`, `stopped`, `failed`, `unreachable` or `frozen`. */
+  state: "created" | "running" | "stopped" | "failed" | "unreachable" | "frozen";
+  /**
+   * What it was created from: a registry image (packing re-pulls it: needs
+   * the network), a local image archive or a fork clone (packing is
+   * refused), or a `.smolmachine` artifact.
+   */
+  source: "registry" | "local-archive" | "fork" | "smolmachine";
+  /** CPU architecture of its image: `x86_64` or `aarch64`. */
+  arch: string;
+  /** Its filesystem: relative path → content. */
+  files: Record<string, string>;
+  /**
+   * Optional: the image reference smolvm recorded for it, shown by `machine
+   * ls`/`status` and named in pack errors. Defaults by source: registry
+   * `docker.io/library/alpine:latest`, local archive `local:<hash>`, none for
+   * fork clones and `.smolmachine` machines.
+   */
+  image?: string;
+}
+
+/** Everything the `smolvm` double knows. */
+export interface SmolvmWorld {
+  /** The version it reports, e.g. `1.0.2` (`machine create`/`delete` take `--name` from 1.0.2). */
+  version: string;
+  /** The host's CPU architecture: `x86_64` or `aarch64`. */
+  hostArch: string;
+  /** Whether registries can be reached (packing a registry-image machine needs it). */
+  network: boolean;
+  machines: FakeMachine[];
+  /**
+   * A command (its first words, e.g. `"pack create"`) that fails with the
+   * given stderr line and exit status 1.
+   */
+  failures?: Record<string, string>;
+  /**
+   * Milliseconds `pack create` sleeps before writing its output (to test
+   * interrupts). The call is recorded in `calls` (the world written) before
+   * the sleep, so a test can wait for it and then interrupt.
+   */
+  packDelayMs?: number;
+  /** Every argv the double was called with, in order (without the `smolvm` word). */
+  calls: string[][];
+}
+
+/** A world with version 1.0.2 on x86_64, network up, no machines. */
+export function defaultSmolvmWorld(): SmolvmWorld {
+  return { version: "1.0.2", hostArch: "x86_64", network: true, machines: [], calls: [] };
+}
+
+/** A running machine `bot-bottle-<slug>` created from a registry image, with a marker file. */
+export function fakeMachine(slug: string, overrides: Partial<FakeMachine> = {}): FakeMachine {
+  return {
+    name: `bot-bottle-${slug}`,
+    state: "running",
+    source: "registry",
+    arch: "x86_64",
+    files: { "etc/hostname": `${slug}\n`, "work/notes.txt": "agent work\n" },
+    ...overrides,
+  };
+}

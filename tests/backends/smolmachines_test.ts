@@ -1,0 +1,240 @@
+// SmolmachinesFreezer through the CLI, against the `smolvm` double
+// (tests/_doubles/smolvm.ts), which reproduces smolvm as documented.
+
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
+import { join } from "node:path";
+import { $ } from "dax";
+import { type CliRun, interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
+import { hasTerminal, runOnTerminal } from "../_helpers/terminal.ts";
+import { snapshotTree } from "../_helpers/temp_home.ts";
+import { bottleOnDoubles, type Doubles } from "../_doubles/harness.ts";
+import {
+  defaultSmolvmWorld,
+  type FakeMachine,
+  fakeMachine,
+  type SmolvmWorld,
+} from "../_doubles/smolvm_world.ts";
+
+const SLUG = "vm-x7k2p";
+const NAME = `bot-bottle-${SLUG}`;
+
+/** A temp home with a smolmachines bottle, and the doubles with `world`. */
+async function setUp(world: Partial<SmolvmWorld> = {}, machine: Partial<FakeMachine> = {}) {
+  const bottle = await bottleOnDoubles(SLUG, "smolmachines", {
+    smolvm: { ...defaultSmolvmWorld(), machines: [fakeMachine(SLUG, machine)], ...world },
+  });
+  return Object.assign(bottle, { artifact: join(bottle.dir, "committed-smolmachine.smolmachine") });
+}
+
+/** The subcommands the double was called with, e.g. `["machine ls", "pack create"]`. */
+async function verbs(doubles: Doubles): Promise<string[]> {
+  return (await doubles.smolvm.read()).calls.map((call) => call.slice(0, 2).join(" "));
+}
+
+async function stateOf(doubles: Doubles): Promise<string | undefined> {
+  return (await doubles.smolvm.read()).machines.find((machine) => machine.name === NAME)?.state;
+}
+
+/** The files inside a `.smolmachine` artifact made by the double. */
+async function artifactFiles(path: string): Promise<string[]> {
+  const listing = await $`tar -tf ${path}`.text();
+  return listing.split("\n").filter((line) => line.startsWith("rootfs/") && !line.endsWith("/"))
+    .sort();
+}
+
+function ok0(run: CliRun) {
+  equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);
+}
+
+Deno.test("smolmachines packs a stopped bottle into the state directory without asking", async () => {
+  await using t = await setUp({}, { state: "stopped" });
+  const run = await t.commit();
+  ok0(run);
+  deepStrictEqual(await verbs(t.doubles), ["machine ls", "pack create"]);
+  equal(await Deno.readTextFile(join(t.dir, "committed-image")), `${t.artifact}\n`);
+  deepStrictEqual(await artifactFiles(t.artifact), [
+    "rootfs/etc/hostname",
+    "rootfs/work/notes.txt",
+  ]);
+  ok(
+    ((await Deno.stat(join(t.dir, "committed-smolmachine"))).mode! & 0o111) !== 0,
+    "stub is executable",
+  );
+  equal(await Deno.readTextFile(join(t.dir, ".preserve")), "");
+  match(run.stderr, new RegExp(`to resume from this snapshot: bot-bottle resume ${SLUG}\n`));
+  match(
+    run.stderr,
+    new RegExp(`to export for migration: cp ${t.artifact} ${SLUG}\\.smolmachine\n`),
+  );
+  equal(await stateOf(t.doubles), "stopped");
+  deepStrictEqual(
+    (await Array.fromAsync(Deno.readDir(t.dir))).map((entry) => entry.name).sort(),
+    [
+      ".preserve",
+      "committed-image",
+      "committed-smolmachine",
+      "committed-smolmachine.smolmachine",
+      "metadata.json",
+    ],
+    "no temporary pack files are left",
+  );
+});
+
+Deno.test("smolmachines: a running bottle needs --yes without a terminal, and nothing changes", async () => {
+  await using t = await setUp();
+  const before = await snapshotTree(t.home.home);
+  const run = await t.commit();
+  equal(run.code, 2);
+  equal(
+    run.stderr,
+    `bot-bottle: error: bottle "${SLUG}" is running and must be stopped to snapshot it ` +
+      `(stopping it ends the agent's session); stop it now?: no terminal to ask on; pass --yes ` +
+      `to answer yes\n`,
+  );
+  deepStrictEqual(await snapshotTree(t.home.home), before);
+  equal(await stateOf(t.doubles), "running");
+});
+
+Deno.test("smolmachines --yes stops the bottle, packs it and starts it again", async () => {
+  await using t = await setUp();
+  const run = await t.commit("--yes");
+  ok0(run);
+  deepStrictEqual(await verbs(t.doubles), [
+    "machine ls",
+    "machine stop",
+    "pack create",
+    "machine start",
+  ]);
+  const { calls } = await t.doubles.smolvm.read();
+  deepStrictEqual(calls[1], ["machine", "stop", "--name", NAME]);
+  deepStrictEqual(calls[3], ["machine", "start", "--name", NAME]);
+  equal(await stateOf(t.doubles), "running");
+  equal(await Deno.readTextFile(join(t.dir, "committed-image")), `${t.artifact}\n`);
+});
+
+Deno.test("smolmachines --no-restart leaves the bottle stopped and says how to start it", async () => {
+  await using t = await setUp();
+  const run = await t.commit("--yes", "--no-restart");
+  ok0(run);
+  equal(await stateOf(t.doubles), "stopped");
+  match(
+    run.stderr,
+    new RegExp(
+      `bottle "${SLUG}" was left stopped; start it with: smolvm machine start --name ${NAME}\n`,
+    ),
+  );
+});
+
+for (const state of ["failed", "unreachable"] as const) {
+  Deno.test(`smolmachines refuses a bottle that is ${state}, changing nothing`, async () => {
+    await using t = await setUp({}, { state });
+    const before = await snapshotTree(t.home.home);
+    const run = await t.commit("--yes");
+    equal(run.code, 1);
+    equal(
+      run.stderr,
+      `bot-bottle: error: bottle "${SLUG}" is ${state} on smolvm and cannot be snapshotted; ` +
+        `see "smolvm machine status --name ${NAME}"\n`,
+    );
+    deepStrictEqual(await snapshotTree(t.home.home), before);
+  });
+}
+
+Deno.test("smolmachines names a missing machine and changes nothing", async () => {
+  await using t = await setUp({ machines: [] });
+  const before = await snapshotTree(t.home.home);
+  const run = await t.commit();
+  equal(run.code, 1);
+  equal(
+    run.stderr,
+    `bot-bottle: error: bottle "${SLUG}" has no machine "${NAME}" on smolvm; it has been ` +
+      `deleted, or was started elsewhere; see "smolvm machine ls"\n`,
+  );
+  deepStrictEqual(await snapshotTree(t.home.home), before);
+});
+
+Deno.test("smolmachines without smolvm names it and the platform it needs", async () => {
+  await using t = await setUp();
+  const run = await runCli(["commit", SLUG], { ...t.home.env, PATH: "/usr/bin:/bin" });
+  equal(run.code, 1);
+  equal(
+    run.stderr,
+    `bot-bottle: error: "smolvm" is not installed or not on PATH; the "smolmachines" backend ` +
+      `needs smolvm, on Linux with KVM or macOS with Hypervisor.framework\n`,
+  );
+});
+
+Deno.test("smolmachines: a failed pack keeps the previous artifact and its record, leaves no temp files", async () => {
+  await using t = await setUp({}, { state: "stopped" });
+  ok0(await t.commit());
+  const before = await snapshotTree(t.home.home);
+  const artifactBefore = await Deno.readFile(t.artifact);
+  await t.doubles.smolvm.update((world) => {
+    world.network = false; // a registry-image machine re-pulls its base image to pack
+  });
+  const run = await t.commit();
+  equal(run.code, 1);
+  match(run.stderr, /^bot-bottle: error: "smolvm pack create" failed \(exit status 1\): Error: /);
+  deepStrictEqual(await snapshotTree(t.home.home), before);
+  deepStrictEqual(await Deno.readFile(t.artifact), artifactBefore);
+});
+
+for (const source of ["local-archive", "fork"] as const) {
+  Deno.test(`smolmachines passes on smolvm's refusal to pack a ${source} machine`, async () => {
+    await using t = await setUp({}, { state: "stopped", source });
+    const before = await snapshotTree(t.home.home);
+    const run = await t.commit();
+    equal(run.code, 1);
+    match(
+      run.stderr,
+      /^bot-bottle: error: "smolvm pack create" failed \(exit status 1\): Error: .+\n$/,
+    );
+    deepStrictEqual(await snapshotTree(t.home.home), before);
+  });
+}
+
+Deno.test("smolmachines: a failed pack of a running bottle still starts it again", async () => {
+  await using t = await setUp({ network: false });
+  const run = await t.commit("--yes");
+  equal(run.code, 1);
+  equal(await stateOf(t.doubles), "running");
+  match(run.stderr, new RegExp(`started bottle "${SLUG}" again\n`));
+});
+
+Deno.test("smolmachines: Ctrl-C during the pack leaves no temp files, records nothing, restarts the bottle", async () => {
+  await using t = await setUp({ packDelayMs: 30_000 });
+  const before = await snapshotTree(t.home.home);
+  const run = await interruptWhen(
+    startCli(["commit", SLUG, "--yes"], t.env),
+    async () => (await verbs(t.doubles)).includes("pack create"),
+    "SIGINT",
+  );
+  equal(run.code, 130, run.stderr);
+  deepStrictEqual(await snapshotTree(t.home.home), before);
+  equal(await stateOf(t.doubles), "running");
+});
+
+Deno.test("smolmachines: SIGTERM exits 143", async () => {
+  await using t = await setUp({ packDelayMs: 30_000 }, { state: "stopped" });
+  const run = await interruptWhen(
+    startCli(["commit", SLUG], t.env),
+    async () => (await verbs(t.doubles)).includes("pack create"),
+    "SIGTERM",
+  );
+  equal(run.code, 143, run.stderr);
+  match(run.stderr, /bot-bottle: interrupted by SIGTERM; nothing was recorded\n/);
+});
+
+if (hasTerminal) {
+  Deno.test("smolmachines: declining the stop prompt cancels with exit 0 and leaves the bottle running", async () => {
+    await using t = await setUp();
+    const before = await snapshotTree(t.home.home);
+    const run = await runOnTerminal(["commit", SLUG], t.env, [
+      { prompt: "stop it now?", keys: "n\r" },
+    ]);
+    equal(run.code, 0, run.screen);
+    match(run.screen, /commit cancelled; bottle ".*" is still running and nothing was changed/);
+    deepStrictEqual(await snapshotTree(t.home.home), before);
+    equal(await stateOf(t.doubles), "running");
+  });
+}
