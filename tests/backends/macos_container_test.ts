@@ -289,3 +289,35 @@ if (hasTerminal) {
     equal((await t.doubles.container.read()).containers[0].state, "running");
   });
 }
+
+Deno.test("macos-container commit --json prints the artifact and commands, and no prose", async () => {
+  await using t = await setUp();
+  const run = await t.commit("--json");
+  ok0(run);
+  equal(run.stderr, "");
+  deepStrictEqual(JSON.parse(run.stdout), {
+    slug: SLUG,
+    backend: "macos-container",
+    artifact: IMAGE,
+    resumeCommand: `bot-bottle resume ${SLUG}`,
+    exportCommand: `container image save -o ${SLUG}.tar ${IMAGE}`,
+  });
+});
+
+Deno.test("macos-container lists running bottles by slug for the picker", async () => {
+  const { getFreezer } = await import("../../mod.ts");
+  await using t = await setUp({}, {});
+  await t.doubles.container.update((world) => {
+    world.containers.push(
+      fakeContainer("other-a1b2c", { state: "stopped" }),
+      fakeContainer("x", { id: "not-a-bottle" }),
+    );
+  });
+  const saved = Deno.env.get("PATH");
+  Deno.env.set("PATH", t.doubles.env.PATH);
+  try {
+    deepStrictEqual(await (await getFreezer("macos-container")).runningSlugs(), [SLUG]);
+  } finally {
+    Deno.env.set("PATH", saved ?? "");
+  }
+});

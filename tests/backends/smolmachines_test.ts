@@ -238,3 +238,35 @@ if (hasTerminal) {
     equal(await stateOf(t.doubles), "running");
   });
 }
+
+Deno.test("smolmachines commit --json prints the artifact path and commands, and no prose", async () => {
+  await using t = await setUp({}, { state: "stopped" });
+  const run = await t.commit("--json");
+  ok0(run);
+  equal(run.stderr, "");
+  deepStrictEqual(JSON.parse(run.stdout), {
+    slug: SLUG,
+    backend: "smolmachines",
+    artifact: t.artifact,
+    resumeCommand: `bot-bottle resume ${SLUG}`,
+    exportCommand: `cp ${t.artifact} ${SLUG}.smolmachine`,
+  });
+});
+
+Deno.test("smolmachines lists running bottles by slug for the picker", async () => {
+  const { getFreezer } = await import("../../mod.ts");
+  await using t = await setUp();
+  await t.doubles.smolvm.update((world) => {
+    world.machines.push(fakeMachine("idle-q9w8e", { state: "stopped" }), {
+      ...fakeMachine("y"),
+      name: "default",
+    });
+  });
+  const saved = Deno.env.get("PATH");
+  Deno.env.set("PATH", t.doubles.env.PATH);
+  try {
+    deepStrictEqual(await (await getFreezer("smolmachines")).runningSlugs(), [SLUG]);
+  } finally {
+    Deno.env.set("PATH", saved ?? "");
+  }
+});
