@@ -17,6 +17,10 @@ import {
   parseCommandArgs,
 } from "./lib/cli/command.ts";
 import { commitCommand } from "./lib/cli/commit.ts";
+import { destroyCommand } from "./lib/cli/destroy.ts";
+import { lsCommand } from "./lib/cli/ls.ts";
+import { resumeCommand } from "./lib/cli/resume.ts";
+import { startCommand } from "./lib/cli/start.ts";
 import {
   BackendError,
   BotBottleError,
@@ -26,7 +30,13 @@ import {
 } from "./lib/errors.ts";
 import { versionText } from "./lib/version.ts";
 
-const COMMANDS: readonly CliCommand[] = [commitCommand];
+const COMMANDS: readonly CliCommand[] = [
+  startCommand,
+  commitCommand,
+  resumeCommand,
+  lsCommand,
+  destroyCommand,
+];
 
 function overallHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

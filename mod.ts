@@ -28,9 +28,15 @@ export {
   listStateSlugs,
   METADATA_FILE,
   PRESERVE_FILE,
+  RUN_CONFIG_FILE,
   stateRoot,
 } from "./lib/bottle_state.ts";
 export { commit, type CommitOptions } from "./lib/commit.ts";
+export { destroy, type DestroyOptions, type DestroyResult } from "./lib/destroy.ts";
+export { type BottleRow, list, type ListOptions } from "./lib/list.ts";
+export { resume, type ResumeOptions, type ResumeResult } from "./lib/resume.ts";
+export { emptyRunConfig, type RunConfig } from "./lib/run_config.ts";
+export { start, type StartOptions, type StartResult } from "./lib/start.ts";
 export {
   BackendError,
   type BackendFailure,
@@ -42,11 +48,15 @@ export {
   UsageError,
 } from "./lib/errors.ts";
 export {
+  type BottleStatus,
   type CommitResult,
   Freezer,
   type FreezerClass,
   type FreezerOptions,
   type FreezerSpec,
+  type Frozen,
+  type InventoryEntry,
+  type StartSpec,
   type StopSpec,
 } from "./lib/freezer.ts";
 export type { Metadata } from "./lib/metadata.ts";
@@ -59,7 +69,7 @@ export {
   type RegisteredBackend,
   Registry,
 } from "./lib/registry.ts";
-export { isSlug, parseSlug } from "./lib/slug.ts";
+export { isSlug, mintSlug, parseSlug, slugFromLabel } from "./lib/slug.ts";
 export {
   type PlaceholderKind,
   PLACEHOLDERS,

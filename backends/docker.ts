@@ -1,19 +1,47 @@
 /**
- * The Docker freezer: `docker commit` of the bottle's container into
- * `bot-bottle-committed-<slug>:latest`.
+ * The Docker backend: `docker commit` of the bottle's container into
+ * `bot-bottle-committed-<slug>:latest`, and `docker run` to start and resume.
  *
  * @module
  */
 
+import * as v from "valibot";
 import type { Agent } from "../lib/agent.ts";
+import type { CommandResult } from "../lib/backend_commands.ts";
 import { BackendError, BackendUnavailableError } from "../lib/errors.ts";
-import { Freezer } from "../lib/freezer.ts";
+import { type BottleStatus, Freezer, type Frozen, type InventoryEntry } from "../lib/freezer.ts";
+import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
+import { describeIssues } from "../lib/schema_issues.ts";
+import { KINDS } from "../lib/template.ts";
+
+const SLUG_LABEL = "bot-bottle.slug";
+
+const Inspect = v.tuple([v.looseObject({
+  Config: v.looseObject({
+    Env: v.nullish(v.array(v.string())),
+    WorkingDir: v.nullish(v.string()),
+    User: v.nullish(v.string()),
+    Labels: v.nullish(v.record(v.string(), v.string())),
+    Tty: v.nullish(v.boolean()),
+    OpenStdin: v.nullish(v.boolean()),
+  }),
+  HostConfig: v.nullish(v.looseObject({ NetworkMode: v.nullish(v.string()) })),
+  Mounts: v.nullish(v.array(v.looseObject({
+    Type: v.string(),
+    Source: v.nullish(v.string()),
+    Destination: v.string(),
+    Name: v.nullish(v.string()),
+    RW: v.nullish(v.boolean()),
+  }))),
+})]);
 
 /**
  * Snapshots a Docker bottle with `docker commit`, which pauses the container
  * while it copies the filesystem changes and keeps the image config (command,
  * entrypoint, environment, working directory, user). Volumes, bind mounts,
- * published ports and memory are not captured.
+ * published ports and memory are not captured; the commit records the
+ * container's mounts, network, labels and terminal settings in
+ * `run-config.json`, and `resume` passes them to `docker run` again.
  *
  * The snapshot carries the label `bot-bottle.slug=<slug>`. Re-committing
  * moves the tag to the new image; the previous image, left untagged, is then
@@ -22,24 +50,42 @@ import { Freezer } from "../lib/freezer.ts";
  */
 export class DockerFreezer extends Freezer {
   /** The registry commands this freezer runs. */
-  static override readonly requiredCommands = ["commit", "pruneSnapshots", "listRunning"];
+  static override readonly requiredCommands = [
+    "commit",
+    "inspect",
+    "pruneSnapshots",
+    "run",
+    "state",
+    "remove",
+    "listAll",
+    "imageId",
+    "removeImage",
+    "listSnapshots",
+    "snapshotSizes",
+  ];
 
   /** The committed image of a bottle: `bot-bottle-committed-<slug>:latest`. */
   imageName(slug: string): string {
     return `bot-bottle-committed-${slug}:latest`;
   }
 
-  /** Runs `docker commit`, then removes the image a re-commit left untagged. */
-  protected override async freeze(agent: Agent): Promise<string> {
+  /**
+   * Runs `docker commit` and reads the container's run configuration at the
+   * same time, then removes the image a re-commit left untagged.
+   */
+  protected override async freeze(agent: Agent): Promise<Frozen> {
     const image = this.imageName(agent.slug);
+    const container = this.bottleName(agent.slug);
     const hadSnapshot = (await agent.state.readCommittedImage()) !== undefined;
     // No separate state probe: docker commit's own error says when the
     // container is missing or the engine is down.
-    await this.run("commit", {
-      slug: agent.slug,
-      container: this.bottleName(agent.slug),
-      image,
-    }, agent);
+    const [, inspected] = await Promise.all([
+      this.run("commit", { slug: agent.slug, container, image }, agent),
+      this.run("inspect", { container }, agent).then(
+        (result) => result,
+        () => undefined, // the commit's error says why
+      ),
+    ]);
     if (hadSnapshot) {
       try {
         await this.run("pruneSnapshots", { slug: agent.slug }, agent);
@@ -48,7 +94,51 @@ export class DockerFreezer extends Freezer {
         this.log(`warning: the previous snapshot image was not removed: ${error.message}`);
       }
     }
-    return image;
+    return { artifact: image, runConfig: inspected && this.#runConfig(inspected) };
+  }
+
+  #runConfig(inspected: CommandResult): RunConfig {
+    let json: unknown;
+    try {
+      json = JSON.parse(inspected.stdout);
+    } catch {
+      json = undefined;
+    }
+    const parsed = v.safeParse(Inspect, json);
+    if (!parsed.success) {
+      throw this.backendError(
+        `cannot read the output of "docker container inspect" ` +
+          `(${describeIssues(parsed.issues).slice(0, 3).join("; ")})`,
+        "inspect",
+        inspected,
+      );
+    }
+    const [{ Config: config, HostConfig: host, Mounts: mounts }] = parsed.output;
+    const runConfig = emptyRunConfig();
+    runConfig.env = config.Env ?? [];
+    for (const mount of mounts ?? []) {
+      const source = mount.Type === "bind"
+        ? mount.Source
+        : mount.Type === "volume"
+        ? mount.Name
+        : undefined;
+      if (!source) continue;
+      runConfig.volumes.push(`${source}:${mount.Destination}${mount.RW === false ? ":ro" : ""}`);
+    }
+    if (config.WorkingDir) runConfig.workdir = config.WorkingDir;
+    if (config.User) runConfig.user = config.User;
+    const network = host?.NetworkMode;
+    if (
+      network && !["default", "bridge"].includes(network) && KINDS.containerName.accepts(network)
+    ) {
+      runConfig.network = network;
+    }
+    runConfig.labels = Object.entries(config.Labels ?? {})
+      .filter(([key]) => key !== SLUG_LABEL && !key.startsWith("com.docker."))
+      .map(([key, value]) => `${key}=${value}`);
+    runConfig.tty = config.Tty === true;
+    runConfig.interactive = config.OpenStdin === true;
+    return runConfig;
   }
 
   /** `docker save -o <slug>.tar <image>`. */
@@ -56,14 +146,91 @@ export class DockerFreezer extends Freezer {
     return `docker save -o ${agent.slug}.tar ${artifact}`;
   }
 
+  /** `docker exec -it bot-bottle-<slug> sh`. */
+  override shellCommand(slug: string): string {
+    return `docker exec -it ${this.bottleName(slug)} sh`;
+  }
+
+  /** From `docker container inspect --format {{.State.Status}}`. */
+  override async bottleStatus(slug: string): Promise<BottleStatus> {
+    try {
+      const { stdout } = await this.run("state", { container: this.bottleName(slug) });
+      return statusOf(stdout.trim());
+    } catch (error) {
+      if (error instanceof BackendError && /No such (container|object)/i.test(error.stderr)) {
+        return "absent";
+      }
+      throw error;
+    }
+  }
+
+  /** `docker container rm --force`; an absent container is fine. */
+  override async removeBottle(slug: string): Promise<void> {
+    try {
+      await this.run("remove", { container: this.bottleName(slug) });
+    } catch (error) {
+      if (!(error instanceof BackendError) || !/No such container/i.test(error.stderr)) throw error;
+    }
+  }
+
+  /** `docker image inspect`. */
+  override async snapshotExists(artifact: string): Promise<boolean> {
+    try {
+      await this.run("imageId", { image: artifact });
+      return true;
+    } catch (error) {
+      if (error instanceof BackendError && /No such image/i.test(error.stderr)) return false;
+      throw error;
+    }
+  }
+
+  /** `docker image rm` of the tag, then any untagged image of the bottle. */
+  override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
+    try {
+      await this.run("removeImage", { image: artifact }, agent);
+    } catch (error) {
+      if (!(error instanceof BackendError) || !/No such image/i.test(error.stderr)) throw error;
+    }
+    await this.run("pruneSnapshots", { slug: agent.slug }, agent);
+  }
+
+  /** Three queries: every bottle container, every snapshot image, their sizes. */
+  override async inventory(
+    bottles: readonly { slug: string; artifact?: string }[],
+  ): Promise<Map<string, InventoryEntry>> {
+    const states = new Map<string, BottleStatus>();
+    for (const line of (await this.run("listAll", {})).stdout.split("\n")) {
+      const [name, state] = line.trim().split("\t");
+      if (name?.startsWith(this.bottleName(""))) states.set(name, statusOf(state ?? ""));
+    }
+    const present = new Set(
+      (await this.run("listSnapshots", {})).stdout.split("\n").map((line) => line.trim()),
+    );
+    const wanted = bottles.flatMap((bottle) =>
+      bottle.artifact && present.has(bottle.artifact) ? [bottle.artifact] : []
+    );
+    const sizes = new Map<string, number>();
+    if (wanted.length > 0) {
+      for (const line of (await this.run("snapshotSizes", { image: wanted })).stdout.split("\n")) {
+        const match = line.match(/^(\[.*\]) (\d+)$/);
+        if (!match) continue;
+        for (const tag of JSON.parse(match[1]) as string[]) sizes.set(tag, Number(match[2]));
+      }
+    }
+    return new Map(bottles.map((bottle) => [bottle.slug, {
+      state: states.get(this.bottleName(bottle.slug)) ?? "absent",
+      snapshotExists: bottle.artifact !== undefined && present.has(bottle.artifact),
+      snapshotBytes: bottle.artifact ? sizes.get(bottle.artifact) : undefined,
+    }]));
+  }
+
   /** The slugs of the running containers named `bot-bottle-<slug>`. */
   override async runningSlugs(): Promise<string[]> {
-    const { stdout } = await this.run("listRunning", {});
     const prefix = this.bottleName("");
-    return stdout.split("\n")
-      .map((line) => line.trim())
-      .filter((name) => name.startsWith(prefix))
-      .map((name) => name.slice(prefix.length));
+    return (await this.run("listAll", {})).stdout.split("\n")
+      .map((line) => line.trim().split("\t"))
+      .filter(([name, state]) => name.startsWith(prefix) && statusOf(state ?? "") === "running")
+      .map(([name]) => name.slice(prefix.length));
   }
 
   /** Names an unreachable engine, a refused socket, or a missing container. */
@@ -88,7 +255,7 @@ export class DockerFreezer extends Freezer {
         { cause: error },
       );
     }
-    if (agent && /No such container/i.test(said)) {
+    if (agent && error.command === "commit" && /No such container/i.test(said)) {
       return new BackendError(
         `bottle "${agent.slug}" has no container "${this.bottleName(agent.slug)}" on Docker; ` +
           `it has stopped and been removed, or was started elsewhere; see "docker ps -a"`,
@@ -98,6 +265,13 @@ export class DockerFreezer extends Freezer {
     }
     return error;
   }
+}
+
+/** Docker's container states, as bot-bottle reports them. */
+function statusOf(state: string): BottleStatus {
+  // A paused or restarting container is alive: nothing may remove it unasked.
+  if (state === "running" || state === "restarting" || state === "paused") return "running";
+  return state === "" ? "absent" : "stopped";
 }
 
 export default DockerFreezer;

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import * as v from "valibot";
 import type { Agent } from "../lib/agent.ts";
 import { BackendError, BackendUnavailableError } from "../lib/errors.ts";
-import { Freezer } from "../lib/freezer.ts";
+import { type BottleStatus, Freezer, type Frozen, type InventoryEntry } from "../lib/freezer.ts";
+import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
 import { type OciImageConfig, writeOciImageArchive } from "../lib/oci_image_layout.ts";
 import { describeIssues } from "../lib/schema_issues.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
@@ -32,8 +33,17 @@ const Snapshot = v.looseObject({
       arguments: v.optional(v.array(v.string()), []),
       environment: v.optional(v.array(v.string()), []),
       workingDirectory: v.optional(v.string()),
+      terminal: v.optional(v.boolean()),
       user: v.optional(User),
     })),
+    mounts: v.optional(v.array(v.looseObject({
+      source: v.optional(v.string()),
+      destination: v.string(),
+      options: v.optional(v.array(v.string())),
+    }))),
+    labels: v.optional(v.record(v.string(), v.string())),
+    // 0.x: names; 1.x: attachment configurations.
+    networks: v.optional(v.array(v.union([v.string(), v.looseObject({ network: v.string() })]))),
     platform: v.optional(v.looseObject({
       os: v.string(),
       architecture: v.string(),
@@ -69,6 +79,10 @@ export class MacosContainerFreezer extends Freezer {
     "export",
     "exportImage",
     "imageLoad",
+    "run",
+    "remove",
+    "imageList",
+    "imageDelete",
   ];
 
   /** The committed image of a bottle: `bot-bottle-committed-<slug>:latest`. */
@@ -77,7 +91,7 @@ export class MacosContainerFreezer extends Freezer {
   }
 
   /** Exports the bottle's filesystem and loads it as the committed image. */
-  protected override async freeze(agent: Agent): Promise<string> {
+  protected override async freeze(agent: Agent): Promise<Frozen> {
     const name = this.bottleName(agent.slug);
     const image = this.imageName(agent.slug);
     const version = await this.#version(agent);
@@ -123,7 +137,7 @@ export class MacosContainerFreezer extends Freezer {
         throw error;
       }
     });
-    return image;
+    return { artifact: image, runConfig: runConfigOf(bottle) };
   }
 
   async #exportImage(
@@ -150,6 +164,66 @@ export class MacosContainerFreezer extends Freezer {
       }, archive);
       await this.run("imageLoad", { path: archive }, agent);
     }, "bot-bottle-export-");
+  }
+
+  /** `container exec -it bot-bottle-<slug> sh`. */
+  override shellCommand(slug: string): string {
+    return `container exec -it ${this.bottleName(slug)} sh`;
+  }
+
+  /** From `container list --all`: running, stopped (stopping and unknown count as running). */
+  override async bottleStatus(slug: string): Promise<BottleStatus> {
+    const bottle = (await this.#list()).find((each) =>
+      each.configuration.id === this.bottleName(slug)
+    );
+    return bottle ? statusOf(stateOf(bottle)) : "absent";
+  }
+
+  /** `container delete --force`; an absent container is fine. */
+  override async removeBottle(slug: string): Promise<void> {
+    if ((await this.bottleStatus(slug)) === "absent") return;
+    await this.run("remove", { container: this.bottleName(slug) });
+  }
+
+  /** Whether `container image list` has the image. */
+  override async snapshotExists(artifact: string): Promise<boolean> {
+    return (await this.#images()).has(normalise(artifact));
+  }
+
+  /** `container image delete`; an absent image is fine. */
+  override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
+    if (!(await this.snapshotExists(artifact))) return;
+    await this.run("imageDelete", { image: artifact }, agent);
+  }
+
+  /** Two queries: every container, every image. The image list gives no sizes. */
+  override async inventory(
+    bottles: readonly { slug: string; artifact?: string }[],
+  ): Promise<Map<string, InventoryEntry>> {
+    const states = new Map(
+      (await this.#list()).map((bottle) => [bottle.configuration.id, statusOf(stateOf(bottle))]),
+    );
+    const images = await this.#images();
+    return new Map(bottles.map((bottle) => [bottle.slug, {
+      state: states.get(this.bottleName(bottle.slug)) ?? "absent",
+      snapshotExists: bottle.artifact !== undefined && images.has(normalise(bottle.artifact)),
+    }]));
+  }
+
+  async #images(): Promise<Set<string>> {
+    const result = await this.run("imageList", {});
+    const parsed = v.safeParse(
+      v.array(v.looseObject({ reference: v.string() })),
+      safeJson(result.stdout),
+    );
+    if (!parsed.success) {
+      throw this.backendError(
+        `cannot read the output of "container image list"`,
+        "imageList",
+        result,
+      );
+    }
+    return new Set(parsed.output.map((image) => normalise(image.reference)));
   }
 
   /** `container image save -o <slug>.tar <image>`. */
@@ -216,6 +290,40 @@ export class MacosContainerFreezer extends Freezer {
     const bottles = await this.#list(agent).catch(() => undefined);
     return bottles?.some((each) => each.configuration.id === name) ?? true;
   }
+}
+
+/** Apple's container states as bot-bottle reports them; a stopping container is still alive. */
+function statusOf(state: string): BottleStatus {
+  return state === "stopped" ? "stopped" : "running";
+}
+
+/** `name:tag` and `docker.io/library/name:tag` name the same image. */
+function normalise(reference: string): string {
+  return reference.replace(/^docker\.io\/library\//, "");
+}
+
+/** How the container ran, for `resume`. */
+function runConfigOf(bottle: ContainerSnapshot): RunConfig {
+  const configuration = bottle.configuration;
+  const process = configuration.initProcess;
+  const config = emptyRunConfig();
+  config.env = process?.environment ?? [];
+  if (process?.workingDirectory) config.workdir = process.workingDirectory;
+  const user = process?.user;
+  if (user) config.user = "raw" in user ? user.raw.userString : `${user.id.uid}:${user.id.gid}`;
+  config.tty = process?.terminal === true;
+  for (const mount of configuration.mounts ?? []) {
+    if (!mount.source) continue;
+    const readOnly = mount.options?.includes("ro") ? ":ro" : "";
+    config.volumes.push(`${mount.source}:${mount.destination}${readOnly}`);
+  }
+  config.labels = Object.entries(configuration.labels ?? {})
+    .filter(([key]) => key !== "bot-bottle.slug")
+    .map(([key, value]) => `${key}=${value}`);
+  const network = configuration.networks?.[0];
+  const name = typeof network === "string" ? network : network?.network;
+  if (name && name !== "default") config.network = name;
+  return config;
 }
 
 function stateOf(bottle: ContainerSnapshot): string {

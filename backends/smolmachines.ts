@@ -5,10 +5,12 @@
  * @module
  */
 
+// @ts-types="@types/semver"
+import * as semver from "semver";
 import * as v from "valibot";
 import type { Agent } from "../lib/agent.ts";
-import { BackendError } from "../lib/errors.ts";
-import { Freezer } from "../lib/freezer.ts";
+import { BackendError, BadInputError } from "../lib/errors.ts";
+import { type BottleStatus, Freezer, type InventoryEntry, type StartSpec } from "../lib/freezer.ts";
 import { describeIssues } from "../lib/schema_issues.ts";
 
 const Machine = v.looseObject({ name: v.string(), state: v.string() });
@@ -29,7 +31,16 @@ const STUB = "committed-smolmachine";
  */
 export class SmolmachinesFreezer extends Freezer {
   /** The registry commands this freezer runs. */
-  static override readonly requiredCommands = ["list", "stop", "start", "pack"];
+  static override readonly requiredCommands = [
+    "list",
+    "stop",
+    "start",
+    "pack",
+    "version",
+    "createFromImage",
+    "createFromArtifact",
+    "delete",
+  ];
 
   /** Packs the stopped machine and moves the stub and artifact into place. */
   protected override async freeze(agent: Agent): Promise<string> {
@@ -80,6 +91,105 @@ export class SmolmachinesFreezer extends Freezer {
     return artifact;
   }
 
+  /** `smolvm machine exec --name bot-bottle-<slug> -- sh`. */
+  override shellCommand(slug: string): string {
+    return `smolvm machine exec --name ${this.bottleName(slug)} -- sh`;
+  }
+
+  /**
+   * `smolvm machine create --name … --image …`, then `machine start`.
+   * Environment, volumes and a command belong in the image: smolvm machines
+   * take none from here.
+   */
+  override async startBottle(slug: string, spec: StartSpec): Promise<void> {
+    if (spec.env.length > 0 || spec.volumes.length > 0 || spec.command.length > 0) {
+      throw new BadInputError(
+        "smolmachines bottles take no --env, --volume or command from bot-bottle start; " +
+          "build them into the image",
+      );
+    }
+    await this.#needsNamedFlags();
+    const container = this.bottleName(slug);
+    await this.run("createFromImage", { container, image: spec.image });
+    await this.run("start", { container });
+  }
+
+  /** `smolvm machine create --name … --from <artifact>`, then `machine start`. */
+  override async resumeBottle(agent: Agent, artifact: string): Promise<void> {
+    await this.#needsNamedFlags(agent);
+    const container = this.bottleName(agent.slug);
+    await this.run("createFromArtifact", { container, path: artifact }, agent);
+    await this.run("start", { container }, agent);
+  }
+
+  /** From `smolvm machine ls --json`. */
+  override async bottleStatus(slug: string): Promise<BottleStatus> {
+    const machine = (await this.#list()).find((each) => each.name === this.bottleName(slug));
+    return machine ? statusOf(machine.state) : "absent";
+  }
+
+  /** `smolvm machine delete --name … -f`; an absent machine is fine. */
+  override async removeBottle(slug: string): Promise<void> {
+    if ((await this.bottleStatus(slug)) === "absent") return;
+    await this.#needsNamedFlags();
+    await this.run("delete", { container: this.bottleName(slug) });
+  }
+
+  /** Whether the `.smolmachine` file exists. */
+  override async snapshotExists(artifact: string): Promise<boolean> {
+    return await Deno.stat(artifact).then((info) => info.isFile, () => false);
+  }
+
+  /** Removes the `.smolmachine` file and its stub, when they are the bottle's own. */
+  override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
+    const own = agent.state.path(`${STUB}.smolmachine`);
+    if (artifact !== own) {
+      throw new BadInputError(
+        `the snapshot ${artifact} is outside the state directory of bottle "${agent.slug}"; ` +
+          `it was left alone: remove it by hand`,
+      );
+    }
+    for (const file of [own, agent.state.path(STUB)]) {
+      await Deno.remove(file).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+    }
+  }
+
+  /** One query, `smolvm machine ls --json`; sizes from the artifact files. */
+  override async inventory(
+    bottles: readonly { slug: string; artifact?: string }[],
+  ): Promise<Map<string, InventoryEntry>> {
+    const states = new Map(
+      (await this.#list()).map((machine) => [machine.name, statusOf(machine.state)]),
+    );
+    const entries = new Map<string, InventoryEntry>();
+    for (const bottle of bottles) {
+      const size = bottle.artifact
+        ? await Deno.stat(bottle.artifact).then((info) => info.size, () => undefined)
+        : undefined;
+      entries.set(bottle.slug, {
+        state: states.get(this.bottleName(bottle.slug)) ?? "absent",
+        snapshotExists: size !== undefined,
+        snapshotBytes: size,
+      });
+    }
+    return entries;
+  }
+
+  /** `machine create` and `delete` take `--name` from smolvm 1.0.2; before, the name was positional. */
+  async #needsNamedFlags(agent?: Agent): Promise<void> {
+    const { stdout } = await this.run("version", {}, agent);
+    const version = semver.coerce(stdout)?.version;
+    if (version !== undefined && semver.lt(version, "1.0.2")) {
+      throw this.backendError(
+        `smolvm ${version} is too old: bot-bottle needs smolvm 1.0.2 or later (machine create ` +
+          `and delete take --name from 1.0.2); upgrade smolvm`,
+        "version",
+      );
+    }
+  }
+
   /** `cp <artifact> <slug>.smolmachine`. */
   override exportCommand(agent: Agent, artifact: string): string {
     return `cp ${artifact} ${agent.slug}.smolmachine`;
@@ -124,6 +234,11 @@ export class SmolmachinesFreezer extends Freezer {
     }
     return error;
   }
+}
+
+/** smolvm's machine states as bot-bottle reports them: only a stopped or created machine is at rest. */
+function statusOf(state: string): BottleStatus {
+  return state === "stopped" || state === "created" || state === "failed" ? "stopped" : "running";
 }
 
 export default SmolmachinesFreezer;

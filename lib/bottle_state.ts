@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { writeFileAtomic } from "./atomic_write.ts";
 import { BadInputError } from "./errors.ts";
 import { type Metadata, validateMetadata } from "./metadata.ts";
+import { parseRunConfig, type RunConfig } from "./run_config.ts";
 import { isSlug, parseSlug } from "./slug.ts";
 
 /** The name of the file that holds the committed artifact's reference. */
@@ -17,6 +18,8 @@ export const COMMITTED_IMAGE_FILE = "committed-image";
 export const PRESERVE_FILE = ".preserve";
 /** The launcher's metadata file. */
 export const METADATA_FILE = "metadata.json";
+/** bot-bottle's record of how the bottle ran, written by a commit, read by resume. */
+export const RUN_CONFIG_FILE = "run-config.json";
 
 /**
  * Where bot-bottle keeps its state: `$BOT_BOTTLE_HOME` when set, else
@@ -161,6 +164,38 @@ export class BottleState {
     await writeFileAtomic(this.path(COMMITTED_IMAGE_FILE), reference + "\n");
   }
 
+  /**
+   * Reads the run configuration a commit recorded.
+   *
+   * @returns It, or `undefined` when none was recorded.
+   * @throws {BadInputError} When the file is not a run configuration.
+   */
+  async readRunConfig(): Promise<RunConfig | undefined> {
+    const file = this.path(RUN_CONFIG_FILE);
+    let text: string;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+    let config: RunConfig | undefined;
+    try {
+      config = parseRunConfig(JSON.parse(text));
+    } catch {
+      config = undefined;
+    }
+    if (!config) {
+      throw new BadInputError(`${file} is not a valid run configuration; commit the bottle again`);
+    }
+    return config;
+  }
+
+  /** Records the run configuration, replaced atomically. */
+  async writeRunConfig(config: RunConfig): Promise<void> {
+    await writeFileAtomic(this.path(RUN_CONFIG_FILE), JSON.stringify(config, null, 2) + "\n");
+  }
+
   /** Tells whether the bottle is marked to be kept at session end. */
   async isPreserved(): Promise<boolean> {
     try {
@@ -170,6 +205,13 @@ export class BottleState {
       if (error instanceof Deno.errors.NotFound) return false;
       throw error;
     }
+  }
+
+  /** Removes the `.preserve` marker, if there is one. */
+  async clearPreserved(): Promise<void> {
+    await Deno.remove(this.path(PRESERVE_FILE)).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
   }
 
   /** Creates the empty `.preserve` marker (kept as it is when present). */

@@ -9,6 +9,7 @@ import { type Agent, loadAgent } from "./agent.ts";
 import type { BackendCommands, CommandResult } from "./backend_commands.ts";
 import { BackendError, BadInputError, BotBottleError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
+import { emptyRunConfig, type RunConfig, runValues } from "./run_config.ts";
 import type { TemplateValues } from "./template.ts";
 
 /** What a successful commit produced. */
@@ -23,6 +24,39 @@ export interface CommitResult {
   resumeCommand: string;
   /** A command that copies the artifact out, to move it to another machine. */
   exportCommand: string;
+}
+
+/** What a backend's snapshot produced. */
+export interface Frozen {
+  /** The artifact reference to record in `committed-image`. */
+  artifact: string;
+  /** How the bottle ran, for `resume` (recorded as `run-config.json`). */
+  runConfig?: RunConfig;
+}
+
+/** A bottle's state as bot-bottle reports it. */
+export type BottleStatus = "running" | "stopped" | "absent";
+
+/** What a backend knows about one bottle, from {@linkcode Freezer.inventory}. */
+export interface InventoryEntry {
+  /** The bottle's state. */
+  state: BottleStatus;
+  /** Whether its snapshot exists in the backend (`false` when it has none). */
+  snapshotExists: boolean;
+  /** The snapshot's size in bytes, when the backend tells. */
+  snapshotBytes?: number;
+}
+
+/** What a new bottle runs. */
+export interface StartSpec {
+  /** The image (an image reference; for smolvm, what `machine create --image` takes). */
+  image: string;
+  /** Environment variables, `NAME=value`. */
+  env: string[];
+  /** Bind mounts, `HOST:GUEST[:ro]`. */
+  volumes: string[];
+  /** The command and its arguments (empty: the image's default). */
+  command: string[];
 }
 
 /** Options every freezer takes. */
@@ -113,11 +147,12 @@ export abstract class Freezer {
    * Snapshots the agent's bottle into an artifact.
    *
    * @param agent The bottle.
-   * @returns The artifact reference to record in `committed-image`.
+   * @returns The artifact reference to record in `committed-image`, and the
+   * bottle's run configuration when the backend can read it.
    * @throws {CommitCancelled} When the user declined a confirmation.
    * @throws {BackendError} When the backend failed.
    */
-  protected abstract freeze(agent: Agent): Promise<string>;
+  protected abstract freeze(agent: Agent): Promise<string | Frozen>;
 
   /**
    * A command that copies the artifact out of the backend into a file.
@@ -134,6 +169,101 @@ export abstract class Freezer {
    * @throws {BackendError} When the backend cannot be asked.
    */
   abstract runningSlugs(): Promise<string[]>;
+
+  /**
+   * Creates and starts the bottle `bot-bottle-<slug>` from an image. The
+   * default runs the backend's `run` template (docker, Apple container).
+   *
+   * @param slug The new bottle's slug.
+   * @param spec The image, environment, volumes and command.
+   * @throws {BackendError} When the backend failed.
+   */
+  async startBottle(slug: string, spec: StartSpec): Promise<void> {
+    const config = { ...emptyRunConfig(), env: spec.env, volumes: spec.volumes };
+    await this.runImage(slug, spec.image, config, spec.command);
+  }
+
+  /**
+   * Boots the bottle `bot-bottle-<slug>` from a snapshot, as it ran. The
+   * default runs the backend's `run` template with the image's own command.
+   *
+   * @param agent The bottle.
+   * @param artifact The snapshot, as `committed-image` names it.
+   * @param config How it ran, when a commit recorded it.
+   */
+  async resumeBottle(agent: Agent, artifact: string, config?: RunConfig): Promise<void> {
+    await this.runImage(agent.slug, artifact, config ?? emptyRunConfig(), [], agent);
+  }
+
+  /**
+   * Runs the backend's `run` template: `{container}`, `{slug}`, `{image}`,
+   * the run configuration's lists, and `{args...}`.
+   *
+   * @param slug The bottle's slug.
+   * @param image The image or snapshot to run.
+   * @param config How to run it.
+   * @param args The command and its arguments (empty: the image's own).
+   * @param agent The bottle, for messages.
+   */
+  protected async runImage(
+    slug: string,
+    image: string,
+    config: RunConfig,
+    args: string[],
+    agent?: Agent,
+  ): Promise<void> {
+    await this.run("run", {
+      container: this.bottleName(slug),
+      slug,
+      image,
+      ...runValues(config),
+      args,
+    }, agent);
+  }
+
+  /**
+   * Tells what state the bottle `bot-bottle-<slug>` is in.
+   *
+   * @param slug The bottle's slug.
+   * @returns `running`, `stopped` (also created, exited, paused…) or `absent`.
+   */
+  abstract bottleStatus(slug: string): Promise<BottleStatus>;
+
+  /**
+   * Stops and removes the bottle `bot-bottle-<slug>`; nothing happens when it is absent.
+   *
+   * @param slug The bottle's slug.
+   */
+  abstract removeBottle(slug: string): Promise<void>;
+
+  /**
+   * Tells whether a snapshot still exists in the backend.
+   *
+   * @param artifact The snapshot, as `committed-image` names it.
+   */
+  abstract snapshotExists(artifact: string): Promise<boolean>;
+
+  /**
+   * Removes a snapshot from the backend; nothing happens when it is gone.
+   *
+   * @param agent The bottle it belongs to.
+   * @param artifact The snapshot, as `committed-image` names it.
+   */
+  abstract removeSnapshot(agent: Agent, artifact: string): Promise<void>;
+
+  /**
+   * Tells, with a fixed number of backend queries however many bottles
+   * there are, the state of each bottle and the size of each snapshot.
+   *
+   * @param bottles The slugs, each with its snapshot when it has one.
+   * @returns What the backend knows, by slug.
+   */
+  abstract inventory(
+    bottles: readonly { slug: string; artifact?: string }[],
+  ): Promise<Map<string, InventoryEntry>>;
+
+  /** A command that opens a shell in the running bottle, for hints. */
+  abstract shellCommand(slug: string): string;
 
   /**
    * Explains a failed command in the user's terms, e.g. a missing container
@@ -267,8 +397,10 @@ export abstract class Freezer {
         `bottle "${agent.slug}" runs on backend "${agent.backend}", not "${this.backend}"`,
       );
     }
-    const artifact = await this.freeze(agent);
+    const frozen = await this.freeze(agent);
+    const { artifact, runConfig } = typeof frozen === "string" ? { artifact: frozen } : frozen;
     try {
+      if (runConfig) await agent.state.writeRunConfig(runConfig);
       await agent.state.writeCommittedImage(artifact);
       await agent.state.markPreserved();
     } catch (error) {

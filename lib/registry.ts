@@ -15,7 +15,7 @@ import { BadInputError } from "./errors.ts";
 import { Freezer, type FreezerClass, type FreezerOptions } from "./freezer.ts";
 import { type RegistryFile, RegistrySchema } from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
-import { PLACEHOLDERS, placeholdersOf, type Template } from "./template.ts";
+import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
 
 const BUILTIN_URL = new URL("../registry.json", import.meta.url);
 
@@ -172,9 +172,8 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
   for (const [name, entry] of Object.entries(file.backends)) {
     for (const [command, template] of Object.entries(entry.commands)) {
       const field = `backends.${name}.commands.${command}`;
-      if (placeholdersOf([template[0]]).length > 0 || template[0] === "") {
-        fail(`${field}: the executable must be a fixed name, not ${JSON.stringify(template[0])}`);
-      }
+      const problem = templateProblem(template);
+      if (problem) fail(`${field}: ${problem}`);
       for (const placeholder of placeholdersOf(template)) {
         if (!Object.hasOwn(PLACEHOLDERS, placeholder)) {
           const known = Object.keys(PLACEHOLDERS).map((known) => `{${known}}`).join(", ");

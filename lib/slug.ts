@@ -35,3 +35,37 @@ export function parseSlug(value: string): string {
       `terminal to pick a running bottle`,
   );
 }
+
+/**
+ * Turns a user's label into a slug as the launcher does: lower-case, every
+ * run of characters outside `[a-z0-9]` becomes `-`, leading and trailing `-`
+ * stripped.
+ *
+ * @param label The label, e.g. `"My Project!"`.
+ * @returns The slug, e.g. `"my-project"`.
+ * @throws {BadInputError} When nothing of the label is left.
+ */
+export function slugFromLabel(label: string): string {
+  const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "");
+  if (slug === "") {
+    throw new BadInputError(
+      `the label ${JSON.stringify(label)} has no letters or digits to make a slug from; ` +
+        `pass a --name with some`,
+    );
+  }
+  return slug;
+}
+
+/**
+ * Mints a slug as the launcher does: `<prefix>-<5 random base36 characters>`.
+ *
+ * @param prefix The prefix, itself a slug (default `"bottle"`).
+ * @returns A new slug, e.g. `"bottle-m3hxd"`.
+ */
+export function mintSlug(prefix = "bottle"): string {
+  const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
+  const random = crypto.getRandomValues(new Uint8Array(5));
+  let suffix = "";
+  for (const byte of random) suffix += alphabet[byte % 36];
+  return `${parseSlug(prefix)}-${suffix}`;
+}

@@ -1,7 +1,13 @@
 /**
  * Command templates: the argv lists in `registry.json`, with typed
- * placeholders such as `{container}`. A template renders to exactly as many
- * arguments as it has elements, whatever the values hold.
+ * placeholders such as `{container}`. Every value is checked against its
+ * placeholder's kind before anything runs, and every value becomes exactly
+ * one argument: a value can never add, remove or split arguments.
+ *
+ * Two forms:
+ * - `{name}` takes one value; its element renders to one argument.
+ * - `{name...}` takes a list; its element is repeated once per value (none
+ *   for an empty list), e.g. `"--env={env...}"` renders `--env=A=1 --env=B=2`.
  *
  * @module
  */
@@ -27,12 +33,13 @@ const IMAGE_REFERENCE = new RegExp(
 );
 // The name rule of both Docker and Apple `container`, at most 128 characters.
 const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
+const noNul = (value: string) => !value.includes("\0");
 
-/** The kinds a placeholder may have. */
+/** The kinds a placeholder may have. No kind but `argument` accepts a leading `-`. */
 export const KINDS = {
   slug: { description: "a bottle slug", accepts: isSlug },
   containerName: {
-    description: "a container or machine name",
+    description: "a container, machine or network name",
     accepts: (value) => CONTAINER_NAME.test(value),
   },
   imageReference: {
@@ -41,7 +48,32 @@ export const KINDS = {
   },
   absolutePath: {
     description: "an absolute path",
-    accepts: (value) => value.startsWith("/") && !value.includes("\0"),
+    accepts: (value) => value.startsWith("/") && noNul(value),
+  },
+  environmentVariable: {
+    description: "an environment variable (NAME=value)",
+    accepts: (value) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(value) && noNul(value),
+  },
+  volume: {
+    description: "a volume (HOST_PATH_OR_NAME:GUEST_PATH[:OPTIONS])",
+    accepts: (value) => /^[^-:][^:]*:\/[^:]*(?::[a-z,]+)?$/.test(value) && noNul(value),
+  },
+  label: {
+    description: "a label (key=value)",
+    accepts: (value) => /^[A-Za-z0-9][^=]*=/.test(value) && noNul(value),
+  },
+  user: {
+    description: "a user (name or uid, with an optional :group)",
+    accepts: (value) =>
+      /^[A-Za-z0-9_][A-Za-z0-9_.-]*(?::[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(value),
+  },
+  flag: {
+    description: "one of the flags --tty, --interactive",
+    accepts: (value) => value === "--tty" || value === "--interactive",
+  },
+  argument: {
+    description: "a command argument (any text but NUL); use it only after the image",
+    accepts: noNul,
   },
 } satisfies Record<string, PlaceholderKind>;
 
@@ -54,16 +86,48 @@ export const PLACEHOLDERS: Readonly<Record<string, PlaceholderKind>> = {
   container: KINDS.containerName,
   image: KINDS.imageReference,
   path: KINDS.absolutePath,
+  env: KINDS.environmentVariable,
+  volume: KINDS.volume,
+  label: KINDS.label,
+  workdir: KINDS.absolutePath,
+  user: KINDS.user,
+  network: KINDS.containerName,
+  flags: KINDS.flag,
+  args: KINDS.argument,
 };
 
-/** Values for a template's placeholders, by placeholder name. */
-export type TemplateValues = Readonly<Record<string, string>>;
+/** Values for a template's placeholders, by name: a string for `{name}`, a list for `{name...}`. */
+export type TemplateValues = Readonly<Record<string, string | readonly string[]>>;
 
 /** A command template: the executable, then its arguments. */
 export type Template = readonly string[];
 
-// `{name}`, but not inside `{{ … }}` (Go templates such as `{{.State.Status}}`).
-const PLACEHOLDER = /(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})/g;
+// `{name}` or `{name...}`, but not inside `{{ … }}` (Go templates such as `{{.State.Status}}`).
+const PLACEHOLDER = /(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)(\.\.\.)?\}(?!\})/g;
+
+/** One placeholder as a template uses it. */
+export interface PlaceholderUse {
+  /** Its name. */
+  name: string;
+  /** Whether it takes a list (`{name...}`). */
+  list: boolean;
+}
+
+/**
+ * Lists the placeholders a template uses.
+ *
+ * @param template The template.
+ * @returns Each placeholder once, in order of first use.
+ */
+export function placeholderUses(template: Template): PlaceholderUse[] {
+  const uses = new Map<string, PlaceholderUse>();
+  for (const element of template) {
+    for (const match of element.matchAll(PLACEHOLDER)) {
+      if (!uses.has(match[1])) uses.set(match[1], { name: match[1], list: match[2] === "..." });
+    }
+  }
+  return [...uses.values()];
+}
 
 /**
  * Lists the placeholder names a template uses.
@@ -72,42 +136,86 @@ const PLACEHOLDER = /(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})/g;
  * @returns The names, each once, in order of first use.
  */
 export function placeholdersOf(template: Template): string[] {
-  const names = new Set<string>();
-  for (const element of template) {
-    for (const match of element.matchAll(PLACEHOLDER)) names.add(match[1]);
+  return placeholderUses(template).map((use) => use.name);
+}
+
+/**
+ * Finds what is wrong with a template's shape, for the registry loader: an
+ * executable that is not a fixed word, an element with two list
+ * placeholders, a placeholder used both as one value and as a list.
+ *
+ * @param template The template.
+ * @returns The problem, or `undefined`.
+ */
+export function templateProblem(template: Template): string | undefined {
+  if (template[0] === "" || [...template[0].matchAll(PLACEHOLDER)].length > 0) {
+    return `the executable must be a fixed name, not ${JSON.stringify(template[0])}`;
   }
-  return [...names];
+  const forms = new Map<string, boolean>();
+  for (const element of template) {
+    const matches = [...element.matchAll(PLACEHOLDER)];
+    if (matches.filter((match) => match[2] === "...").length > 0 && matches.length > 1) {
+      return `${JSON.stringify(element)} mixes a list placeholder with others`;
+    }
+    for (const match of matches) {
+      const list = match[2] === "...";
+      if (forms.has(match[1]) && forms.get(match[1]) !== list) {
+        return `{${match[1]}} is used both as one value and as a list`;
+      }
+      forms.set(match[1], list);
+    }
+  }
+  return undefined;
 }
 
 /**
  * Renders a template to an argv. Each value is checked against its
- * placeholder's kind first; each element of the template becomes exactly one
- * argument, so no value can add, remove or split arguments.
+ * placeholder's kind first. An element with `{name}` becomes one argument;
+ * an element with `{name...}` becomes one argument per value.
  *
  * @param template The template, e.g. `["docker", "commit", "{container}", "{image}"]`.
- * @param values A value for every placeholder the template uses.
- * @returns The argv, as long as the template.
+ * @param values A value (or list) for every placeholder the template uses.
+ * @returns The argv.
  * @throws {BadInputError} When a value is not of its placeholder's kind.
- * @throws {TypeError} When a placeholder is unknown or has no value.
+ * @throws {TypeError} When a placeholder is unknown or has no value of the right form.
  *
  * @example
  * ```ts
  * import { renderTemplate } from "./template.ts";
- * renderTemplate(["docker", "commit", "{container}"], { container: "bot-bottle-dev-abc12" });
- * // ["docker", "commit", "bot-bottle-dev-abc12"]
+ * renderTemplate(["docker", "run", "--env={env...}", "{image}"], {
+ *   env: ["A=1", "B=2"],
+ *   image: "busybox:latest",
+ * });
+ * // ["docker", "run", "--env=A=1", "--env=B=2", "busybox:latest"]
  * ```
  */
 export function renderTemplate(template: Template, values: TemplateValues): string[] {
-  for (const name of placeholdersOf(template)) {
+  for (const { name, list } of placeholderUses(template)) {
     if (!Object.hasOwn(PLACEHOLDERS, name)) throw new TypeError(`unknown placeholder {${name}}`);
     const kind = PLACEHOLDERS[name];
     const value = Object.hasOwn(values, name) ? values[name] : undefined;
-    if (typeof value !== "string") throw new TypeError(`no value for placeholder {${name}}`);
-    if (!kind.accepts(value)) {
-      throw new BadInputError(
-        `${JSON.stringify(value)} is not ${kind.description}, as {${name}} requires`,
+    const items = list ? value : [value];
+    if (!Array.isArray(items) || items.some((item) => typeof item !== "string")) {
+      throw new TypeError(
+        `no value for placeholder {${name}${list ? "..." : ""}}` +
+          (list ? " (it takes a list)" : ""),
       );
     }
+    for (const item of items as string[]) {
+      if (!kind.accepts(item)) {
+        throw new BadInputError(
+          `${JSON.stringify(item)} is not ${kind.description}, as {${name}} requires`,
+        );
+      }
+    }
   }
-  return template.map((element) => element.replace(PLACEHOLDER, (_, name) => values[name]));
+  return template.flatMap((element) => {
+    const list = [...element.matchAll(PLACEHOLDER)].find((match) => match[2] === "...");
+    if (list) {
+      return (values[list[1]] as readonly string[]).map((item) =>
+        element.replace(PLACEHOLDER, () => item)
+      );
+    }
+    return [element.replace(PLACEHOLDER, (_, name) => values[name] as string)];
+  });
 }

@@ -293,7 +293,7 @@ const usage: [string[], RegExp][] = [
   ],
   [
     ["frobnicate"],
-    /^bot-bottle: error: unknown command "frobnicate"; commands: commit; run "bot-bottle --help"\n$/,
+    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, ls, destroy; run "bot-bottle --help"\n$/,
   ],
 ];
 for (const [args, message] of usage) {
@@ -310,7 +310,10 @@ Deno.test("--help and commit --help describe the commands and exit 0", async () 
   const overall = await runCli(["--help"]);
   equal(overall.code, 0);
   match(overall.stdout, /^Usage: bot-bottle <command> \[options\]$/m);
-  match(overall.stdout, /^ {2}commit {2}snapshot a running bottle into a resumable artifact$/m);
+  match(overall.stdout, /^ {2}commit {3}snapshot a running bottle into a resumable artifact$/m);
+  for (const command of ["start", "resume", "ls", "destroy"]) {
+    match(overall.stdout, new RegExp(`^ {2}${command} +\\S`, "m"));
+  }
   const commit = await runCli(["commit", "--help"]);
   equal(commit.code, 0);
   match(commit.stdout, /^Usage: bot-bottle commit \[<slug>\] \[options\]$/m);

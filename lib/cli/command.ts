@@ -16,6 +16,8 @@ export interface CliOption {
   short?: string;
   /** The value's name in help, for string options. */
   valueName?: string;
+  /** The option may be given many times; its value is then a list. */
+  multiple?: boolean;
   /** One line for the help. */
   description: string;
 }
@@ -34,10 +36,12 @@ export interface CliContext {
 
 /** Parsed arguments. */
 export interface CliInput {
-  /** Option values by long name. */
-  values: Record<string, string | boolean | undefined>;
-  /** Positional arguments. */
+  /** Option values by long name (a list for `multiple` options). */
+  values: Record<string, string | boolean | string[] | undefined>;
+  /** Positional arguments before `--`. */
   positionals: string[];
+  /** Everything after `--`, as it is (e.g. a command to run). */
+  rest: string[];
 }
 
 /** A subcommand. */
@@ -50,6 +54,8 @@ export interface CliCommand {
   usage: string;
   /** A paragraph for the command's help. */
   description: string;
+  /** Whether what follows `--` is a command to run (else it is more positionals). */
+  takesCommand?: boolean;
   /** Its options, by long name (the common ones are added). */
   options: Record<string, CliOption>;
   /** Runs it. */
@@ -76,19 +82,25 @@ export const COMMON_OPTIONS: Record<string, CliOption> = {
  */
 export function parseCommandArgs(command: CliCommand, args: string[]): CliInput {
   const options = { ...command.options, ...COMMON_OPTIONS };
+  const dashes = command.takesCommand ? args.indexOf("--") : -1;
+  const rest = dashes === -1 ? [] : args.slice(dashes + 1);
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: dashes === -1 ? args : args.slice(0, dashes),
       options: Object.fromEntries(
         Object.entries(options).map(([name, option]) => [
           name,
-          { type: option.type, ...(option.short ? { short: option.short } : {}) },
+          {
+            type: option.type,
+            ...(option.short ? { short: option.short } : {}),
+            ...(option.multiple ? { multiple: true } : {}),
+          },
         ]),
       ),
       allowPositionals: true,
       strict: true,
     });
-    return { values: values as CliInput["values"], positionals };
+    return { values: values as CliInput["values"], positionals, rest };
   } catch (error) {
     if (error instanceof TypeError && "code" in error) {
       const option = error.message.match(/'(-[^']*)'/)?.[1];
@@ -112,7 +124,8 @@ export function parseCommandArgs(command: CliCommand, args: string[]): CliInput 
 export function commandHelp(command: CliCommand): string {
   const rows = Object.entries({ ...command.options, ...COMMON_OPTIONS }).map(([name, option]) => {
     const flag = `${option.short ? `-${option.short}, ` : "    "}--${name}` +
-      (option.type === "string" ? ` <${option.valueName ?? "value"}>` : "");
+      (option.type === "string" ? ` <${option.valueName ?? "value"}>` : "") +
+      (option.multiple ? "…" : "");
     return [flag, option.description];
   });
   const width = Math.max(...rows.map(([flag]) => flag.length));

@@ -4,9 +4,9 @@
 
 import type { Agent } from "../../lib/agent.ts";
 import { CommitCancelled } from "../../lib/errors.ts";
-import { Freezer } from "../../lib/freezer.ts";
+import { CommitOnlyFreezer } from "./commit_only_freezer.ts";
 
-export default class AskingFreezer extends Freezer {
+export default class AskingFreezer extends CommitOnlyFreezer {
   static override readonly requiredCommands: readonly string[] = [];
 
   protected override async freeze(agent: Agent): Promise<string> {

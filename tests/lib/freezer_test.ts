@@ -10,7 +10,8 @@ import {
   CommitCancelled,
   UsageError,
 } from "../../lib/errors.ts";
-import { Freezer, type FreezerOptions } from "../../lib/freezer.ts";
+import type { FreezerOptions } from "../../lib/freezer.ts";
+import { CommitOnlyFreezer } from "../_fixtures/commit_only_freezer.ts";
 import type { Prompter } from "../../lib/prompter.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "../_helpers/temp_home.ts";
 
@@ -20,7 +21,7 @@ const SLUG = "dev-abc12";
  * A test double of a backend: freeze() does what the test sets, and records
  * the agents it was given.
  */
-class FakeFreezer extends Freezer {
+class FakeFreezer extends CommitOnlyFreezer {
   static override readonly requiredCommands = [];
   frozen: Agent[] = [];
   behaviour: (agent: Agent) => Promise<string> = (agent) =>

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import DockerFreezer from "../../backends/docker.ts";
 import { BadInputError } from "../../lib/errors.ts";
 import { loadRegistry } from "../../lib/registry.ts";
+import { PLACEHOLDERS } from "../../lib/template.ts";
 
 // A registry file must name its freezer modules relative to itself, so temp
 // registries live in a temporary folder inside tests/, two levels below the
@@ -200,9 +201,12 @@ Deno.test("loadRegistry() prefers an explicit path over BOT_BOTTLE_REGISTRY", as
 Deno.test("loadRegistry() rejects an unknown placeholder, naming backend, field and known ones", async () => {
   await rejectsInvalid(
     registryWith((registry) => {
-      registry.backends.docker.commands.commit = ["docker", "commit", "{user}"];
+      registry.backends.docker.commands.commit = ["docker", "commit", "{owner}"];
     }),
-    /backends\.docker\.commands\.commit: unknown placeholder \{user\}; known placeholders: \{slug\}, \{container\}, \{image\}, \{path\}$/,
+    new RegExp(
+      `backends\\.docker\\.commands\\.commit: unknown placeholder \\{owner\\}; known placeholders: ` +
+        `${Object.keys(PLACEHOLDERS).map((name) => `\\{${name}\\}`).join(", ")}$`,
+    ),
   );
 });
 

@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal, match, throws } from "node:assert/strict";
 import { $ } from "dax";
 import { BadInputError } from "../../lib/errors.ts";
-import { placeholdersOf, renderTemplate } from "../../lib/template.ts";
+import { placeholdersOf, renderTemplate, templateProblem } from "../../lib/template.ts";
 
 // Absolute paths are the most permissive kind: anything that starts with "/"
 // and holds no NUL. Each of these would split, inject or glob if it reached a
@@ -93,9 +93,9 @@ Deno.test("renderTemplate() accepts values of the right kind", () => {
 });
 
 Deno.test("renderTemplate() throws TypeError for an unknown placeholder", () => {
-  throws(() => renderTemplate(["tool", "{user}"], { user: "root" }), {
+  throws(() => renderTemplate(["tool", "{owner}"], { owner: "root" }), {
     name: "TypeError",
-    message: "unknown placeholder {user}",
+    message: "unknown placeholder {owner}",
   });
 });
 
@@ -169,4 +169,46 @@ Deno.test("renderTemplate() does not take Object.prototype names for placeholder
     name: "TypeError",
     message: "no value for placeholder {slug}",
   });
+});
+
+Deno.test("renderTemplate() repeats a {name...} element once per value, each one argument", () => {
+  const template = ["docker", "run", "--env={env...}", "{flags...}", "{image}", "{args...}"];
+  deepStrictEqual(
+    renderTemplate(template, {
+      env: ["A=1", "B=two words; $(id)"],
+      flags: ["--tty"],
+      image: "busybox:latest",
+      args: ["sh", "-c", "echo 'hi'\nexit 3"],
+    }),
+    [
+      "docker",
+      "run",
+      "--env=A=1",
+      "--env=B=two words; $(id)",
+      "--tty",
+      "busybox:latest",
+      "sh",
+      "-c",
+      "echo 'hi'\nexit 3",
+    ],
+  );
+  deepStrictEqual(
+    renderTemplate(template, { env: [], flags: [], image: "busybox:latest", args: [] }),
+    ["docker", "run", "busybox:latest"],
+  );
+});
+
+Deno.test("renderTemplate() checks every list value's kind and needs a list for {name...}", () => {
+  throws(() => renderTemplate(["x", "--env={env...}"], { env: ["A=1", "=oops"] }), BadInputError);
+  throws(() => renderTemplate(["x", "{flags...}"], { flags: ["--privileged"] }), BadInputError);
+  throws(() => renderTemplate(["x", "--volume={volume...}"], { volume: ["-v:/x"] }), BadInputError);
+  throws(() => renderTemplate(["x", "--env={env...}"], { env: "A=1" }), TypeError);
+  throws(() => renderTemplate(["x", "{image}"], { image: ["a:b"] }), TypeError);
+});
+
+Deno.test("templateProblem() rejects mixed list elements and a placeholder used both ways", () => {
+  equal(templateProblem(["docker", "--env={env...}", "{image}"]), undefined);
+  match(templateProblem(["docker", "{env...}={image}"])!, /mixes a list placeholder/);
+  match(templateProblem(["docker", "{env}", "{env...}"])!, /both as one value and as a list/);
+  match(templateProblem(["{image}", "x"])!, /the executable must be a fixed name/);
 });

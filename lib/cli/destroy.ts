@@ -1,0 +1,44 @@
+/**
+ * `bot-bottle destroy <slug>`.
+ *
+ * @module
+ */
+
+import { destroy } from "../destroy.ts";
+import { UsageError } from "../errors.ts";
+import { terminalPrompter } from "../prompter.ts";
+import type { CliCommand } from "./command.ts";
+
+/** `bot-bottle destroy`. */
+export const destroyCommand: CliCommand = {
+  name: "destroy",
+  summary: "remove a bottle, its snapshot and its state",
+  usage: "bot-bottle destroy <slug> [options]",
+  description: [
+    "Stops and removes bot-bottle-<slug>, then its snapshot and its state directory, after a",
+    "confirmation naming what will be lost. --keep-snapshot removes only the running bottle.",
+  ].join("\n"),
+  options: {
+    "keep-snapshot": {
+      type: "boolean",
+      description: "remove only the bottle; keep its snapshot and state, to resume later",
+    },
+    yes: { type: "boolean", short: "y", description: "answer yes to the confirmation" },
+    json: { type: "boolean", description: "print one JSON object on stdout instead" },
+  },
+  async run({ values, positionals }, context) {
+    if (positionals.length !== 1) {
+      throw new UsageError(
+        `destroy takes one slug, got ${positionals.length}; run "bot-bottle destroy --help" for usage`,
+      );
+    }
+    const result = await destroy(positionals[0], {
+      keepSnapshot: values["keep-snapshot"] === true,
+      prompter: terminalPrompter({ yes: values.yes === true }),
+      signal: context.signal,
+      log: values.json ? undefined : context.log,
+      onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+    });
+    if (values.json) context.print(JSON.stringify(result));
+  },
+};

@@ -1,0 +1,88 @@
+/**
+ * `bot-bottle ls`.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { type BottleRow, list } from "../list.ts";
+import type { CliCommand } from "./command.ts";
+
+/** `bot-bottle ls`. */
+export const lsCommand: CliCommand = {
+  name: "ls",
+  summary: "list the bottles, their state and their snapshots",
+  usage: "bot-bottle ls [options]",
+  description: [
+    "Lists every bottle that has a state directory, with what its backend reports. A backend",
+    "whose tool is missing or whose engine is down shows as unavailable. --json prints an array",
+    "of objects: slug, backend, state, snapshot {artifact, committedAt, sizeBytes, exists},",
+    "preserved, startedAt, problem (see docs/cli.md).",
+  ].join("\n"),
+  options: {
+    json: { type: "boolean", description: "print a JSON array on stdout instead of a table" },
+  },
+  async run({ values, positionals }, context) {
+    if (positionals.length > 0) {
+      throw new UsageError(`ls takes no arguments; run "bot-bottle ls --help" for usage`);
+    }
+    const rows = await list({
+      signal: context.signal,
+      onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+    });
+    if (values.json) {
+      context.print(JSON.stringify(rows));
+      return;
+    }
+    if (rows.length === 0) {
+      context.log("no bottles; start one with: bot-bottle start --image <image>");
+      return;
+    }
+    context.print(table(rows));
+    for (const row of rows) {
+      if (row.problem) context.log(`${row.slug}: ${row.problem}`);
+    }
+  },
+};
+
+function table(rows: BottleRow[]): string {
+  const now = Date.now();
+  const lines = [["SLUG", "BACKEND", "STATE", "SNAPSHOT", "AGE", "SIZE", "PRESERVED", "STARTED"]];
+  for (const row of rows) {
+    const snapshot = row.snapshot;
+    lines.push([
+      row.slug,
+      row.backend || "-",
+      row.state,
+      snapshot ? `${snapshot.artifact}${snapshot.exists === false ? " (gone)" : ""}` : "-",
+      snapshot?.committedAt ? age(now - Date.parse(snapshot.committedAt)) : "-",
+      snapshot?.sizeBytes != null ? bytes(snapshot.sizeBytes) : "-",
+      row.preserved ? "yes" : "no",
+      row.startedAt ?? "-",
+    ]);
+  }
+  const widths = lines[0].map((_, column) => Math.max(...lines.map((line) => line[column].length)));
+  return lines.map((line) =>
+    line.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd()
+  )
+    .join("\n");
+}
+
+function age(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)}h`;
+  return `${Math.round(seconds / 86400)}d`;
+}
+
+function bytes(size: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = size;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}

@@ -1,0 +1,51 @@
+/**
+ * `bot-bottle resume <slug>`.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { terminalPrompter } from "../prompter.ts";
+import { resume } from "../resume.ts";
+import type { CliCommand } from "./command.ts";
+
+/** `bot-bottle resume`. */
+export const resumeCommand: CliCommand = {
+  name: "resume",
+  summary: "boot a bottle again from its snapshot",
+  usage: "bot-bottle resume <slug> [options]",
+  description: [
+    "Boots a new bot-bottle-<slug> from the bottle's committed snapshot, on the backend its",
+    "metadata names, with the mounts, environment and network its last commit recorded. A",
+    "stopped bottle of that name is removed first; a running one only with --replace. The",
+    "snapshot is never changed, and .preserve stays unless --no-preserve.",
+  ].join("\n"),
+  options: {
+    replace: {
+      type: "boolean",
+      description: "stop and replace a bottle of that name that is still running (asks first)",
+    },
+    yes: { type: "boolean", short: "y", description: "answer yes to the --replace confirmation" },
+    "no-preserve": {
+      type: "boolean",
+      description: "clear .preserve, so the launcher's session end may remove the state directory",
+    },
+    json: { type: "boolean", description: "print one JSON object on stdout instead" },
+  },
+  async run({ values, positionals }, context) {
+    if (positionals.length !== 1) {
+      throw new UsageError(
+        `resume takes one slug, got ${positionals.length}; run "bot-bottle resume --help" for usage`,
+      );
+    }
+    const result = await resume(positionals[0], {
+      replace: values.replace === true,
+      noPreserve: values["no-preserve"] === true,
+      prompter: terminalPrompter({ yes: values.yes === true }),
+      signal: context.signal,
+      log: values.json ? undefined : context.log,
+      onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+    });
+    if (values.json) context.print(JSON.stringify(result));
+  },
+};

@@ -1,0 +1,74 @@
+/**
+ * `bot-bottle start --image IMAGE [options] [-- COMMAND…]`.
+ *
+ * @module
+ */
+
+import { start } from "../start.ts";
+import { UsageError } from "../errors.ts";
+import type { CliCommand } from "./command.ts";
+import { list, string } from "./values.ts";
+
+/** `bot-bottle start`. */
+export const startCommand: CliCommand = {
+  name: "start",
+  summary: "start a new bottle from an image",
+  usage: "bot-bottle start --image <image> [options] [-- <command>…]",
+  description: [
+    "Creates and starts the bottle bot-bottle-<slug>, detached, and writes its metadata.json as",
+    "the launcher does. The slug is --name made into a slug, or <prefix>-<5 characters> without",
+    "one. Prints the slug on stdout (for scripts) and how to get a shell in it on stderr.",
+  ].join("\n"),
+  takesCommand: true,
+  options: {
+    image: { type: "string", valueName: "image", description: "the image to run (required)" },
+    backend: {
+      type: "string",
+      valueName: "name",
+      description: "docker (default), macos-container or smolmachines",
+    },
+    name: { type: "string", valueName: "label", description: "a label to make the slug from" },
+    env: {
+      type: "string",
+      valueName: "NAME=value",
+      multiple: true,
+      description: "an environment variable",
+    },
+    volume: {
+      type: "string",
+      valueName: "host:guest[:ro]",
+      multiple: true,
+      description: "a bind mount",
+    },
+    json: { type: "boolean", description: "print one JSON object on stdout instead" },
+  },
+  async run({ values, positionals, rest }, context) {
+    if (positionals.length > 0) {
+      throw new UsageError(
+        `start takes no arguments before "--", got ${JSON.stringify(positionals[0])}; ` +
+          `put the command after "--": bot-bottle start --image <image> -- <command>…`,
+      );
+    }
+    const image = string(values.image);
+    if (image === undefined) {
+      throw new UsageError(`start needs --image; run "bot-bottle start --help" for usage`);
+    }
+    const result = await start({
+      image,
+      backend: string(values.backend),
+      label: string(values.name),
+      env: list(values.env),
+      volumes: list(values.volume),
+      command: rest,
+      signal: context.signal,
+      onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+    });
+    if (values.json) {
+      context.print(JSON.stringify(result));
+      return;
+    }
+    context.print(result.slug);
+    context.log(`started bottle "${result.slug}" (${result.bottle} on ${result.backend})`);
+    context.log(`to get a shell in it: ${result.shellCommand}`);
+  },
+};

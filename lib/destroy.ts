@@ -1,0 +1,101 @@
+/**
+ * Throwing a bottle away: the operation behind `bot-bottle destroy`.
+ *
+ * @module
+ */
+
+import { type Agent, loadAgent } from "./agent.ts";
+import { BadInputError, CommitCancelled } from "./errors.ts";
+import { terminalPrompter } from "./prompter.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+
+/** Options for {@linkcode destroy}. */
+export interface DestroyOptions extends GetFreezerOptions {
+  /** Remove only the running bottle; keep its snapshot and state directory. */
+  keepSnapshot?: boolean;
+  /** The registry to use (default: {@linkcode loadRegistry}). */
+  registry?: Registry;
+  /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
+  root?: string;
+}
+
+/** What {@linkcode destroy} removed. */
+export interface DestroyResult {
+  /** The bottle's slug. */
+  slug: string;
+  /** Whether a bottle (container or machine) was removed. */
+  removedBottle: boolean;
+  /** The snapshot removed, if one was. */
+  removedSnapshot?: string;
+  /** The state directory removed, if it was. */
+  removedState?: string;
+}
+
+/**
+ * Stops and removes the bottle `slug`, then (unless `keepSnapshot`) its
+ * snapshot and its state directory, after a confirmation that names what
+ * will be lost. Nothing outside the state directory and the backend objects
+ * named after the slug is touched.
+ *
+ * @param slug The bottle's slug.
+ * @param options What to keep, and how to ask.
+ * @returns What was removed.
+ * @throws {BadInputError} When the slug is invalid or the bottle has no state.
+ * @throws {CommitCancelled} When the user declined.
+ * @throws {UsageError} When a confirmation is needed and cannot be asked.
+ *
+ * @example
+ * ```ts
+ * import { destroy } from "./destroy.ts";
+ * import { terminalPrompter } from "./prompter.ts";
+ * await destroy("dev-abc12", { prompter: terminalPrompter({ yes: true }) });
+ * ```
+ */
+export async function destroy(slug: string, options: DestroyOptions = {}): Promise<DestroyResult> {
+  const agent = await loadAgent(slug, options.root);
+  const registry = options.registry ?? await loadRegistry();
+  const freezer = registry.getFreezer(agent.backend, options);
+  const log = options.log ?? (() => {});
+  const status = await freezer.bottleStatus(slug);
+  const artifact = options.keepSnapshot ? undefined : await agent.state.readCommittedImage();
+  const losses = [
+    ...status === "absent"
+      ? []
+      : [`the ${status} ${freezer.bottleName(slug)} and every change in it`],
+    ...artifact ? [`its snapshot ${artifact}`] : [],
+    ...options.keepSnapshot ? [] : [`its state directory ${agent.state.dir}`],
+  ];
+  if (losses.length === 0) {
+    log(`bottle "${slug}" has no running bottle to remove; its snapshot and state are kept`);
+    return { slug, removedBottle: false };
+  }
+  const prompter = options.prompter ?? terminalPrompter({ interactive: false });
+  if (!(await prompter.confirm(`destroy bottle "${slug}": ${losses.join("; ")}?`))) {
+    throw new CommitCancelled(`destroy cancelled; bottle "${slug}" was left as it was`);
+  }
+  const result: DestroyResult = { slug, removedBottle: status !== "absent" };
+  if (status !== "absent") {
+    await freezer.removeBottle(slug);
+    log(`removed ${freezer.bottleName(slug)}`);
+  }
+  if (options.keepSnapshot) return result;
+  if (artifact) {
+    await freezer.removeSnapshot(agent, artifact);
+    result.removedSnapshot = artifact;
+    log(`removed the snapshot ${artifact}`);
+  }
+  await removeStateDirectory(agent);
+  result.removedState = agent.state.dir;
+  log(`removed ${agent.state.dir}`);
+  return result;
+}
+
+async function removeStateDirectory(agent: Agent): Promise<void> {
+  const info = await Deno.lstat(agent.state.dir);
+  if (!info.isDirectory) {
+    throw new BadInputError(
+      `${agent.state.dir} is not a directory (a symlink?); it was left alone: remove it by hand`,
+    );
+  }
+  await Deno.remove(agent.state.dir, { recursive: true });
+}

@@ -1,0 +1,136 @@
+/**
+ * Listing the bottles: the operation behind `bot-bottle ls`.
+ *
+ * @module
+ */
+
+import { type Agent, loadAgent } from "./agent.ts";
+import { listStateSlugs, stateRoot } from "./bottle_state.ts";
+import { BackendError } from "./errors.ts";
+import type { InventoryEntry } from "./freezer.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+
+/** One bottle in a listing. The field names are stable: scripts read them from `ls --json`. */
+export interface BottleRow {
+  /** The bottle's slug. */
+  slug: string;
+  /** Its backend as resolved (`docker` for legacy `""`), or the unknown name it has. */
+  backend: string;
+  /**
+   * `running`, `stopped`, `absent` (no container or machine), `unavailable`
+   * (its backend's tool is missing or its engine down), or `unknown` (the
+   * state directory could not be read, or names an unknown backend).
+   */
+  state: "running" | "stopped" | "absent" | "unavailable" | "unknown";
+  /** Its snapshot, or `null` when it has none. */
+  snapshot: {
+    /** The artifact reference from `committed-image`. */
+    artifact: string;
+    /** When it was recorded (ISO 8601), from `committed-image`'s modification time. */
+    committedAt: string | null;
+    /** Its size in bytes, when the backend tells. */
+    sizeBytes: number | null;
+    /** Whether it still exists in the backend (`null` when the backend is unavailable). */
+    exists: boolean | null;
+  } | null;
+  /** Whether `.preserve` is set. */
+  preserved: boolean;
+  /** When it was started (`started_at` of its metadata), or `null`. */
+  startedAt: string | null;
+  /** Why `state` is `unavailable` or `unknown`, else `null`. */
+  problem: string | null;
+}
+
+/** Options for {@linkcode list}. */
+export interface ListOptions extends GetFreezerOptions {
+  /** The registry to use (default: {@linkcode loadRegistry}). */
+  registry?: Registry;
+  /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
+  root?: string;
+}
+
+/**
+ * Lists the bottles that have a state directory, joined with what their
+ * backends report. Each backend is asked a fixed number of times, however
+ * many bottles it runs; a backend that cannot be asked marks its rows
+ * `unavailable` instead of failing the listing.
+ *
+ * @param options Registry and state root.
+ * @returns One row per bottle, by slug.
+ *
+ * @example
+ * ```ts
+ * import { list } from "./list.ts";
+ * for (const row of await list()) console.log(row.slug, row.state);
+ * ```
+ */
+export async function list(options: ListOptions = {}): Promise<BottleRow[]> {
+  const registry = options.registry ?? await loadRegistry();
+  const root = options.root ?? stateRoot();
+  const rows: BottleRow[] = [];
+  const groups = new Map<string, { agent: Agent; row: BottleRow; artifact?: string }[]>();
+  for (const slug of await listStateSlugs(root)) {
+    const row: BottleRow = {
+      slug,
+      backend: "",
+      state: "unknown",
+      snapshot: null,
+      preserved: false,
+      startedAt: null,
+      problem: null,
+    };
+    rows.push(row);
+    let agent: Agent;
+    try {
+      agent = await loadAgent(slug, root);
+    } catch (error) {
+      row.problem = (error as Error).message;
+      continue;
+    }
+    row.startedAt = agent.metadata.started_at ?? null;
+    row.preserved = await agent.state.isPreserved();
+    const artifact = await agent.state.readCommittedImage();
+    if (artifact !== undefined) {
+      const info = await Deno.stat(agent.state.path("committed-image"));
+      row.snapshot = {
+        artifact,
+        committedAt: info.mtime?.toISOString() ?? null,
+        sizeBytes: null,
+        exists: null,
+      };
+    }
+    try {
+      row.backend = registry.resolve(agent.backend).name;
+    } catch (error) {
+      row.backend = agent.backend;
+      row.problem = (error as Error).message;
+      continue;
+    }
+    groups.set(row.backend, [...groups.get(row.backend) ?? [], { agent, row, artifact }]);
+  }
+  for (const [backend, members] of groups) {
+    let inventory: Map<string, InventoryEntry>;
+    try {
+      inventory = await registry.getFreezer(backend, options).inventory(
+        members.map(({ agent, artifact }) => ({ slug: agent.slug, artifact })),
+      );
+    } catch (error) {
+      if (!(error instanceof BackendError)) throw error;
+      for (const { row } of members) {
+        row.state = "unavailable";
+        row.problem = error.message;
+      }
+      continue;
+    }
+    for (const { agent, row } of members) {
+      const entry = inventory.get(agent.slug);
+      if (!entry) continue;
+      row.state = entry.state;
+      if (row.snapshot) {
+        row.snapshot.exists = entry.snapshotExists;
+        row.snapshot.sizeBytes = entry.snapshotBytes ?? null;
+      }
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,123 @@
+/**
+ * Resuming a bottle from its snapshot: the operation behind `bot-bottle resume`.
+ *
+ * @module
+ */
+
+import { loadAgent } from "./agent.ts";
+import { BackendError, BadInputError, CommitCancelled } from "./errors.ts";
+import { terminalPrompter } from "./prompter.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+
+/** Options for {@linkcode resume}. */
+export interface ResumeOptions extends GetFreezerOptions {
+  /** Replace a bottle of that name that is still running (after a confirmation). */
+  replace?: boolean;
+  /** Clear `.preserve`, so the launcher's session end may remove the state directory. */
+  noPreserve?: boolean;
+  /** The registry to use (default: {@linkcode loadRegistry}). */
+  registry?: Registry;
+  /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
+  root?: string;
+}
+
+/** What {@linkcode resume} did. */
+export interface ResumeResult {
+  /** The bottle's slug. */
+  slug: string;
+  /** Its backend. */
+  backend: string;
+  /** The snapshot it booted from. */
+  artifact: string;
+  /** Its name on the backend, `bot-bottle-<slug>`. */
+  bottle: string;
+  /** How long booting took, in milliseconds. */
+  elapsedMs: number;
+  /** A command that opens a shell in it. */
+  shellCommand: string;
+}
+
+/**
+ * Boots the bottle `slug` from its committed snapshot, on the backend its
+ * metadata names, with the run configuration its last commit recorded. The
+ * snapshot reference is never changed or deleted, and `.preserve` stays
+ * (it is created when missing) unless `noPreserve` is set, so the launcher's
+ * session-end cleanup cannot remove the directory that names the snapshot.
+ *
+ * @param slug The bottle's slug.
+ * @param options Replace, preserve, logging and prompting.
+ * @returns The resumed bottle and how long it took.
+ * @throws {BadInputError} When the bottle has no state, no snapshot, a snapshot
+ * that is gone, or a running bottle of that name and no `replace`.
+ * @throws {CommitCancelled} When the user declined replacing a running bottle.
+ * @throws {BackendError} When the backend failed, or the bottle did not come up.
+ *
+ * @example
+ * ```ts
+ * import { resume } from "./resume.ts";
+ * const { elapsedMs } = await resume("dev-abc12");
+ * ```
+ */
+export async function resume(slug: string, options: ResumeOptions = {}): Promise<ResumeResult> {
+  const agent = await loadAgent(slug, options.root);
+  const registry = options.registry ?? await loadRegistry();
+  const freezer = registry.getFreezer(agent.backend, options);
+  const log = options.log ?? (() => {});
+  const artifact = await agent.state.readCommittedImage();
+  if (artifact === undefined) {
+    throw new BadInputError(
+      `bottle "${slug}" has no snapshot to resume; commit it first: bot-bottle commit ${slug}`,
+    );
+  }
+  if (!(await freezer.snapshotExists(artifact))) {
+    throw new BadInputError(
+      `the snapshot of bottle "${slug}", ${artifact}, no longer exists on ${freezer.backend}; ` +
+        `commit the bottle again, or import its snapshot`,
+    );
+  }
+  const config = await agent.state.readRunConfig();
+  const bottle = freezer.bottleName(slug);
+  const status = await freezer.bottleStatus(slug);
+  if (status === "running") {
+    if (!options.replace) {
+      throw new BadInputError(
+        `bottle "${slug}" is still running as ${bottle}; pass --replace to stop and replace it ` +
+          `with one resumed from its snapshot`,
+      );
+    }
+    const prompter = options.prompter ?? terminalPrompter({ interactive: false });
+    const yes = await prompter.confirm(
+      `bottle "${slug}" is running; replacing it ends its agent's session and loses every ` +
+        `change since its snapshot; replace it?`,
+    );
+    if (!yes) {
+      throw new CommitCancelled(`resume cancelled; bottle "${slug}" is still running`);
+    }
+  }
+  if (status !== "absent") {
+    log(`removing the ${status} ${bottle} first`);
+    await freezer.removeBottle(slug);
+  }
+  const started = performance.now();
+  await freezer.resumeBottle(agent, artifact, config);
+  const now = await freezer.bottleStatus(slug);
+  if (now !== "running") {
+    throw new BackendError(
+      `bottle "${slug}" was created from ${artifact} but is ${now}, not running; see its logs`,
+      { backend: freezer.backend, command: "state", argv: [], stdout: "", stderr: "" },
+    );
+  }
+  const elapsedMs = performance.now() - started;
+  if (options.noPreserve) await agent.state.clearPreserved();
+  else await agent.state.markPreserved();
+  log(`resumed bottle "${slug}" from ${artifact} in ${(elapsedMs / 1000).toFixed(1)} s`);
+  log(`to get a shell in it: ${freezer.shellCommand(slug)}`);
+  return {
+    slug,
+    backend: freezer.backend,
+    artifact,
+    bottle,
+    elapsedMs,
+    shellCommand: freezer.shellCommand(slug),
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * Starting a new bottle: the operation behind `bot-bottle start`.
+ *
+ * @module
+ */
+
+import { BottleState, stateRoot } from "./bottle_state.ts";
+import { BadInputError } from "./errors.ts";
+import type { StartSpec } from "./freezer.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import { mintSlug, slugFromLabel } from "./slug.ts";
+
+/** Options for {@linkcode start}. */
+export interface StartOptions extends GetFreezerOptions, Partial<StartSpec> {
+  /** The image to run. */
+  image: string;
+  /** The backend (default `docker`). */
+  backend?: string;
+  /** A label; the slug is made from it. Without one a slug is minted. */
+  label?: string;
+  /** The registry to use (default: {@linkcode loadRegistry}). */
+  registry?: Registry;
+  /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
+  root?: string;
+}
+
+/** What {@linkcode start} did. */
+export interface StartResult {
+  /** The new bottle's slug. */
+  slug: string;
+  /** Its backend. */
+  backend: string;
+  /** Its name on the backend, `bot-bottle-<slug>`. */
+  bottle: string;
+  /** A command that opens a shell in it. */
+  shellCommand: string;
+}
+
+/**
+ * Creates and starts a bottle, and writes its `metadata.json` as the
+ * launcher does. When the backend fails, the state directory it made is
+ * removed again.
+ *
+ * @param options The image and how to run it.
+ * @returns The new bottle.
+ * @throws {BadInputError} When the label makes no slug, or a bottle with the
+ * slug already exists (running, stopped, or with state).
+ * @throws {BackendError} When the backend failed.
+ *
+ * @example
+ * ```ts
+ * import { start } from "./start.ts";
+ * const { slug } = await start({ image: "debian:bookworm", label: "dev", command: ["sleep", "infinity"] });
+ * ```
+ */
+export async function start(options: StartOptions): Promise<StartResult> {
+  const registry = options.registry ?? await loadRegistry();
+  const backend = registry.resolve(options.backend ?? "docker").name;
+  const freezer = registry.getFreezer(backend, options);
+  const slug = options.label === undefined ? mintSlug() : slugFromLabel(options.label);
+  const state = new BottleState(slug, options.root ?? stateRoot());
+  const status = await freezer.bottleStatus(slug);
+  if (status !== "absent") {
+    throw new BadInputError(
+      `a bottle "${slug}" already exists on ${backend} (${
+        freezer.bottleName(slug)
+      } is ${status}); ` +
+        `resume it ("bot-bottle resume ${slug}"), destroy it, or pick another --name`,
+    );
+  }
+  await Deno.mkdir(`${state.root}/state`, { recursive: true, mode: 0o700 });
+  try {
+    await Deno.mkdir(state.dir, { mode: 0o700 });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    throw new BadInputError(
+      `bottle "${slug}" already has state at ${state.dir}; destroy it first, or pick another --name`,
+      { cause: error },
+    );
+  }
+  try {
+    await state.writeMetadata({
+      identity: slug,
+      cwd: Deno.cwd(),
+      copy_cwd: false,
+      started_at: isoWithOffset(new Date()),
+      ...(backend === "docker" ? { compose_project: `bot-bottle-${slug}` } : {}),
+      backend,
+      ...(options.label === undefined ? {} : { label: options.label }),
+      bottle_names: [freezer.bottleName(slug)],
+    });
+    await freezer.startBottle(slug, {
+      image: options.image,
+      env: options.env ?? [],
+      volumes: options.volumes ?? [],
+      command: options.command ?? [],
+    });
+  } catch (error) {
+    await freezer.removeBottle(slug).catch(() => {});
+    await Deno.remove(state.dir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  return {
+    slug,
+    backend,
+    bottle: freezer.bottleName(slug),
+    shellCommand: freezer.shellCommand(slug),
+  };
+}
+
+/** ISO 8601 with an explicit offset and microseconds, as the launcher writes `started_at`. */
+function isoWithOffset(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000+00:00");
+}
