@@ -96,18 +96,27 @@ export class SmolmachinesFreezer extends Freezer {
     return `smolvm machine exec --name ${this.bottleName(slug)} -- sh`;
   }
 
-  /**
-   * `smolvm machine create --name … --image …`, then `machine start`.
-   * Environment, volumes and a command belong in the image: smolvm machines
-   * take none from here.
-   */
-  override async startBottle(slug: string, spec: StartSpec): Promise<void> {
+  /** smolvm machines take no environment, volumes or command from here: they belong in the image. */
+  override checkStart(slug: string, spec: StartSpec): void {
     if (spec.env.length > 0 || spec.volumes.length > 0 || spec.command.length > 0) {
       throw new BadInputError(
         "smolmachines bottles take no --env, --volume or command from bot-bottle start; " +
           "build them into the image",
       );
     }
+    this.commands.render("createFromImage", {
+      container: this.bottleName(slug),
+      image: spec.image,
+    });
+  }
+
+  /**
+   * `smolvm machine create --name … --image …`, then `machine start`.
+   * Environment, volumes and a command belong in the image: smolvm machines
+   * take none from here (see {@linkcode SmolmachinesFreezer.checkStart}).
+   */
+  override async startBottle(slug: string, spec: StartSpec): Promise<void> {
+    this.checkStart(slug, spec);
     await this.#needsNamedFlags();
     const container = this.bottleName(slug);
     await this.run("createFromImage", { container, image: spec.image });

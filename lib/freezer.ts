@@ -184,6 +184,20 @@ export abstract class Freezer {
   }
 
   /**
+   * Checks, before anything runs, that the backend can start a bottle with
+   * this spec: the default renders the `run` template, so every value is
+   * checked against its placeholder's kind.
+   *
+   * @param slug The new bottle's slug.
+   * @param spec The image, environment, volumes and command.
+   * @throws {BadInputError} When a value is not acceptable.
+   */
+  checkStart(slug: string, spec: StartSpec): void {
+    const config = { ...emptyRunConfig(), env: spec.env, volumes: spec.volumes };
+    this.commands.render("run", this.#runImageValues(slug, spec.image, config, spec.command));
+  }
+
+  /**
    * Boots the bottle `bot-bottle-<slug>` from a snapshot, as it ran. The
    * default runs the backend's `run` template with the image's own command.
    *
@@ -212,13 +226,11 @@ export abstract class Freezer {
     args: string[],
     agent?: Agent,
   ): Promise<void> {
-    await this.run("run", {
-      container: this.bottleName(slug),
-      slug,
-      image,
-      ...runValues(config),
-      args,
-    }, agent);
+    await this.run("run", this.#runImageValues(slug, image, config, args), agent);
+  }
+
+  #runImageValues(slug: string, image: string, config: RunConfig, args: string[]): TemplateValues {
+    return { container: this.bottleName(slug), slug, image, ...runValues(config), args };
   }
 
   /**

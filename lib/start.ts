@@ -7,6 +7,7 @@
 import { BottleState, stateRoot } from "./bottle_state.ts";
 import { BadInputError } from "./errors.ts";
 import type { StartSpec } from "./freezer.ts";
+import { dirname } from "node:path";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 import { mintSlug, slugFromLabel } from "./slug.ts";
 
@@ -59,6 +60,13 @@ export async function start(options: StartOptions): Promise<StartResult> {
   const freezer = registry.getFreezer(backend, options);
   const slug = options.label === undefined ? mintSlug() : slugFromLabel(options.label);
   const state = new BottleState(slug, options.root ?? stateRoot());
+  const spec: StartSpec = {
+    image: options.image,
+    env: options.env ?? [],
+    volumes: options.volumes ?? [],
+    command: options.command ?? [],
+  };
+  freezer.checkStart(slug, spec);
   const status = await freezer.bottleStatus(slug);
   if (status !== "absent") {
     throw new BadInputError(
@@ -68,7 +76,7 @@ export async function start(options: StartOptions): Promise<StartResult> {
         `resume it ("bot-bottle resume ${slug}"), destroy it, or pick another --name`,
     );
   }
-  await Deno.mkdir(`${state.root}/state`, { recursive: true, mode: 0o700 });
+  const made = await makeDirectories([state.root, dirname(state.dir)]);
   try {
     await Deno.mkdir(state.dir, { mode: 0o700 });
   } catch (error) {
@@ -89,15 +97,11 @@ export async function start(options: StartOptions): Promise<StartResult> {
       ...(options.label === undefined ? {} : { label: options.label }),
       bottle_names: [freezer.bottleName(slug)],
     });
-    await freezer.startBottle(slug, {
-      image: options.image,
-      env: options.env ?? [],
-      volumes: options.volumes ?? [],
-      command: options.command ?? [],
-    });
+    await freezer.startBottle(slug, spec);
   } catch (error) {
     await freezer.removeBottle(slug).catch(() => {});
     await Deno.remove(state.dir, { recursive: true }).catch(() => {});
+    for (const dir of made.reverse()) await Deno.remove(dir).catch(() => {});
     throw error;
   }
   return {
@@ -106,6 +110,20 @@ export async function start(options: StartOptions): Promise<StartResult> {
     bottle: freezer.bottleName(slug),
     shellCommand: freezer.shellCommand(slug),
   };
+}
+
+/** Creates the missing ones of `dirs` (outermost first, mode 0700); returns those it created. */
+async function makeDirectories(dirs: string[]): Promise<string[]> {
+  const made: string[] = [];
+  for (const dir of dirs) {
+    try {
+      await Deno.mkdir(dir, { mode: 0o700 });
+      made.push(dir);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  }
+  return made;
 }
 
 /** ISO 8601 with an explicit offset and microseconds, as the launcher writes `started_at`. */
