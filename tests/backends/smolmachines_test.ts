@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { $ } from "dax";
 import { type CliRun, interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
 import { hasTerminal, runOnTerminal } from "../_helpers/terminal.ts";
-import { snapshotTree } from "../_helpers/temp_home.ts";
-import { bottleOnDoubles, type Doubles } from "../_doubles/harness.ts";
+import { snapshotTree, tempHome } from "../_helpers/temp_home.ts";
+import { bottleOnDoubles, type Doubles, installDoubles } from "../_doubles/harness.ts";
 import {
   defaultSmolvmWorld,
   type FakeMachine,
@@ -269,4 +269,108 @@ Deno.test("smolmachines lists running bottles by slug for the picker", async () 
   } finally {
     Deno.env.set("PATH", saved ?? "");
   }
+});
+
+Deno.test("smolmachines: start → commit → destroy --keep-snapshot → resume → ls → destroy", async () => {
+  await using doubles = await installDoubles();
+  await using home = await tempHome();
+  const env = { ...home.env, ...doubles.env };
+  const cli = (...args: string[]) => runCli(args, env);
+
+  const started = await cli(
+    "start",
+    "--backend",
+    "smolmachines",
+    "--image",
+    "docker.io/library/debian:bookworm",
+    "--name",
+    "VM Box",
+  );
+  ok0(started);
+  const slug = started.stdout.trim();
+  equal(slug, "vm-box");
+  const name = `bot-bottle-${slug}`;
+  const metadata = JSON.parse(await Deno.readTextFile(join(home.stateDir(slug), "metadata.json")));
+  equal(metadata.backend, "smolmachines");
+  equal(metadata.compose_project, undefined);
+  // The agent works in the machine.
+  await doubles.smolvm.update((world) => {
+    const machine = world.machines.find((each) => each.name === name)!;
+    equal(machine.state, "running");
+    machine.files["work/notes.txt"] = "agent work\n";
+  });
+
+  ok0(await cli("commit", slug, "--yes"));
+  const artifact = join(home.stateDir(slug), "committed-smolmachine.smolmachine");
+  ok0(await cli("destroy", slug, "--keep-snapshot", "--yes"));
+  equal((await doubles.smolvm.read()).machines.some((each) => each.name === name), false);
+  equal(await Deno.readTextFile(join(home.stateDir(slug), "committed-image")), `${artifact}\n`);
+
+  const resumed = await cli("resume", slug);
+  ok0(resumed);
+  match(
+    resumed.stderr,
+    new RegExp(`to get a shell in it: smolvm machine exec --name ${name} -- sh\n`),
+  );
+  const machine = (await doubles.smolvm.read()).machines.find((each) => each.name === name);
+  equal(machine?.state, "running");
+  equal(machine?.source, "smolmachine");
+  equal(machine?.files["work/notes.txt"], "agent work\n");
+
+  const rows = JSON.parse((await cli("ls", "--json")).stdout);
+  equal(rows.length, 1);
+  equal(rows[0].state, "running");
+  equal(rows[0].snapshot.artifact, artifact);
+  equal(rows[0].snapshot.exists, true);
+  equal(rows[0].snapshot.sizeBytes, (await Deno.stat(artifact)).size);
+
+  ok0(await cli("destroy", slug, "--yes"));
+  equal((await doubles.smolvm.read()).machines.length, 0);
+  deepStrictEqual(await snapshotTree(join(home.root, "state")), {});
+});
+
+Deno.test("smolmachines start refuses --env, --volume and a command, creating nothing", async () => {
+  await using doubles = await installDoubles();
+  await using home = await tempHome();
+  for (const extra of [["--env", "A=1"], ["--volume", "/tmp:/x"], ["--", "sh"]]) {
+    const run = await runCli(
+      ["start", "--backend", "smolmachines", "--image", "debian:bookworm", ...extra],
+      { ...home.env, ...doubles.env },
+    );
+    equal(run.code, 1);
+    match(
+      run.stderr,
+      /smolmachines bottles take no --env, --volume or command from bot-bottle start/,
+    );
+  }
+  deepStrictEqual(await snapshotTree(home.home), {});
+  deepStrictEqual((await doubles.smolvm.read()).calls, []);
+});
+
+Deno.test("smolmachines resume passes on smolvm's refusal of an artifact for another CPU", async () => {
+  await using t = await setUp({}, { state: "stopped" });
+  ok0(await t.commit());
+  await t.doubles.smolvm.update((world) => {
+    world.machines = [];
+    world.hostArch = "aarch64";
+  });
+  const run = await runCli(["resume", SLUG], t.env);
+  equal(run.code, 1);
+  match(
+    run.stderr,
+    /^bot-bottle: error: "smolvm machine create" failed \(exit status 1\): Error: .*platform mismatch/,
+  );
+  equal((await t.doubles.smolvm.read()).machines.length, 0);
+});
+
+Deno.test("smolmachines refuses a smolvm older than 1.0.2 for resume, naming the upgrade", async () => {
+  await using t = await setUp({}, { state: "stopped" });
+  ok0(await t.commit());
+  await t.doubles.smolvm.update((world) => {
+    world.machines = [];
+    world.version = "1.0.1";
+  });
+  const run = await runCli(["resume", SLUG], t.env);
+  equal(run.code, 1);
+  match(run.stderr, /smolvm 1\.0\.1 is too old: bot-bottle needs smolvm 1\.0\.2 or later/);
 });
