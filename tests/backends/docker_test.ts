@@ -2,7 +2,13 @@
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { BackendError, commit, DockerFreezer, getFreezer, loadAgent } from "../../mod.ts";
-import { docker, dockerTest, startBottle } from "../_helpers/docker.ts";
+import {
+  docker,
+  dockerTest,
+  removeBottleObjects,
+  startBottle,
+  TEST_IMAGE,
+} from "../_helpers/docker.ts";
 import { tempHome } from "../_helpers/temp_home.ts";
 
 dockerTest(
@@ -72,5 +78,41 @@ dockerTest(
       await Deno.lstat(home.stateDir(slug) + "/committed-image").catch(() => "absent"),
       "absent",
     );
+  },
+);
+
+dockerTest(
+  "the library's start, commit, destroy, resume and list make the same round trip",
+  async () => {
+    const { destroy, list, resume, start, terminalPrompter } = await import("../../mod.ts");
+    await using home = await tempHome();
+    const label = `lib-${crypto.randomUUID().slice(0, 8)}`;
+    const yes = terminalPrompter({ yes: true });
+    try {
+      const started = await start({
+        image: TEST_IMAGE,
+        label,
+        command: ["sleep", "3600"],
+        root: home.root,
+      });
+      equal(started.slug, label);
+      equal(started.shellCommand, `docker exec -it bot-bottle-${label} sh`);
+      await docker("exec", started.bottle, "sh", "-c", "echo lib > /marker");
+      const committed = await commit(label, { root: home.root });
+      const kept = await destroy(label, { root: home.root, keepSnapshot: true, prompter: yes });
+      deepStrictEqual(kept, { slug: label, removedBottle: true });
+      const resumed = await resume(label, { root: home.root });
+      equal(resumed.artifact, committed.artifact);
+      ok(resumed.elapsedMs > 0);
+      equal(await docker("exec", started.bottle, "cat", "/marker"), "lib");
+      const [row] = await list({ root: home.root });
+      equal(row.state, "running");
+      equal(row.snapshot?.exists, true);
+      const gone = await destroy(label, { root: home.root, prompter: yes });
+      equal(gone.removedSnapshot, committed.artifact);
+      deepStrictEqual(await list({ root: home.root }), []);
+    } finally {
+      await removeBottleObjects(label);
+    }
   },
 );
