@@ -37,6 +37,8 @@ const Snapshot = v.looseObject({
       user: v.optional(User),
     })),
     mounts: v.optional(v.array(v.looseObject({
+      // A Swift enum: `{ "virtiofs": {} }` (bind), `{ "tmpfs": {} }`, `{ "volume": { "name": … } }`.
+      type: v.optional(v.record(v.string(), v.unknown())),
       source: v.optional(v.string()),
       destination: v.string(),
       options: v.optional(v.array(v.string())),
@@ -313,9 +315,15 @@ function runConfigOf(bottle: ContainerSnapshot): RunConfig {
   if (user) config.user = "raw" in user ? user.raw.userString : `${user.id.uid}:${user.id.gid}`;
   config.tty = process?.terminal === true;
   for (const mount of configuration.mounts ?? []) {
-    if (!mount.source) continue;
+    const volume = mount.type?.volume as { name?: unknown } | undefined;
+    const source = typeof volume?.name === "string"
+      ? volume.name
+      : mount.type === undefined || "virtiofs" in mount.type
+      ? mount.source
+      : undefined; // tmpfs and other kinds hold nothing to mount again
+    if (!source) continue;
     const readOnly = mount.options?.includes("ro") ? ":ro" : "";
-    config.volumes.push(`${mount.source}:${mount.destination}${readOnly}`);
+    config.volumes.push(`${source}:${mount.destination}${readOnly}`);
   }
   config.labels = Object.entries(configuration.labels ?? {})
     .filter(([key]) => key !== "bot-bottle.slug")

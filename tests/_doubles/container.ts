@@ -12,7 +12,13 @@
 
 import { createHash } from "node:crypto";
 import { join, normalize, resolve } from "node:path";
-import type { ContainerWorld, FakeContainer, FakeImage } from "./container_world.ts";
+import type {
+  ContainerWorld,
+  FakeContainer,
+  FakeImage,
+  FakeMount,
+  FakeUser,
+} from "./container_world.ts";
 
 // ---------------------------------------------------------------------------
 // Errors and output
@@ -23,7 +29,9 @@ type ErrorCode =
   | "internalError"
   | "notFound"
   | "invalidState"
-  | "interrupted";
+  | "interrupted"
+  | "exists"
+  | "unsupported";
 
 /** A runtime failure: `Error: <message>` on stderr, exit status 1. */
 class CliError extends Error {
@@ -139,6 +147,8 @@ function versionLine(world: ContainerWorld): string {
 
 interface OptionSpec {
   long: string;
+  /** Other long names of the same option (`--cwd` for `--workdir`, `--remove` for `--rm`). */
+  aliases?: string[];
   short?: string;
   /** The value's placeholder (`<output>`); absent for a flag. */
   value?: string;
@@ -146,12 +156,19 @@ interface OptionSpec {
   choices?: string[];
   integer?: boolean;
   required?: boolean;
+  /** An array option (`-e A=1 -e B=2`): every value is kept, in order, in `Parsed.lists`. */
+  repeatable?: boolean;
 }
 
 interface PositionalSpec {
   name: string;
   required: boolean;
   variadic: boolean;
+  /**
+   * `@Argument(parsing: .captureForPassthrough)`: once the positionals before
+   * it are given, every remaining argument is its value, options included.
+   */
+  passthrough?: boolean;
 }
 
 interface CommandSpec {
@@ -162,7 +179,10 @@ interface CommandSpec {
 }
 
 interface Parsed {
+  /** The last value of each option given, by its long name. */
   values: Map<string, string>;
+  /** Every value of each repeatable option given, by its long name. */
+  lists: Map<string, string[]>;
   flags: Set<string>;
   positionals: string[];
 }
@@ -181,7 +201,8 @@ function usageLine(spec: CommandSpec): string {
   const parts = [`container ${spec.path.join(" ")}`];
   for (const option of spec.options) {
     if (option === DEBUG) continue;
-    parts.push(option.required ? optionLabel(option) : `[${optionLabel(option)}]`);
+    const label = `${optionLabel(option)}${option.repeatable ? " ..." : ""}`;
+    parts.push(option.required ? label : `[${label}]`);
   }
   for (const positional of spec.positionals) {
     parts.push(
@@ -191,13 +212,25 @@ function usageLine(spec: CommandSpec): string {
   return parts.join(" ");
 }
 
+/** The values of a repeatable option, in the order given. */
+function valuesOf(parsed: Parsed, long: string): string[] {
+  return parsed.lists.get(long) ?? [];
+}
+
 function parse(spec: CommandSpec, args: string[]): Parsed {
-  const parsed: Parsed = { values: new Map(), flags: new Set(), positionals: [] };
-  const byLong = new Map(spec.options.map((o) => [o.long, o]));
+  const parsed: Parsed = { values: new Map(), lists: new Map(), flags: new Set(), positionals: [] };
+  const byLong = new Map(
+    spec.options.flatMap((o) => [o.long, ...o.aliases ?? []].map((name) => [name, o] as const)),
+  );
   const byShort = new Map(spec.options.filter((o) => o.short).map((o) => [o.short!, o]));
+  const passthrough = spec.positionals.findIndex((p) => p.passthrough);
   let onlyPositionals = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
+    if (passthrough !== -1 && parsed.positionals.length >= passthrough) {
+      parsed.positionals.push(...args.slice(i));
+      break;
+    }
     if (onlyPositionals || arg === "-" || !arg.startsWith("-")) {
       parsed.positionals.push(arg);
       continue;
@@ -225,6 +258,9 @@ function parse(spec: CommandSpec, args: string[]): Parsed {
         throw new UsageError(`The value '${value}' is invalid for '${optionLabel(option)}'`, spec);
       }
       parsed.values.set(option.long, value);
+      if (option.repeatable) {
+        parsed.lists.set(option.long, [...valuesOf(parsed, option.long), value]);
+      }
     };
     if (arg.startsWith("--")) {
       const equals = arg.indexOf("=");
@@ -668,6 +704,9 @@ function storeImage(world: ContainerWorld, image: FakeImage): void {
 // ---------------------------------------------------------------------------
 // JSON shapes
 
+/** What a container gets without `--cpus`/`--memory` (the system defaults). */
+const DEFAULT_RESOURCES = { cpus: 4, memoryInBytes: 1024 * 1024 * 1024 };
+
 function snapshot(container: FakeContainer, version: Version) {
   return {
     configuration: {
@@ -682,10 +721,14 @@ function snapshot(container: FakeContainer, version: Version) {
       },
       initProcess: container.initProcess,
       platform: container.platform,
-      mounts: [],
-      labels: {},
+      mounts: container.mounts ?? [],
+      labels: container.labels ?? {},
+      networks: (container.networks ?? []).map((network) => ({
+        network,
+        options: { hostname: container.id },
+      })),
       publishedPorts: [],
-      resources: { cpus: 4, memoryInBytes: 1073741824 },
+      resources: container.resources ?? DEFAULT_RESOURCES,
     },
     status: before(version, [1, 0, 0]) ? container.state : { state: container.state },
     networks: [],
@@ -843,6 +886,433 @@ const remove: Handler = async ({ world, parsed }) => {
     world.containers = world.containers.filter((c) => c !== container);
   });
 };
+
+// ---------------------------------------------------------------------------
+// run and create (Utility.containerConfigFromFlags and Parser in apple/container)
+
+/** Apple silicon: the default `--arch`. */
+const HOST_ARCHITECTURE = "arm64";
+
+/**
+ * `ClientImage.normalizeReference`: a reference without a registry domain
+ * gets `docker.io/`, a one-component docker.io path gets `library/`, and an
+ * untagged reference gets `:latest`.
+ */
+function normalizeReference(reference: string): string {
+  const slash = reference.indexOf("/");
+  const first = slash === -1 ? "" : reference.slice(0, slash);
+  const hasDomain = first.includes(".") || first.includes(":") || first === "localhost";
+  const full = hasDomain ? reference : `docker.io/${reference}`;
+  const domainEnd = full.indexOf("/");
+  let path = full.slice(domainEnd + 1);
+  if (full.slice(0, domainEnd) === "docker.io" && !path.includes("/")) path = `library/${path}`;
+  return withDefaultTag(`${full.slice(0, domainEnd)}/${path}`);
+}
+
+/** `reference` with `:latest` added when it has neither tag nor digest. */
+function withDefaultTag(reference: string): string {
+  const name = reference.slice(reference.lastIndexOf("/") + 1);
+  return name.includes(":") || reference.includes("@") ? reference : `${reference}:latest`;
+}
+
+/**
+ * `ClientImage.fetch`: the stored image whose reference is `reference`, its
+ * `:latest` form or its normalized form; a missing image would be pulled,
+ * which the double cannot do.
+ */
+function fetchImage(world: ContainerWorld, reference: string): FakeImage {
+  const candidates = [reference, withDefaultTag(reference), normalizeReference(reference)];
+  for (const candidate of candidates) {
+    const image = world.images.find((i) => i.reference === candidate);
+    if (image) return image;
+  }
+  throw new CliError(
+    "internalError",
+    `failed to pull image ${normalizeReference(reference)}: ` +
+      "the container test double cannot reach a registry (put the image in world.images)",
+  );
+}
+
+/** `--platform` (which wins), else `--os` and `--arch`. */
+function requestedPlatform(parsed: Parsed): { os: string; architecture: string } {
+  const aliases: Record<string, string> = { aarch64: "arm64", x86_64: "amd64" };
+  const arch = (name: string) => aliases[name] ?? name;
+  const platform = parsed.values.get("platform");
+  if (platform !== undefined) {
+    const [os, architecture] = platform.split("/");
+    if (!os || !architecture) {
+      throw new CliError("invalidArgument", `invalid platform ${platform}`);
+    }
+    return { os, architecture: arch(architecture) };
+  }
+  return {
+    os: parsed.values.get("os") ?? "linux",
+    architecture: arch(parsed.values.get("arch") ?? HOST_ARCHITECTURE),
+  };
+}
+
+/**
+ * `Parser.env`: `KEY=value` as given (`KEY=` sets an empty value); a bare
+ * `KEY` takes the host's value, and is dropped when the host has none.
+ */
+function expandEnv(entries: string[]): string[] {
+  return entries.flatMap((entry) => {
+    if (entry.includes("=")) return [entry];
+    const value = Deno.env.get(entry);
+    return value === undefined ? [] : [`${entry}=${value}`];
+  });
+}
+
+/** `Parser.envFile`: `KEY=value` lines; `#` comments and blank lines skipped. */
+async function readEnvFile(path: string): Promise<string[]> {
+  let content: string;
+  try {
+    content = await Deno.readTextFile(resolve(path));
+  } catch {
+    throw new CliError("invalidArgument", `failed to read envfile at ${path}`);
+  }
+  const lines: string[] = [];
+  for (const line of content.split(/\r\n|\r|\n/)) {
+    const trimmed = line.trimStart();
+    if (trimmed === "" || trimmed.startsWith("#")) continue;
+    const equals = trimmed.indexOf("=");
+    const variable = (equals === -1 ? trimmed : trimmed.slice(0, equals)).replace(/^[ \t]+/, "");
+    if (/[ \t]/.test(variable)) {
+      throw new CliError("invalidArgument", `variable '${variable}' contains whitespaces`);
+    }
+    if (variable === "") {
+      throw new CliError("invalidArgument", `no variable name on line '${trimmed}'`);
+    }
+    if (equals !== -1) lines.push(`${variable}=${trimmed.slice(equals + 1)}`);
+    else {
+      const value = Deno.env.get(variable);
+      if (value !== undefined) lines.push(`${variable}=${value}`);
+    }
+  }
+  return lines;
+}
+
+/**
+ * `Parser.allEnv`: the image's Env, then each `--env-file`, then `--env`; a
+ * later entry for a KEY replaces an earlier one. (The real CLI dedupes
+ * through a Swift dictionary, so its order is unspecified; the double keeps
+ * each KEY where it first appeared.)
+ */
+async function environment(image: FakeImage, parsed: Parsed): Promise<string[]> {
+  const combined = expandEnv(image.config.Env ?? []);
+  for (const path of valuesOf(parsed, "env-file")) combined.push(...await readEnvFile(path));
+  combined.push(...expandEnv(valuesOf(parsed, "env")));
+  const byKey = new Map<string, string>();
+  for (const entry of combined) byKey.set(entry.split("=", 1)[0], entry);
+  return [...byKey.values()];
+}
+
+/** `Parser.process`: the init process from the image config and the flags. */
+async function initProcess(
+  image: FakeImage,
+  parsed: Parsed,
+  args: string[],
+): Promise<FakeContainer["initProcess"]> {
+  const command: string[] = [];
+  const entrypoint = parsed.values.get("entrypoint");
+  if (entrypoint) command.push(entrypoint);
+  else if (image.config.Entrypoint?.length) command.push(...image.config.Entrypoint);
+  if (args.length) command.push(...args);
+  else if (!entrypoint && image.config.Cmd?.length) command.push(...image.config.Cmd);
+  if (command.length === 0) {
+    throw new CliError("invalidArgument", "command/entrypoint not specified for container process");
+  }
+  // Parser.user: --user wins, then --uid with --gid, then --uid alone; else the image's.
+  const userFlag = parsed.values.get("user");
+  const uid = parsed.values.get("uid");
+  const gid = parsed.values.get("gid");
+  let user: FakeUser = image.config.User !== undefined
+    ? { raw: { userString: image.config.User } }
+    : { id: { uid: 0, gid: 0 } };
+  if (userFlag) user = { raw: { userString: userFlag } };
+  else if (uid !== undefined && gid !== undefined) {
+    user = { id: { uid: Number(uid), gid: Number(gid) } };
+  } else if (uid !== undefined) user = { raw: { userString: uid } };
+  return {
+    executable: command[0],
+    arguments: command.slice(1),
+    environment: await environment(image, parsed),
+    workingDirectory: parsed.values.get("workdir") ?? image.config.WorkingDir ?? "/",
+    terminal: parsed.flags.has("tty"),
+    user,
+  };
+}
+
+/** `Parser.memoryStringAsMiB`: a number with an optional b/k/m/g/t/p (+ `b`/`ib`) suffix. */
+function mebibytes(text: string): number {
+  const match = /^\s*([0-9.]+)\s*(?:([bkmgtp])(b|ib)?)?\s*$/i.exec(text);
+  const value = match ? Number(match[1]) : NaN;
+  if (!match || Number.isNaN(value)) throw new CliError("invalidArgument", "invalid size");
+  const exponent = "bkmgtp".indexOf((match[2] ?? "b").toLowerCase());
+  return Math.floor((value * 1024 ** exponent) / 1024 ** 2);
+}
+
+/** A volume name (`VolumeStorage.volumeNamePattern`; the exact pattern is unverified). */
+const VOLUME_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+function namedVolume(
+  world: ContainerWorld,
+  name: string,
+  destination: string,
+  options: string[],
+): FakeMount {
+  if (!VOLUME_NAME.test(name)) {
+    throw new CliError(
+      "invalidArgument",
+      `invalid volume name '${name}': must match ${VOLUME_NAME.source}`,
+    );
+  }
+  if (destination === "") {
+    throw new CliError("invalidArgument", "volume destination cannot be empty");
+  }
+  if (!(world.volumes ?? []).includes(name)) {
+    throw new CliError("invalidArgument", `volume '${name}' not found`);
+  }
+  return {
+    type: { volume: { name, format: "ext4", cache: { auto: {} }, sync: { full: {} } } },
+    source: `/container-double/volumes/${name}/volume.img`,
+    destination,
+    options,
+  };
+}
+
+async function pathKind(path: string): Promise<"directory" | "file" | undefined> {
+  const info = await Deno.stat(path).catch(() => undefined);
+  return info === undefined ? undefined : info.isDirectory ? "directory" : "file";
+}
+
+/** `Parser.volume`: `-v [SOURCE:]DESTINATION[:OPTIONS]`. */
+async function volumeMount(world: ContainerWorld, volume: string): Promise<FakeMount> {
+  const parts = volume.replace(/^:+/, "").split(":").filter((p) => p !== "");
+  if (parts.length === 1) {
+    // An anonymous volume: the real CLI creates it.
+    const name = `anonymous-${crypto.randomUUID()}`;
+    return namedVolume({ ...world, volumes: [name] }, name, parts[0], []);
+  }
+  if (parts.length !== 2 && parts.length !== 3) {
+    throw new CliError("invalidArgument", `invalid volume format ${volume}`);
+  }
+  const [source, destination] = parts;
+  const options = parts.length === 3 ? parts[2].split(",").filter((o) => o !== "") : [];
+  if (!source.includes("/") && source !== "." && source !== "..") {
+    return namedVolume(world, source, destination, options);
+  }
+  const absolute = resolve(source);
+  if (await pathKind(absolute) === undefined) {
+    throw new CliError("invalidArgument", `path '${source}' does not exist`);
+  }
+  return { type: { virtiofs: {} }, source: absolute, destination, options };
+}
+
+/** `Parser.mount`: `--mount type=bind|virtiofs|tmpfs|volume,source=…,target=…[,readonly]`. */
+async function mountOption(world: ContainerWorld, mount: string): Promise<FakeMount> {
+  const directives: Record<string, string> = { type: "virtiofs" };
+  const parts = mount.split(",").filter((p) => p !== "");
+  if (parts.length === 0) throw new CliError("invalidArgument", `invalid mount format: ${mount}`);
+  for (const part of parts) {
+    const equals = part.indexOf("=");
+    let key = equals === -1 ? part : part.slice(0, equals);
+    const keys: Record<string, string> = {
+      type: "type",
+      size: "size",
+      mode: "mode",
+      source: "source",
+      src: "source",
+      destination: "destination",
+      dst: "destination",
+      target: "destination",
+      readonly: "ro",
+      ro: "ro",
+    };
+    if (!Object.hasOwn(keys, key)) {
+      throw new CliError("invalidArgument", `unknown directive ${key} when parsing mount ${mount}`);
+    }
+    key = keys[key];
+    if (key !== "ro" && equals === -1) {
+      throw new CliError(
+        "invalidArgument",
+        `invalid directive format missing value ${part} in ${mount}`,
+      );
+    }
+    directives[key] = key === "ro" ? "" : part.slice(equals + 1);
+  }
+  const type = directives.type === "bind" ? "virtiofs" : directives.type;
+  if (!["virtiofs", "tmpfs", "volume"].includes(type)) {
+    throw new CliError("invalidArgument", `unsupported mount type ${directives.type}`);
+  }
+  const options: string[] = [];
+  if ("ro" in directives) options.push("ro");
+  for (const key of ["size", "mode"]) {
+    if (!(key in directives)) continue;
+    if (type !== "tmpfs") {
+      throw new CliError(
+        "invalidArgument",
+        `unsupported option ${key} for ${directives.type} mount`,
+      );
+    }
+    options.push(
+      key === "size"
+        ? `size=${mebibytes(directives.size) * 1024 * 1024}`
+        : `mode=${directives.mode}`,
+    );
+  }
+  const destination = directives.destination ?? "";
+  const source = directives.source;
+  if (type === "volume") {
+    const name = source ?? `anonymous-${crypto.randomUUID()}`;
+    const known = source === undefined ? [name] : world.volumes;
+    return namedVolume({ ...world, volumes: known }, name, destination, options);
+  }
+  if (type === "tmpfs") {
+    if (source !== undefined) {
+      throw new CliError("invalidArgument", "cannot specify source for tmpfs mount");
+    }
+    if (destination === "") {
+      throw new CliError("invalidArgument", "mount destination cannot be empty");
+    }
+    return { type: { tmpfs: {} }, source: "tmpfs", destination, options };
+  }
+  if (source === undefined) {
+    throw new CliError("invalidArgument", " is not an absolute path on the host");
+  }
+  const absolute = resolve(source);
+  const kind = await pathKind(absolute);
+  if (kind === undefined) throw new CliError("invalidArgument", `path '${source}' does not exist`);
+  if (kind !== "directory") {
+    throw new CliError("invalidArgument", `path '${source}' is not a directory`);
+  }
+  if (destination === "") {
+    throw new CliError("invalidArgument", "mount destination cannot be empty");
+  }
+  return { type: { virtiofs: {} }, source: absolute, destination, options };
+}
+
+/** `--tmpfs`, then `-v`, then `--mount`, as the real CLI orders them. */
+async function mounts(world: ContainerWorld, parsed: Parsed): Promise<FakeMount[]> {
+  const result: FakeMount[] = [...new Set(valuesOf(parsed, "tmpfs"))].map((destination) => {
+    if (destination === "") {
+      throw new CliError("invalidArgument", "mount destination cannot be empty");
+    }
+    return { type: { tmpfs: {} }, source: "tmpfs", destination, options: [] };
+  });
+  for (const volume of valuesOf(parsed, "volume")) result.push(await volumeMount(world, volume));
+  for (const mount of new Set(valuesOf(parsed, "mount"))) {
+    result.push(await mountOption(world, mount));
+  }
+  return result;
+}
+
+/** `--network NAME[,mac=…]` (older versions: `NAME[:ip=…]`); `none` detaches. */
+function networks(world: ContainerWorld, parsed: Parsed): string[] {
+  const names = valuesOf(parsed, "network").map((spec) => {
+    const name = spec.split(/[,:]/, 1)[0];
+    if (name === "") throw new CliError("invalidArgument", "network name cannot be empty");
+    return name;
+  });
+  if (names.includes("none")) {
+    if (names.length !== 1) {
+      throw new CliError("unsupported", "no other networks may be created along with network none");
+    }
+    return [];
+  }
+  if (names.length === 0) return ["default"];
+  for (const name of names) {
+    if (name !== "default" && !(world.networks ?? []).includes(name)) {
+      throw new CliError("notFound", `network ${name} not found`);
+    }
+  }
+  return names;
+}
+
+/** `Parser.labels`: `key=value` or `key` (empty value). */
+function labels(parsed: Parsed): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const label of valuesOf(parsed, "label")) {
+    if (label === "") throw new CliError("invalidArgument", "label cannot be an empty string");
+    // Swift `split(separator: "=", maxSplits: 2)`, empty pieces dropped.
+    const pieces: string[] = [];
+    let rest = label;
+    while (pieces.length < 2 && rest.includes("=")) {
+      const equals = rest.indexOf("=");
+      if (equals > 0) pieces.push(rest.slice(0, equals));
+      rest = rest.slice(equals + 1);
+    }
+    if (rest !== "") pieces.push(rest);
+    if (pieces.length === 1) result[pieces[0]] = "";
+    else if (pieces.length === 2) result[pieces[0]] = pieces[1];
+    else throw new CliError("invalidArgument", `invalid label format ${label}`);
+  }
+  return result;
+}
+
+/**
+ * `run` (start: true) and `create` (start: false): checks everything the
+ * real CLI checks, in its order, then adds the container and prints its id.
+ */
+function createHandler(start: boolean): Handler {
+  return async ({ world, parsed }) => {
+    const [reference, ...args] = parsed.positionals;
+    const id = parsed.values.get("name") ?? crypto.randomUUID();
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(id)) {
+      throw new CliError(
+        "invalidArgument",
+        start ? `invalid entity name ${id}` : `container ID ${id} is not a valid container ID`,
+      );
+    }
+    if (world.containers.some((c) => c.id === id)) {
+      throw new CliError("exists", `container with id ${id} already exists`);
+    }
+    const platform = requestedPlatform(parsed);
+    const image = fetchImage(world, reference);
+    if (
+      image.platform.os !== platform.os || image.platform.architecture !== platform.architecture
+    ) {
+      throw new CliError("unsupported", `platform ${platform.os}/${platform.architecture}`);
+    }
+    const kernel = parsed.values.get("kernel");
+    if (kernel !== undefined && await pathKind(resolve(kernel)) === undefined) {
+      throw new CliError("notFound", `Kernel file not found at path ${resolve(kernel)}`);
+    }
+    const process = await initProcess(image, parsed, args);
+    const cpus = parsed.values.get("cpus");
+    const memory = parsed.values.get("memory");
+    const resources = {
+      cpus: cpus === undefined ? DEFAULT_RESOURCES.cpus : Number(cpus),
+      memoryInBytes: memory === undefined
+        ? DEFAULT_RESOURCES.memoryInBytes
+        : mebibytes(memory) * 1024 * 1024,
+    };
+    const container: FakeContainer = {
+      id,
+      state: start ? "running" : "stopped",
+      autoRemove: parsed.flags.has("rm"),
+      image: image.reference,
+      initProcess: process,
+      platform,
+      files: { ...image.files },
+      mounts: await mounts(world, parsed),
+      labels: {},
+      networks: networks(world, parsed),
+      resources,
+    };
+    container.labels = labels(parsed);
+    if (start && !parsed.flags.has("detach")) {
+      throw new CliError(
+        "unsupported",
+        "container test double: attached run is not simulated (run with -d/--detach)",
+      );
+    }
+    const cidfile = parsed.values.get("cidfile");
+    if (cidfile) await Deno.writeTextFile(resolve(cidfile), id, { mode: 0o644 });
+    world.containers.push(container);
+    await print(id);
+  };
+}
 
 /** The export guard of the version: which states may be exported. */
 function checkExportable(container: FakeContainer, version: Version): void {
@@ -1029,6 +1499,71 @@ function exportCommand(version: Version): Command {
   };
 }
 
+/**
+ * The options of `run` and `create` (Flags.Process, Resource, Management,
+ * Registry, Progress, ImageFetch): all accepted; the ones that only matter
+ * to a real VM (DNS, ports, sockets, ssh, rosetta…) are ignored.
+ */
+function runOptions(): OptionSpec[] {
+  const many = (long: string, value: string, short?: string): OptionSpec => ({
+    long,
+    short,
+    value,
+    repeatable: true,
+  });
+  return [
+    // Process
+    many("env", "<env>", "e"),
+    many("env-file", "<env-file>"),
+    { long: "gid", value: "<gid>", integer: true },
+    { long: "interactive", short: "i" },
+    { long: "tty", short: "t" },
+    { long: "user", short: "u", value: "<user>" },
+    { long: "uid", value: "<uid>", integer: true },
+    { long: "workdir", aliases: ["cwd"], short: "w", value: "<dir>" },
+    many("ulimit", "<ulimit>"),
+    // Resource
+    { long: "cpus", short: "c", value: "<cpus>", integer: true },
+    { long: "memory", short: "m", value: "<memory>" },
+    // Management
+    { long: "arch", short: "a", value: "<arch>" },
+    { long: "cidfile", value: "<cidfile>" },
+    { long: "detach", short: "d" },
+    many("dns", "<ip>"),
+    { long: "dns-domain", value: "<domain>" },
+    many("dns-option", "<option>"),
+    many("dns-search", "<domain>"),
+    { long: "entrypoint", value: "<cmd>" },
+    { long: "kernel", short: "k", value: "<path>" },
+    many("label", "<label>", "l"),
+    many("mount", "<mount>"),
+    { long: "name", value: "<name>" },
+    many("network", "<network>"),
+    { long: "no-dns" },
+    { long: "os", value: "<os>" },
+    many("publish", "<spec>", "p"),
+    { long: "platform", value: "<platform>" },
+    many("publish-socket", "<spec>"),
+    { long: "rm", aliases: ["remove"] },
+    { long: "rosetta" },
+    { long: "ssh" },
+    many("tmpfs", "<tmpfs>"),
+    many("volume", "<volume>", "v"),
+    { long: "virtualization" },
+    { long: "read-only" },
+    // Registry, Progress, ImageFetch
+    { long: "scheme", value: "<scheme>" },
+    { long: "progress", value: "<type>", choices: ["none", "ansi", "plain"] },
+    { long: "disable-progress-updates" },
+    { long: "max-concurrent-downloads", value: "<max-concurrent-downloads>", integer: true },
+  ];
+}
+
+const RUN_POSITIONALS: PositionalSpec[] = [
+  { name: "image", required: true, variadic: false },
+  { name: "arguments", required: false, variadic: true, passthrough: true },
+];
+
 /** Subcommands by the words that name them (aliases included). */
 function commands(version: Version): Record<string, Command | Record<string, Command>> {
   const listCommand: Command = {
@@ -1050,6 +1585,8 @@ function commands(version: Version): Record<string, Command | Record<string, Com
     run: imageDelete,
   };
   return {
+    run: { spec: spec(["run"], runOptions(), RUN_POSITIONALS), run: createHandler(true) },
+    create: { spec: spec(["create"], runOptions(), RUN_POSITIONALS), run: createHandler(false) },
     list: listCommand,
     ls: listCommand,
     inspect: {

@@ -627,3 +627,497 @@ Deno.test("image delete and image save of a missing image fail", async () => {
   assert.equal(saved.stderr, "Error: failed to save image(s)\n");
   assert.equal(await exists(join(doubles.dir, "out.tar")), false);
 });
+
+// --- run, create ---------------------------------------------------------------------
+
+/** An image with a full config, as `container run` reads it. */
+function runImage(overrides: Partial<FakeImage> = {}): FakeImage {
+  return {
+    reference: "bot-bottle-committed-dev:latest",
+    files: { "etc/hostname": "dev\n", "work/notes.txt": "agent work\n" },
+    config: {
+      Entrypoint: ["/bin/sh", "-c"],
+      Cmd: ["sleep infinity"],
+      Env: ["PATH=/usr/local/bin:/usr/bin:/bin", "AGENT=claude"],
+      WorkingDir: "/work",
+      User: "dev",
+    },
+    platform: { os: "linux", architecture: "arm64" },
+    ...overrides,
+  };
+}
+
+/** What the tests read of a container snapshot (`list`/`inspect --format json`). */
+interface Snapshot {
+  configuration: {
+    initProcess: unknown;
+    mounts: unknown[];
+    labels: Record<string, string>;
+    networks: unknown[];
+  };
+  status: unknown;
+}
+
+/** The snapshots `list --all --format json` prints. */
+async function listed(doubles: Doubles): Promise<Snapshot[]> {
+  const result = await container(doubles, "list", "--all", "--format", "json");
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+Deno.test("run -d creates a running container with the image's files and config", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  const result = await container(doubles, "run", "-d", "--name", "bot-bottle-dev", image.reference);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "bot-bottle-dev\n");
+  assert.equal(result.stderr, "");
+  const [created] = (await doubles.container.read()).containers;
+  assert.deepEqual(created, {
+    id: "bot-bottle-dev",
+    state: "running",
+    autoRemove: false,
+    image: image.reference,
+    initProcess: {
+      executable: "/bin/sh",
+      arguments: ["-c", "sleep infinity"],
+      environment: ["PATH=/usr/local/bin:/usr/bin:/bin", "AGENT=claude"],
+      workingDirectory: "/work",
+      terminal: false,
+      user: { raw: { userString: "dev" } },
+    },
+    platform: { os: "linux", architecture: "arm64" },
+    files: image.files,
+    mounts: [],
+    labels: {},
+    networks: ["default"],
+    resources: { cpus: 4, memoryInBytes: 1073741824 },
+  });
+  const [snapshot] = await listed(doubles);
+  assert.deepEqual(snapshot.status, { state: "running" });
+  assert.deepEqual(snapshot.configuration.initProcess, created.initProcess);
+  assert.deepEqual(snapshot.configuration.networks, [
+    { network: "default", options: { hostname: "bot-bottle-dev" } },
+  ]);
+  // What run made, export gives back.
+  const exported = await container(doubles, "export", "-o", "out.tar", "bot-bottle-dev");
+  assert.equal(exported.code, 0, exported.stderr);
+  assert.deepEqual(await tarFiles(join(doubles.dir, "out.tar")), [
+    "etc/hostname",
+    "work/notes.txt",
+  ]);
+});
+
+Deno.test("run without a config in the image: cwd /, root, and the given command", async () => {
+  const image = runImage({ config: {} });
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  const refused = await container(doubles, "run", "-d", "--name", "a1", image.reference);
+  assert.deepEqual([refused.code, refused.stderr], [
+    1,
+    "Error: command/entrypoint not specified for container process\n",
+  ]);
+  const result = await container(doubles, "run", "-d", "--name", "a1", image.reference, "/bin/sh");
+  assert.equal(result.code, 0, result.stderr);
+  const { initProcess } = (await doubles.container.read()).containers[0];
+  assert.deepEqual(initProcess, {
+    executable: "/bin/sh",
+    arguments: [],
+    environment: [],
+    workingDirectory: "/",
+    terminal: false,
+    user: { id: { uid: 0, gid: 0 } },
+  });
+});
+
+Deno.test("run flags override the image: env appended and overridden, workdir, user, entrypoint, args", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  const envFile = join(doubles.dir, "agent.env");
+  await Deno.writeTextFile(envFile, "# comment\n\nFROM_FILE=1\nAGENT=from-file\n");
+  const result = await container(
+    doubles,
+    "run",
+    "--detach",
+    "--name",
+    "bot-bottle-dev",
+    "-e",
+    "AGENT=codex",
+    "--env",
+    "TOKEN=abc=def",
+    "--env-file",
+    envFile,
+    "-e",
+    "EMPTY=",
+    "-w",
+    "/srv",
+    "--user",
+    "1000:1000",
+    "--entrypoint",
+    "/usr/bin/env",
+    "-t",
+    "-i",
+    "--rm",
+    image.reference,
+    "bash",
+    "-l",
+    "--name",
+    "not-an-option",
+  );
+  assert.equal(result.code, 0, result.stderr);
+  const [created] = (await doubles.container.read()).containers;
+  assert.equal(created.autoRemove, true);
+  assert.deepEqual(created.initProcess, {
+    executable: "/usr/bin/env",
+    arguments: ["bash", "-l", "--name", "not-an-option"],
+    environment: [
+      "PATH=/usr/local/bin:/usr/bin:/bin",
+      "AGENT=codex",
+      "FROM_FILE=1",
+      "TOKEN=abc=def",
+      "EMPTY=",
+    ],
+    workingDirectory: "/srv",
+    terminal: true,
+    user: { raw: { userString: "1000:1000" } },
+  });
+
+  // --entrypoint without arguments drops the image's Cmd; args alone replace Cmd.
+  assert.equal(
+    (await container(
+      doubles,
+      "run",
+      "-d",
+      "--name",
+      "ep",
+      "--entrypoint",
+      "/bin/true",
+      image.reference,
+    ))
+      .code,
+    0,
+  );
+  assert.equal(
+    (await container(
+      doubles,
+      "run",
+      "-d",
+      "--name",
+      "args",
+      "--cwd",
+      "/tmp",
+      image.reference,
+      "ls",
+    ))
+      .code,
+    0,
+  );
+  assert.equal(
+    (await container(
+      doubles,
+      "run",
+      "-d",
+      "--name",
+      "ids",
+      "--uid",
+      "501",
+      "--gid",
+      "20",
+      image.reference,
+    ))
+      .code,
+    0,
+  );
+  const byId = new Map((await doubles.container.read()).containers.map((c) => [c.id, c]));
+  assert.deepEqual(
+    [byId.get("ep")!.initProcess.executable, byId.get("ep")!.initProcess.arguments],
+    ["/bin/true", []],
+  );
+  assert.deepEqual(
+    [byId.get("args")!.initProcess.executable, byId.get("args")!.initProcess.arguments],
+    ["/bin/sh", ["-c", "ls"]],
+  );
+  assert.equal(byId.get("args")!.initProcess.workingDirectory, "/tmp");
+  assert.deepEqual(byId.get("ids")!.initProcess.user, { id: { uid: 501, gid: 20 } });
+});
+
+Deno.test("run --opt=value forms are accepted like --opt value", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  const host = join(doubles.dir, "project");
+  await Deno.mkdir(host);
+  const result = await container(
+    doubles,
+    "run",
+    "--detach",
+    "--name=bot-bottle-dev",
+    "--label=bot-bottle.slug=dev",
+    "--env=AGENT=codex",
+    `--volume=${host}:/work/project`,
+    "--workdir=/work/project",
+    "--user=dev",
+    "--network=default",
+    "--memory=2G",
+    "--cpus=2",
+    image.reference,
+  );
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stdout, "bot-bottle-dev\n");
+  const [created] = (await doubles.container.read()).containers;
+  assert.deepEqual(created.labels, { "bot-bottle.slug": "dev" });
+  assert.deepEqual(created.initProcess.environment, [
+    "PATH=/usr/local/bin:/usr/bin:/bin",
+    "AGENT=codex",
+  ]);
+  assert.equal(created.initProcess.workingDirectory, "/work/project");
+  assert.deepEqual(created.mounts?.map((m) => [m.source, m.destination]), [
+    [host, "/work/project"],
+  ]);
+  assert.deepEqual(created.resources, { cpus: 2, memoryInBytes: 2 * 1024 ** 3 });
+});
+
+Deno.test("run records mounts, labels and networks, and list/inspect JSON show them", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({
+    container: world({ images: [image], volumes: ["cache"], networks: ["bots"] }),
+  });
+  const project = join(doubles.dir, "project");
+  const secrets = join(doubles.dir, "secrets");
+  await Deno.mkdir(project);
+  await Deno.mkdir(secrets);
+  const result = await container(
+    doubles,
+    "run",
+    "-d",
+    "--name",
+    "bot-bottle-dev",
+    "-v",
+    `${project}:/work/project`,
+    "-v",
+    `${secrets}:/run/secrets:ro`,
+    "-v",
+    "cache:/var/cache",
+    "--mount",
+    `type=bind,source=${project},target=/mnt/project,readonly`,
+    "--tmpfs",
+    "/scratch",
+    "-l",
+    "bot-bottle.slug=dev",
+    "--label",
+    "team",
+    "--network",
+    "bots",
+    image.reference,
+  );
+  assert.equal(result.code, 0, result.stderr);
+  const mounts = [
+    { type: { tmpfs: {} }, source: "tmpfs", destination: "/scratch", options: [] },
+    { type: { virtiofs: {} }, source: project, destination: "/work/project", options: [] },
+    { type: { virtiofs: {} }, source: secrets, destination: "/run/secrets", options: ["ro"] },
+    {
+      type: { volume: { name: "cache", format: "ext4", cache: { auto: {} }, sync: { full: {} } } },
+      source: "/container-double/volumes/cache/volume.img",
+      destination: "/var/cache",
+      options: [],
+    },
+    { type: { virtiofs: {} }, source: project, destination: "/mnt/project", options: ["ro"] },
+  ];
+  const labels = { "bot-bottle.slug": "dev", team: "" };
+  const [snapshot] = await listed(doubles);
+  assert.deepEqual(snapshot.configuration.mounts, mounts);
+  assert.deepEqual(snapshot.configuration.labels, labels);
+  assert.deepEqual(snapshot.configuration.networks, [
+    { network: "bots", options: { hostname: "bot-bottle-dev" } },
+  ]);
+  const inspected = JSON.parse((await container(doubles, "inspect", "bot-bottle-dev")).stdout);
+  assert.deepEqual(inspected[0].configuration.mounts, mounts);
+  assert.deepEqual(inspected[0].configuration.labels, labels);
+
+  // Containers from fakeContainer() have none.
+  await using plain = await installDoubles({
+    container: world({ containers: [fakeContainer("old")] }),
+  });
+  const [old] = await listed(plain);
+  assert.deepEqual(
+    [old.configuration.mounts, old.configuration.labels, old.configuration.networks],
+    [[], {}, []],
+  );
+});
+
+Deno.test("run refuses a name already taken, and an invalid name", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({
+    container: world({ images: [image], containers: [fakeContainer("dev", { state: "stopped" })] }),
+  });
+  const taken = await container(doubles, "run", "-d", "--name", "bot-bottle-dev", image.reference);
+  assert.deepEqual([taken.code, taken.stdout, taken.stderr], [
+    1,
+    "",
+    "Error: container with id bot-bottle-dev already exists\n",
+  ]);
+  const invalid = await container(doubles, "run", "-d", "--name", "-bad", image.reference);
+  assert.equal(invalid.code, 64, "a value starting with - is a missing value");
+  const bad = await container(doubles, "run", "-d", "--name", "a/b", image.reference);
+  assert.deepEqual([bad.code, bad.stderr], [1, "Error: invalid entity name a/b\n"]);
+  const after = await doubles.container.read();
+  assert.deepEqual(after.containers.map((c) => [c.id, c.state]), [["bot-bottle-dev", "stopped"]]);
+
+  await using swift = await installDoubles({
+    container: world({
+      images: [image],
+      containers: [fakeContainer("dev")],
+      swiftErrorDescriptions: true,
+    }),
+  });
+  const described = await container(
+    swift,
+    "run",
+    "-d",
+    "--name",
+    "bot-bottle-dev",
+    image.reference,
+  );
+  assert.equal(
+    described.stderr,
+    'Error: exists: "container with id bot-bottle-dev already exists"\n',
+  );
+});
+
+Deno.test("run without --name generates a UUID id", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  const result = await container(doubles, "run", "-d", image.reference);
+  assert.equal(result.code, 0, result.stderr);
+  const id = result.stdout.trim();
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  assert.deepEqual((await doubles.container.read()).containers.map((c) => c.id), [id]);
+});
+
+Deno.test("run of an image not in the store fails as a pull without a registry", async () => {
+  await using doubles = await installDoubles({
+    container: world({ images: [runImage({ reference: "docker.io/library/debian:bookworm" })] }),
+  });
+  const missing = await container(doubles, "run", "-d", "--name", "x1", "nope:v1");
+  assert.equal(missing.code, 1);
+  assert.equal(
+    missing.stderr,
+    "Error: failed to pull image docker.io/library/nope:v1: " +
+      "the container test double cannot reach a registry (put the image in world.images)\n",
+  );
+  assert.deepEqual((await doubles.container.read()).containers, []);
+  // A bare name matches the stored normalized reference.
+  const bare = await container(doubles, "run", "-d", "--name", "x2", "debian:bookworm");
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.equal(
+    (await doubles.container.read()).containers[0].image,
+    "docker.io/library/debian:bookworm",
+  );
+  // Another architecture than the image's is refused.
+  const amd = await container(
+    doubles,
+    "run",
+    "-d",
+    "--name",
+    "x3",
+    "--arch",
+    "amd64",
+    "debian:bookworm",
+  );
+  assert.deepEqual([amd.code, amd.stderr], [1, "Error: platform linux/amd64\n"]);
+});
+
+Deno.test("run refuses a bind source that does not exist, an unknown volume or network", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  const gone = join(doubles.dir, "gone");
+  const cases: [string[], string][] = [
+    [["-v", `${gone}:/work`], `path '${gone}' does not exist`],
+    [["--mount", `type=bind,source=${gone},target=/work`], `path '${gone}' does not exist`],
+    [["-v", "cache:/var/cache"], "volume 'cache' not found"],
+    [["--network", "bots"], "network bots not found"],
+    [
+      ["--network", "none", "--network", "default"],
+      "no other networks may be created along with network none",
+    ],
+    [["-l", "a=b=c"], "invalid label format a=b=c"],
+  ];
+  for (const [flags, message] of cases) {
+    const result = await container(doubles, "run", "-d", "--name", "x1", ...flags, image.reference);
+    assert.deepEqual([result.code, result.stderr], [1, `Error: ${message}\n`], flags.join(" "));
+  }
+  assert.deepEqual((await doubles.container.read()).containers, []);
+});
+
+Deno.test("run without --detach is refused: attaching is not simulated", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  const result = await container(
+    doubles,
+    "run",
+    "-it",
+    "--name",
+    "bot-bottle-dev",
+    image.reference,
+  );
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, "");
+  assert.equal(
+    result.stderr,
+    "Error: container test double: attached run is not simulated (run with -d/--detach)\n",
+  );
+  assert.deepEqual((await doubles.container.read()).containers, []);
+  // Real refusals still come first.
+  const missing = await container(doubles, "run", "--name", "x1", "nope:v1");
+  assert.match(missing.stderr, /^Error: failed to pull image /);
+});
+
+Deno.test("a container run with --rm is deleted when it stops", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  assert.equal(
+    (await container(doubles, "run", "-d", "--rm", "--name", "gone", image.reference)).code,
+    0,
+  );
+  assert.equal((await container(doubles, "run", "-d", "--name", "kept", image.reference)).code, 0);
+  const stopped = await container(doubles, "stop", "gone", "kept");
+  assert.equal(stopped.code, 0, stopped.stderr);
+  const after = await doubles.container.read();
+  assert.deepEqual(after.containers.map((c) => [c.id, c.state]), [["kept", "stopped"]]);
+});
+
+Deno.test("create makes a stopped container that start runs", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  const created = await container(doubles, "create", "--name", "bot-bottle-dev", image.reference);
+  assert.deepEqual([created.code, created.stdout], [0, "bot-bottle-dev\n"]);
+  assert.equal((await doubles.container.read()).containers[0].state, "stopped");
+  assert.equal((await container(doubles, "start", "bot-bottle-dev")).code, 0);
+  assert.equal((await doubles.container.read()).containers[0].state, "running");
+});
+
+Deno.test("run with the service down, with an injected failure, with a bad option", async () => {
+  const image = runImage();
+  await using down = await installDoubles({
+    container: world({ images: [image], serviceRunning: false }),
+  });
+  const refused = await container(down, "run", "-d", "--name", "x1", image.reference);
+  assert.equal(refused.code, 1);
+  assert.equal(refused.stderr.trimEnd().split("\n").at(-1), SERVICE_HINT);
+  assert.deepEqual((await down.container.read()).containers, []);
+
+  await using failing = await installDoubles({
+    container: world({ images: [image], failures: { run: "vm failed to boot" } }),
+  });
+  const failed = await container(failing, "run", "-d", "--name", "x1", image.reference);
+  assert.deepEqual([failed.code, failed.stderr], [1, "Error: vm failed to boot\n"]);
+  assert.deepEqual((await failing.container.read()).containers, []);
+
+  const bogus = await container(failing, "run", "-d", "--bogus", image.reference);
+  assert.equal(bogus.code, 64);
+  assert.equal(bogus.stderr.split("\n")[0], "Error: Unknown option '--bogus'");
+  assert.match(
+    bogus.stderr.split("\n")[1],
+    /^Usage: container run .*\[--env <env> \.\.\.\].* <image> \[<arguments> \.\.\.\]$/,
+  );
+  const noImage = await container(failing, "run", "-d");
+  assert.equal(noImage.stderr.split("\n")[0], "Error: Missing expected argument '<image>'");
+});

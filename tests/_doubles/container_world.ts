@@ -4,6 +4,36 @@
 /** A user, as `configuration.initProcess.user` encodes it (Swift enum Codable). */
 export type FakeUser = { id: { uid: number; gid: number } } | { raw: { userString: string } };
 
+/**
+ * A mount, as `configuration.mounts[]` encodes a `Filesystem` (Swift
+ * Codable: an enum case without values is `{ "<case>": {} }`). `run`/`create`
+ * record `-v`, `--mount` and `--tmpfs` this way:
+ * - a bind mount (`-v /host:/guest[:ro]`, `--mount type=bind,...`):
+ *   `{ type: { virtiofs: {} }, source: "/abs/host", destination: "/guest", options: ["ro"] }`;
+ * - a tmpfs: `{ type: { tmpfs: {} }, source: "tmpfs", destination, options }`;
+ * - a named volume (`-v NAME:/guest`): `{ type: { volume: { name, format: "ext4", cache:
+ *   { auto: {} }, sync: { full: {} } } }, source: <the double's made-up image path>, ... }`.
+ */
+export interface FakeMount {
+  type:
+    | { virtiofs: Record<string, never> }
+    | { tmpfs: Record<string, never> }
+    | {
+      volume: {
+        name: string;
+        format: string;
+        cache: Record<string, Record<string, never>>;
+        sync: Record<string, Record<string, never>>;
+      };
+    };
+  /** The absolute host path (bind), `tmpfs`, or the volume's image path. */
+  source: string;
+  /** The path in the container. */
+  destination: string;
+  /** Mount options, e.g. `["ro"]`. */
+  options: string[];
+}
+
 /** A container the double knows. */
 export interface FakeContainer {
   /** `configuration.id`, e.g. `bot-bottle-dev-abc12`. */
@@ -27,6 +57,18 @@ export interface FakeContainer {
   platform: { os: string; architecture: string };
   /** Its root filesystem: relative path (no leading `/`) → file content. */
   files: Record<string, string>;
+  /** Optional: `configuration.mounts` (default none). */
+  mounts?: FakeMount[];
+  /** Optional: `configuration.labels` (default none). */
+  labels?: Record<string, string>;
+  /**
+   * Optional: the networks it is attached to, `configuration.networks[].network`
+   * (default none; `run` records `["default"]` when no `--network` is given,
+   * `[]` for `--network none`).
+   */
+  networks?: string[];
+  /** Optional: `configuration.resources` (default 4 CPUs, 1 GiB). */
+  resources?: { cpus: number; memoryInBytes: number };
 }
 
 /** An image in the double's image store. */
@@ -81,6 +123,18 @@ export interface ContainerWorld {
    * caller can be tested against both. Default false.
    */
   swiftErrorDescriptions?: boolean;
+  /**
+   * Optional: named volumes that exist (`container volume create NAME`), for
+   * `run -v NAME:/path`. Default none: a named volume is refused with
+   * `volume 'NAME' not found`.
+   */
+  volumes?: string[];
+  /**
+   * Optional: networks that exist besides `default` (`container network
+   * create NAME`), for `run --network NAME`. Default none: any other network
+   * is refused with `network NAME not found`.
+   */
+  networks?: string[];
   /** Every argv the double was called with, in order (without the `container` word). */
   calls: string[][];
 }

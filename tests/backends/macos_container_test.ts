@@ -5,8 +5,8 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { type CliRun, interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
 import { hasTerminal, runOnTerminal } from "../_helpers/terminal.ts";
-import { snapshotTree } from "../_helpers/temp_home.ts";
-import { bottleOnDoubles, type Doubles } from "../_doubles/harness.ts";
+import { snapshotTree, tempHome } from "../_helpers/temp_home.ts";
+import { bottleOnDoubles, type Doubles, installDoubles } from "../_doubles/harness.ts";
 import {
   type ContainerWorld,
   defaultContainerWorld,
@@ -320,4 +320,87 @@ Deno.test("macos-container lists running bottles by slug for the picker", async 
   } finally {
     Deno.env.set("PATH", saved ?? "");
   }
+});
+
+Deno.test("macos-container: start → commit → destroy --keep-snapshot → resume → ls → destroy", async () => {
+  await using home = await tempHome();
+  const shared = join(home.home, "shared");
+  await Deno.mkdir(shared);
+  await using doubles = await installDoubles({
+    container: {
+      ...defaultContainerWorld(),
+      volumes: ["cache"],
+      images: [{
+        reference: "docker.io/library/debian:bookworm",
+        files: { "etc/debian_version": "12\n" },
+        config: { Cmd: ["bash"], Env: ["PATH=/usr/bin:/bin"] },
+        platform: { os: "linux", architecture: "arm64" },
+      }],
+    },
+  });
+  const env = { ...home.env, ...doubles.env };
+  const cli = (...args: string[]) => runCli(args, env);
+  const started = await cli(
+    "start",
+    "--backend",
+    "macos-container",
+    "--image",
+    "debian:bookworm",
+    "--name",
+    "mac dev",
+    "--env",
+    "AGENT=claude",
+    "--volume",
+    `${shared}:/mnt/shared:ro`,
+    "--volume",
+    "cache:/var/cache",
+    "--",
+    "sleep",
+    "infinity",
+  );
+  ok0(started);
+  const slug = started.stdout.trim();
+  equal(slug, "mac-dev");
+  const name = `bot-bottle-${slug}`;
+  const image = `bot-bottle-committed-${slug}:latest`;
+  await doubles.container.update((world) => {
+    world.containers.find((each) => each.id === name)!.files["work/notes.txt"] = "agent work\n";
+  });
+
+  ok0(await cli("commit", slug));
+  ok0(await cli("destroy", slug, "--keep-snapshot", "--yes"));
+  equal((await doubles.container.read()).containers.length, 0);
+
+  const resumed = await cli("resume", slug);
+  ok0(resumed);
+  match(resumed.stderr, new RegExp(`to get a shell in it: container exec -it ${name} sh\n`));
+  const world = await doubles.container.read();
+  const container = world.containers.find((each) => each.id === name);
+  ok(container, "resumed");
+  equal(container.state, "running");
+  equal(container.image.endsWith(image), true, container.image);
+  equal(container.files["work/notes.txt"], "agent work\n");
+  equal(container.files["etc/debian_version"], "12\n");
+  deepStrictEqual(container.initProcess.arguments.slice(-1), ["infinity"]);
+  ok(container.initProcess.environment.includes("AGENT=claude"));
+  deepStrictEqual(
+    container.mounts?.map((mount) => [mount.destination, mount.options.includes("ro")]),
+    [["/mnt/shared", true], ["/var/cache", false]],
+  );
+
+  const rows = JSON.parse((await cli("ls", "--json")).stdout);
+  deepStrictEqual(
+    rows.map((row: { slug: string; state: string; snapshot: { exists: boolean } }) => [
+      row.slug,
+      row.state,
+      row.snapshot.exists,
+    ]),
+    [[slug, "running", true]],
+  );
+
+  ok0(await cli("destroy", slug, "--yes"));
+  const after = await doubles.container.read();
+  deepStrictEqual(after.containers, []);
+  equal(after.images.some((each) => each.reference.endsWith(image)), false);
+  deepStrictEqual(await snapshotTree(join(home.root, "state")), {});
 });
