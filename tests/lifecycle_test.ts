@@ -327,3 +327,39 @@ dockerTest(
     deepStrictEqual(await snapshotTree(home.home), before);
   },
 );
+
+dockerTest(
+  "resume removes a stopped bottle of the same name first, saying so; --no-preserve clears .preserve",
+  async () => {
+    await using home = await tempHome();
+    const label = testSlug("stop");
+    try {
+      equal(
+        (await runCli(
+          ["start", "--image", TEST_IMAGE, "--name", label, "--", "sleep", "3600"],
+          home.env,
+        )).code,
+        0,
+      );
+      equal((await runCli(["commit", label], home.env)).code, 0);
+      await docker("stop", "--time", "0", `bot-bottle-${label}`);
+      const resumed = await runCli(["resume", label, "--no-preserve"], home.env);
+      equal(resumed.code, 0, resumed.stderr);
+      match(resumed.stderr, new RegExp(`^removing the stopped bot-bottle-${label} first$`, "m"));
+      equal(
+        await docker("inspect", "--format", "{{.State.Status}}", `bot-bottle-${label}`),
+        "running",
+      );
+      equal(
+        await Deno.stat(join(home.stateDir(label), ".preserve")).catch(() => "absent"),
+        "absent",
+      );
+      equal(
+        await Deno.readTextFile(join(home.stateDir(label), "committed-image")),
+        `bot-bottle-committed-${label}:latest\n`,
+      );
+    } finally {
+      await removeBottleObjects(label);
+    }
+  },
+);
