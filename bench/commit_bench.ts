@@ -22,73 +22,7 @@ import {
   testSlug,
 } from "../tests/_helpers/docker.ts";
 import { launcherMetadata, tempHome } from "../tests/_helpers/temp_home.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
-const DENO = Deno.execPath();
-
-/** Timed runs per case: BENCH_RUNS, else `fallback`. */
-function runsFor(fallback: number): number {
-  const raw = Deno.env.get("BENCH_RUNS");
-  if (raw === undefined || raw === "") return fallback;
-  const runs = Number(raw);
-  if (!Number.isInteger(runs) || runs < 1) {
-    throw new Error(`BENCH_RUNS must be a positive integer, got ${JSON.stringify(raw)}`);
-  }
-  return runs;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-function ms(value: number): string {
-  return value.toFixed(0);
-}
-
-function range(values: number[]): string {
-  return `${ms(Math.min(...values))}–${ms(Math.max(...values))}`;
-}
-
-function progress(line: string): void {
-  console.error(`bench: ${line}`);
-}
-
-/** The environment of every timed subprocess, bare or tool: HOME is the temp home. */
-function childEnv(home: string): Record<string, string> {
-  const env = Deno.env.toObject();
-  for (const name of Object.keys(env)) if (name.startsWith("BOT_BOTTLE_")) delete env[name];
-  // The subprocess gets another HOME, so it must be told where Deno's cache is.
-  const denoDir = env.DENO_DIR || `${env.XDG_CACHE_HOME || `${env.HOME}/.cache`}/deno`;
-  return { ...env, HOME: home, DENO_DIR: denoDir, NO_COLOR: "1" };
-}
-
-/** Runs a command from the repository root; returns its wall time in ms and its stdout. */
-async function timed(
-  env: Record<string, string>,
-  argv: string[],
-): Promise<{ ms: number; stdout: string }> {
-  const command = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    cwd: ROOT,
-    env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-  const start = performance.now();
-  const output = await command.output();
-  const elapsed = performance.now() - start;
-  const decoder = new TextDecoder();
-  if (!output.success) {
-    throw new Error(
-      `${argv.join(" ")} failed (${output.code}): ${decoder.decode(output.stderr).trim()}`,
-    );
-  }
-  return { ms: elapsed, stdout: decoder.decode(output.stdout) };
-}
+import { childEnv, DENO, median, ms, progress, range, ROOT, runsFor, timed } from "./_common.ts";
 
 type Side = "bare" | "tool";
 
