@@ -19,6 +19,8 @@ import {
 import { commitCommand } from "./lib/cli/commit.ts";
 import { destroyCommand } from "./lib/cli/destroy.ts";
 import { lsCommand } from "./lib/cli/ls.ts";
+import { pruneCommand } from "./lib/cli/prune.ts";
+import { snapshotsCommand } from "./lib/cli/snapshots.ts";
 import { resumeCommand } from "./lib/cli/resume.ts";
 import { startCommand } from "./lib/cli/start.ts";
 import {
@@ -35,6 +37,8 @@ const COMMANDS: readonly CliCommand[] = [
   commitCommand,
   resumeCommand,
   lsCommand,
+  snapshotsCommand,
+  pruneCommand,
   destroyCommand,
 ];
 

@@ -34,7 +34,23 @@ export {
 export { commit, type CommitOptions } from "./lib/commit.ts";
 export { destroy, type DestroyOptions, type DestroyResult } from "./lib/destroy.ts";
 export { type BottleRow, list, type ListOptions } from "./lib/list.ts";
+export {
+  DEFAULT_KEEP,
+  prune,
+  pruneAll,
+  type PruneOptions,
+  type PruneResult,
+  retention,
+} from "./lib/prune.ts";
 export { resume, type ResumeOptions, type ResumeResult } from "./lib/resume.ts";
+export { type SnapshotRow, snapshots } from "./lib/snapshots.ts";
+export {
+  findSnapshot,
+  type History,
+  HISTORY_FILE,
+  newSnapshotId,
+  type SnapshotRecord,
+} from "./lib/snapshot_history.ts";
 export { emptyRunConfig, type RunConfig } from "./lib/run_config.ts";
 export { start, type StartOptions, type StartResult } from "./lib/start.ts";
 export {

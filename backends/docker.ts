@@ -52,6 +52,7 @@ export class DockerFreezer extends Freezer {
   /** The registry commands this freezer runs. */
   static override readonly requiredCommands = [
     "commit",
+    "tag",
     "inspect",
     "pruneSnapshots",
     "run",
@@ -64,19 +65,20 @@ export class DockerFreezer extends Freezer {
     "snapshotSizes",
   ];
 
-  /** The committed image of a bottle: `bot-bottle-committed-<slug>:latest`. */
+  /** The newest snapshot of a bottle: `bot-bottle-committed-<slug>:latest`. */
   imageName(slug: string): string {
-    return `bot-bottle-committed-${slug}:latest`;
+    return `${this.#repository(slug)}:latest`;
   }
 
   /**
-   * Runs `docker commit` and reads the container's run configuration at the
-   * same time, then removes the image a re-commit left untagged.
+   * Runs `docker commit` into `bot-bottle-committed-<slug>:<id>`, reading the
+   * container's run configuration at the same time, then moves `:latest` to
+   * it and reads its size.
    */
-  protected override async freeze(agent: Agent): Promise<Frozen> {
-    const image = this.imageName(agent.slug);
+  protected override async freeze(agent: Agent, id: string): Promise<Frozen> {
+    const image = this.#repository(agent.slug) + `:${id}`;
+    const latest = this.imageName(agent.slug);
     const container = this.bottleName(agent.slug);
-    const hadSnapshot = (await agent.state.readCommittedImage()) !== undefined;
     // No separate state probe: docker commit's own error says when the
     // container is missing or the engine is down.
     const [, inspected] = await Promise.all([
@@ -86,15 +88,33 @@ export class DockerFreezer extends Freezer {
         () => undefined, // the commit's error says why
       ),
     ]);
-    if (hadSnapshot) {
-      try {
-        await this.run("pruneSnapshots", { slug: agent.slug }, agent);
-      } catch (error) {
-        if (!(error instanceof BackendError)) throw error;
-        this.log(`warning: the previous snapshot image was not removed: ${error.message}`);
-      }
+    const [, sizes] = await Promise.all([
+      this.run("tag", { image, target: latest }, agent),
+      this.run("snapshotSizes", { image: [image] }, agent),
+    ]);
+    return {
+      artifact: image,
+      current: latest,
+      sizeBytes: Number(sizes.stdout.trim().split(" ").at(-1)) || undefined,
+      runConfig: inspected && this.#runConfig(inspected),
+    };
+  }
+
+  /** Tags a snapshot made before histories were kept `:legacy`, before `:latest` moves. */
+  protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
+    const legacy = `${this.#repository(agent.slug)}:legacy`;
+    if (artifact === legacy) return legacy;
+    try {
+      await this.run("tag", { image: artifact, target: legacy }, agent);
+      return legacy;
+    } catch (error) {
+      if (error instanceof BackendError && /No such image/i.test(error.stderr)) return artifact;
+      throw error;
     }
-    return { artifact: image, runConfig: inspected && this.#runConfig(inspected) };
+  }
+
+  #repository(slug: string): string {
+    return `bot-bottle-committed-${slug}`;
   }
 
   #runConfig(inspected: CommandResult): RunConfig {

@@ -5,10 +5,9 @@
  * @module
  */
 
-// @ts-types="@types/semver"
-import * as semver from "semver";
 import { join } from "node:path";
 import * as v from "valibot";
+import { semver } from "../lib/_internal/semver.ts";
 import type { Agent } from "../lib/agent.ts";
 import { BackendError, BackendUnavailableError } from "../lib/errors.ts";
 import { type BottleStatus, Freezer, type Frozen, type InventoryEntry } from "../lib/freezer.ts";
@@ -85,17 +84,18 @@ export class MacosContainerFreezer extends Freezer {
     "remove",
     "imageList",
     "imageDelete",
+    "tag",
   ];
 
-  /** The committed image of a bottle: `bot-bottle-committed-<slug>:latest`. */
+  /** The newest snapshot of a bottle: `bot-bottle-committed-<slug>:latest`. */
   imageName(slug: string): string {
-    return `bot-bottle-committed-${slug}:latest`;
+    return `${this.#repository(slug)}:latest`;
   }
 
   /** Exports the bottle's filesystem and loads it as the committed image. */
-  protected override async freeze(agent: Agent): Promise<Frozen> {
+  protected override async freeze(agent: Agent, id: string): Promise<Frozen> {
     const name = this.bottleName(agent.slug);
-    const image = this.imageName(agent.slug);
+    const image = `${this.#repository(agent.slug)}:${id}`;
     const version = await this.#version(agent);
     const bottle = await this.#find(agent);
     const state = stateOf(bottle);
@@ -106,7 +106,7 @@ export class MacosContainerFreezer extends Freezer {
         "list",
       );
     }
-    const live = version !== undefined && semver.gte(version, LIVE_EXPORT);
+    const live = version !== undefined && (await semver()).gte(version, LIVE_EXPORT);
     if (state === "running" && !live) {
       this.log(
         version === undefined
@@ -116,7 +116,7 @@ export class MacosContainerFreezer extends Freezer {
       );
     }
     const mustStop = state === "running" && !live;
-    await this.whileStopped(agent, {
+    const sizeBytes = await this.whileStopped(agent, {
       running: mustStop,
       consequences: [
         "if it was started with --rm, stopping also deletes it and the bottle is lost",
@@ -126,7 +126,7 @@ export class MacosContainerFreezer extends Freezer {
       startCommand: `container start ${name}`,
     }, async () => {
       try {
-        await this.#exportImage(agent, bottle, image, version);
+        return await this.#exportImage(agent, bottle, image, version);
       } catch (error) {
         if (mustStop && error instanceof BackendError && !(await this.#exists(agent))) {
           throw new BackendError(
@@ -139,32 +139,54 @@ export class MacosContainerFreezer extends Freezer {
         throw error;
       }
     });
-    return { artifact: image, runConfig: runConfigOf(bottle) };
+    // 0.10 builds the image itself, under one name: `:latest` cannot move there.
+    const old = version !== undefined && (await semver()).satisfies(version, "0.10.x");
+    return {
+      artifact: image,
+      current: old ? image : this.imageName(agent.slug),
+      sizeBytes,
+      runConfig: runConfigOf(bottle),
+    };
   }
 
+  /** Tags a snapshot made before histories were kept `:legacy`, before `:latest` moves. */
+  protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
+    const legacy = `${this.#repository(agent.slug)}:legacy`;
+    if (artifact === legacy || !(await this.snapshotExists(artifact))) return artifact;
+    await this.run("tag", { image: artifact, target: legacy }, agent);
+    return legacy;
+  }
+
+  #repository(slug: string): string {
+    return `bot-bottle-committed-${slug}`;
+  }
+
+  /** Exports, and loads the image under `image` and `:latest`; returns the layer's size. */
   async #exportImage(
     agent: Agent,
     bottle: ContainerSnapshot,
     image: string,
     version: string | undefined,
-  ): Promise<void> {
+  ): Promise<number | undefined> {
     const name = bottle.configuration.id;
-    if (version !== undefined && semver.satisfies(version, "0.10.x")) {
+    if (version !== undefined && (await semver()).satisfies(version, "0.10.x")) {
       // 0.10 builds the image itself; it keeps no process config.
       await this.run("exportImage", { image, container: name }, agent);
-      return;
+      return undefined;
     }
-    await withTempDir(async (dir) => {
+    return await withTempDir(async (dir) => {
       const rootfs = join(dir, "rootfs.tar");
       await this.run("export", { path: rootfs, container: name }, agent);
+      const size = (await Deno.stat(rootfs)).size;
       const archive = join(dir, "image.tar");
       await writeOciImageArchive(dir, {
-        reference: image,
+        references: [image, this.imageName(agent.slug)],
         layer: rootfs,
         config: imageConfig(bottle, agent.slug),
         platform: bottle.configuration.platform ?? { os: "linux", architecture: "arm64" },
       }, archive);
       await this.run("imageLoad", { path: archive }, agent);
+      return size;
     }, "bot-bottle-export-");
   }
 
@@ -258,7 +280,7 @@ export class MacosContainerFreezer extends Freezer {
 
   async #version(agent: Agent): Promise<string | undefined> {
     const { stdout } = await this.run("version", {}, agent);
-    return semver.coerce(stdout)?.version;
+    return (await semver()).coerce(stdout)?.version;
   }
 
   async #list(agent?: Agent): Promise<ContainerSnapshot[]> {

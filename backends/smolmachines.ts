@@ -5,18 +5,25 @@
  * @module
  */
 
-// @ts-types="@types/semver"
-import * as semver from "semver";
 import * as v from "valibot";
+import { semver } from "../lib/_internal/semver.ts";
 import type { Agent } from "../lib/agent.ts";
 import { BackendError, BadInputError } from "../lib/errors.ts";
-import { type BottleStatus, Freezer, type InventoryEntry, type StartSpec } from "../lib/freezer.ts";
+import {
+  type BottleStatus,
+  Freezer,
+  type Frozen,
+  type InventoryEntry,
+  type StartSpec,
+} from "../lib/freezer.ts";
 import { describeIssues } from "../lib/schema_issues.ts";
 
 const Machine = v.looseObject({ name: v.string(), state: v.string() });
 
-/** The stub smolvm writes next to the artifact, in the state directory. */
+/** The stub smolvm writes next to the artifact, in the state directory (the launcher's name). */
 const STUB = "committed-smolmachine";
+/** Where each snapshot's stub and artifact are kept, in the state directory. */
+const SNAPSHOTS = "snapshots";
 
 /**
  * Snapshots a smolvm bottle with `smolvm pack create --from-vm`, which
@@ -43,7 +50,7 @@ export class SmolmachinesFreezer extends Freezer {
   ];
 
   /** Packs the stopped machine and moves the stub and artifact into place. */
-  protected override async freeze(agent: Agent): Promise<string> {
+  protected override async freeze(agent: Agent, id: string): Promise<Frozen> {
     const name = this.bottleName(agent.slug);
     const machine = (await this.#list(agent)).find((each) => each.name === name);
     if (!machine) {
@@ -60,7 +67,7 @@ export class SmolmachinesFreezer extends Freezer {
         "list",
       );
     }
-    const stub = agent.state.path(STUB);
+    const stub = this.#snapshotStub(agent, id);
     const artifact = `${stub}.smolmachine`;
     await this.whileStopped(agent, {
       running: machine.state === "running" || machine.state === "frozen",
@@ -70,6 +77,7 @@ export class SmolmachinesFreezer extends Freezer {
     }, async () => {
       const temp = agent.state.path(`.${STUB}.tmp-${crypto.randomUUID().slice(0, 8)}`);
       try {
+        await Deno.mkdir(agent.state.path(SNAPSHOTS), { recursive: true, mode: 0o700 });
         const result = await this.run("pack", { container: name, path: temp }, agent);
         for (const output of [temp, `${temp}.smolmachine`]) {
           if (!(await Deno.lstat(output).then((info) => info.isFile, () => false))) {
@@ -86,9 +94,34 @@ export class SmolmachinesFreezer extends Freezer {
         for (const leftover of [temp, `${temp}.smolmachine`]) {
           await Deno.remove(leftover).catch(() => {});
         }
+        // Only when empty: a failed first pack leaves no snapshots directory behind.
+        await Deno.remove(agent.state.path(SNAPSHOTS)).catch(() => {});
       }
     });
-    return artifact;
+    // The newest also goes by the launcher's names: hard links, no copy.
+    const current = agent.state.path(`${STUB}.smolmachine`);
+    await replaceWithLink(artifact, current);
+    await replaceWithLink(stub, agent.state.path(STUB));
+    const sizeBytes = (await Deno.stat(artifact)).size;
+    return { artifact, current, sizeBytes };
+  }
+
+  /** Links a snapshot made before histories were kept into `snapshots/legacy.smolmachine`. */
+  protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
+    const legacy = `${this.#snapshotStub(agent, "legacy")}.smolmachine`;
+    if (
+      artifact !== agent.state.path(`${STUB}.smolmachine`) || !(await this.snapshotExists(artifact))
+    ) {
+      return artifact;
+    }
+    await Deno.mkdir(agent.state.path(SNAPSHOTS), { recursive: true, mode: 0o700 });
+    await replaceWithLink(artifact, legacy);
+    return legacy;
+  }
+
+  /** `<state>/snapshots/<id>`: the stub smolvm writes; the artifact is that and `.smolmachine`. */
+  #snapshotStub(agent: Agent, id: string): string {
+    return agent.state.path(`${SNAPSHOTS}/${id}`);
   }
 
   /** `smolvm machine exec --name bot-bottle-<slug> -- sh`. */
@@ -151,14 +184,16 @@ export class SmolmachinesFreezer extends Freezer {
 
   /** Removes the `.smolmachine` file and its stub, when they are the bottle's own. */
   override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
-    const own = agent.state.path(`${STUB}.smolmachine`);
-    if (artifact !== own) {
+    const inside = artifact.startsWith(agent.state.dir + "/") &&
+      artifact.endsWith(".smolmachine") &&
+      !artifact.slice(agent.state.dir.length).includes("/..");
+    if (!inside) {
       throw new BadInputError(
         `the snapshot ${artifact} is outside the state directory of bottle "${agent.slug}"; ` +
           `it was left alone: remove it by hand`,
       );
     }
-    for (const file of [own, agent.state.path(STUB)]) {
+    for (const file of [artifact, artifact.slice(0, -".smolmachine".length)]) {
       await Deno.remove(file).catch((error) => {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       });
@@ -189,8 +224,8 @@ export class SmolmachinesFreezer extends Freezer {
   /** `machine create` and `delete` take `--name` from smolvm 1.0.2; before, the name was positional. */
   async #needsNamedFlags(agent?: Agent): Promise<void> {
     const { stdout } = await this.run("version", {}, agent);
-    const version = semver.coerce(stdout)?.version;
-    if (version !== undefined && semver.lt(version, "1.0.2")) {
+    const version = (await semver()).coerce(stdout)?.version;
+    if (version !== undefined && (await semver()).lt(version, "1.0.2")) {
       throw this.backendError(
         `smolvm ${version} is too old: bot-bottle needs smolvm 1.0.2 or later (machine create ` +
           `and delete take --name from 1.0.2); upgrade smolvm`,
@@ -242,6 +277,18 @@ export class SmolmachinesFreezer extends Freezer {
       );
     }
     return error;
+  }
+}
+
+/** Makes `target` a hard link to `source`, replacing it atomically; a copy where links fail. */
+async function replaceWithLink(source: string, target: string): Promise<void> {
+  const temp = `${target}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    await Deno.link(source, temp).catch(() => Deno.copyFile(source, temp));
+    await Deno.rename(temp, target);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
   }
 }
 

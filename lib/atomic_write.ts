@@ -40,3 +40,33 @@ export async function writeFileAtomic(
     throw error;
   }
 }
+
+/**
+ * Writes several files, each atomically, as one change: when any write
+ * fails, the files already written get their old content back (or are
+ * removed, if they did not exist), so readers see all old or all new.
+ *
+ * @param files The files and their new content, in the order to write them.
+ * @throws The first error; the files are then as they were.
+ */
+export async function writeFilesTogether(
+  files: readonly { path: string; content: string }[],
+): Promise<void> {
+  const written: { path: string; old: Uint8Array | undefined }[] = [];
+  try {
+    for (const file of files) {
+      const old = await Deno.readFile(file.path).catch((error) => {
+        if (error instanceof Deno.errors.NotFound) return undefined;
+        throw error;
+      });
+      written.push({ path: file.path, old });
+      await writeFileAtomic(file.path, file.content);
+    }
+  } catch (error) {
+    for (const { path, old } of written.reverse()) {
+      if (old === undefined) await Deno.remove(path).catch(() => {});
+      else await writeFileAtomic(path, old).catch(() => {});
+    }
+    throw error;
+  }
+}

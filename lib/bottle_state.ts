@@ -6,10 +6,11 @@
  */
 
 import { join, resolve } from "node:path";
-import { writeFileAtomic } from "./atomic_write.ts";
+import { writeFileAtomic, writeFilesTogether } from "./atomic_write.ts";
 import { BadInputError } from "./errors.ts";
 import { type Metadata, validateMetadata } from "./metadata.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
+import { emptyHistory, type History, HISTORY_FILE, parseHistory } from "./snapshot_history.ts";
 import { isSlug, parseSlug } from "./slug.ts";
 
 /** The name of the file that holds the committed artifact's reference. */
@@ -144,7 +145,11 @@ export class BottleState {
       return reference === "" ? undefined : reference;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
+      throw new BadInputError(
+        `cannot read ${this.path(COMMITTED_IMAGE_FILE)} (${(error as Error).message}); ` +
+          `it must be a file naming the snapshot: fix or remove it`,
+        { cause: error },
+      );
     }
   }
 
@@ -194,6 +199,87 @@ export class BottleState {
   /** Records the run configuration, replaced atomically. */
   async writeRunConfig(config: RunConfig): Promise<void> {
     await writeFileAtomic(this.path(RUN_CONFIG_FILE), JSON.stringify(config, null, 2) + "\n");
+  }
+
+  /**
+   * Reads the snapshot history. A bottle committed before histories were
+   * kept (by the launcher, or an older bot-bottle) has one snapshot, with the
+   * id `legacy`: the artifact `committed-image` names.
+   *
+   * @param backend The bottle's backend, for a legacy snapshot's record.
+   * @returns The history, oldest snapshot first.
+   * @throws {BadInputError} When `snapshots.json` is not a history.
+   */
+  async readHistory(backend: string): Promise<History> {
+    const file = this.path(HISTORY_FILE);
+    let text: string | undefined;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    if (text !== undefined) {
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return parseHistory(json, file);
+    }
+    const history = emptyHistory();
+    const artifact = await this.readCommittedImage();
+    if (artifact !== undefined) {
+      const info = await Deno.stat(this.path(COMMITTED_IMAGE_FILE));
+      history.snapshots.push({
+        id: "legacy",
+        createdAt: (info.mtime ?? new Date()).toISOString(),
+        backend,
+        artifact,
+        sizeBytes: null,
+        parent: null,
+        toolVersion: "unknown",
+        message: null,
+      });
+    }
+    return history;
+  }
+
+  /** Replaces `snapshots.json` atomically. */
+  async writeHistory(history: History): Promise<void> {
+    await writeFileAtomic(this.path(HISTORY_FILE), JSON.stringify(history, null, 2) + "\n");
+  }
+
+  /**
+   * Records a commit as one change: the history, the run configuration, the
+   * new `committed-image`, and `.preserve`. When any write fails, every file
+   * is as it was.
+   *
+   * @param commit What to record.
+   * @throws {TypeError} When the reference is empty or spans lines (nothing is written).
+   */
+  async recordCommit(commit: {
+    history: History;
+    runConfig?: RunConfig;
+    committedImage: string;
+  }): Promise<void> {
+    const reference = commit.committedImage;
+    if (reference === "" || /[\r\n]/.test(reference)) {
+      throw new TypeError(
+        `artifact reference must be one non-empty line, got ${JSON.stringify(reference)}`,
+      );
+    }
+    await writeFilesTogether([
+      { path: this.path(HISTORY_FILE), content: JSON.stringify(commit.history, null, 2) + "\n" },
+      ...commit.runConfig
+        ? [{
+          path: this.path(RUN_CONFIG_FILE),
+          content: JSON.stringify(commit.runConfig, null, 2) + "\n",
+        }]
+        : [],
+      { path: this.path(COMMITTED_IMAGE_FILE), content: reference + "\n" },
+      ...(await this.isPreserved()) ? [] : [{ path: this.path(PRESERVE_FILE), content: "" }],
+    ]);
   }
 
   /** Tells whether the bottle is marked to be kept at session end. */

@@ -6,6 +6,8 @@
 
 import { loadAgent } from "./agent.ts";
 import type { CommitResult } from "./freezer.ts";
+import { BotBottleError } from "./errors.ts";
+import { prune, retention } from "./prune.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 
 /** Options for {@linkcode commit}. */
@@ -14,6 +16,13 @@ export interface CommitOptions extends GetFreezerOptions {
   registry?: Registry;
   /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
   root?: string;
+  /** A note kept with the snapshot in the history. */
+  message?: string;
+  /**
+   * How many snapshots to keep afterwards; older ones are pruned once the
+   * commit succeeded (default: `BOT_BOTTLE_KEEP_SNAPSHOTS`, else 10; 0 keeps all).
+   */
+  keep?: number;
 }
 
 /**
@@ -37,7 +46,27 @@ export interface CommitOptions extends GetFreezerOptions {
  * ```
  */
 export async function commit(slug: string, options: CommitOptions = {}): Promise<CommitResult> {
+  const keep = options.keep ?? retention();
   const agent = await loadAgent(slug, options.root);
   const registry = options.registry ?? await loadRegistry();
-  return await registry.getFreezer(agent.backend, options).commit(agent);
+  const result = await registry.getFreezer(agent.backend, options).commit(agent, {
+    message: options.message,
+  });
+  if (keep === 0) return result;
+  // Retention runs only after the commit succeeded, and its failure does not undo it.
+  const log = options.log ?? (() => {});
+  try {
+    const pruned = await prune(slug, { ...options, registry, keep });
+    result.pruned = pruned.removed.map((record) => record.id);
+    if (pruned.removed.length > 0) {
+      log(
+        `removed ${pruned.removed.length} old snapshot(s) beyond the newest ${keep} ` +
+          `(${result.pruned.join(", ")}); BOT_BOTTLE_KEEP_SNAPSHOTS sets how many are kept`,
+      );
+    }
+  } catch (error) {
+    if (!(error instanceof BotBottleError)) throw error;
+    log(`warning: old snapshots were not pruned: ${error.message}`);
+  }
+  return result;
 }

@@ -25,8 +25,8 @@ export interface DestroyResult {
   slug: string;
   /** Whether a bottle (container or machine) was removed. */
   removedBottle: boolean;
-  /** The snapshot removed, if one was. */
-  removedSnapshot?: string;
+  /** The snapshots removed (their artifacts); absent with `keepSnapshot`. */
+  removedSnapshots?: string[];
   /** The state directory removed, if it was. */
   removedState?: string;
 }
@@ -57,12 +57,15 @@ export async function destroy(slug: string, options: DestroyOptions = {}): Promi
   const freezer = registry.getFreezer(agent.backend, options);
   const log = options.log ?? (() => {});
   const status = await freezer.bottleStatus(slug);
-  const artifact = options.keepSnapshot ? undefined : await agent.state.readCommittedImage();
+  const artifacts = options.keepSnapshot ? [] : await snapshotArtifacts(agent, freezer.backend);
   const losses = [
     ...status === "absent"
       ? []
       : [`the ${status} ${freezer.bottleName(slug)} and every change in it`],
-    ...artifact ? [`its snapshot ${artifact}`] : [],
+    ...artifacts.length === 0 ? [] : [
+      `its ${artifacts.length === 1 ? "snapshot" : `${artifacts.length} snapshots`} ` +
+      `(${artifacts.join(", ")})`,
+    ],
     ...options.keepSnapshot ? [] : [`its state directory ${agent.state.dir}`],
   ];
   if (losses.length === 0) {
@@ -79,15 +82,23 @@ export async function destroy(slug: string, options: DestroyOptions = {}): Promi
     log(`removed ${freezer.bottleName(slug)}`);
   }
   if (options.keepSnapshot) return result;
-  if (artifact) {
+  for (const artifact of artifacts) {
     await freezer.removeSnapshot(agent, artifact);
-    result.removedSnapshot = artifact;
     log(`removed the snapshot ${artifact}`);
   }
+  result.removedSnapshots = artifacts;
   await removeStateDirectory(agent);
   result.removedState = agent.state.dir;
   log(`removed ${agent.state.dir}`);
   return result;
+}
+
+/** Every artifact of the bottle's snapshots, and what `committed-image` names, each once. */
+async function snapshotArtifacts(agent: Agent, backend: string): Promise<string[]> {
+  const history = await agent.state.readHistory(backend);
+  const current = await agent.state.readCommittedImage();
+  const artifacts = history.snapshots.map((record) => record.artifact);
+  return [...new Set(current === undefined ? artifacts : [...artifacts, current])];
 }
 
 async function removeStateDirectory(agent: Agent): Promise<void> {

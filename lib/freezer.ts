@@ -10,7 +10,9 @@ import type { BackendCommands, CommandResult } from "./backend_commands.ts";
 import { BackendError, BadInputError, BotBottleError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
 import { emptyRunConfig, type RunConfig, runValues } from "./run_config.ts";
+import { newSnapshotId } from "./snapshot_history.ts";
 import type { TemplateValues } from "./template.ts";
+import { VERSION } from "./version.ts";
 
 /** What a successful commit produced. */
 export interface CommitResult {
@@ -18,18 +20,29 @@ export interface CommitResult {
   slug: string;
   /** The backend's registry name (aliases resolved), e.g. `"docker"`. */
   backend: string;
+  /** The new snapshot's id in the bottle's history, e.g. `20261124T141500Z`. */
+  snapshotId: string;
   /** The artifact reference written to `committed-image`. */
   artifact: string;
   /** The command that resumes the bottle from this snapshot. */
   resumeCommand: string;
   /** A command that copies the artifact out, to move it to another machine. */
   exportCommand: string;
+  /** The ids of older snapshots removed by automatic retention after the commit. */
+  pruned: string[];
 }
 
 /** What a backend's snapshot produced. */
 export interface Frozen {
-  /** The artifact reference to record in `committed-image`. */
+  /** This snapshot's own artifact, e.g. `bot-bottle-committed-<slug>:<id>`. */
   artifact: string;
+  /**
+   * What `committed-image` names from now on, when it is not `artifact`
+   * (e.g. the `:latest` tag that moved to this snapshot).
+   */
+  current?: string;
+  /** The snapshot's size in bytes, when the backend tells. */
+  sizeBytes?: number;
   /** How the bottle ran, for `resume` (recorded as `run-config.json`). */
   runConfig?: RunConfig;
 }
@@ -147,12 +160,26 @@ export abstract class Freezer {
    * Snapshots the agent's bottle into an artifact.
    *
    * @param agent The bottle.
+   * @param id The new snapshot's id, for the artifact's name.
    * @returns The artifact reference to record in `committed-image`, and the
    * bottle's run configuration when the backend can read it.
    * @throws {CommitCancelled} When the user declined a confirmation.
    * @throws {BackendError} When the backend failed.
    */
-  protected abstract freeze(agent: Agent): Promise<string | Frozen>;
+  protected abstract freeze(agent: Agent, id: string): Promise<string | Frozen>;
+
+  /**
+   * Gives a snapshot made before histories were kept (the `legacy` one,
+   * named only by `committed-image`) an artifact of its own, before a new
+   * commit moves what `committed-image` names. The default keeps it as it is.
+   *
+   * @param agent The bottle.
+   * @param artifact The legacy snapshot's artifact.
+   * @returns The artifact that keeps it from now on.
+   */
+  protected adoptLegacy(_agent: Agent, artifact: string): Promise<string> {
+    return Promise.resolve(artifact);
+  }
 
   /**
    * A command that copies the artifact out of the backend into a file.
@@ -403,18 +430,32 @@ export abstract class Freezer {
    * @throws {CommitCancelled} When the user declined a confirmation; nothing was written.
    * @throws {BackendError} When the backend failed; nothing was written.
    */
-  async commit(agent: Agent): Promise<CommitResult> {
+  async commit(agent: Agent, options: { message?: string } = {}): Promise<CommitResult> {
     if (!this.names.includes(agent.backend)) {
       throw new BadInputError(
         `bottle "${agent.slug}" runs on backend "${agent.backend}", not "${this.backend}"`,
       );
     }
-    const frozen = await this.freeze(agent);
-    const { artifact, runConfig } = typeof frozen === "string" ? { artifact: frozen } : frozen;
+    const history = await agent.state.readHistory(this.backend);
+    const legacy = history.snapshots.find((record) => record.id === "legacy");
+    if (legacy) legacy.artifact = await this.adoptLegacy(agent, legacy.artifact);
+    const id = newSnapshotId(new Date(), history.snapshots.map((record) => record.id));
+    const frozen = await this.freeze(agent, id);
+    const { artifact, current = artifact, runConfig, sizeBytes } = typeof frozen === "string"
+      ? { artifact: frozen } as Frozen
+      : frozen;
+    history.snapshots.push({
+      id,
+      createdAt: new Date().toISOString(),
+      backend: this.backend,
+      artifact,
+      sizeBytes: sizeBytes ?? null,
+      parent: history.resumedFrom,
+      toolVersion: VERSION,
+      message: options.message ?? null,
+    });
     try {
-      if (runConfig) await agent.state.writeRunConfig(runConfig);
-      await agent.state.writeCommittedImage(artifact);
-      await agent.state.markPreserved();
+      await agent.state.recordCommit({ history, runConfig, committedImage: current });
     } catch (error) {
       if (error instanceof TypeError) throw error;
       throw new BotBottleError(
@@ -426,11 +467,13 @@ export abstract class Freezer {
     const result: CommitResult = {
       slug: agent.slug,
       backend: this.backend,
-      artifact,
+      snapshotId: id,
+      artifact: current,
       resumeCommand: this.resumeCommand(agent),
-      exportCommand: this.exportCommand(agent, artifact),
+      exportCommand: this.exportCommand(agent, current),
+      pruned: [],
     };
-    this.log(`committed bottle "${agent.slug}" to ${artifact}`);
+    this.log(`committed bottle "${agent.slug}" to ${current} (snapshot ${id})`);
     this.log(`to resume from this snapshot: ${result.resumeCommand}`);
     this.log(`to export for migration: ${result.exportCommand}`);
     return result;

@@ -23,8 +23,8 @@ export interface OciImageConfig {
 
 /** What to write. */
 export interface OciImageSpec {
-  /** The image's name, e.g. `bot-bottle-committed-dev-abc12:latest`. */
-  reference: string;
+  /** The image's names, e.g. `bot-bottle-committed-dev-abc12:latest`: one index entry each. */
+  references: string[];
   /** An uncompressed tar of the root filesystem. It is moved into the layout. */
   layer: string;
   /** The runtime config. */
@@ -82,20 +82,19 @@ export async function writeOciImageArchive(
     config,
     layers: [layer],
   });
-  const tag = spec.reference.match(/:([^:/@]+)$/)?.[1] ?? "latest";
   await Deno.writeTextFile(
     join(layout, "index.json"),
     JSON.stringify({
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: [{
+      manifests: spec.references.map((reference) => ({
         ...manifest,
         platform: spec.platform,
         annotations: {
-          "io.containerd.image.name": spec.reference,
-          "org.opencontainers.image.ref.name": tag,
+          "io.containerd.image.name": reference,
+          "org.opencontainers.image.ref.name": reference.match(/:([^:/@]+)$/)?.[1] ?? "latest",
         },
-      }],
+      })),
     }),
   );
   await Deno.writeTextFile(

@@ -7,10 +7,13 @@
 import { loadAgent } from "./agent.ts";
 import { BackendError, BadInputError, CommitCancelled } from "./errors.ts";
 import { terminalPrompter } from "./prompter.ts";
+import { findSnapshot } from "./snapshot_history.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 
 /** Options for {@linkcode resume}. */
 export interface ResumeOptions extends GetFreezerOptions {
+  /** The snapshot: an id, or `~N` for N back from the newest (default: the newest). */
+  at?: string;
   /** Replace a bottle of that name that is still running (after a confirmation). */
   replace?: boolean;
   /** Clear `.preserve`, so the launcher's session end may remove the state directory. */
@@ -27,7 +30,9 @@ export interface ResumeResult {
   slug: string;
   /** Its backend. */
   backend: string;
-  /** The snapshot it booted from. */
+  /** The id of the snapshot it booted from. */
+  snapshotId: string;
+  /** The snapshot's artifact. */
   artifact: string;
   /** Its name on the backend, `bot-bottle-<slug>`. */
   bottle: string;
@@ -63,16 +68,18 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
   const registry = options.registry ?? await loadRegistry();
   const freezer = registry.getFreezer(agent.backend, options);
   const log = options.log ?? (() => {});
-  const artifact = await agent.state.readCommittedImage();
-  if (artifact === undefined) {
+  const history = await agent.state.readHistory(freezer.backend);
+  if (history.snapshots.length === 0) {
     throw new BadInputError(
       `bottle "${slug}" has no snapshot to resume; commit it first: bot-bottle commit ${slug}`,
     );
   }
+  const snapshot = findSnapshot(history, options.at ?? "~0", slug);
+  const artifact = snapshot.artifact;
   if (!(await freezer.snapshotExists(artifact))) {
     throw new BadInputError(
-      `the snapshot of bottle "${slug}", ${artifact}, no longer exists on ${freezer.backend}; ` +
-        `commit the bottle again, or import its snapshot`,
+      `the snapshot ${snapshot.id} of bottle "${slug}", ${artifact}, no longer exists on ` +
+        `${freezer.backend}; commit the bottle again, resume another snapshot, or import one`,
     );
   }
   const config = await agent.state.readRunConfig();
@@ -108,13 +115,19 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     );
   }
   const elapsedMs = performance.now() - started;
+  history.resumedFrom = snapshot.id;
+  await agent.state.writeHistory(history);
   if (options.noPreserve) await agent.state.clearPreserved();
   else await agent.state.markPreserved();
-  log(`resumed bottle "${slug}" from ${artifact} in ${(elapsedMs / 1000).toFixed(1)} s`);
+  log(
+    `resumed bottle "${slug}" from snapshot ${snapshot.id} (${artifact}) in ` +
+      `${(elapsedMs / 1000).toFixed(1)} s`,
+  );
   log(`to get a shell in it: ${freezer.shellCommand(slug)}`);
   return {
     slug,
     backend: freezer.backend,
+    snapshotId: snapshot.id,
     artifact,
     bottle,
     elapsedMs,

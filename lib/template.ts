@@ -85,6 +85,7 @@ export const PLACEHOLDERS: Readonly<Record<string, PlaceholderKind>> = {
   slug: KINDS.slug,
   container: KINDS.containerName,
   image: KINDS.imageReference,
+  target: KINDS.imageReference,
   path: KINDS.absolutePath,
   env: KINDS.environmentVariable,
   volume: KINDS.volume,

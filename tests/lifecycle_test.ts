@@ -98,7 +98,8 @@ dockerTest(
         match(
           resumed.stderr,
           new RegExp(
-            `resumed bottle "${slug}" from bot-bottle-committed-${slug}:latest in \\d+\\.\\d s\n`,
+            `resumed bottle "${slug}" from snapshot \\d{8}T\\d{6}Z ` +
+              `\\(bot-bottle-committed-${slug}:\\d{8}T\\d{6}Z\\) in \\d+\\.\\d s\n`,
           ),
         );
         equal(await docker("inspect", "--format", "{{.State.Status}}", container), "running");
@@ -194,8 +195,8 @@ dockerTest("resume says when the snapshot image is gone, and changes nothing", a
   equal(run.code, 1);
   equal(
     run.stderr,
-    `bot-bottle: error: the snapshot of bottle "${slug}", bot-bottle-committed-${slug}:latest, no ` +
-      `longer exists on docker; commit the bottle again, or import its snapshot\n`,
+    `bot-bottle: error: the snapshot legacy of bottle "${slug}", bot-bottle-committed-${slug}:latest, ` +
+      `no longer exists on docker; commit the bottle again, resume another snapshot, or import one\n`,
   );
   deepStrictEqual(await snapshotTree(home.home), before);
 });

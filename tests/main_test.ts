@@ -3,7 +3,7 @@
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { runCli } from "./_helpers/cli.ts";
+import { commitJson, runCli } from "./_helpers/cli.ts";
 import { docker, dockerTest, startBottle, testSlug } from "./_helpers/docker.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "./_helpers/temp_home.ts";
 
@@ -70,44 +70,183 @@ dockerTest('commit treats a legacy state directory (backend "" or none) as Docke
   }
 });
 
-dockerTest("re-committing replaces the snapshot and leaves no dangling image", async () => {
-  await using home = await tempHome();
-  await using bottle = await startBottle();
-  await home.writeBottle(bottle.slug);
-  await bottle.exec("sh", "-c", "echo one > /marker");
-  equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
-  const first = await docker("image", "inspect", "--format", "{{.Id}}", bottle.image);
-
-  await bottle.exec("sh", "-c", "echo two > /marker");
-  const again = await runCli(["commit", bottle.slug], home.env);
-
-  equal(again.code, 0, again.stderr);
-  const second = await docker("image", "inspect", "--format", "{{.Id}}", bottle.image);
-  ok(first !== second, "the tag moved to a new image");
-  equal(await docker("run", "--rm", bottle.image, "cat", "/marker"), "two");
-  equal(await danglingImages(bottle.slug), "");
-  const labelled = await docker("images", "-q", "--filter", `label=bot-bottle.slug=${bottle.slug}`);
-  equal(labelled.split("\n").length, 1, `one image of ours is left: ${labelled}`);
-});
-
 dockerTest(
-  "a snapshot still used by a container is removed by a later commit once freed",
+  "each commit keeps its own tag, :latest moves to the newest, nothing dangles",
   async () => {
     await using home = await tempHome();
     await using bottle = await startBottle();
     await home.writeBottle(bottle.slug);
-    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
-    // A bottle resumed from the snapshot pins the old image while it runs.
-    const user = `bot-bottle-user-${bottle.slug}`;
-    await docker("run", "-d", "--name", user, bottle.image, "sleep", "3600");
-    try {
-      equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
-      ok((await danglingImages(bottle.slug)) !== "", "the pinned image survives while in use");
-    } finally {
-      await docker("rm", "-f", user);
+    const ids: string[] = [];
+    for (const generation of ["one", "two", "three"]) {
+      await bottle.exec("sh", "-c", `echo ${generation} > /marker`);
+      const run = await runCli(
+        ["commit", bottle.slug, "--json", "-m", `gen ${generation}`],
+        home.env,
+      );
+      equal(run.code, 0, run.stderr);
+      ids.push(JSON.parse(run.stdout).snapshotId);
     }
-    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+    equal(new Set(ids).size, 3, "ids are unique");
+    const repository = `bot-bottle-committed-${bottle.slug}`;
+    for (const [id, generation] of [[ids[0], "one"], [ids[2], "three"], ["latest", "three"]]) {
+      equal(await docker("run", "--rm", `${repository}:${id}`, "cat", "/marker"), generation);
+    }
+    equal(
+      await Deno.readTextFile(join(home.stateDir(bottle.slug), "committed-image")),
+      `${bottle.image}\n`,
+    );
     equal(await danglingImages(bottle.slug), "");
+
+    const rows = JSON.parse((await runCli(["snapshots", bottle.slug, "--json"], home.env)).stdout);
+    deepStrictEqual(rows.map((row: { id: string }) => row.id), [...ids].reverse());
+    deepStrictEqual(rows.map((row: { message: string }) => row.message), [
+      "gen three",
+      "gen two",
+      "gen one",
+    ]);
+    deepStrictEqual(rows.map((row: { current: boolean }) => row.current), [true, false, false]);
+    for (const row of rows) {
+      equal(row.artifact, `${repository}:${row.id}`);
+      equal(row.backend, "docker");
+      ok(row.sizeBytes > 0);
+      equal(row.parent, null);
+    }
+    const table = await runCli(["snapshots", bottle.slug], home.env);
+    match(table.stdout, new RegExp(`^\\* +${ids[2]} +\\S+ +[\\d.]+ [kMG]?B +- +gen three$`, "m"));
+
+    // Prune to one: the older tags go, the newest and :latest stay, nothing dangles.
+    const dry = await runCli(["prune", bottle.slug, "--keep", "1", "--dry-run"], home.env);
+    equal(dry.code, 0, dry.stderr);
+    match(dry.stderr, new RegExp(`would remove 2 snapshot\\(s\\) \\(${ids[0]}, ${ids[1]}\\)`));
+    equal(
+      (await docker("images", "--format", "{{.Tag}}", repository)).split("\n").length,
+      4,
+      "a dry run removes nothing",
+    );
+    const pruned = await runCli(["prune", bottle.slug, "--keep", "1"], home.env);
+    equal(pruned.code, 0, pruned.stderr);
+    match(pruned.stderr, /removed 2 snapshot\(s\) .*freed up to /);
+    deepStrictEqual(
+      (await docker("images", "--format", "{{.Tag}}", repository)).split("\n").sort(),
+      [ids[2], "latest"].sort(),
+    );
+    equal(await danglingImages(bottle.slug), "");
+    equal(
+      JSON.parse((await runCli(["snapshots", bottle.slug, "--json"], home.env)).stdout).length,
+      1,
+    );
+  },
+);
+
+dockerTest(
+  "resume --at ~2 boots an older snapshot and records it as the next commit's parent",
+  async () => {
+    await using home = await tempHome();
+    await using bottle = await startBottle();
+    await home.writeBottle(bottle.slug);
+    const ids: string[] = [];
+    for (const generation of ["one", "two", "three"]) {
+      await bottle.exec("sh", "-c", `echo ${generation} > /marker`);
+      ids.push(
+        JSON.parse((await runCli(["commit", bottle.slug, "--json"], home.env)).stdout).snapshotId,
+      );
+    }
+    const resumed = await runCli(
+      ["resume", bottle.slug, "--at", "~2", "--replace", "--yes"],
+      home.env,
+    );
+    equal(resumed.code, 0, resumed.stderr);
+    match(resumed.stderr, new RegExp(`resumed bottle "${bottle.slug}" from snapshot ${ids[0]} `));
+    equal(await bottle.exec("cat", "/marker"), "one");
+    equal(
+      await Deno.readTextFile(join(home.stateDir(bottle.slug), "committed-image")),
+      `${bottle.image}\n`,
+    );
+    // Pruning never removes the snapshot a running bottle was resumed from.
+    equal((await runCli(["prune", bottle.slug, "--keep", "1"], home.env)).code, 0);
+    const kept = JSON.parse((await runCli(["snapshots", bottle.slug, "--json"], home.env)).stdout);
+    deepStrictEqual(
+      kept.map((row: { id: string; resumedFrom: boolean }) => [row.id, row.resumedFrom]),
+      [
+        [ids[2], false],
+        [ids[0], true],
+      ],
+    );
+    // The next commit records its lineage.
+    const next = JSON.parse((await runCli(["commit", bottle.slug, "--json"], home.env)).stdout);
+    const [newest] = JSON.parse(
+      (await runCli(["snapshots", bottle.slug, "--json"], home.env)).stdout,
+    );
+    equal(newest.id, next.snapshotId);
+    equal(newest.parent, ids[0]);
+    // An unknown snapshot is a clear error.
+    const unknown = await runCli([
+      "resume",
+      bottle.slug,
+      "--at",
+      "19990101T000000Z",
+      "--replace",
+      "--yes",
+    ], home.env);
+    equal(unknown.code, 1);
+    match(
+      unknown.stderr,
+      new RegExp(
+        `bottle "${bottle.slug}" has no snapshot "19990101T000000Z"; it has 3 \\(newest first: `,
+      ),
+    );
+  },
+);
+
+dockerTest(
+  "a bottle committed before histories were kept keeps that snapshot as legacy",
+  async () => {
+    await using home = await tempHome();
+    await using bottle = await startBottle();
+    const dir = await home.writeBottle(bottle.slug);
+    // What the launcher (or an older bot-bottle) left: :latest and committed-image, no history.
+    await bottle.exec("sh", "-c", "echo old > /marker");
+    await docker("commit", bottle.container, bottle.image);
+    await Deno.writeTextFile(join(dir, "committed-image"), `${bottle.image}\n`);
+    const legacy = JSON.parse(
+      (await runCli(["snapshots", bottle.slug, "--json"], home.env)).stdout,
+    );
+    deepStrictEqual(legacy.map((row: { id: string; artifact: string }) => [row.id, row.artifact]), [
+      ["legacy", bottle.image],
+    ]);
+    await bottle.exec("sh", "-c", "echo new > /marker");
+    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+    const rows = JSON.parse((await runCli(["snapshots", bottle.slug, "--json"], home.env)).stdout);
+    equal(rows.length, 2);
+    equal(rows[1].id, "legacy");
+    equal(rows[1].artifact, `bot-bottle-committed-${bottle.slug}:legacy`);
+    equal(await docker("run", "--rm", rows[1].artifact, "cat", "/marker"), "old");
+    equal(await docker("run", "--rm", bottle.image, "cat", "/marker"), "new");
+    equal(await danglingImages(bottle.slug), "");
+  },
+);
+
+dockerTest(
+  "automatic retention keeps BOT_BOTTLE_KEEP_SNAPSHOTS snapshots after each commit, saying so",
+  async () => {
+    await using home = await tempHome();
+    await using bottle = await startBottle();
+    await home.writeBottle(bottle.slug);
+    const env = { ...home.env, BOT_BOTTLE_KEEP_SNAPSHOTS: "2" };
+    for (let i = 0; i < 2; i++) equal((await runCli(["commit", bottle.slug], env)).code, 0);
+    const third = await runCli(["commit", bottle.slug], env);
+    equal(third.code, 0, third.stderr);
+    match(
+      third.stderr,
+      /removed 1 old snapshot\(s\) beyond the newest 2 \(\d{8}T\d{6}Z(-\d+)?\); BOT_BOTTLE_KEEP_SNAPSHOTS sets how many are kept/,
+    );
+    equal(JSON.parse((await runCli(["snapshots", bottle.slug, "--json"], env)).stdout).length, 2);
+    const bad = await runCli(["commit", bottle.slug], {
+      ...home.env,
+      BOT_BOTTLE_KEEP_SNAPSHOTS: "some",
+    });
+    equal(bad.code, 1);
+    match(bad.stderr, /BOT_BOTTLE_KEEP_SNAPSHOTS must be a whole number/);
   },
 );
 
@@ -120,12 +259,13 @@ dockerTest("commit --json prints one object on stdout and no prose", async () =>
 
   equal(run.code, 0, run.stderr);
   equal(run.stderr, "");
-  deepStrictEqual(JSON.parse(run.stdout), {
+  deepStrictEqual(commitJson(run.stdout), {
     slug: bottle.slug,
     backend: "docker",
     artifact: bottle.image,
     resumeCommand: `bot-bottle resume ${bottle.slug}`,
     exportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
+    pruned: [],
   });
 });
 
@@ -138,7 +278,8 @@ dockerTest("commit --verbose shows the docker command it runs", async () => {
   match(
     run.stderr,
     new RegExp(
-      `^\\$ docker commit --change 'LABEL bot-bottle.slug=${bottle.slug}' ${bottle.container} ${bottle.image}$`,
+      `^\\$ docker commit --change 'LABEL bot-bottle.slug=${bottle.slug}' ${bottle.container} ` +
+        `bot-bottle-committed-${bottle.slug}:\\d{8}T\\d{6}Z$`,
       "m",
     ),
   );
@@ -293,7 +434,7 @@ const usage: [string[], RegExp][] = [
   ],
   [
     ["frobnicate"],
-    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, ls, destroy; run "bot-bottle --help"\n$/,
+    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, ls, snapshots, prune, destroy; run "bot-bottle --help"\n$/,
   ],
 ];
 for (const [args, message] of usage) {
@@ -310,8 +451,8 @@ Deno.test("--help and commit --help describe the commands and exit 0", async () 
   const overall = await runCli(["--help"]);
   equal(overall.code, 0);
   match(overall.stdout, /^Usage: bot-bottle <command> \[options\]$/m);
-  match(overall.stdout, /^ {2}commit {3}snapshot a running bottle into a resumable artifact$/m);
-  for (const command of ["start", "resume", "ls", "destroy"]) {
+  match(overall.stdout, /^ {2}commit +snapshot a running bottle into a resumable artifact$/m);
+  for (const command of ["start", "resume", "ls", "snapshots", "prune", "destroy"]) {
     match(overall.stdout, new RegExp(`^ {2}${command} +\\S`, "m"));
   }
   const commit = await runCli(["commit", "--help"]);

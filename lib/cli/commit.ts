@@ -28,6 +28,12 @@ export const commitCommand: CliCommand = {
       type: "boolean",
       description: "leave a bottle that had to be stopped for its snapshot stopped",
     },
+    message: {
+      type: "string",
+      short: "m",
+      valueName: "text",
+      description: "a note kept with the snapshot (see bot-bottle snapshots)",
+    },
     json: {
       type: "boolean",
       description: "print one JSON object (slug, backend, artifact, commands) on stdout",
@@ -47,6 +53,7 @@ export const commitCommand: CliCommand = {
       registry,
       prompter,
       restart: values["no-restart"] !== true,
+      message: typeof values.message === "string" ? values.message : undefined,
       signal: context.signal,
       log: json ? undefined : context.log,
       onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,

@@ -7,6 +7,7 @@
 import { UsageError } from "../errors.ts";
 import { type BottleRow, list } from "../list.ts";
 import type { CliCommand } from "./command.ts";
+import { formatBytes, formatTable } from "./table.ts";
 
 /** `bot-bottle ls`. */
 export const lsCommand: CliCommand = {
@@ -47,25 +48,22 @@ export const lsCommand: CliCommand = {
 
 function table(rows: BottleRow[]): string {
   const now = Date.now();
-  const lines = [["SLUG", "BACKEND", "STATE", "SNAPSHOT", "AGE", "SIZE", "PRESERVED", "STARTED"]];
-  for (const row of rows) {
-    const snapshot = row.snapshot;
-    lines.push([
-      row.slug,
-      row.backend || "-",
-      row.state,
-      snapshot ? `${snapshot.artifact}${snapshot.exists === false ? " (gone)" : ""}` : "-",
-      snapshot?.committedAt ? age(now - Date.parse(snapshot.committedAt)) : "-",
-      snapshot?.sizeBytes != null ? bytes(snapshot.sizeBytes) : "-",
-      row.preserved ? "yes" : "no",
-      row.startedAt ?? "-",
-    ]);
-  }
-  const widths = lines[0].map((_, column) => Math.max(...lines.map((line) => line[column].length)));
-  return lines.map((line) =>
-    line.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd()
-  )
-    .join("\n");
+  return formatTable([
+    ["SLUG", "BACKEND", "STATE", "SNAPSHOT", "AGE", "SIZE", "PRESERVED", "STARTED"],
+    ...rows.map((row) => {
+      const snapshot = row.snapshot;
+      return [
+        row.slug,
+        row.backend || "-",
+        row.state,
+        snapshot ? `${snapshot.artifact}${snapshot.exists === false ? " (gone)" : ""}` : "-",
+        snapshot?.committedAt ? age(now - Date.parse(snapshot.committedAt)) : "-",
+        snapshot?.sizeBytes != null ? formatBytes(snapshot.sizeBytes) : "-",
+        row.preserved ? "yes" : "no",
+        row.startedAt ?? "-",
+      ];
+    }),
+  ]);
 }
 
 function age(ms: number): string {
@@ -74,15 +72,4 @@ function age(ms: number): string {
   if (seconds < 3600) return `${Math.round(seconds / 60)}m`;
   if (seconds < 86400) return `${Math.round(seconds / 3600)}h`;
   return `${Math.round(seconds / 86400)}d`;
-}
-
-function bytes(size: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let value = size;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }

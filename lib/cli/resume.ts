@@ -13,7 +13,7 @@ import type { CliCommand } from "./command.ts";
 export const resumeCommand: CliCommand = {
   name: "resume",
   summary: "boot a bottle again from its snapshot",
-  usage: "bot-bottle resume <slug> [options]",
+  usage: "bot-bottle resume <slug> [--at <id|~N>] [options]",
   description: [
     "Boots a new bot-bottle-<slug> from the bottle's committed snapshot, on the backend its",
     "metadata names, with the mounts, environment and network its last commit recorded. A",
@@ -21,6 +21,11 @@ export const resumeCommand: CliCommand = {
     "snapshot is never changed, and .preserve stays unless --no-preserve.",
   ].join("\n"),
   options: {
+    at: {
+      type: "string",
+      valueName: "id|~N",
+      description: "resume an older snapshot: its id, or ~N for N back from the newest",
+    },
     replace: {
       type: "boolean",
       description: "stop and replace a bottle of that name that is still running (asks first)",
@@ -39,6 +44,7 @@ export const resumeCommand: CliCommand = {
       );
     }
     const result = await resume(positionals[0], {
+      at: typeof values.at === "string" ? values.at : undefined,
       replace: values.replace === true,
       noPreserve: values["no-preserve"] === true,
       prompter: terminalPrompter({ yes: values.yes === true }),

@@ -1397,6 +1397,17 @@ const imageList: Handler = async ({ world, parsed }) => {
   }
 };
 
+// `container image tag SOURCE TARGET`: TARGET names the same image (replacing
+// what it named); a missing SOURCE is not found.
+const imageTag: Handler = async ({ world, parsed }) => {
+  const [source, target] = parsed.positionals;
+  const image = world.images.find((i) => i.reference === source);
+  if (!image) throw imageNotFound(world, source);
+  world.images = world.images.filter((i) => i.reference !== target);
+  world.images.push({ ...structuredClone(image), reference: target });
+  await print(target);
+};
+
 const imageDelete: Handler = async ({ world, parsed }) => {
   const all = parsed.flags.has("all");
   if (!all && parsed.positionals.length === 0) {
@@ -1620,6 +1631,13 @@ function commands(version: Version): Record<string, Command | Record<string, Com
       ls: imageListCommand,
       delete: imageDeleteCommand,
       rm: imageDeleteCommand,
+      tag: {
+        spec: spec(["image", "tag"], [], [
+          { name: "source", required: true, variadic: false },
+          { name: "target", required: true, variadic: false },
+        ]),
+        run: imageTag,
+      },
       save: {
         spec: spec(["image", "save"], [{ long: "output", short: "o", value: "<output>" }], [
           { name: "references", required: true, variadic: true },

@@ -76,3 +76,15 @@ export async function interruptWhen(
   running.child.kill(signal);
   return await running.done;
 }
+
+/**
+ * Parses the output of `commit --json`, checks that its `snapshotId` is a
+ * snapshot id (`YYYYMMDDTHHMMSSZ`), and returns the rest for comparison.
+ */
+export function commitJson(stdout: string): Record<string, unknown> {
+  const { snapshotId, ...rest } = JSON.parse(stdout);
+  if (!/^\d{8}T\d{6}Z(-\d+)?$/.test(snapshotId)) {
+    throw new Error(`commit --json gave no snapshot id: ${stdout}`);
+  }
+  return rest;
+}

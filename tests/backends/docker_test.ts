@@ -34,6 +34,8 @@ dockerTest(
     deepStrictEqual(result, {
       slug: bottle.slug,
       backend: "docker",
+      snapshotId: result.snapshotId,
+      pruned: [],
       artifact: bottle.image,
       resumeCommand: `bot-bottle resume ${bottle.slug}`,
       exportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
@@ -102,14 +104,18 @@ dockerTest(
       const kept = await destroy(label, { root: home.root, keepSnapshot: true, prompter: yes });
       deepStrictEqual(kept, { slug: label, removedBottle: true });
       const resumed = await resume(label, { root: home.root });
-      equal(resumed.artifact, committed.artifact);
+      equal(resumed.snapshotId, committed.snapshotId);
+      equal(resumed.artifact, `bot-bottle-committed-${label}:${committed.snapshotId}`);
       ok(resumed.elapsedMs > 0);
       equal(await docker("exec", started.bottle, "cat", "/marker"), "lib");
       const [row] = await list({ root: home.root });
       equal(row.state, "running");
       equal(row.snapshot?.exists, true);
       const gone = await destroy(label, { root: home.root, prompter: yes });
-      equal(gone.removedSnapshot, committed.artifact);
+      deepStrictEqual(gone.removedSnapshots, [
+        `bot-bottle-committed-${label}:${committed.snapshotId}`,
+        committed.artifact,
+      ]);
       deepStrictEqual(await list({ root: home.root }), []);
     } finally {
       await removeBottleObjects(label);

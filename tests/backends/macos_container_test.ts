@@ -3,7 +3,7 @@
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { type CliRun, interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
+import { type CliRun, commitJson, interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
 import { hasTerminal, runOnTerminal } from "../_helpers/terminal.ts";
 import { snapshotTree, tempHome } from "../_helpers/temp_home.ts";
 import { bottleOnDoubles, type Doubles, installDoubles } from "../_doubles/harness.ts";
@@ -155,8 +155,12 @@ Deno.test("macos-container 0.10 builds the image with export --image", async () 
   await using t = await setUp({ version: "0.10.0" }, { state: "stopped" });
   ok0(await t.commit());
   const { calls, images } = await t.doubles.container.read();
-  deepStrictEqual(calls.at(-1), ["export", "--image", IMAGE, NAME]);
-  ok(images.some((each) => each.reference === IMAGE));
+  const [{ id }] = JSON.parse((await runCli(["snapshots", SLUG, "--json"], t.env)).stdout);
+  const image = `bot-bottle-committed-${SLUG}:${id}`;
+  deepStrictEqual(calls.at(-1), ["export", "--image", image, NAME]);
+  ok(images.some((each) => each.reference === image));
+  // 0.10 names it once, so committed-image names the snapshot itself.
+  equal(await committedImage(t.home), `${image}\n`);
 });
 
 for (const state of ["stopping", "unknown"] as const) {
@@ -295,12 +299,13 @@ Deno.test("macos-container commit --json prints the artifact and commands, and n
   const run = await t.commit("--json");
   ok0(run);
   equal(run.stderr, "");
-  deepStrictEqual(JSON.parse(run.stdout), {
+  deepStrictEqual(commitJson(run.stdout), {
     slug: SLUG,
     backend: "macos-container",
     artifact: IMAGE,
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `container image save -o ${SLUG}.tar ${IMAGE}`,
+    pruned: [],
   });
 });
 
@@ -378,7 +383,8 @@ Deno.test("macos-container: start → commit → destroy --keep-snapshot → res
   const container = world.containers.find((each) => each.id === name);
   ok(container, "resumed");
   equal(container.state, "running");
-  equal(container.image.endsWith(image), true, container.image);
+  const [{ id }] = JSON.parse((await cli("snapshots", slug, "--json")).stdout);
+  equal(container.image.endsWith(`bot-bottle-committed-${slug}:${id}`), true, container.image);
   equal(container.files["work/notes.txt"], "agent work\n");
   equal(container.files["etc/debian_version"], "12\n");
   deepStrictEqual(container.initProcess.arguments.slice(-1), ["infinity"]);

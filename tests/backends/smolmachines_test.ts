@@ -4,7 +4,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { $ } from "dax";
-import { type CliRun, interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
+import { type CliRun, commitJson, interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
 import { hasTerminal, runOnTerminal } from "../_helpers/terminal.ts";
 import { snapshotTree, tempHome } from "../_helpers/temp_home.ts";
 import { bottleOnDoubles, type Doubles, installDoubles } from "../_doubles/harness.ts";
@@ -75,6 +75,8 @@ Deno.test("smolmachines packs a stopped bottle into the state directory without 
       "committed-smolmachine",
       "committed-smolmachine.smolmachine",
       "metadata.json",
+      "snapshots",
+      "snapshots.json",
     ],
     "no temporary pack files are left",
   );
@@ -244,12 +246,13 @@ Deno.test("smolmachines commit --json prints the artifact path and commands, and
   const run = await t.commit("--json");
   ok0(run);
   equal(run.stderr, "");
-  deepStrictEqual(JSON.parse(run.stdout), {
+  deepStrictEqual(commitJson(run.stdout), {
     slug: SLUG,
     backend: "smolmachines",
     artifact: t.artifact,
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `cp ${t.artifact} ${SLUG}.smolmachine`,
+    pruned: [],
   });
 });
 
@@ -373,4 +376,41 @@ Deno.test("smolmachines refuses a smolvm older than 1.0.2 for resume, naming the
   const run = await runCli(["resume", SLUG], t.env);
   equal(run.code, 1);
   match(run.stderr, /smolvm 1\.0\.1 is too old: bot-bottle needs smolvm 1\.0\.2 or later/);
+});
+
+Deno.test("smolmachines keeps each snapshot as its own file; the newest also under the launcher's names", async () => {
+  await using t = await setUp({}, { state: "stopped" });
+  for (const generation of ["one", "two"]) {
+    await t.doubles.smolvm.update((world) => {
+      world.machines[0].files["work/generation"] = generation;
+    });
+    ok0(await t.commit("--message", `gen ${generation}`));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  const rows = JSON.parse((await runCli(["snapshots", SLUG, "--json"], t.env)).stdout);
+  equal(rows.length, 2);
+  deepStrictEqual(rows.map((row: { message: string }) => row.message), ["gen two", "gen one"]);
+  for (const row of rows) {
+    equal(row.artifact, join(t.dir, "snapshots", `${row.id}.smolmachine`));
+    equal(row.sizeBytes, (await Deno.stat(row.artifact)).size);
+  }
+  equal(rows[0].current, true);
+  // The launcher's name is the newest snapshot, and no copy of it.
+  const newest = await Deno.stat(rows[0].artifact);
+  const launcher = await Deno.stat(t.artifact);
+  equal(launcher.ino, newest.ino);
+  // An older snapshot resumes, and pruning to one removes the other file.
+  await t.doubles.smolvm.update((world) => {
+    world.machines = [];
+  });
+  ok0(await runCli(["resume", SLUG, "--at", "~1"], t.env));
+  const resumed = (await t.doubles.smolvm.read()).machines[0];
+  equal(resumed.files["work/generation"], "one");
+  await t.doubles.smolvm.update((world) => {
+    world.machines = [];
+  });
+  ok0(await runCli(["prune", SLUG, "--keep", "1"], t.env));
+  equal(await Deno.stat(rows[1].artifact).catch(() => "gone"), "gone");
+  ok(await Deno.stat(rows[0].artifact));
+  equal(await Deno.readTextFile(join(t.dir, "committed-image")), `${t.artifact}\n`);
 });

@@ -10,7 +10,8 @@ import {
   CommitCancelled,
   UsageError,
 } from "../../lib/errors.ts";
-import type { FreezerOptions } from "../../lib/freezer.ts";
+import type { FreezerOptions, Frozen } from "../../lib/freezer.ts";
+import { emptyRunConfig } from "../../lib/run_config.ts";
 import { CommitOnlyFreezer } from "../_fixtures/commit_only_freezer.ts";
 import type { Prompter } from "../../lib/prompter.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "../_helpers/temp_home.ts";
@@ -24,10 +25,10 @@ const SLUG = "dev-abc12";
 class FakeFreezer extends CommitOnlyFreezer {
   static override readonly requiredCommands = [];
   frozen: Agent[] = [];
-  behaviour: (agent: Agent) => Promise<string> = (agent) =>
+  behaviour: (agent: Agent) => Promise<string | Frozen> = (agent) =>
     Promise.resolve(`fake-committed-${agent.slug}:latest`);
 
-  protected override freeze(agent: Agent): Promise<string> {
+  protected override freeze(agent: Agent): Promise<string | Frozen> {
     this.frozen.push(agent);
     return this.behaviour(agent);
   }
@@ -82,14 +83,16 @@ Deno.test("commit() records the committed image and marks the bottle preserved",
   deepStrictEqual(result, {
     slug: SLUG,
     backend: "fake",
+    snapshotId: result.snapshotId,
     artifact: `fake-committed-${SLUG}:latest`,
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `fake save fake-committed-${SLUG}:latest > ${SLUG}.tar`,
+    pruned: [],
   });
   equal(await Deno.readTextFile(join(dir, "committed-image")), `fake-committed-${SLUG}:latest\n`);
   equal(await Deno.readTextFile(join(dir, ".preserve")), "");
   deepStrictEqual(lines, [
-    `committed bottle "${SLUG}" to fake-committed-${SLUG}:latest`,
+    `committed bottle "${SLUG}" to fake-committed-${SLUG}:latest (snapshot ${result.snapshotId})`,
     `to resume from this snapshot: bot-bottle resume ${SLUG}`,
     `to export for migration: fake save fake-committed-${SLUG}:latest > ${SLUG}.tar`,
   ]);
@@ -97,6 +100,7 @@ Deno.test("commit() records the committed image and marks the bottle preserved",
     ".preserve",
     "committed-image",
     "metadata.json",
+    "snapshots.json",
   ]);
 });
 
@@ -111,6 +115,7 @@ Deno.test("commit() leaves metadata.json and the launcher's files untouched", as
   const after = await snapshotTree(dir);
   delete after["committed-image"];
   delete after[".preserve"];
+  delete after["snapshots.json"];
   deepStrictEqual(after, before);
 });
 
@@ -193,13 +198,19 @@ Deno.test("commit() uses the prompter it was given", async () => {
   deepStrictEqual(await snapshotTree(home.home), before);
 });
 
-Deno.test("commit() does not mark the bottle preserved when committed-image cannot be written", async () => {
+Deno.test("commit() writes nothing when recording fails part-way: the files written are rolled back", async () => {
   await using home = await tempHome();
   const dir = await home.writeBottle(SLUG, launcherMetadata(SLUG, { backend: "fake" }));
-  // A non-empty directory where the file goes makes the atomic rename fail.
-  await Deno.mkdir(join(dir, "committed-image", "blocker"), { recursive: true });
+  // A non-empty directory where run-config.json goes makes its atomic rename
+  // fail after snapshots.json was written.
+  await Deno.mkdir(join(dir, "run-config.json", "blocker"), { recursive: true });
   const before = await snapshotTree(home.home);
   const { freezer, lines } = makeFreezer();
+  freezer.behaviour = (agent) =>
+    Promise.resolve({
+      artifact: `fake-committed-${agent.slug}:latest`,
+      runConfig: emptyRunConfig(),
+    });
   await rejects(freezer.commit(await agentFor(home.root)), (error: unknown) => {
     if (!(error instanceof BotBottleError)) return false;
     equal(

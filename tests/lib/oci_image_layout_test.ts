@@ -26,7 +26,7 @@ Deno.test("writeOciImageArchive() writes a valid OCI layout: digests, sizes, con
     const layerDigest = await sha256File(layer);
     const archive = join(dir, "image.tar");
     await writeOciImageArchive(join(dir, "build"), {
-      reference: "bot-bottle-committed-dev-abc12:latest",
+      references: ["bot-bottle-committed-dev-abc12:latest"],
       layer,
       config: {
         Cmd: ["/bin/sh", "-c", "sleep infinity"],
@@ -96,7 +96,7 @@ if (hasSkopeo || Deno.env.get("BOT_BOTTLE_REQUIRE_DOCKER") === "1") {
           await docker("export", "-o", layer, bottle.container);
           const archive = join(dir, "image.tar");
           await writeOciImageArchive(join(dir, "build"), {
-            reference,
+            references: [reference],
             layer,
             config: {
               Cmd: ["sh", "-c", "cat marker; echo $GREETING; pwd"],

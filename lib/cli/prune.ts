@@ -1,0 +1,71 @@
+/**
+ * `bot-bottle prune <slug> | --all`.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { prune, pruneAll, type PruneResult } from "../prune.ts";
+import type { CliCommand } from "./command.ts";
+import { formatBytes } from "./table.ts";
+
+/** `bot-bottle prune`. */
+export const pruneCommand: CliCommand = {
+  name: "prune",
+  summary: "remove a bottle's older snapshots",
+  usage: "bot-bottle prune (<slug> | --all) [--keep N] [--dry-run]",
+  description: [
+    "Removes the older snapshots of the bottle (of every bottle with --all), keeping the newest",
+    "N (default: BOT_BOTTLE_KEEP_SNAPSHOTS, else 10). The current snapshot and the one a running",
+    "bottle was resumed from are never removed. Prints the space freed; --dry-run only says what",
+    "would go.",
+  ].join("\n"),
+  options: {
+    keep: { type: "string", valueName: "N", description: "how many of the newest to keep (>= 1)" },
+    all: { type: "boolean", description: "prune every bottle" },
+    "dry-run": { type: "boolean", description: "say what would be removed, remove nothing" },
+    json: { type: "boolean", description: "print a JSON array of results on stdout instead" },
+  },
+  async run({ values, positionals }, context) {
+    const all = values.all === true;
+    if (all ? positionals.length !== 0 : positionals.length !== 1) {
+      throw new UsageError(
+        `prune takes one slug, or --all; run "bot-bottle prune --help" for usage`,
+      );
+    }
+    let keep: number | undefined;
+    if (typeof values.keep === "string") {
+      if (!/^\d+$/.test(values.keep) || Number(values.keep) < 1) {
+        throw new UsageError(
+          `--keep takes a whole number of at least 1, not ${JSON.stringify(values.keep)}`,
+        );
+      }
+      keep = Number(values.keep);
+    }
+    const options = {
+      keep,
+      dryRun: values["dry-run"] === true,
+      signal: context.signal,
+      onRun: context.verbose ? (command: string) => context.log(`$ ${command}`) : undefined,
+    };
+    const results: PruneResult[] = all
+      ? await pruneAll(options)
+      : [await prune(positionals[0], options)];
+    if (values.json) {
+      context.print(JSON.stringify(results));
+      return;
+    }
+    const verb = options.dryRun ? "would remove" : "removed";
+    for (const result of results) {
+      if (result.removed.length === 0) {
+        context.log(`${result.slug}: nothing to prune`);
+        continue;
+      }
+      context.log(
+        `${result.slug}: ${verb} ${result.removed.length} snapshot(s) ` +
+          `(${result.removed.map((record) => record.id).join(", ")}), ` +
+          `${options.dryRun ? "freeing" : "freed"} up to ${formatBytes(result.freedBytes)}`,
+      );
+    }
+  },
+};

@@ -1,0 +1,52 @@
+/**
+ * `bot-bottle snapshots <slug>`.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { snapshots } from "../snapshots.ts";
+import type { CliCommand } from "./command.ts";
+import { formatBytes, formatTable } from "./table.ts";
+
+/** `bot-bottle snapshots`. */
+export const snapshotsCommand: CliCommand = {
+  name: "snapshots",
+  summary: "list a bottle's snapshots, newest first",
+  usage: "bot-bottle snapshots <slug> [--json]",
+  description: [
+    "Lists every snapshot of the bottle, newest first: id, when, size, the snapshot it was",
+    "resumed from (parent), and the commit message. * marks the current one (what resume boots",
+    "and committed-image names); ^ the one the bottle was last resumed from.",
+  ].join("\n"),
+  options: {
+    json: { type: "boolean", description: "print a JSON array on stdout instead of a table" },
+  },
+  async run({ values, positionals }, context) {
+    if (positionals.length !== 1) {
+      throw new UsageError(
+        `snapshots takes one slug, got ${positionals.length}; run "bot-bottle snapshots --help"`,
+      );
+    }
+    const rows = await snapshots(positionals[0]);
+    if (values.json) {
+      context.print(JSON.stringify(rows));
+      return;
+    }
+    if (rows.length === 0) {
+      context.log(`bottle "${positionals[0]}" has no snapshots; commit it to make one`);
+      return;
+    }
+    context.print(formatTable([
+      ["", "ID", "CREATED", "SIZE", "PARENT", "MESSAGE"],
+      ...rows.map((row) => [
+        (row.current ? "*" : "") + (row.resumedFrom ? "^" : ""),
+        row.id,
+        row.createdAt,
+        row.sizeBytes === null ? "-" : formatBytes(row.sizeBytes),
+        row.parent ?? "-",
+        row.message ?? "",
+      ]),
+    ]));
+  },
+};

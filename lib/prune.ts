@@ -1,0 +1,124 @@
+/**
+ * Removing old snapshots: the operation behind `bot-bottle prune`, and the
+ * automatic retention after a commit.
+ *
+ * @module
+ */
+
+import { loadAgent } from "./agent.ts";
+import { listStateSlugs, stateRoot } from "./bottle_state.ts";
+import { BadInputError } from "./errors.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import type { SnapshotRecord } from "./snapshot_history.ts";
+
+/** How many snapshots a bottle keeps when nothing says otherwise. */
+export const DEFAULT_KEEP = 10;
+
+/**
+ * How many snapshots to keep after a commit: `BOT_BOTTLE_KEEP_SNAPSHOTS`
+ * (0 turns automatic retention off), else {@linkcode DEFAULT_KEEP}.
+ *
+ * @throws {BadInputError} When the variable is not a whole number.
+ */
+export function retention(env: Pick<Deno.Env, "get"> = Deno.env): number {
+  const value = env.get("BOT_BOTTLE_KEEP_SNAPSHOTS");
+  if (value === undefined || value === "") return DEFAULT_KEEP;
+  if (!/^\d+$/.test(value)) {
+    throw new BadInputError(
+      `BOT_BOTTLE_KEEP_SNAPSHOTS must be a whole number (0 keeps every snapshot), ` +
+        `not ${JSON.stringify(value)}`,
+    );
+  }
+  return Number(value);
+}
+
+/** Options for {@linkcode prune}. */
+export interface PruneOptions extends GetFreezerOptions {
+  /** How many of the newest snapshots to keep (at least 1; default {@linkcode retention}). */
+  keep?: number;
+  /** Only say what would go. */
+  dryRun?: boolean;
+  /** The registry to use (default: {@linkcode loadRegistry}). */
+  registry?: Registry;
+  /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
+  root?: string;
+}
+
+/** What {@linkcode prune} removed (or, with `dryRun`, would remove). */
+export interface PruneResult {
+  /** The bottle's slug. */
+  slug: string;
+  /** The snapshots removed, oldest first. */
+  removed: SnapshotRecord[];
+  /** Their sizes added up; on Docker snapshots share layers, so at most this is freed. */
+  freedBytes: number;
+  /** Whether nothing was removed because it was a dry run. */
+  dryRun: boolean;
+}
+
+/**
+ * Removes a bottle's older snapshots, keeping the newest `keep`. The newest
+ * snapshot (the one `committed-image` names) and the one the bottle now
+ * running was resumed from are never removed. The history is rewritten after
+ * each removal, so an interruption leaves it true.
+ *
+ * @param slug The bottle's slug.
+ * @param options How many to keep, and whether to only look.
+ * @returns What was removed.
+ * @throws {BadInputError} When `keep` is not a whole number of at least 1,
+ * or the bottle has no state.
+ *
+ * @example
+ * ```ts
+ * import { prune } from "./prune.ts";
+ * const { removed, freedBytes } = await prune("dev-abc12", { keep: 3 });
+ * ```
+ */
+export async function prune(slug: string, options: PruneOptions = {}): Promise<PruneResult> {
+  const keep = options.keep ?? retention();
+  if (!Number.isInteger(keep) || keep < 1) {
+    throw new BadInputError(`--keep must be a whole number of at least 1, not ${keep}`);
+  }
+  const agent = await loadAgent(slug, options.root);
+  const registry = options.registry ?? await loadRegistry();
+  const freezer = registry.getFreezer(agent.backend, options);
+  const history = await agent.state.readHistory(freezer.backend);
+  const protect = new Set(history.snapshots.slice(-keep).map((record) => record.id));
+  if (history.resumedFrom && (await freezer.bottleStatus(slug)) !== "absent") {
+    protect.add(history.resumedFrom);
+  }
+  const removed = history.snapshots.filter((record) => !protect.has(record.id));
+  const result: PruneResult = {
+    slug,
+    removed,
+    freedBytes: removed.reduce((sum, record) => sum + (record.sizeBytes ?? 0), 0),
+    dryRun: options.dryRun === true,
+  };
+  if (options.dryRun) return result;
+  const current = await agent.state.readCommittedImage();
+  for (const record of removed) {
+    if (record.artifact !== current) await freezer.removeSnapshot(agent, record.artifact);
+    history.snapshots = history.snapshots.filter((each) => each.id !== record.id);
+    await agent.state.writeHistory(history);
+  }
+  return result;
+}
+
+/**
+ * Prunes every bottle that has state, each as {@linkcode prune} does.
+ * Bottles whose state cannot be read are skipped.
+ *
+ * @param options How many to keep, and whether to only look.
+ * @returns One result per bottle that has snapshots.
+ */
+export async function pruneAll(options: PruneOptions = {}): Promise<PruneResult[]> {
+  const registry = options.registry ?? await loadRegistry();
+  const root = options.root ?? stateRoot();
+  const results: PruneResult[] = [];
+  for (const slug of await listStateSlugs(root)) {
+    const agent = await loadAgent(slug, root).catch(() => undefined);
+    if (!agent) continue;
+    results.push(await prune(slug, { ...options, registry, root }));
+  }
+  return results;
+}

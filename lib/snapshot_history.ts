@@ -1,0 +1,127 @@
+/**
+ * A bottle's snapshot history: every commit kept, with its lineage, in the
+ * state directory's `snapshots.json`. `committed-image` keeps naming the
+ * newest, so the launcher still resumes the newest snapshot.
+ *
+ * @module
+ */
+
+import * as v from "valibot";
+import { BadInputError } from "./errors.ts";
+import { describeIssues } from "./schema_issues.ts";
+
+/** The name of the history file in a state directory. */
+export const HISTORY_FILE = "snapshots.json";
+
+const RecordSchema = v.object({
+  id: v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/)),
+  createdAt: v.string(),
+  backend: v.string(),
+  artifact: v.string(),
+  sizeBytes: v.nullable(v.number()),
+  parent: v.nullable(v.string()),
+  toolVersion: v.string(),
+  message: v.nullable(v.string()),
+});
+
+const HistorySchema = v.object({
+  version: v.literal(1),
+  snapshots: v.array(RecordSchema),
+  resumedFrom: v.nullable(v.string()),
+});
+
+/** One snapshot of a bottle. */
+export interface SnapshotRecord {
+  /** Its id: the UTC time of the commit, e.g. `20261124T141500Z` (`-2`, `-3`… when taken). */
+  id: string;
+  /** When it was made, ISO 8601. */
+  createdAt: string;
+  /** The backend that made it. */
+  backend: string;
+  /** The artifact: an image tag `bot-bottle-committed-<slug>:<id>`, or a `.smolmachine` path. */
+  artifact: string;
+  /** Its size in bytes, when the backend told. */
+  sizeBytes: number | null;
+  /** The snapshot the bottle was resumed from when this one was made. */
+  parent: string | null;
+  /** The bot-bottle version that made it. */
+  toolVersion: string;
+  /** The user's note (`commit --message`). */
+  message: string | null;
+}
+
+/** A bottle's history. */
+export interface History {
+  /** The format version of `snapshots.json`. */
+  version: 1;
+  /** The snapshots, oldest first. */
+  snapshots: SnapshotRecord[];
+  /** The snapshot the bottle now running was resumed from, if it was. */
+  resumedFrom: string | null;
+}
+
+/** An empty history. */
+export function emptyHistory(): History {
+  return { version: 1, snapshots: [], resumedFrom: null };
+}
+
+/**
+ * Validates parsed `snapshots.json`.
+ *
+ * @param value The parsed JSON.
+ * @param file The file, for the message.
+ * @returns The history.
+ * @throws {BadInputError} When it is not a history.
+ */
+export function parseHistory(value: unknown, file: string): History {
+  const result = v.safeParse(HistorySchema, value);
+  if (result.success) return result.output;
+  throw new BadInputError(
+    `${file} is not a valid snapshot history (${
+      describeIssues(result.issues).slice(0, 3).join("; ")
+    }); ` +
+      `fix or restore the file`,
+  );
+}
+
+/**
+ * A new snapshot id: the UTC time to the second, `YYYYMMDDTHHMMSSZ`, with
+ * `-2`, `-3`… appended when a snapshot of that second exists.
+ *
+ * @param now The time of the commit.
+ * @param taken The ids the bottle already has.
+ * @returns A unique id.
+ */
+export function newSnapshotId(now: Date, taken: Iterable<string>): string {
+  const base = now.toISOString().replace(/\.\d+Z$/, "Z").replace(/[-:]/g, "");
+  const used = new Set(taken);
+  if (!used.has(base)) return base;
+  for (let n = 2;; n++) if (!used.has(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+/**
+ * Finds a snapshot by id, or by `~N` (N snapshots back from the newest:
+ * `~0` is the newest).
+ *
+ * @param history The bottle's history.
+ * @param at An id or `~N`.
+ * @param slug The bottle, for messages.
+ * @returns The snapshot.
+ * @throws {BadInputError} When there is no such snapshot.
+ */
+export function findSnapshot(history: History, at: string, slug: string): SnapshotRecord {
+  const back = at.match(/^~(\d+)$/);
+  const found = back
+    ? history.snapshots.at(-1 - Number(back[1]))
+    : history.snapshots.find((record) => record.id === at);
+  if (found) return found;
+  const ids = history.snapshots.map((record) => record.id).reverse();
+  throw new BadInputError(
+    `bottle "${slug}" has no snapshot ${JSON.stringify(at)}` +
+      (ids.length === 0
+        ? "; it has none: commit it first"
+        : `; it has ${ids.length} (newest first: ${ids.slice(0, 5).join(", ")}${
+          ids.length > 5 ? ", …" : ""
+        }); see "bot-bottle snapshots ${slug}"`),
+  );
+}

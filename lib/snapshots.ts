@@ -1,0 +1,45 @@
+/**
+ * A bottle's snapshots: the operation behind `bot-bottle snapshots`.
+ *
+ * @module
+ */
+
+import { loadAgent } from "./agent.ts";
+import { stateRoot } from "./bottle_state.ts";
+import type { SnapshotRecord } from "./snapshot_history.ts";
+
+/** One snapshot in a listing. The field names are stable (`snapshots --json`). */
+export interface SnapshotRow extends SnapshotRecord {
+  /** Whether it is the newest: what `committed-image` names and `resume` boots by default. */
+  current: boolean;
+  /** Whether the bottle was last resumed from it. */
+  resumedFrom: boolean;
+}
+
+/**
+ * Lists a bottle's snapshots, newest first.
+ *
+ * @param slug The bottle's slug.
+ * @param options The state root.
+ * @returns The snapshots, newest first.
+ * @throws {BadInputError} When the slug is invalid or its state missing or corrupt.
+ *
+ * @example
+ * ```ts
+ * import { snapshots } from "./snapshots.ts";
+ * const [newest] = await snapshots("dev-abc12");
+ * ```
+ */
+export async function snapshots(
+  slug: string,
+  options: { root?: string } = {},
+): Promise<SnapshotRow[]> {
+  const agent = await loadAgent(slug, options.root ?? stateRoot());
+  const history = await agent.state.readHistory(agent.backend || "docker");
+  const newest = history.snapshots.at(-1)?.id;
+  return history.snapshots.map((record) => ({
+    ...record,
+    current: record.id === newest,
+    resumedFrom: record.id === history.resumedFrom,
+  })).reverse();
+}
