@@ -43,10 +43,10 @@ const Inspect = v.tuple([v.looseObject({
  * container's mounts, network, labels and terminal settings in
  * `run-config.json`, and `resume` passes them to `docker run` again.
  *
- * The snapshot carries the label `bot-bottle.slug=<slug>`. Re-committing
- * moves the tag to the new image; the previous image, left untagged, is then
- * removed (`docker image prune` filtered by that label), unless a container
- * still uses it, in which case a later commit removes it.
+ * Each snapshot is its own tag, `bot-bottle-committed-<slug>:<id>`, and
+ * `:latest` moves to the newest, so no commit leaves an image untagged. The
+ * snapshots carry the label `bot-bottle.slug=<slug>`, by which removing a
+ * bottle's snapshots also removes any untagged image of it.
  */
 export class DockerFreezer extends Freezer {
   /** The registry commands this freezer runs. */
