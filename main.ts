@@ -18,6 +18,8 @@ import {
 } from "./lib/cli/command.ts";
 import { commitCommand } from "./lib/cli/commit.ts";
 import { destroyCommand } from "./lib/cli/destroy.ts";
+import { exportCommand } from "./lib/cli/export.ts";
+import { importCommand } from "./lib/cli/import.ts";
 import { lsCommand } from "./lib/cli/ls.ts";
 import { pruneCommand } from "./lib/cli/prune.ts";
 import { snapshotsCommand } from "./lib/cli/snapshots.ts";
@@ -39,6 +41,8 @@ const COMMANDS: readonly CliCommand[] = [
   lsCommand,
   snapshotsCommand,
   pruneCommand,
+  exportCommand,
+  importCommand,
   destroyCommand,
 ];
 

@@ -52,6 +52,9 @@ export {
   type SnapshotRecord,
 } from "./lib/snapshot_history.ts";
 export { emptyRunConfig, type RunConfig } from "./lib/run_config.ts";
+export { ARCHIVE_FORMAT_VERSION, type ArchiveManifest } from "./lib/bottle_archive.ts";
+export { exportBottle, type ExportOptions, type ExportResult } from "./lib/export.ts";
+export { importBottle, type ImportOptions, type ImportResult } from "./lib/import.ts";
 export { start, type StartOptions, type StartResult } from "./lib/start.ts";
 export {
   BackendError,

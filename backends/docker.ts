@@ -60,15 +60,12 @@ export class DockerFreezer extends Freezer {
     "remove",
     "listAll",
     "imageId",
-    "removeImage",
+    "imageDelete",
     "listSnapshots",
     "snapshotSizes",
+    "imageSave",
+    "imageLoad",
   ];
-
-  /** The newest snapshot of a bottle: `bot-bottle-committed-<slug>:latest`. */
-  imageName(slug: string): string {
-    return `${this.#repository(slug)}:latest`;
-  }
 
   /**
    * Runs `docker commit` into `bot-bottle-committed-<slug>:<id>`, reading the
@@ -76,7 +73,7 @@ export class DockerFreezer extends Freezer {
    * it and reads its size.
    */
   protected override async freeze(agent: Agent, id: string): Promise<Frozen> {
-    const image = this.#repository(agent.slug) + `:${id}`;
+    const image = this.imageRepository(agent.slug) + `:${id}`;
     const latest = this.imageName(agent.slug);
     const container = this.bottleName(agent.slug);
     // No separate state probe: docker commit's own error says when the
@@ -102,7 +99,7 @@ export class DockerFreezer extends Freezer {
 
   /** Tags a snapshot made before histories were kept `:legacy`, before `:latest` moves. */
   protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
-    const legacy = `${this.#repository(agent.slug)}:legacy`;
+    const legacy = `${this.imageRepository(agent.slug)}:legacy`;
     if (artifact === legacy) return legacy;
     try {
       await this.run("tag", { image: artifact, target: legacy }, agent);
@@ -111,10 +108,6 @@ export class DockerFreezer extends Freezer {
       if (error instanceof BackendError && /No such image/i.test(error.stderr)) return artifact;
       throw error;
     }
-  }
-
-  #repository(slug: string): string {
-    return `bot-bottle-committed-${slug}`;
   }
 
   #runConfig(inspected: CommandResult): RunConfig {
@@ -207,7 +200,7 @@ export class DockerFreezer extends Freezer {
   /** `docker image rm` of the tag, then any untagged image of the bottle. */
   override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
     try {
-      await this.run("removeImage", { image: artifact }, agent);
+      await this.run("imageDelete", { image: artifact }, agent);
     } catch (error) {
       if (!(error instanceof BackendError) || !/No such image/i.test(error.stderr)) throw error;
     }

@@ -85,17 +85,13 @@ export class MacosContainerFreezer extends Freezer {
     "imageList",
     "imageDelete",
     "tag",
+    "imageSave",
   ];
-
-  /** The newest snapshot of a bottle: `bot-bottle-committed-<slug>:latest`. */
-  imageName(slug: string): string {
-    return `${this.#repository(slug)}:latest`;
-  }
 
   /** Exports the bottle's filesystem and loads it as the committed image. */
   protected override async freeze(agent: Agent, id: string): Promise<Frozen> {
     const name = this.bottleName(agent.slug);
-    const image = `${this.#repository(agent.slug)}:${id}`;
+    const image = `${this.imageRepository(agent.slug)}:${id}`;
     const version = await this.#version(agent);
     const bottle = await this.#find(agent);
     const state = stateOf(bottle);
@@ -151,14 +147,10 @@ export class MacosContainerFreezer extends Freezer {
 
   /** Tags a snapshot made before histories were kept `:legacy`, before `:latest` moves. */
   protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
-    const legacy = `${this.#repository(agent.slug)}:legacy`;
+    const legacy = `${this.imageRepository(agent.slug)}:legacy`;
     if (artifact === legacy || !(await this.snapshotExists(artifact))) return artifact;
     await this.run("tag", { image: artifact, target: legacy }, agent);
     return legacy;
-  }
-
-  #repository(slug: string): string {
-    return `bot-bottle-committed-${slug}`;
   }
 
   /** Exports, and loads the image under `image` and `:latest`; returns the layer's size. */

@@ -234,6 +234,31 @@ export class SmolmachinesFreezer extends Freezer {
     }
   }
 
+  /** The `.smolmachine` file itself: nothing to save. */
+  override exportArtifact(
+    _agent: Agent,
+    artifact: string,
+    _dir: string,
+  ): Promise<{ path: string; name: string }> {
+    return Promise.resolve({ path: artifact, name: "artifact.smolmachine" });
+  }
+
+  /** Moves the file to `snapshots/<id>.smolmachine`, linked to the launcher's name as the newest. */
+  override async importArtifact(
+    _slug: string,
+    _from: string,
+    id: string,
+    file: string,
+    stateDir: string,
+  ): Promise<{ artifact: string; current: string }> {
+    await Deno.mkdir(`${stateDir}/${SNAPSHOTS}`, { recursive: true, mode: 0o700 });
+    const artifact = `${stateDir}/${SNAPSHOTS}/${id}.smolmachine`;
+    await Deno.rename(file, artifact).catch(() => Deno.copyFile(file, artifact));
+    const current = `${stateDir}/${STUB}.smolmachine`;
+    await replaceWithLink(artifact, current);
+    return { artifact, current };
+  }
+
   /** `cp <artifact> <slug>.smolmachine`. */
   override exportCommand(agent: Agent, artifact: string): string {
     return `cp ${artifact} ${agent.slug}.smolmachine`;

@@ -9,6 +9,7 @@ import { type Agent, loadAgent } from "./agent.ts";
 import type { BackendCommands, CommandResult } from "./backend_commands.ts";
 import { BackendError, BadInputError, BotBottleError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
+import { join } from "node:path";
 import { emptyRunConfig, type RunConfig, runValues } from "./run_config.ts";
 import { newSnapshotId } from "./snapshot_history.ts";
 import type { TemplateValues } from "./template.ts";
@@ -303,6 +304,71 @@ export abstract class Freezer {
 
   /** A command that opens a shell in the running bottle, for hints. */
   abstract shellCommand(slug: string): string;
+
+  /**
+   * Writes a snapshot's artifact as one file, to carry to another machine.
+   * The default, for image backends, runs the `imageSave` template
+   * (`docker save`, `container image save`); smolvm hands over the
+   * `.smolmachine` itself.
+   *
+   * @param agent The bottle.
+   * @param artifact The snapshot's artifact.
+   * @param dir A private directory to write into.
+   * @returns The file, and the name it has in an export archive.
+   */
+  async exportArtifact(
+    agent: Agent,
+    artifact: string,
+    dir: string,
+  ): Promise<{ path: string; name: string }> {
+    const name = `artifact.${this.backend}.tar`;
+    const path = join(dir, name);
+    await this.run("imageSave", { path, image: artifact }, agent);
+    return { path, name };
+  }
+
+  /**
+   * Loads an exported artifact into the backend as snapshot `id` of bottle
+   * `slug`, and makes it the newest. The default, for image backends, runs
+   * `imageLoad`, then `tag` to the bottle's names.
+   *
+   * @param slug The bottle it now belongs to.
+   * @param from The bottle it was exported from (its artifact may carry that name).
+   * @param id The snapshot's id.
+   * @param file The exported artifact.
+   * @param stateDir The bottle's state directory (for backends that keep artifacts there).
+   * @returns The snapshot's own artifact, and what `committed-image` names.
+   */
+  async importArtifact(
+    slug: string,
+    from: string,
+    id: string,
+    file: string,
+    _stateDir: string,
+  ): Promise<{ artifact: string; current: string }> {
+    const loaded = `${this.imageRepository(from)}:${id}`;
+    const artifact = `${this.imageRepository(slug)}:${id}`;
+    const current = this.imageName(slug);
+    // A name the load brings that this machine did not have is only a carrier.
+    const carrier = loaded !== artifact && !(await this.snapshotExists(loaded));
+    await this.run("imageLoad", { path: file });
+    if (loaded !== artifact) {
+      await this.run("tag", { image: loaded, target: artifact });
+      if (carrier) await this.run("imageDelete", { image: loaded });
+    }
+    await this.run("tag", { image: artifact, target: current });
+    return { artifact, current };
+  }
+
+  /** The image repository of a bottle's snapshots: `bot-bottle-committed-<slug>`. */
+  imageRepository(slug: string): string {
+    return `bot-bottle-committed-${slug}`;
+  }
+
+  /** The newest snapshot's image: `bot-bottle-committed-<slug>:latest`. */
+  imageName(slug: string): string {
+    return `${this.imageRepository(slug)}:latest`;
+  }
 
   /**
    * Explains a failed command in the user's terms, e.g. a missing container

@@ -1,0 +1,58 @@
+/**
+ * `bot-bottle export <slug>`.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { exportBottle } from "../export.ts";
+import type { CliCommand } from "./command.ts";
+import { byteProgress } from "./progress.ts";
+import { formatBytes } from "./table.ts";
+
+/** `bot-bottle export`. */
+export const exportCommand: CliCommand = {
+  name: "export",
+  summary: "write a bottle's snapshot to one file, to move it to another machine",
+  usage: "bot-bottle export <slug> [--at <id|~N>] [-o <file>]",
+  description: [
+    "Writes one gzip-compressed file holding a manifest (format, slug, backend, snapshot,",
+    "lineage, tool version, the artifact's SHA-256 and size), metadata.json, run-config.json and",
+    "the artifact (docker save / container image save output, or the .smolmachine). The file is",
+    "written whole or not at all, with mode 0600: it holds whatever the bottle held, secrets",
+    "included. Default name: <slug>-<snapshot id>.bottle. Import it with bot-bottle import.",
+  ].join("\n"),
+  options: {
+    at: { type: "string", valueName: "id|~N", description: "the snapshot (default: the newest)" },
+    output: { type: "string", short: "o", valueName: "file", description: "the file to write" },
+    json: { type: "boolean", description: "print one JSON object on stdout instead" },
+  },
+  async run({ values, positionals }, context) {
+    if (positionals.length !== 1) {
+      throw new UsageError(`export takes one slug; run "bot-bottle export --help" for usage`);
+    }
+    const progress = await byteProgress("Exporting", values.json !== true);
+    try {
+      const result = await exportBottle(positionals[0], {
+        at: typeof values.at === "string" ? values.at : undefined,
+        out: typeof values.output === "string" ? values.output : undefined,
+        onProgress: progress.update,
+        signal: context.signal,
+        onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+      });
+      progress.finish();
+      if (values.json) {
+        context.print(JSON.stringify(result));
+        return;
+      }
+      context.log(
+        `exported snapshot ${result.manifest.snapshot.id} of bottle "${result.manifest.slug}" ` +
+          `to ${result.file} (${formatBytes(result.manifest.artifact.sizeBytes)} artifact, ` +
+          `sha256 ${result.manifest.artifact.sha256.slice(0, 12)}…)`,
+      );
+      context.log(`on the other machine: bot-bottle import ${result.file}`);
+    } finally {
+      progress.finish();
+    }
+  },
+};

@@ -1,0 +1,52 @@
+/**
+ * `bot-bottle import <file>`.
+ *
+ * @module
+ */
+
+import { UsageError } from "../errors.ts";
+import { importBottle } from "../import.ts";
+import type { CliCommand } from "./command.ts";
+import { byteProgress } from "./progress.ts";
+
+/** `bot-bottle import`. */
+export const importCommand: CliCommand = {
+  name: "import",
+  summary: "bring in a bottle exported on another machine",
+  usage: "bot-bottle import <file> [--name <slug>] [--force]",
+  description: [
+    "Checks the file written by bot-bottle export (format version, SHA-256 of the artifact,",
+    "every member) before touching anything, loads the snapshot into the backend, writes the",
+    "bottle's state directory, and prints how to resume it. A bottle of that slug here is",
+    "refused, unless --name gives another slug, or --force adds the snapshot to it as the newest",
+    "(replacing its metadata; nothing of it is deleted).",
+  ].join("\n"),
+  options: {
+    name: { type: "string", valueName: "slug", description: "import under this slug" },
+    force: {
+      type: "boolean",
+      description: "add the snapshot to an existing bottle of that slug, as its newest",
+    },
+    json: { type: "boolean", description: "print one JSON object on stdout instead" },
+  },
+  async run({ values, positionals }, context) {
+    if (positionals.length !== 1) {
+      throw new UsageError(`import takes one file; run "bot-bottle import --help" for usage`);
+    }
+    const progress = await byteProgress("Importing", values.json !== true);
+    try {
+      const result = await importBottle(positionals[0], {
+        name: typeof values.name === "string" ? values.name : undefined,
+        force: values.force === true,
+        onProgress: progress.update,
+        signal: context.signal,
+        log: values.json ? undefined : context.log,
+        onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+      });
+      progress.finish();
+      if (values.json) context.print(JSON.stringify(result));
+    } finally {
+      progress.finish();
+    }
+  },
+};

@@ -1,0 +1,126 @@
+/**
+ * Moving a bottle to another machine, first half: `bot-bottle export`
+ * writes one verified file holding a snapshot, its metadata and its lineage.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+import { loadAgent } from "./agent.ts";
+import { type ArchiveManifest, writeBottleArchive } from "./bottle_archive.ts";
+import { BadInputError } from "./errors.ts";
+import { METADATA_FILE, RUN_CONFIG_FILE } from "./bottle_state.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import { findSnapshot, type History } from "./snapshot_history.ts";
+import { withTempDir } from "./temp_dir.ts";
+import { VERSION } from "./version.ts";
+
+/** Options for {@linkcode exportBottle}. */
+export interface ExportOptions extends GetFreezerOptions {
+  /** The snapshot: an id or `~N` (default: the newest). */
+  at?: string;
+  /** The file to write (default: `<slug>-<id>.bottle` in the current directory). */
+  out?: string;
+  /** Called as the artifact is written, with bytes done and the total. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** The registry to use (default: {@linkcode loadRegistry}). */
+  registry?: Registry;
+  /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
+  root?: string;
+}
+
+/** What {@linkcode exportBottle} wrote. */
+export interface ExportResult {
+  /** The file written. */
+  file: string;
+  /** Its manifest. */
+  manifest: ArchiveManifest;
+}
+
+/**
+ * Writes a snapshot of the bottle `slug` as one file: a gzip-compressed tar
+ * of a manifest (format version, slug, backend, snapshot, lineage, tool
+ * version, the artifact's SHA-256 and size), `metadata.json`,
+ * `run-config.json`, and the artifact. The artifact streams through; the
+ * file appears only when complete, with mode 0600.
+ *
+ * @param slug The bottle's slug.
+ * @param options Which snapshot, where, and progress.
+ * @returns The file and its manifest.
+ * @throws {BadInputError} When the bottle, the snapshot or its artifact is
+ * missing, or the file exists.
+ *
+ * @example
+ * ```ts
+ * import { exportBottle } from "./export.ts";
+ * const { file } = await exportBottle("dev-abc12", { out: "/tmp/dev.bottle" });
+ * ```
+ */
+export async function exportBottle(
+  slug: string,
+  options: ExportOptions = {},
+): Promise<ExportResult> {
+  const agent = await loadAgent(slug, options.root);
+  const registry = options.registry ?? await loadRegistry();
+  const freezer = registry.getFreezer(agent.backend, options);
+  const history = await agent.state.readHistory(freezer.backend);
+  if (history.snapshots.length === 0) {
+    throw new BadInputError(
+      `bottle "${slug}" has no snapshot to export; commit it first: bot-bottle commit ${slug}`,
+    );
+  }
+  const snapshot = findSnapshot(history, options.at ?? "~0", slug);
+  const file = options.out ?? `${slug}-${snapshot.id}.bottle`;
+  if (await Deno.lstat(file).then(() => true, () => false)) {
+    throw new BadInputError(`${file} already exists; pass another -o, or remove it`);
+  }
+  if (!(await freezer.snapshotExists(snapshot.artifact))) {
+    throw new BadInputError(
+      `the snapshot ${snapshot.id} of bottle "${slug}", ${snapshot.artifact}, no longer exists ` +
+        `on ${freezer.backend}; export another one (see "bot-bottle snapshots ${slug}")`,
+    );
+  }
+  const metadataJson = await Deno.readTextFile(agent.state.path(METADATA_FILE));
+  const runConfigJson = await Deno.readTextFile(agent.state.path(RUN_CONFIG_FILE)).catch(
+    (error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    },
+  );
+  const manifest = await withTempDir(async (dir) => {
+    const artifact = await freezer.exportArtifact(agent, snapshot.artifact, dir);
+    return await writeBottleArchive(file, {
+      manifest: {
+        slug,
+        backend: freezer.backend,
+        snapshot: {
+          id: snapshot.id,
+          createdAt: snapshot.createdAt,
+          parent: snapshot.parent,
+          message: snapshot.message,
+        },
+        lineage: lineageOf(history, snapshot.id),
+        toolVersion: VERSION,
+        platform: { os: Deno.build.os, arch: Deno.build.arch },
+      },
+      metadataJson,
+      runConfigJson,
+      artifactPath: artifact.path,
+      artifactName: artifact.name,
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
+  }, "bot-bottle-export-");
+  return { file: resolve(file), manifest };
+}
+
+/** The ids from the oldest known ancestor of `id` to `id`, following `parent`. */
+function lineageOf(history: History, id: string): string[] {
+  const byId = new Map(history.snapshots.map((record) => [record.id, record]));
+  const lineage: string[] = [];
+  for (let at: string | null = id; at !== null && !lineage.includes(at);) {
+    lineage.unshift(at);
+    at = byId.get(at)?.parent ?? null;
+  }
+  return lineage;
+}

@@ -1,0 +1,181 @@
+/**
+ * Moving a bottle to another machine, second half: `bot-bottle import`
+ * checks an exported file, loads its snapshot into the backend, and writes
+ * the bottle's state directory.
+ *
+ * @module
+ */
+
+import { writeFilesTogether } from "./atomic_write.ts";
+import { readBottleArchive } from "./bottle_archive.ts";
+import {
+  BottleState,
+  COMMITTED_IMAGE_FILE,
+  METADATA_FILE,
+  PRESERVE_FILE,
+  RUN_CONFIG_FILE,
+  stateRoot,
+} from "./bottle_state.ts";
+import { BadInputError } from "./errors.ts";
+import { validateMetadata } from "./metadata.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import { parseRunConfig } from "./run_config.ts";
+import { emptyHistory, type History, HISTORY_FILE } from "./snapshot_history.ts";
+import { parseSlug } from "./slug.ts";
+import { withTempDir } from "./temp_dir.ts";
+
+/** Options for {@linkcode importBottle}. */
+export interface ImportOptions extends GetFreezerOptions {
+  /** The slug to import as (default: the exported bottle's). */
+  name?: string;
+  /**
+   * Import into a bottle that already has state: its metadata and run
+   * configuration are replaced, and the snapshot joins its history as the
+   * newest. Nothing of it is deleted.
+   */
+  force?: boolean;
+  /** Called as the artifact is read, with bytes done and the total. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** The registry to use (default: {@linkcode loadRegistry}). */
+  registry?: Registry;
+  /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
+  root?: string;
+}
+
+/** What {@linkcode importBottle} did. */
+export interface ImportResult {
+  /** The bottle's slug here. */
+  slug: string;
+  /** Its backend. */
+  backend: string;
+  /** The imported snapshot's id. */
+  snapshotId: string;
+  /** The snapshot's artifact here. */
+  artifact: string;
+  /** The command that resumes it. */
+  resumeCommand: string;
+}
+
+/**
+ * Imports a file written by `bot-bottle export`. The format version and the
+ * artifact's SHA-256 are checked before anything is touched; a bottle that
+ * already has state is refused unless `force` (or `name` gives a new slug);
+ * a smolvm snapshot made on another CPU architecture is refused.
+ *
+ * @param file The exported file.
+ * @param options The slug, force, progress.
+ * @returns The imported bottle and how to resume it.
+ * @throws {BadInputError} When the file is not a valid export, the slug is
+ * taken, or the backend is unknown here.
+ * @throws {BackendError} When the backend could not load the artifact.
+ *
+ * @example
+ * ```ts
+ * import { importBottle } from "./import.ts";
+ * const { resumeCommand } = await importBottle("dev-abc12-20261124T141500Z.bottle");
+ * ```
+ */
+export async function importBottle(
+  file: string,
+  options: ImportOptions = {},
+): Promise<ImportResult> {
+  const registry = options.registry ?? await loadRegistry();
+  const root = options.root ?? stateRoot();
+  return await withTempDir(async (dir) => {
+    const archive = await readBottleArchive(file, dir, options.onProgress, options.signal);
+    const { manifest } = archive;
+    const slug = parseSlug(options.name ?? manifest.slug);
+    const freezer = registry.getFreezer(manifest.backend, options);
+    if (
+      freezer.backend === "smolmachines" && manifest.platform &&
+      manifest.platform.arch !== Deno.build.arch
+    ) {
+      throw new BadInputError(
+        `${file} holds a smolvm snapshot made on ${manifest.platform.arch}, and this machine is ` +
+          `${Deno.build.arch}: a smolvm machine runs only on the CPU it was packed for`,
+      );
+    }
+    const metadata = validateMetadata(JSON.parse(archive.metadataJson));
+    if (!metadata.ok) {
+      throw new BadInputError(`${file} holds an invalid metadata.json (${metadata.problems[0]})`);
+    }
+    const runConfig = archive.runConfigJson === undefined
+      ? undefined
+      : parseRunConfig(JSON.parse(archive.runConfigJson));
+    if (archive.runConfigJson !== undefined && !runConfig) {
+      throw new BadInputError(`${file} holds an invalid run-config.json`);
+    }
+    const state = new BottleState(slug, root);
+    const exists = await Deno.lstat(state.dir).then(() => true, () => false);
+    if (exists && !options.force) {
+      throw new BadInputError(
+        `a bottle "${slug}" already exists here (${state.dir}); import it under another name ` +
+          `with --name, or add the snapshot to it with --force`,
+      );
+    }
+    const history: History = exists ? await state.readHistory(freezer.backend) : emptyHistory();
+    let id = manifest.snapshot.id;
+    for (let n = 2; history.snapshots.some((record) => record.id === id); n++) {
+      id = `${manifest.snapshot.id}-${n}`;
+    }
+    const loaded = await freezer.importArtifact(
+      slug,
+      manifest.slug,
+      id,
+      archive.artifactPath,
+      state.dir,
+    )
+      .catch(async (error) => {
+        if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
+        throw error;
+      });
+    history.snapshots.push({
+      id,
+      createdAt: manifest.snapshot.createdAt,
+      backend: freezer.backend,
+      artifact: loaded.artifact,
+      sizeBytes: manifest.artifact.sizeBytes,
+      parent: manifest.snapshot.parent,
+      toolVersion: manifest.toolVersion,
+      message: manifest.snapshot.message,
+    });
+    history.resumedFrom = null;
+    const bottleMetadata = {
+      ...metadata.metadata,
+      identity: slug,
+      backend: freezer.backend,
+      bottle_names: [freezer.bottleName(slug)],
+      ...freezer.backend === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
+    };
+    await Deno.mkdir(state.dir, { recursive: true, mode: 0o700 });
+    try {
+      await writeFilesTogether([
+        {
+          path: state.path(METADATA_FILE),
+          content: JSON.stringify(bottleMetadata, null, 2) + "\n",
+        },
+        ...runConfig
+          ? [{
+            path: state.path(RUN_CONFIG_FILE),
+            content: JSON.stringify(runConfig, null, 2) + "\n",
+          }]
+          : [],
+        { path: state.path(HISTORY_FILE), content: JSON.stringify(history, null, 2) + "\n" },
+        { path: state.path(COMMITTED_IMAGE_FILE), content: loaded.current + "\n" },
+        { path: state.path(PRESERVE_FILE), content: "" },
+      ]);
+    } catch (error) {
+      if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
+      throw error;
+    }
+    options.log?.(`imported snapshot ${id} of bottle "${slug}" (${loaded.artifact})`);
+    options.log?.(`to resume it: bot-bottle resume ${slug}`);
+    return {
+      slug,
+      backend: freezer.backend,
+      snapshotId: id,
+      artifact: loaded.artifact,
+      resumeCommand: `bot-bottle resume ${slug}`,
+    };
+  }, "bot-bottle-import-");
+}
