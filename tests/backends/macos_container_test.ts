@@ -410,3 +410,58 @@ Deno.test("macos-container: start → commit → destroy --keep-snapshot → res
   equal(after.images.some((each) => each.reference.endsWith(image)), false);
   deepStrictEqual(await snapshotTree(join(home.root, "state")), {});
 });
+
+Deno.test("macos-container keeps each snapshot as its own image: snapshots, resume --at, prune", async () => {
+  await using t = await setUp();
+  for (const generation of ["one", "two"]) {
+    await t.doubles.container.update((world) => {
+      world.containers[0].files["work/generation"] = generation;
+    });
+    ok0(await t.commit());
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  const rows = JSON.parse((await runCli(["snapshots", SLUG, "--json"], t.env)).stdout);
+  equal(rows.length, 2);
+  const references = (await t.doubles.container.read()).images.map((image) => image.reference);
+  for (const row of rows) {
+    equal(row.artifact, `bot-bottle-committed-${SLUG}:${row.id}`);
+    ok(references.includes(row.artifact), `${row.artifact} in ${references}`);
+    ok(row.sizeBytes > 0);
+  }
+  ok(references.includes(IMAGE), ":latest names the newest");
+
+  ok0(await runCli(["resume", SLUG, "--at", "~1", "--replace", "--yes"], t.env));
+  const resumed = (await t.doubles.container.read()).containers.find((each) => each.id === NAME);
+  equal(resumed?.files["work/generation"], "one");
+
+  ok0(await runCli(["prune", SLUG, "--keep", "1"], t.env));
+  // The older snapshot is protected: the running bottle was resumed from it.
+  equal(JSON.parse((await runCli(["snapshots", SLUG, "--json"], t.env)).stdout).length, 2);
+  ok0(await runCli(["destroy", SLUG, "--keep-snapshot", "--yes"], t.env));
+  ok0(await runCli(["prune", SLUG, "--keep", "1"], t.env));
+  const [kept] = JSON.parse((await runCli(["snapshots", SLUG, "--json"], t.env)).stdout);
+  equal(kept.id, rows[0].id);
+  const after = (await t.doubles.container.read()).images.map((image) => image.reference);
+  ok(!after.includes(rows[1].artifact), "the pruned image is gone");
+  ok(after.includes(rows[0].artifact) && after.includes(IMAGE));
+});
+
+Deno.test("macos-container adopts a snapshot from before histories as :legacy", async () => {
+  await using t = await setUp();
+  await t.doubles.container.update((world) => {
+    world.images.push({
+      reference: IMAGE,
+      files: { "old.txt": "old\n" },
+      config: {},
+      platform: { os: "linux", architecture: "arm64" },
+    });
+  });
+  await Deno.writeTextFile(join(t.dir, "committed-image"), `${IMAGE}\n`);
+  ok0(await t.commit());
+  const rows = JSON.parse((await runCli(["snapshots", SLUG, "--json"], t.env)).stdout);
+  deepStrictEqual(rows.map((row: { id: string }) => row.id).at(-1), "legacy");
+  const legacy = (await t.doubles.container.read()).images.find((image) =>
+    image.reference === `bot-bottle-committed-${SLUG}:legacy`
+  );
+  equal(legacy?.files["old.txt"], "old\n");
+});
