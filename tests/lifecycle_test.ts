@@ -6,6 +6,7 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "./_helpers/cli.ts";
 import {
+  cliBottle,
   docker,
   dockerTest,
   removeBottleObjects,
@@ -148,28 +149,18 @@ dockerTest(
 
 dockerTest("start refuses a slug whose bottle already runs, naming it", async () => {
   await using home = await tempHome();
-  const label = testSlug("dup");
-  try {
-    equal(
-      (await runCli(
-        ["start", "--image", TEST_IMAGE, "--name", label, "--", "sleep", "60"],
-        home.env,
-      )).code,
-      0,
-    );
-    const before = await snapshotTree(home.home);
-    const again = await runCli(["start", "--image", TEST_IMAGE, "--name", label], home.env);
-    equal(again.code, 1);
-    match(
-      again.stderr,
-      new RegExp(
-        `^bot-bottle: error: a bottle "${label}" already exists on docker \\(bot-bottle-${label} is running\\); `,
-      ),
-    );
-    deepStrictEqual(await snapshotTree(home.home), before);
-  } finally {
-    await removeBottleObjects(label);
-  }
+  await using bottle = await cliBottle(testSlug("dup"), home.env);
+  const label = bottle.slug;
+  const before = await snapshotTree(home.home);
+  const again = await runCli(["start", "--image", TEST_IMAGE, "--name", label], home.env);
+  equal(again.code, 1);
+  match(
+    again.stderr,
+    new RegExp(
+      `^bot-bottle: error: a bottle "${label}" already exists on docker \\(bot-bottle-${label} is running\\); `,
+    ),
+  );
+  deepStrictEqual(await snapshotTree(home.home), before);
 });
 
 dockerTest("a failed start removes the state directory it made", async () => {
@@ -333,34 +324,24 @@ dockerTest(
   "resume removes a stopped bottle of the same name first, saying so; --no-preserve clears .preserve",
   async () => {
     await using home = await tempHome();
-    const label = testSlug("stop");
-    try {
-      equal(
-        (await runCli(
-          ["start", "--image", TEST_IMAGE, "--name", label, "--", "sleep", "3600"],
-          home.env,
-        )).code,
-        0,
-      );
-      equal((await runCli(["commit", label], home.env)).code, 0);
-      await docker("stop", "--time", "0", `bot-bottle-${label}`);
-      const resumed = await runCli(["resume", label, "--no-preserve"], home.env);
-      equal(resumed.code, 0, resumed.stderr);
-      match(resumed.stderr, new RegExp(`^removing the stopped bot-bottle-${label} first$`, "m"));
-      equal(
-        await docker("inspect", "--format", "{{.State.Status}}", `bot-bottle-${label}`),
-        "running",
-      );
-      equal(
-        await Deno.stat(join(home.stateDir(label), ".preserve")).catch(() => "absent"),
-        "absent",
-      );
-      equal(
-        await Deno.readTextFile(join(home.stateDir(label), "committed-image")),
-        `bot-bottle-committed-${label}:latest\n`,
-      );
-    } finally {
-      await removeBottleObjects(label);
-    }
+    await using bottle = await cliBottle(testSlug("stop"), home.env);
+    const label = bottle.slug;
+    equal((await runCli(["commit", label], home.env)).code, 0);
+    await docker("stop", "--time", "0", `bot-bottle-${label}`);
+    const resumed = await runCli(["resume", label, "--no-preserve"], home.env);
+    equal(resumed.code, 0, resumed.stderr);
+    match(resumed.stderr, new RegExp(`^removing the stopped bot-bottle-${label} first$`, "m"));
+    equal(
+      await docker("inspect", "--format", "{{.State.Status}}", `bot-bottle-${label}`),
+      "running",
+    );
+    equal(
+      await Deno.stat(join(home.stateDir(label), ".preserve")).catch(() => "absent"),
+      "absent",
+    );
+    equal(
+      await Deno.readTextFile(join(home.stateDir(label), "committed-image")),
+      `bot-bottle-committed-${label}:latest\n`,
+    );
   },
 );

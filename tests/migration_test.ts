@@ -5,13 +5,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "./_helpers/cli.ts";
-import {
-  docker,
-  dockerTest,
-  removeBottleObjects,
-  TEST_IMAGE,
-  testSlug,
-} from "./_helpers/docker.ts";
+import { cliBottle, docker, dockerTest, removeBottleObjects, testSlug } from "./_helpers/docker.ts";
 import { snapshotTree, tempHome } from "./_helpers/temp_home.ts";
 import { installDoubles } from "./_doubles/harness.ts";
 import { defaultSmolvmWorld } from "./_doubles/smolvm_world.ts";
@@ -21,15 +15,9 @@ import { withTempDir } from "../lib/temp_dir.ts";
 dockerTest("export, destroy everything, import, resume: the marker comes back", async () => {
   await using here = await tempHome();
   await using there = await tempHome();
-  const label = testSlug("mig");
+  await using bottle = await cliBottle(testSlug("mig"), here.env);
+  const label = bottle.slug;
   try {
-    equal(
-      (await runCli(
-        ["start", "--image", TEST_IMAGE, "--name", label, "--", "sleep", "3600"],
-        here.env,
-      )).code,
-      0,
-    );
     await docker("exec", `bot-bottle-${label}`, "sh", "-c", "echo travelled > /marker");
     equal((await runCli(["commit", label, "-m", "before the move"], here.env)).code, 0);
     const file = join(here.home, "moving.bottle");
@@ -68,44 +56,33 @@ dockerTest("export, destroy everything, import, resume: the marker comes back", 
       "travelled",
     );
   } finally {
-    await removeBottleObjects(label);
     await removeBottleObjects(`${label}-b`);
   }
 });
 
 dockerTest("a damaged export is refused with nothing written, here or in the engine", async () => {
   await using home = await tempHome();
-  const label = testSlug("dmg");
-  try {
-    equal(
-      (await runCli(
-        ["start", "--image", TEST_IMAGE, "--name", label, "--", "sleep", "3600"],
-        home.env,
-      )).code,
-      0,
-    );
-    equal((await runCli(["commit", label], home.env)).code, 0);
-    const good = join(home.home, "good.bottle");
-    equal((await runCli(["export", label, "-o", good], home.env)).code, 0);
-    equal((await runCli(["destroy", label, "--yes"], home.env)).code, 0);
-    const bytes = await Deno.readFile(good);
-    const damaged: [string, Uint8Array, RegExp][] = [
-      ["truncated", bytes.slice(0, Math.floor(bytes.length / 2)), /truncated|corrupt/],
-      ["flipped", flip(bytes, Math.floor(bytes.length / 2)), /corrupt|SHA-256|damaged/],
-      ["not gzip", new TextEncoder().encode("just text\n"), /not gzip-compressed/],
-    ];
-    const before = await snapshotTree(home.root);
-    for (const [what, content, message] of damaged) {
-      const file = join(home.home, `${what.replace(" ", "-")}.bottle`);
-      await Deno.writeFile(file, content);
-      const run = await runCli(["import", file], home.env);
-      equal(run.code, 1, `${what}: ${run.stderr}`);
-      match(run.stderr, message, what);
-      deepStrictEqual(await snapshotTree(home.root), before, what);
-      equal(await docker("images", "-q", `bot-bottle-committed-${label}`), "", what);
-    }
-  } finally {
-    await removeBottleObjects(label);
+  await using bottle = await cliBottle(testSlug("dmg"), home.env);
+  const label = bottle.slug;
+  equal((await runCli(["commit", label], home.env)).code, 0);
+  const good = join(home.home, "good.bottle");
+  equal((await runCli(["export", label, "-o", good], home.env)).code, 0);
+  equal((await runCli(["destroy", label, "--yes"], home.env)).code, 0);
+  const bytes = await Deno.readFile(good);
+  const damaged: [string, Uint8Array, RegExp][] = [
+    ["truncated", bytes.slice(0, Math.floor(bytes.length / 2)), /truncated|corrupt/],
+    ["flipped", flip(bytes, Math.floor(bytes.length / 2)), /corrupt|SHA-256|damaged/],
+    ["not gzip", new TextEncoder().encode("just text\n"), /not gzip-compressed/],
+  ];
+  const before = await snapshotTree(home.root);
+  for (const [what, content, message] of damaged) {
+    const file = join(home.home, `${what.replace(" ", "-")}.bottle`);
+    await Deno.writeFile(file, content);
+    const run = await runCli(["import", file], home.env);
+    equal(run.code, 1, `${what}: ${run.stderr}`);
+    match(run.stderr, message, what);
+    deepStrictEqual(await snapshotTree(home.root), before, what);
+    equal(await docker("images", "-q", `bot-bottle-committed-${label}`), "", what);
   }
 });
 

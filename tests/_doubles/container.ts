@@ -10,6 +10,7 @@
 // with `Error: …`, a `Usage:` line and a help hint; other errors exit 1 with
 // `Error: …` on stderr.
 
+import { writeWorldFile } from "./world_file.ts";
 import { createHash } from "node:crypto";
 import { join, normalize, resolve } from "node:path";
 import type {
@@ -1749,12 +1750,12 @@ if (import.meta.main) {
   const world = JSON.parse(await Deno.readTextFile(path)) as ContainerWorld;
   world.calls.push([...Deno.args]);
   // Recorded at once, so a call that is interrupted (exportDelayMs) still shows.
-  await Deno.writeTextFile(path, JSON.stringify(world, null, 2));
+  await writeWorldFile(path, world);
   let status = 1;
   try {
     status = await run(world, Deno.args);
   } finally {
-    await Deno.writeTextFile(path, JSON.stringify(world, null, 2));
+    await writeWorldFile(path, world);
   }
   Deno.exit(status);
 }

@@ -4,6 +4,7 @@
 // file the test reads and writes. See container.ts and smolvm.ts.
 
 import { join } from "node:path";
+import { writeWorldFile } from "./world_file.ts";
 import { type CliRun, runCli } from "../_helpers/cli.ts";
 import { launcherMetadata, type TempHome, tempHome } from "../_helpers/temp_home.ts";
 import type { ContainerWorld } from "./container_world.ts";
@@ -40,7 +41,7 @@ export interface Doubles extends AsyncDisposable {
 
 function world<T>(path: string): World<T> {
   const read = async () => JSON.parse(await Deno.readTextFile(path)) as T;
-  const write = (value: T) => Deno.writeTextFile(path, JSON.stringify(value, null, 2));
+  const write = (value: T) => writeWorldFile(path, value);
   return {
     path,
     read,
@@ -138,4 +139,16 @@ export async function bottleOnDoubles(
       await home[Symbol.asyncDispose]();
     },
   };
+}
+
+/** Runs `fn` with this process's PATH finding the doubles first, for library calls. */
+export async function withDoublesOnPath<T>(doubles: Doubles, fn: () => Promise<T>): Promise<T> {
+  const saved = Deno.env.get("PATH");
+  Deno.env.set("PATH", doubles.env.PATH);
+  try {
+    return await fn();
+  } finally {
+    if (saved === undefined) Deno.env.delete("PATH");
+    else Deno.env.set("PATH", saved);
+  }
 }

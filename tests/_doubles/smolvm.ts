@@ -32,6 +32,7 @@
 // `Error: smolvm test double: … is not simulated`, exit status 1, so a test
 // never mistakes them for a real refusal.
 
+import { writeWorldFile } from "./world_file.ts";
 import { dirname, join, resolve } from "node:path";
 import type { FakeMachine, SmolvmWorld } from "./smolvm_world.ts";
 
@@ -832,8 +833,7 @@ function injectedFailure(world: SmolvmWorld, words: string[]): string | undefine
 /** Runs the double with `args`; returns the exit status. */
 export async function main(args: string[], worldPath: string): Promise<number> {
   const read = async () => JSON.parse(await Deno.readTextFile(worldPath)) as SmolvmWorld;
-  const write = (world: SmolvmWorld) =>
-    Deno.writeTextFile(worldPath, JSON.stringify(world, null, 2));
+  const write = (world: SmolvmWorld) => writeWorldFile(worldPath, world);
   // Record the call first: it must show even if the command is interrupted.
   const world = await read();
   world.calls.push([...args]);

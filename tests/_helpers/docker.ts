@@ -103,3 +103,28 @@ export async function removeBottleObjects(slug: string): Promise<void> {
   const images = new Set([...tagged.split("\n"), ...labelled.split("\n")].filter(Boolean));
   for (const id of images) await $`docker image rm -f ${id}`.quiet().noThrow();
 }
+
+/**
+ * Starts a bottle labelled `label` from the test image with
+ * `bot-bottle start … -- sleep 3600` (the CLI, as a user would), and
+ * removes every container and image of it when disposed.
+ */
+export async function cliBottle(
+  label: string,
+  env: Record<string, string>,
+): Promise<{ slug: string } & AsyncDisposable> {
+  const { runCli } = await import("./cli.ts");
+  const disposable = {
+    slug: label,
+    [Symbol.asyncDispose]: () => removeBottleObjects(label),
+  };
+  const run = await runCli(
+    ["start", "--image", TEST_IMAGE, "--name", label, "--", "sleep", "3600"],
+    env,
+  );
+  if (run.code !== 0) {
+    await removeBottleObjects(label);
+    throw new Error(`bot-bottle start failed (${run.code}): ${run.stderr}`);
+  }
+  return disposable;
+}

@@ -6,7 +6,12 @@ import { join } from "node:path";
 import { type CliRun, commitJson, interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
 import { hasTerminal, runOnTerminal } from "../_helpers/terminal.ts";
 import { snapshotTree, tempHome } from "../_helpers/temp_home.ts";
-import { bottleOnDoubles, type Doubles, installDoubles } from "../_doubles/harness.ts";
+import {
+  bottleOnDoubles,
+  type Doubles,
+  installDoubles,
+  withDoublesOnPath,
+} from "../_doubles/harness.ts";
 import {
   type ContainerWorld,
   defaultContainerWorld,
@@ -318,13 +323,11 @@ Deno.test("macos-container lists running bottles by slug for the picker", async 
       fakeContainer("x", { id: "not-a-bottle" }),
     );
   });
-  const saved = Deno.env.get("PATH");
-  Deno.env.set("PATH", t.doubles.env.PATH);
-  try {
-    deepStrictEqual(await (await getFreezer("macos-container")).runningSlugs(), [SLUG]);
-  } finally {
-    Deno.env.set("PATH", saved ?? "");
-  }
+  const slugs = await withDoublesOnPath(
+    t.doubles,
+    async () => await (await getFreezer("macos-container")).runningSlugs(),
+  );
+  deepStrictEqual(slugs, [SLUG]);
 });
 
 Deno.test("macos-container: start → commit → destroy --keep-snapshot → resume → ls → destroy", async () => {

@@ -7,7 +7,12 @@ import { $ } from "dax";
 import { type CliRun, commitJson, interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
 import { hasTerminal, runOnTerminal } from "../_helpers/terminal.ts";
 import { snapshotTree, tempHome } from "../_helpers/temp_home.ts";
-import { bottleOnDoubles, type Doubles, installDoubles } from "../_doubles/harness.ts";
+import {
+  bottleOnDoubles,
+  type Doubles,
+  installDoubles,
+  withDoublesOnPath,
+} from "../_doubles/harness.ts";
 import {
   defaultSmolvmWorld,
   type FakeMachine,
@@ -265,13 +270,11 @@ Deno.test("smolmachines lists running bottles by slug for the picker", async () 
       name: "default",
     });
   });
-  const saved = Deno.env.get("PATH");
-  Deno.env.set("PATH", t.doubles.env.PATH);
-  try {
-    deepStrictEqual(await (await getFreezer("smolmachines")).runningSlugs(), [SLUG]);
-  } finally {
-    Deno.env.set("PATH", saved ?? "");
-  }
+  const slugs = await withDoublesOnPath(
+    t.doubles,
+    async () => await (await getFreezer("smolmachines")).runningSlugs(),
+  );
+  deepStrictEqual(slugs, [SLUG]);
 });
 
 Deno.test("smolmachines: start → commit → destroy --keep-snapshot → resume → ls → destroy", async () => {
