@@ -434,7 +434,7 @@ const usage: [string[], RegExp][] = [
   ],
   [
     ["frobnicate"],
-    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, ls, snapshots, prune, destroy; run "bot-bottle --help"\n$/,
+    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, ls, snapshots, prune, export, import, destroy; run "bot-bottle --help"\n$/,
   ],
 ];
 for (const [args, message] of usage) {
@@ -452,7 +452,9 @@ Deno.test("--help and commit --help describe the commands and exit 0", async () 
   equal(overall.code, 0);
   match(overall.stdout, /^Usage: bot-bottle <command> \[options\]$/m);
   match(overall.stdout, /^ {2}commit +snapshot a running bottle into a resumable artifact$/m);
-  for (const command of ["start", "resume", "ls", "snapshots", "prune", "destroy"]) {
+  for (
+    const command of ["start", "resume", "ls", "snapshots", "prune", "export", "import", "destroy"]
+  ) {
     match(overall.stdout, new RegExp(`^ {2}${command} +\\S`, "m"));
   }
   const commit = await runCli(["commit", "--help"]);
