@@ -95,8 +95,8 @@ export class BottleState {
         );
       }
       throw new BadInputError(
-        `bottle "${this.slug}" has no state at ${this.dir}; check the slug, or run ` +
-          `"bot-bottle commit" on a terminal to pick from the running bottles`,
+        `bottle "${this.slug}" has no state at ${this.dir}; check the slug: ` +
+          `"bot-bottle ls" lists the known bottles`,
         { cause: error },
       );
     }

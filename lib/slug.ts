@@ -31,8 +31,8 @@ export function parseSlug(value: string): string {
   if (isSlug(value)) return value;
   throw new BadInputError(
     `${JSON.stringify(value)} is not a valid bottle slug; a slug is lower-case letters and ` +
-      `digits in runs joined by single "-" (e.g. "dev-abc12"); run "bot-bottle commit" on a ` +
-      `terminal to pick a running bottle`,
+      `digits in runs joined by single "-" (e.g. "dev-abc12"); "bot-bottle ls" lists the ` +
+      `known bottles`,
   );
 }
 

@@ -134,8 +134,8 @@ Deno.test("readMetadata() tells a missing state directory from one without metad
     if (!(error instanceof BadInputError)) return false;
     equal(
       error.message,
-      `bottle "${SLUG}" has no state at ${home.stateDir(SLUG)}; check the slug, or run ` +
-        `"bot-bottle commit" on a terminal to pick from the running bottles`,
+      `bottle "${SLUG}" has no state at ${home.stateDir(SLUG)}; check the slug: ` +
+        `"bot-bottle ls" lists the known bottles`,
     );
     return true;
   });
