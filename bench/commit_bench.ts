@@ -6,10 +6,21 @@
  * docs/benchmarks.md for results and analysis.
  *
  * Every sample uses a fresh container `bot-bottle-<slug>` from the test image
- * holding the same change (`dd` of N MB of random data to /data.bin), so the
- * tool and the bare command do the same work. The bare command is the one the
- * registry's `commit` template renders (`docker commit --change LABEL ...`),
- * so the overhead measured is the tool's alone.
+ * holding the same change (`dd` of N MB of random data to /data.bin), so every
+ * side does the same work. There are three sides:
+ *
+ * - bare: the one `docker commit` the registry's `commit` template renders
+ *   (`docker commit --change LABEL ...`), the baseline of the target;
+ * - steps: the four docker commands the tool's commit runs, spawned directly
+ *   by the bench with the tool's concurrency: `docker commit` into
+ *   `bot-bottle-committed-<slug>:<id>` alongside `docker container inspect`,
+ *   then `docker tag` to `:latest` alongside the size `docker image inspect`;
+ * - tool: `deno run -A main.ts commit <slug>`, with
+ *   BOT_BOTTLE_KEEP_SNAPSHOTS=0 so automatic retention never prunes and the
+ *   commit is measured alone.
+ *
+ * So tool − bare is the overhead against the target, steps − bare the part of
+ * it that is docker work, and tool − steps the part that is Deno and the app.
  *
  * @module
  */
@@ -24,11 +35,19 @@ import {
 import { launcherMetadata, tempHome } from "../tests/_helpers/temp_home.ts";
 import { childEnv, DENO, median, ms, progress, range, ROOT, runsFor, timed } from "./_common.ts";
 
-type Side = "bare" | "tool";
+type Side = "bare" | "steps" | "tool";
+
+/** The order of the sides in run `run`: each goes first, second and last in turn. */
+function sidesOf(run: number): Side[] {
+  const all: Side[] = ["bare", "steps", "tool"];
+  const shift = ((run % 3) + 3) % 3;
+  return [...all.slice(shift), ...all.slice(0, shift)];
+}
 
 interface CommitRow {
   name: string;
   bare: number[];
+  steps: number[];
   tool: number[];
 }
 
@@ -42,7 +61,8 @@ async function main(): Promise<void> {
   await ensureTestImage();
 
   await using home = await tempHome();
-  const env = childEnv(home.home);
+  // Retention off: a commit never prunes older snapshots, so only the commit is timed.
+  const env = { ...childEnv(home.home), BOT_BOTTLE_KEEP_SNAPSHOTS: "0" };
   const slugs = new Set<string>();
   const scratch = await Deno.makeTempDir({ prefix: "bot-bottle-bench-" });
 
@@ -55,6 +75,36 @@ async function main(): Promise<void> {
       `bot-bottle-${slug}`,
       `bot-bottle-committed-${slug}:latest`,
     ]);
+  /** The tool's docker commands, with its concurrency; one wall time around all four. */
+  let stepId = 0;
+  const stepsCommit = async (slug: string) => {
+    const repository = `bot-bottle-committed-${slug}`;
+    const image = `${repository}:s${++stepId}`;
+    const start = performance.now();
+    await Promise.all([
+      timed(env, [
+        "docker",
+        "commit",
+        "--change",
+        `LABEL bot-bottle.slug=${slug}`,
+        `bot-bottle-${slug}`,
+        image,
+      ]),
+      timed(env, ["docker", "container", "inspect", `bot-bottle-${slug}`]),
+    ]);
+    await Promise.all([
+      timed(env, ["docker", "tag", image, `${repository}:latest`]),
+      timed(env, [
+        "docker",
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoTags}} {{.Size}}",
+        image,
+      ]),
+    ]);
+    return { ms: performance.now() - start };
+  };
   const toolCommit = async (slug: string) => {
     const result = await timed(env, [DENO, "run", "-A", "main.ts", "commit", slug]);
     // Outside the timing: the tool really recorded the snapshot.
@@ -64,16 +114,6 @@ async function main(): Promise<void> {
     }
     return result;
   };
-  const prune = (slug: string) =>
-    timed(env, [
-      "docker",
-      "image",
-      "prune",
-      "--force",
-      "--filter",
-      `label=bot-bottle.slug=${slug}`,
-    ]);
-
   /** A fresh bottle holding the change, with its state directory. */
   async function freshBottle(mb: number): Promise<string> {
     const slug = testSlug("bench");
@@ -92,59 +132,114 @@ async function main(): Promise<void> {
 
   try {
     const commits: CommitRow[] = [];
-    const prunes: FixedRow[] = [];
+    const commitOf = { bare: bareCommit, steps: stepsCommit, tool: toolCommit };
     for (const [mb, defaultRuns] of [[1, 7], [200, 5]]) {
       const runs = runsFor(defaultRuns);
-      const first: CommitRow = { name: `commit, ${mb} MB change`, bare: [], tool: [] };
-      const again: CommitRow = { name: `re-commit, ${mb} MB change`, bare: [], tool: [] };
-      const pruned: FixedRow = {
-        name: `\`docker image prune --filter label=…\` after a bare re-commit, ${mb} MB`,
-        samples: [],
+      const first: CommitRow = { name: `commit, ${mb} MB change`, bare: [], steps: [], tool: [] };
+      const again: CommitRow = {
+        name: `re-commit, ${mb} MB change`,
+        bare: [],
+        steps: [],
+        tool: [],
       };
-      // Run -1 is the warm-up; the order of the two sides alternates.
+      // Run -1 is the warm-up; the order of the sides rotates.
       for (let run = -1; run < runs; run++) {
         progress(`${mb} MB, ${run < 0 ? "warm-up" : `run ${run + 1}/${runs}`}`);
-        const sides: Side[] = run % 2 === 0 ? ["bare", "tool"] : ["tool", "bare"];
-        for (const side of sides) {
+        for (const side of sidesOf(run)) {
           // (a)/(b): the first commit of a fresh bottle.
           let slug = await freshBottle(mb);
-          const commit = side === "bare" ? bareCommit : toolCommit;
+          const commit = commitOf[side];
           const once = await commit(slug);
           await dispose(slug);
-          // (c): a second commit of the same bottle; the tool also prunes the
-          // previous image, which the bare side times on its own.
+          // (c): a second commit of the same bottle, which now has a snapshot.
           slug = await freshBottle(mb);
           await commit(slug);
           const twice = await commit(slug);
-          const pruning = side === "bare" ? await prune(slug) : undefined;
           await dispose(slug);
           if (run < 0) continue;
           first[side].push(once.ms);
           again[side].push(twice.ms);
-          if (pruning) pruned.samples.push(pruning.ms);
         }
       }
       commits.push(first, again);
-      prunes.push(pruned);
     }
 
-    // (d): fixed costs.
+    // (d): where the tool's time goes: `commit --verbose` logs each docker
+    // command just before it starts; each stderr line is stamped on arrival.
+    const timeline: FixedRow[] = [
+      {
+        name: "start-up until `docker commit` starts (Deno, app modules, registry, " +
+          "metadata, history)",
+        samples: [],
+      },
+      {
+        name: '`import("dax")`, then `docker commit` ‖ `docker container inspect`',
+        samples: [],
+      },
+      {
+        name: "`docker tag` ‖ size `docker image inspect`, writing the state files",
+        samples: [],
+      },
+      { name: "output and exit", samples: [] },
+      { name: "total", samples: [] },
+    ];
+    const timelineRuns = runsFor(7);
+    for (let run = -1; run < timelineRuns; run++) {
+      progress(`commit timeline, ${run < 0 ? "warm-up" : `run ${run + 1}/${timelineRuns}`}`);
+      const slug = await freshBottle(1);
+      const lines = await stamped(env, [DENO, "run", "-A", "main.ts", "commit", slug, "--verbose"]);
+      await dispose(slug);
+      const at = (prefix: string) => {
+        const line = lines.find(({ text }) => text.startsWith(prefix));
+        if (!line) throw new Error(`commit --verbose printed no "${prefix}" line`);
+        return line.ms;
+      };
+      const [commitAt, tagAt, doneAt] = [
+        at("$ docker commit"),
+        at("$ docker tag"),
+        at("committed bottle"),
+      ];
+      const total = lines.at(-1)!.ms;
+      if (run < 0) continue;
+      [commitAt, tagAt - commitAt, doneAt - tagAt, total - doneAt, total]
+        .forEach((value, index) => timeline[index].samples.push(value));
+    }
+
+    // (e): fixed costs.
     const empty = `${scratch}/empty.ts`;
-    const probe = `${scratch}/dax_import.ts`;
     await Deno.writeTextFile(empty, "");
-    await Deno.writeTextFile(
-      probe,
-      [
-        "const start = performance.now();",
-        'await import("dax");',
-        "console.log(performance.now() - start);",
-      ].join("\n"),
-    );
+    /** A script that imports `modules` in turn and prints each import's time, in ms. */
+    const importProbe = async (name: string, modules: string[]) => {
+      const path = `${scratch}/${name}.ts`;
+      await Deno.writeTextFile(
+        path,
+        [
+          "const times = [];",
+          ...modules.flatMap((module) => [
+            "{",
+            "  const start = performance.now();",
+            `  await import(${JSON.stringify(module)});`,
+            "  times.push(performance.now() - start);",
+            "}",
+          ]),
+          'console.log(times.join(" "));',
+        ].join("\n"),
+      );
+      return path;
+    };
+    const daxProbe = await importProbe("dax_import", ["dax"]);
+    const tarProbe = await importProbe("tar_import", ["tar-stream"]);
+    const bothProbe = await importProbe("tar_dax_import", ["tar-stream", "dax"]);
     const config = `${ROOT}deno.json`;
     const fixed: FixedRow[] = [
       { name: "`deno run` of an empty script", samples: [] },
       { name: '`deno run` of a script doing `await import("dax")` (npm dax)', samples: [] },
       { name: '… of which `await import("dax")`, timed inside the script', samples: [] },
+      { name: '`await import("tar-stream")` alone, timed inside a script', samples: [] },
+      {
+        name: '`await import("dax")` right after `await import("tar-stream")`, timed inside',
+        samples: [],
+      },
       { name: "`deno run -A main.ts --version` (no dax)", samples: [] },
       { name: "`docker --version`", samples: [] },
       { name: "`docker ps`", samples: [] },
@@ -155,8 +250,12 @@ async function main(): Promise<void> {
       const samples = [
         (await timed(env, [DENO, "run", "-A", "--config", config, empty])).ms,
       ];
-      const dax = await timed(env, [DENO, "run", "-A", "--config", config, probe]);
+      const dax = await timed(env, [DENO, "run", "-A", "--config", config, daxProbe]);
       samples.push(dax.ms, Number(dax.stdout.trim()));
+      const tar = await timed(env, [DENO, "run", "-A", "--config", config, tarProbe]);
+      samples.push(Number(tar.stdout.trim()));
+      const both = await timed(env, [DENO, "run", "-A", "--config", config, bothProbe]);
+      samples.push(Number(both.stdout.trim().split(" ")[1]));
       samples.push((await timed(env, [DENO, "run", "-A", "main.ts", "--version"])).ms);
       samples.push((await timed(env, ["docker", "--version"])).ms);
       samples.push((await timed(env, ["docker", "ps"])).ms);
@@ -166,19 +265,36 @@ async function main(): Promise<void> {
 
     const lines = [
       `Commit: ${runsFor(7)} runs at 1 MB, ${runsFor(5)} at 200 MB, after one warm-up; ` +
-      `times in ms, wall clock around the subprocess.`,
+      `times in ms, wall clock around the subprocesses; BOT_BOTTLE_KEEP_SNAPSHOTS=0.`,
       "",
-      "| Case | bare median | tool median | tool/bare | overhead (tool − bare) | bare min–max | tool min–max |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-      ...commits.map(({ name, bare, tool }) => {
-        const [b, t] = [median(bare), median(tool)];
-        return `| ${name} | ${ms(b)} | ${ms(t)} | ${(t / b).toFixed(2)} | ${ms(t - b)} | ` +
-          `${range(bare)} | ${range(tool)} |`;
+      "| Case | bare median | steps median | tool median | overhead (tool − bare) | " +
+      "of which docker (steps − bare) | of which Deno/app (tool − steps) | bare min–max | " +
+      "steps min–max | tool min–max |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+      ...commits.map(({ name, bare, steps, tool }) => {
+        const [b, s, t] = [median(bare), median(steps), median(tool)];
+        return `| ${name} | ${ms(b)} | ${ms(s)} | ${ms(t)} | ${ms(t - b)} | ${ms(s - b)} | ` +
+          `${ms(t - s)} | ${range(bare)} | ${range(steps)} | ${range(tool)} |`;
       }),
+      "",
+      `Target: the tool adds at most 40 ms over the bare \`docker commit\`: ${
+        commits.every(({ bare, tool }) => median(tool) - median(bare) <= 40) ? "met" : "NOT met"
+      } (overheads ${
+        commits.map(({ bare, tool }) => ms(median(tool) - median(bare))).join(", ")
+      } ms).`,
+      "",
+      `Where the tool's time goes: \`commit --verbose\` at 1 MB, ${timelineRuns} runs, ` +
+      `stderr lines stamped on arrival:`,
+      "",
+      "| Interval | median | min–max |",
+      "| --- | ---: | ---: |",
+      ...timeline.map(({ name, samples }) =>
+        `| ${name} | ${ms(median(samples))} | ${range(samples)} |`
+      ),
       "",
       "| Fixed cost | median | min–max |",
       "| --- | ---: | ---: |",
-      ...[...fixed, ...prunes].map(({ name, samples }) =>
+      ...fixed.map(({ name, samples }) =>
         `| ${name} | ${ms(median(samples))} | ${range(samples)} |`
       ),
     ];
@@ -191,6 +307,42 @@ async function main(): Promise<void> {
     }
     await Deno.remove(scratch, { recursive: true });
   }
+}
+
+/**
+ * Runs a command from the repository root and stamps each line of its
+ * stderr with the ms since the spawn as it arrives; the last entry is the
+ * exit, with empty text. Throws when it fails.
+ */
+async function stamped(
+  env: Record<string, string>,
+  argv: string[],
+): Promise<{ ms: number; text: string }[]> {
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: ROOT,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  });
+  const start = performance.now();
+  const process = child.spawn();
+  const lines: { ms: number; text: string }[] = [];
+  let pending = "";
+  for await (const chunk of process.stderr.pipeThrough(new TextDecoderStream())) {
+    const now = performance.now() - start;
+    const parts = (pending + chunk).split("\n");
+    pending = parts.pop()!;
+    for (const text of parts) lines.push({ ms: now, text });
+  }
+  const status = await process.status;
+  lines.push({ ms: performance.now() - start, text: "" });
+  if (!status.success) {
+    throw new Error(`${argv.join(" ")} failed (${status.code}): ${lines.map((l) => l.text)}`);
+  }
+  return lines;
 }
 
 await main();

@@ -8,9 +8,10 @@
  *
  * One bottle from the test image gets a 200 MB change (`dd` of random data to
  * /data.bin) and is committed once with the tool, which records
- * `committed-image` and `run-config.json`. Every sample then removes the
- * container `bot-bottle-<slug>` (not timed) and boots it again from the
- * snapshot, either with the tool or bare. The bare side runs the commands the
+ * `committed-image`, `snapshots.json` and `run-config.json`. Every sample
+ * then removes the container `bot-bottle-<slug>` (not timed) and boots it
+ * again from the snapshot's own tag, `bot-bottle-committed-<slug>:<id>`,
+ * either with the tool or bare. The bare side runs the commands the
  * registry's `run` and `state` templates render for the recorded run
  * configuration: the least that resume must do to boot the bottle and know it
  * is running. So the overhead measured is the tool's alone.
@@ -62,8 +63,13 @@ async function main(): Promise<void> {
     await bottle.exec("dd", "if=/dev/urandom", "of=/data.bin", "bs=1M", `count=${SNAPSHOT_MB}`);
     await home.writeBottle(slug, launcherMetadata(slug));
     await timed(env, [DENO, "run", "-A", "main.ts", "commit", slug]);
-    const image = (await Deno.readTextFile(`${home.stateDir(slug)}/committed-image`)).trim();
-    if (image !== bottle.image) throw new Error(`unexpected committed-image: ${image}`);
+    const current = (await Deno.readTextFile(`${home.stateDir(slug)}/committed-image`)).trim();
+    if (current !== bottle.image) throw new Error(`unexpected committed-image: ${current}`);
+    // Resume boots the newest snapshot's own tag, `bot-bottle-committed-<slug>:<id>`.
+    const history = JSON.parse(
+      await Deno.readTextFile(`${home.stateDir(slug)}/snapshots.json`),
+    ) as { snapshots: { artifact: string }[] };
+    const image = history.snapshots.at(-1)!.artifact;
     const config = parseRunConfig(
       JSON.parse(await Deno.readTextFile(`${home.stateDir(slug)}/run-config.json`)),
     );

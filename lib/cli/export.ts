@@ -5,7 +5,6 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { exportBottle } from "../export.ts";
 import type { CliCommand } from "./command.ts";
 import { byteProgress } from "./progress.ts";
 import { formatBytes } from "./table.ts";
@@ -33,6 +32,9 @@ export const exportCommand: CliCommand = {
     }
     const progress = await byteProgress("Exporting", values.json !== true);
     try {
+      // Loaded here, not at start-up: the archive code pulls in tar-stream and
+      // Deno's Node-compat layer, which every other command would pay for.
+      const { exportBottle } = await import("../export.ts");
       const result = await exportBottle(positionals[0], {
         at: typeof values.at === "string" ? values.at : undefined,
         out: typeof values.output === "string" ? values.output : undefined,

@@ -5,7 +5,6 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { importBottle } from "../import.ts";
 import type { CliCommand } from "./command.ts";
 import { byteProgress } from "./progress.ts";
 
@@ -35,6 +34,8 @@ export const importCommand: CliCommand = {
     }
     const progress = await byteProgress("Importing", values.json !== true);
     try {
+      // Loaded here, not at start-up: see lib/cli/export.ts.
+      const { importBottle } = await import("../import.ts");
       const result = await importBottle(positionals[0], {
         name: typeof values.name === "string" ? values.name : undefined,
         force: values.force === true,
