@@ -129,7 +129,7 @@ export class BottleState {
    * @param metadata The metadata to write.
    */
   async writeMetadata(metadata: Metadata): Promise<void> {
-    await writeFileAtomic(this.path(METADATA_FILE), JSON.stringify(metadata, null, 2) + "\n");
+    await writeFileAtomic(this.path(METADATA_FILE), jsonText(metadata));
   }
 
   /**
@@ -161,12 +161,7 @@ export class BottleState {
    * @throws {TypeError} When `reference` is empty or spans lines.
    */
   async writeCommittedImage(reference: string): Promise<void> {
-    if (reference === "" || /[\r\n]/.test(reference)) {
-      throw new TypeError(
-        `artifact reference must be one non-empty line, got ${JSON.stringify(reference)}`,
-      );
-    }
-    await writeFileAtomic(this.path(COMMITTED_IMAGE_FILE), reference + "\n");
+    await writeFileAtomic(this.path(COMMITTED_IMAGE_FILE), referenceLine(reference));
   }
 
   /**
@@ -194,11 +189,6 @@ export class BottleState {
       throw new BadInputError(`${file} is not a valid run configuration; commit the bottle again`);
     }
     return config;
-  }
-
-  /** Records the run configuration, replaced atomically. */
-  async writeRunConfig(config: RunConfig): Promise<void> {
-    await writeFileAtomic(this.path(RUN_CONFIG_FILE), JSON.stringify(config, null, 2) + "\n");
   }
 
   /**
@@ -247,13 +237,13 @@ export class BottleState {
 
   /** Replaces `snapshots.json` atomically. */
   async writeHistory(history: History): Promise<void> {
-    await writeFileAtomic(this.path(HISTORY_FILE), JSON.stringify(history, null, 2) + "\n");
+    await writeFileAtomic(this.path(HISTORY_FILE), jsonText(history));
   }
 
   /**
-   * Records a commit as one change: the history, the run configuration, the
-   * new `committed-image`, and `.preserve`. When any write fails, every file
-   * is as it was.
+   * Records a commit (or an import) as one change: the metadata when given,
+   * the history, the run configuration, the new `committed-image`, and
+   * `.preserve`. When any write fails, every file is as it was.
    *
    * @param commit What to record.
    * @throws {TypeError} When the reference is empty or spans lines (nothing is written).
@@ -262,22 +252,18 @@ export class BottleState {
     history: History;
     runConfig?: RunConfig;
     committedImage: string;
+    metadata?: Metadata;
   }): Promise<void> {
-    const reference = commit.committedImage;
-    if (reference === "" || /[\r\n]/.test(reference)) {
-      throw new TypeError(
-        `artifact reference must be one non-empty line, got ${JSON.stringify(reference)}`,
-      );
-    }
+    const reference = referenceLine(commit.committedImage);
     await writeFilesTogether([
-      { path: this.path(HISTORY_FILE), content: JSON.stringify(commit.history, null, 2) + "\n" },
-      ...commit.runConfig
-        ? [{
-          path: this.path(RUN_CONFIG_FILE),
-          content: JSON.stringify(commit.runConfig, null, 2) + "\n",
-        }]
+      ...commit.metadata
+        ? [{ path: this.path(METADATA_FILE), content: jsonText(commit.metadata) }]
         : [],
-      { path: this.path(COMMITTED_IMAGE_FILE), content: reference + "\n" },
+      { path: this.path(HISTORY_FILE), content: jsonText(commit.history) },
+      ...commit.runConfig
+        ? [{ path: this.path(RUN_CONFIG_FILE), content: jsonText(commit.runConfig) }]
+        : [],
+      { path: this.path(COMMITTED_IMAGE_FILE), content: reference },
       ...(await this.isPreserved()) ? [] : [{ path: this.path(PRESERVE_FILE), content: "" }],
     ]);
   }
@@ -305,6 +291,21 @@ export class BottleState {
     if (await this.isPreserved()) return;
     await writeFileAtomic(this.path(PRESERVE_FILE), "");
   }
+}
+
+/** The content of one of the state's JSON files: indented, ending in a newline. */
+function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+/** `committed-image`'s content: the reference and a newline. */
+function referenceLine(reference: string): string {
+  if (reference === "" || /[\r\n]/.test(reference)) {
+    throw new TypeError(
+      `artifact reference must be one non-empty line, got ${JSON.stringify(reference)}`,
+    );
+  }
+  return reference + "\n";
 }
 
 async function isDirectory(path: string): Promise<boolean> {

@@ -6,21 +6,13 @@
  * @module
  */
 
-import { writeFilesTogether } from "./atomic_write.ts";
 import { readBottleArchive } from "./bottle_archive.ts";
-import {
-  BottleState,
-  COMMITTED_IMAGE_FILE,
-  METADATA_FILE,
-  PRESERVE_FILE,
-  RUN_CONFIG_FILE,
-  stateRoot,
-} from "./bottle_state.ts";
+import { BottleState, stateRoot } from "./bottle_state.ts";
 import { BadInputError } from "./errors.ts";
 import { validateMetadata } from "./metadata.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 import { parseRunConfig } from "./run_config.ts";
-import { emptyHistory, type History, HISTORY_FILE } from "./snapshot_history.ts";
+import { emptyHistory, type History } from "./snapshot_history.ts";
 import { parseSlug } from "./slug.ts";
 import { withTempDir } from "./temp_dir.ts";
 
@@ -149,21 +141,12 @@ export async function importBottle(
     };
     await Deno.mkdir(state.dir, { recursive: true, mode: 0o700 });
     try {
-      await writeFilesTogether([
-        {
-          path: state.path(METADATA_FILE),
-          content: JSON.stringify(bottleMetadata, null, 2) + "\n",
-        },
-        ...runConfig
-          ? [{
-            path: state.path(RUN_CONFIG_FILE),
-            content: JSON.stringify(runConfig, null, 2) + "\n",
-          }]
-          : [],
-        { path: state.path(HISTORY_FILE), content: JSON.stringify(history, null, 2) + "\n" },
-        { path: state.path(COMMITTED_IMAGE_FILE), content: loaded.current + "\n" },
-        { path: state.path(PRESERVE_FILE), content: "" },
-      ]);
+      await state.recordCommit({
+        metadata: bottleMetadata,
+        history,
+        runConfig,
+        committedImage: loaded.current,
+      });
     } catch (error) {
       if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
       throw error;
