@@ -86,10 +86,10 @@ export async function main(args: string[]): Promise<number> {
   const listeners = [["SIGINT", onSignal("SIGINT")], ["SIGTERM", onSignal("SIGTERM")]] as const;
   for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   const context: CliContext = {
-    get verbose() {
-      return verbose;
-    },
     signal: interrupt.signal,
+    get onRun() {
+      return verbose ? (command: string) => console.error(`$ ${command}`) : undefined;
+    },
     log: (line) => console.error(line),
     print: (line) => console.log(line),
   };

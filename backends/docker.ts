@@ -11,7 +11,6 @@ import type { CommandResult } from "../lib/backend_commands.ts";
 import { BackendError, BackendUnavailableError } from "../lib/errors.ts";
 import { type BottleStatus, Freezer, type Frozen, type InventoryEntry } from "../lib/freezer.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
-import { describeIssues } from "../lib/schema_issues.ts";
 import { KINDS } from "../lib/template.ts";
 
 const SLUG_LABEL = "bot-bottle.slug";
@@ -111,22 +110,11 @@ export class DockerFreezer extends Freezer {
   }
 
   #runConfig(inspected: CommandResult): RunConfig {
-    let json: unknown;
-    try {
-      json = JSON.parse(inspected.stdout);
-    } catch {
-      json = undefined;
-    }
-    const parsed = v.safeParse(Inspect, json);
-    if (!parsed.success) {
-      throw this.backendError(
-        `cannot read the output of "docker container inspect" ` +
-          `(${describeIssues(parsed.issues).slice(0, 3).join("; ")})`,
-        "inspect",
-        inspected,
-      );
-    }
-    const [{ Config: config, HostConfig: host, Mounts: mounts }] = parsed.output;
+    const [{ Config: config, HostConfig: host, Mounts: mounts }] = this.parseOutput(
+      Inspect,
+      inspected,
+      "inspect",
+    );
     const runConfig = emptyRunConfig();
     runConfig.env = config.Env ?? [];
     for (const mount of mounts ?? []) {

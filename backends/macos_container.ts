@@ -13,7 +13,6 @@ import { BackendError, BackendUnavailableError } from "../lib/errors.ts";
 import { type BottleStatus, Freezer, type Frozen, type InventoryEntry } from "../lib/freezer.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
 import { type OciImageConfig, writeOciImageArchive } from "../lib/oci_image_layout.ts";
-import { describeIssues } from "../lib/schema_issues.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
 
 /** The first `container` release that exports a running container live. */
@@ -227,19 +226,12 @@ export class MacosContainerFreezer extends Freezer {
   }
 
   async #images(): Promise<Set<string>> {
-    const result = await this.run("imageList", {});
-    const parsed = v.safeParse(
+    const images = this.parseOutput(
       v.array(v.looseObject({ reference: v.string() })),
-      safeJson(result.stdout),
+      await this.run("imageList", {}),
+      "imageList",
     );
-    if (!parsed.success) {
-      throw this.backendError(
-        `cannot read the output of "container image list"`,
-        "imageList",
-        result,
-      );
-    }
-    return new Set(parsed.output.map((image) => normalise(image.reference)));
+    return new Set(images.map((image) => normalise(image.reference)));
   }
 
   /** `container image save -o <slug>.tar <image>`. */
@@ -276,18 +268,7 @@ export class MacosContainerFreezer extends Freezer {
   }
 
   async #list(agent?: Agent): Promise<ContainerSnapshot[]> {
-    const result = await this.run("list", {}, agent);
-    const parsed = v.safeParse(v.array(Snapshot), safeJson(result.stdout));
-    if (!parsed.success) {
-      throw this.backendError(
-        `cannot read the output of "container list" (${
-          describeIssues(parsed.issues).slice(0, 3).join("; ")
-        }); is this a supported version of Apple's container?`,
-        "list",
-        result,
-      );
-    }
-    return parsed.output;
+    return this.parseOutput(v.array(Snapshot), await this.run("list", {}, agent), "list");
   }
 
   async #find(agent: Agent): Promise<ContainerSnapshot> {
@@ -350,14 +331,6 @@ function runConfigOf(bottle: ContainerSnapshot): RunConfig {
 
 function stateOf(bottle: ContainerSnapshot): string {
   return typeof bottle.status === "string" ? bottle.status : bottle.status.state;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The original process as an image config, so the rebuilt image runs the same way. */

@@ -16,7 +16,6 @@ import {
   type InventoryEntry,
   type StartSpec,
 } from "../lib/freezer.ts";
-import { describeIssues } from "../lib/schema_issues.ts";
 
 const Machine = v.looseObject({ name: v.string(), state: v.string() });
 
@@ -273,22 +272,7 @@ export class SmolmachinesFreezer extends Freezer {
   }
 
   async #list(agent?: Agent): Promise<v.InferOutput<typeof Machine>[]> {
-    const result = await this.run("list", {}, agent);
-    let json: unknown;
-    try {
-      json = JSON.parse(result.stdout);
-    } catch {
-      json = undefined;
-    }
-    const parsed = v.safeParse(v.array(Machine), json);
-    if (parsed.success) return parsed.output;
-    throw this.backendError(
-      `cannot read the output of "smolvm machine ls --json" (${
-        describeIssues(parsed.issues).slice(0, 3).join("; ")
-      }); is this a supported version of smolvm?`,
-      "list",
-      result,
-    );
+    return this.parseOutput(v.array(Machine), await this.run("list", {}, agent), "list");
   }
 
   /** Keeps smolvm's own words; names a missing machine in the user's terms. */

@@ -58,6 +58,11 @@ export class BackendCommands {
     this.#options = options;
   }
 
+  /** The words that name the command `name` in messages, e.g. `docker container inspect`. */
+  label(name: string): string {
+    return commandLabel(this.#templates[name] ?? [name]);
+  }
+
   /** Tells whether the backend declares the command `name`. */
   has(name: string): boolean {
     return Object.hasOwn(this.#templates, name);

@@ -24,10 +24,10 @@ export interface CliOption {
 
 /** What every command gets besides its arguments. */
 export interface CliContext {
-  /** `--verbose` was given. */
-  verbose: boolean;
   /** Aborted when the user interrupts (Ctrl-C, SIGTERM); its reason is an `Interrupted`. */
   signal: AbortSignal;
+  /** With `--verbose`: shows each backend command before it runs. */
+  onRun?: (command: string) => void;
   /** Writes a line for the user on standard error. */
   log(line: string): void;
   /** Writes a line of output on standard output (for scripts). */

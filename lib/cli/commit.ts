@@ -56,7 +56,7 @@ export const commitCommand: CliCommand = {
       message: typeof values.message === "string" ? values.message : undefined,
       signal: context.signal,
       log: json ? undefined : context.log,
-      onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+      onRun: context.onRun,
     });
     if (json) context.print(JSON.stringify(result));
   },

@@ -37,7 +37,7 @@ export const destroyCommand: CliCommand = {
       prompter: terminalPrompter({ yes: values.yes === true }),
       signal: context.signal,
       log: values.json ? undefined : context.log,
-      onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+      onRun: context.onRun,
     });
     if (values.json) context.print(JSON.stringify(result));
   },

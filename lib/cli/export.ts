@@ -40,7 +40,7 @@ export const exportCommand: CliCommand = {
         out: typeof values.output === "string" ? values.output : undefined,
         onProgress: progress.update,
         signal: context.signal,
-        onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+        onRun: context.onRun,
       });
       progress.finish();
       if (values.json) {

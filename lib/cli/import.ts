@@ -42,7 +42,7 @@ export const importCommand: CliCommand = {
         onProgress: progress.update,
         signal: context.signal,
         log: values.json ? undefined : context.log,
-        onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+        onRun: context.onRun,
       });
       progress.finish();
       if (values.json) context.print(JSON.stringify(result));

@@ -29,7 +29,7 @@ export const lsCommand: CliCommand = {
     }
     const rows = await list({
       signal: context.signal,
-      onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+      onRun: context.onRun,
     });
     if (values.json) {
       context.print(JSON.stringify(rows));

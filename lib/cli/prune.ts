@@ -46,7 +46,7 @@ export const pruneCommand: CliCommand = {
       keep,
       dryRun: values["dry-run"] === true,
       signal: context.signal,
-      onRun: context.verbose ? (command: string) => context.log(`$ ${command}`) : undefined,
+      onRun: context.onRun,
     };
     const results: PruneResult[] = all
       ? await pruneAll(options)

@@ -50,7 +50,7 @@ export const resumeCommand: CliCommand = {
       prompter: terminalPrompter({ yes: values.yes === true }),
       signal: context.signal,
       log: values.json ? undefined : context.log,
-      onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+      onRun: context.onRun,
     });
     if (values.json) context.print(JSON.stringify(result));
   },

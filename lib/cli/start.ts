@@ -61,7 +61,7 @@ export const startCommand: CliCommand = {
       volumes: list(values.volume),
       command: rest,
       signal: context.signal,
-      onRun: context.verbose ? (command) => context.log(`$ ${command}`) : undefined,
+      onRun: context.onRun,
     });
     if (values.json) {
       context.print(JSON.stringify(result));
