@@ -5,13 +5,11 @@
 
 import { join } from "node:path";
 import { writeWorldFile } from "./world_file.ts";
-import { type CliRun, runCli } from "../_helpers/cli.ts";
+import { type CliRun, DENO_DIR, runCli } from "../_helpers/cli.ts";
 import { launcherMetadata, type TempHome, tempHome } from "../_helpers/temp_home.ts";
 import type { ContainerWorld } from "./container_world.ts";
 import type { SmolvmWorld } from "./smolvm_world.ts";
 
-const DENO_DIR = Deno.env.get("DENO_DIR") ||
-  `${Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME")}/.cache`}/deno`;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 /** A double's world file. */

@@ -3,8 +3,8 @@
 /** The CLI's entry point. */
 export const MAIN: string = new URL("../../main.ts", import.meta.url).pathname;
 
-// The subprocess gets another HOME, so it must be told where Deno's cache is.
-const DENO_DIR = Deno.env.get("DENO_DIR") ||
+/** Deno's cache: a subprocess gets another HOME, so it must be told where the cache is. */
+export const DENO_DIR: string = Deno.env.get("DENO_DIR") ||
   `${Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME")}/.cache`}/deno`;
 
 /**
