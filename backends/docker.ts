@@ -6,6 +6,7 @@
  */
 
 import * as v from "valibot";
+import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/agent.ts";
 import type { CommandResult } from "../lib/backend_commands.ts";
 import { BackendError, BackendUnavailableError } from "../lib/errors.ts";
@@ -110,9 +111,10 @@ export class DockerFreezer extends Freezer {
   }
 
   #runConfig(inspected: CommandResult): RunConfig {
-    const [{ Config: config, HostConfig: host, Mounts: mounts }] = this.parseOutput(
+    const [{ Config: config, HostConfig: host, Mounts: mounts }] = parseOutput(
       Inspect,
       inspected,
+      this.commands,
       "inspect",
     );
     const runConfig = emptyRunConfig();

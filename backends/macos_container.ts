@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import * as v from "valibot";
 import { semver } from "../lib/_internal/semver.ts";
+import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/agent.ts";
 import { BackendError, BackendUnavailableError } from "../lib/errors.ts";
 import { type BottleStatus, Freezer, type Frozen, type InventoryEntry } from "../lib/freezer.ts";
@@ -226,9 +227,10 @@ export class MacosContainerFreezer extends Freezer {
   }
 
   async #images(): Promise<Set<string>> {
-    const images = this.parseOutput(
+    const images = parseOutput(
       v.array(v.looseObject({ reference: v.string() })),
       await this.run("imageList", {}),
+      this.commands,
       "imageList",
     );
     return new Set(images.map((image) => normalise(image.reference)));
@@ -268,7 +270,7 @@ export class MacosContainerFreezer extends Freezer {
   }
 
   async #list(agent?: Agent): Promise<ContainerSnapshot[]> {
-    return this.parseOutput(v.array(Snapshot), await this.run("list", {}, agent), "list");
+    return parseOutput(v.array(Snapshot), await this.run("list", {}, agent), this.commands, "list");
   }
 
   async #find(agent: Agent): Promise<ContainerSnapshot> {

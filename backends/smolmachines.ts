@@ -7,6 +7,7 @@
 
 import * as v from "valibot";
 import { semver } from "../lib/_internal/semver.ts";
+import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/agent.ts";
 import { BackendError, BadInputError } from "../lib/errors.ts";
 import {
@@ -272,7 +273,7 @@ export class SmolmachinesFreezer extends Freezer {
   }
 
   async #list(agent?: Agent): Promise<v.InferOutput<typeof Machine>[]> {
-    return this.parseOutput(v.array(Machine), await this.run("list", {}, agent), "list");
+    return parseOutput(v.array(Machine), await this.run("list", {}, agent), this.commands, "list");
   }
 
   /** Keeps smolvm's own words; names a missing machine in the user's terms. */

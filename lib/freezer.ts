@@ -10,8 +10,6 @@ import type { BackendCommands, CommandResult } from "./backend_commands.ts";
 import { BackendError, BadInputError, BotBottleError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
 import { join } from "node:path";
-import * as v from "valibot";
-import { describeIssues } from "./schema_issues.ts";
 import { emptyRunConfig, type RunConfig, runValues } from "./run_config.ts";
 import { newSnapshotId } from "./snapshot_history.ts";
 import type { TemplateValues } from "./template.ts";
@@ -465,37 +463,6 @@ export abstract class Freezer {
       stdout: result?.stdout ?? "",
       stderr: result?.stderr ?? "",
     });
-  }
-
-  /**
-   * Reads a command's JSON output with a schema.
-   *
-   * @param schema What the output must be.
-   * @param result The command's result.
-   * @param command The registry command that printed it, for the message.
-   * @returns The validated output.
-   * @throws {BackendError} When the output is not JSON of that shape.
-   */
-  protected parseOutput<S extends v.GenericSchema>(
-    schema: S,
-    result: CommandResult,
-    command: string,
-  ): v.InferOutput<S> {
-    let json: unknown;
-    try {
-      json = JSON.parse(result.stdout);
-    } catch {
-      json = undefined;
-    }
-    const parsed = v.safeParse(schema, json);
-    if (parsed.success) return parsed.output;
-    throw this.backendError(
-      `cannot read the output of "${this.commands.label(command)}" ` +
-        `(${describeIssues(parsed.issues).slice(0, 3).join("; ")}); is this a version of ` +
-        `the ${this.backend} tool that bot-bottle supports?`,
-      command,
-      result,
-    );
   }
 
   /**
