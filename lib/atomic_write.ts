@@ -1,29 +1,150 @@
 /**
- * Atomic file replacement: a reader sees the old content or the new, never a
- * half-written file.
+ * Reading and replacing the files of a state directory, which other programs
+ * (and people) may have changed: a read never follows a symbolic link and
+ * never takes more than {@linkcode MAX_STATE_FILE_BYTES}; a replacement is
+ * atomic, so a reader sees the old content or the new, never a half-written
+ * file.
  *
  * @module
  */
 
 import { basename, dirname, join } from "node:path";
+import { BadInputError } from "./errors.ts";
+
+/** The largest state file bot-bottle reads: 1 MiB. Its own files are a few kilobytes. */
+export const MAX_STATE_FILE_BYTES = 1024 * 1024;
+/**
+ * The deepest nesting of arrays and objects a state JSON file may have:
+ * deeper values would overflow the stack of `JSON.stringify` when written back.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** What {@linkcode readFileNoFollow} read. */
+export interface FileRead {
+  /** The content. */
+  data: Uint8Array;
+  /** The file's information, from the open file. */
+  info: Deno.FileInfo;
+}
+
+/**
+ * Reads a regular file without following a symbolic link, and at most
+ * `maxBytes` of it: the path is checked with `lstat`, and the file opened is
+ * checked to be the one checked (same device and inode), so a link swapped
+ * in between is refused too.
+ *
+ * @param path The file.
+ * @param maxBytes The largest content accepted.
+ * @returns The content and the file's information, or `undefined` when there
+ * is no such file.
+ * @throws {BadInputError} When the path is a symbolic link, not a regular
+ * file, larger than `maxBytes`, or cannot be read.
+ */
+export async function readFileNoFollow(
+  path: string,
+  maxBytes: number = MAX_STATE_FILE_BYTES,
+): Promise<FileRead | undefined> {
+  let checked: Deno.FileInfo;
+  try {
+    checked = await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw cannotRead(path, error);
+  }
+  await refuseUnlessRegular(path, checked, maxBytes);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw cannotRead(path, error);
+  }
+  try {
+    const info = await file.stat();
+    if (!info.isFile || info.ino !== checked.ino || info.dev !== checked.dev) {
+      throw new BadInputError(
+        `${path} was replaced while bot-bottle read it; try again, and check what else writes ` +
+          `to ${dirname(path)}`,
+      );
+    }
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (;;) {
+      const buffer = new Uint8Array(Math.min(64 * 1024, maxBytes + 1 - total));
+      const n = await file.read(buffer).catch((error) => {
+        throw cannotRead(path, error);
+      });
+      if (n === null) break;
+      total += n;
+      if (total > maxBytes) throw tooLarge(path, maxBytes);
+      chunks.push(buffer.subarray(0, n));
+    }
+    const data = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      data.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return { data, info };
+  } finally {
+    file.close();
+  }
+}
+
+async function refuseUnlessRegular(
+  path: string,
+  info: Deno.FileInfo,
+  maxBytes: number,
+): Promise<void> {
+  if (info.isSymlink) {
+    const target = await Deno.readLink(path).catch(() => undefined);
+    throw new BadInputError(
+      `${path} is a symbolic link${target === undefined ? "" : ` to ${target}`}, and bot-bottle ` +
+        `does not follow links in a state directory; replace the link with the file itself, ` +
+        `or restore the file`,
+    );
+  }
+  if (!info.isFile) {
+    throw new BadInputError(
+      `${path} is not a regular file (it is ${
+        info.isDirectory ? "a directory" : "a device, socket or pipe"
+      }); fix or restore the file`,
+    );
+  }
+  if (info.size > maxBytes) throw tooLarge(path, maxBytes);
+}
+
+function tooLarge(path: string, maxBytes: number): BadInputError {
+  const limit = maxBytes % 1024 ** 2 === 0 ? `${maxBytes / 1024 ** 2} MiB` : `${maxBytes} bytes`;
+  return new BadInputError(
+    `${path} is larger than ${limit}, too large for a state file; fix or restore the file`,
+  );
+}
+
+function cannotRead(path: string, error: unknown): BadInputError {
+  return new BadInputError(
+    `cannot read ${path}: ${(error as Error).message}; fix its permissions, or restore the file`,
+    { cause: error },
+  );
+}
 
 /**
  * Writes `content` to `path` atomically: to a temporary file in the same
  * directory, flushed to disk, then renamed over `path`. On failure the
- * temporary file is removed and `path` is untouched.
+ * temporary file is removed and `path` is untouched. A symbolic link at
+ * `path` is replaced by the file, never followed.
  *
  * @param path The file to replace or create.
  * @param content The new content.
- * @param mode The file's permissions (default: those of the file it
- * replaces, else `0o600`).
+ * @param mode The file's permissions (default `0o600`, also when it replaces
+ * a file with wider ones: state files may hold secrets).
  * @throws {Deno.errors.NotFound} When the directory does not exist.
  */
 export async function writeFileAtomic(
   path: string,
   content: string | Uint8Array,
-  mode?: number,
+  mode = 0o600,
 ): Promise<void> {
-  mode ??= await Deno.stat(path).then((info) => (info.mode ?? 0o600) & 0o777, () => 0o600);
   const data = typeof content === "string" ? new TextEncoder().encode(content) : content;
   const temp = join(
     dirname(path),
@@ -44,22 +165,24 @@ export async function writeFileAtomic(
 /**
  * Writes several files, each atomically, as one change: when any write
  * fails, the files already written get their old content back (or are
- * removed, if they did not exist), so readers see all old or all new.
+ * removed, if they did not exist), so readers see all old or all new. The
+ * old content is read first, with {@linkcode readFileNoFollow}: when any of
+ * the files is a symbolic link or not a regular file, nothing is written.
  *
  * @param files The files and their new content, in the order to write them.
- * @throws The first error; the files are then as they were.
+ * @throws {BadInputError} When a file is a symbolic link, not a regular file,
+ * or larger than {@linkcode MAX_STATE_FILE_BYTES}; nothing was written.
+ * @throws The first error of a write; the files are then as they were.
  */
 export async function writeFilesTogether(
   files: readonly { path: string; content: string }[],
 ): Promise<void> {
+  const olds: (Uint8Array | undefined)[] = [];
+  for (const file of files) olds.push((await readFileNoFollow(file.path))?.data);
   const written: { path: string; old: Uint8Array | undefined }[] = [];
   try {
-    for (const file of files) {
-      const old = await Deno.readFile(file.path).catch((error) => {
-        if (error instanceof Deno.errors.NotFound) return undefined;
-        throw error;
-      });
-      written.push({ path: file.path, old });
+    for (const [index, file] of files.entries()) {
+      written.push({ path: file.path, old: olds[index] });
       await writeFileAtomic(file.path, file.content);
     }
   } catch (error) {

@@ -216,7 +216,9 @@ export async function writeBottleArchive(
     ? undefined
     : encodeJsonMember(RUN_CONFIG, input.runConfigJson);
 
-  const info = await Deno.stat(input.artifactPath).catch((error) => {
+  // lstat: an artifact that is a symbolic link (a snapshot file in a state directory that
+  // someone replaced) is refused, never followed into whatever it points to.
+  const info = await Deno.lstat(input.artifactPath).catch((error) => {
     throw new BadInputError(
       `cannot read the artifact ${input.artifactPath} to archive (${error.message}); ` +
         `nothing was written`,
@@ -225,7 +227,9 @@ export async function writeBottleArchive(
   });
   if (!info.isFile) {
     throw new BadInputError(
-      `the artifact ${input.artifactPath} is not a regular file; nothing was written`,
+      `the artifact ${input.artifactPath} is not a regular file` +
+        `${info.isSymlink ? " (it is a symbolic link, which bot-bottle does not follow)" : ""}; ` +
+        `nothing was written`,
     );
   }
   // Checked before the (long) hashing, with the digest filled in after it.

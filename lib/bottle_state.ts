@@ -2,11 +2,24 @@
  * A bottle's state directory, `~/.bot-bottle/state/<slug>/`, exactly as the
  * existing launcher reads and writes it (see `docs/state.md`).
  *
+ * The directory and its files may have been changed by anyone, so every read
+ * goes through one checked reader: a state directory or a file in it that is
+ * a symbolic link, or not what it should be (a directory, a regular file), is
+ * refused and never followed; no file is read past
+ * {@linkcode MAX_STATE_FILE_BYTES}; no JSON nested deeper than
+ * {@linkcode MAX_JSON_DEPTH} is parsed. The state root itself may be a link.
+ *
  * @module
  */
 
 import { join, resolve } from "node:path";
-import { writeFileAtomic, writeFilesTogether } from "./atomic_write.ts";
+import {
+  type FileRead,
+  MAX_JSON_DEPTH,
+  MAX_STATE_FILE_BYTES,
+  readFileNoFollow,
+  writeFilesTogether,
+} from "./atomic_write.ts";
 import { BadInputError } from "./errors.ts";
 import { type Metadata, validateMetadata } from "./metadata.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
@@ -21,6 +34,7 @@ export const PRESERVE_FILE = ".preserve";
 export const METADATA_FILE = "metadata.json";
 /** bot-bottle's record of how the bottle ran, written by a commit, read by resume. */
 export const RUN_CONFIG_FILE = "run-config.json";
+export { MAX_JSON_DEPTH, MAX_STATE_FILE_BYTES };
 
 /**
  * Where bot-bottle keeps its state: `$BOT_BOTTLE_HOME` when set, else
@@ -42,7 +56,10 @@ export function stateRoot(env: Pick<Deno.Env, "get"> = Deno.env): string {
   return resolve(home, ".bot-bottle");
 }
 
-/** One bottle's state directory. Reads and writes never follow a missing directory. */
+/**
+ * One bottle's state directory. Reads and writes never follow a missing
+ * directory, nor a symbolic link in place of the directory or of a file.
+ */
 export class BottleState {
   /** The bottle's slug. */
   readonly slug: string;
@@ -73,50 +90,34 @@ export class BottleState {
    * Reads and validates `metadata.json`.
    *
    * @returns The metadata, unknown fields included.
-   * @throws {BadInputError} When the directory or the file is missing, or the
-   * file is not a JSON object of the launcher's shape.
+   * @throws {BadInputError} When the directory or the file is missing, a
+   * symbolic link or not a regular file; or the file is larger than
+   * {@linkcode MAX_STATE_FILE_BYTES}, nested deeper than
+   * {@linkcode MAX_JSON_DEPTH}, or not a JSON object of the launcher's shape.
    */
   async readMetadata(): Promise<Metadata> {
     const file = this.path(METADATA_FILE);
-    let text: string;
-    try {
-      text = await Deno.readTextFile(file);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        throw new BadInputError(`cannot read ${file}: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
-      if (await isDirectory(this.dir)) {
-        throw new BadInputError(
-          `bottle "${this.slug}" has no ${METADATA_FILE} in ${this.dir}; it was not started by ` +
-            `bot-bottle, or its start did not finish`,
-          { cause: error },
-        );
-      }
+    const present = await this.checkDirectory();
+    const read = present ? await readFileNoFollow(file) : undefined;
+    if (read === undefined) {
       throw new BadInputError(
-        `bottle "${this.slug}" has no state at ${this.dir}; check the slug: ` +
-          `"bot-bottle ls" lists the known bottles`,
-        { cause: error },
+        present
+          ? `bottle "${this.slug}" has no ${METADATA_FILE} in ${this.dir}; it was not started by ` +
+            `bot-bottle, or its start did not finish`
+          : `bottle "${this.slug}" has no state at ${this.dir}; check the slug: ` +
+            `"bot-bottle ls" lists the known bottles`,
       );
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (error) {
-      throw new BadInputError(
-        `${file} is not valid JSON (${(error as Error).message}); fix or restore the file`,
-        { cause: error },
-      );
-    }
+    const parsed = parseStateJson(read.data, file);
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
       throw new BadInputError(`${file} must hold a JSON object; fix or restore the file`);
     }
     const result = validateMetadata(parsed);
     if (!result.ok) {
       throw new BadInputError(
-        `${file} has fields of the wrong type (${result.problems.join("; ")}); ` +
-          `fix or restore the file`,
+        `${file} has fields of the wrong type (${
+          result.problems.slice(0, 3).map(shorten).join("; ")
+        }); fix or restore the file`,
       );
     }
     return result.metadata;
@@ -124,12 +125,15 @@ export class BottleState {
 
   /**
    * Replaces `metadata.json` atomically, keeping every field of `metadata`,
-   * including ones bot-bottle does not know.
+   * including ones bot-bottle does not know. The file gets mode 0600, also
+   * when the launcher wrote it 0644.
    *
    * @param metadata The metadata to write.
+   * @throws {BadInputError} When the directory or the file is a symbolic
+   * link, or not what it should be; nothing is written.
    */
   async writeMetadata(metadata: Metadata): Promise<void> {
-    await writeFileAtomic(this.path(METADATA_FILE), jsonText(metadata));
+    await this.#write([{ name: METADATA_FILE, content: jsonText(metadata) }]);
   }
 
   /**
@@ -137,20 +141,29 @@ export class BottleState {
    *
    * @returns The reference without its trailing newline, or `undefined` when
    * the bottle has no snapshot.
+   * @throws {BadInputError} When `committed-image` or the directory is a
+   * symbolic link, or not a regular file.
    */
   async readCommittedImage(): Promise<string | undefined> {
-    try {
-      const text = await Deno.readTextFile(this.path(COMMITTED_IMAGE_FILE));
-      const reference = text.replace(/\r?\n$/, "");
-      return reference === "" ? undefined : reference;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw new BadInputError(
-        `cannot read ${this.path(COMMITTED_IMAGE_FILE)} (${(error as Error).message}); ` +
-          `it must be a file naming the snapshot: fix or remove it`,
-        { cause: error },
-      );
-    }
+    return (await this.readCommittedImageRecord())?.reference;
+  }
+
+  /**
+   * Reads the committed artifact's reference and when it was recorded.
+   *
+   * @returns The reference without its trailing newline and the file's
+   * modification time, or `undefined` when the bottle has no snapshot.
+   * @throws {BadInputError} When `committed-image` or the directory is a
+   * symbolic link, or not a regular file.
+   */
+  async readCommittedImageRecord(): Promise<
+    { reference: string; recordedAt: Date | null } | undefined
+  > {
+    const read = await this.#read(COMMITTED_IMAGE_FILE);
+    if (read === undefined) return undefined;
+    const reference = decodeText(read.data, this.path(COMMITTED_IMAGE_FILE))
+      .replace(/\r?\n$/, "");
+    return reference === "" ? undefined : { reference, recordedAt: read.info.mtime };
   }
 
   /**
@@ -159,30 +172,29 @@ export class BottleState {
    *
    * @param reference An image reference, or the absolute path of a `.smolmachine`.
    * @throws {TypeError} When `reference` is empty or spans lines.
+   * @throws {BadInputError} When the directory or the file is a symbolic
+   * link, or not what it should be; nothing is written.
    */
   async writeCommittedImage(reference: string): Promise<void> {
-    await writeFileAtomic(this.path(COMMITTED_IMAGE_FILE), referenceLine(reference));
+    await this.#write([{ name: COMMITTED_IMAGE_FILE, content: referenceLine(reference) }]);
   }
 
   /**
    * Reads the run configuration a commit recorded.
    *
    * @returns It, or `undefined` when none was recorded.
-   * @throws {BadInputError} When the file is not a run configuration.
+   * @throws {BadInputError} When the file is not a run configuration, or it
+   * or the directory is a symbolic link or not a regular file.
    */
   async readRunConfig(): Promise<RunConfig | undefined> {
     const file = this.path(RUN_CONFIG_FILE);
-    let text: string;
-    try {
-      text = await Deno.readTextFile(file);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    }
+    const read = await this.#read(RUN_CONFIG_FILE);
+    if (read === undefined) return undefined;
     let config: RunConfig | undefined;
     try {
-      config = parseRunConfig(JSON.parse(text));
-    } catch {
+      config = parseRunConfig(parseStateJson(read.data, file));
+    } catch (error) {
+      if (!(error instanceof BadInputError)) throw error;
       config = undefined;
     }
     if (!config) {
@@ -198,34 +210,21 @@ export class BottleState {
    *
    * @param backend The bottle's backend, for a legacy snapshot's record.
    * @returns The history, oldest snapshot first.
-   * @throws {BadInputError} When `snapshots.json` is not a history.
+   * @throws {BadInputError} When `snapshots.json` is not a history, or it,
+   * `committed-image` or the directory is a symbolic link or not a regular file.
    */
   async readHistory(backend: string): Promise<History> {
     const file = this.path(HISTORY_FILE);
-    let text: string | undefined;
-    try {
-      text = await Deno.readTextFile(file);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    if (text !== undefined) {
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return parseHistory(json, file);
-    }
+    const read = await this.#read(HISTORY_FILE);
+    if (read !== undefined) return parseHistory(parseStateJson(read.data, file), file);
     const history = emptyHistory();
-    const artifact = await this.readCommittedImage();
-    if (artifact !== undefined) {
-      const info = await Deno.stat(this.path(COMMITTED_IMAGE_FILE));
+    const committed = await this.readCommittedImageRecord();
+    if (committed !== undefined) {
       history.snapshots.push({
         id: "legacy",
-        createdAt: (info.mtime ?? new Date()).toISOString(),
+        createdAt: (committed.recordedAt ?? new Date()).toISOString(),
         backend,
-        artifact,
+        artifact: committed.reference,
         sizeBytes: null,
         parent: null,
         toolVersion: "unknown",
@@ -235,9 +234,14 @@ export class BottleState {
     return history;
   }
 
-  /** Replaces `snapshots.json` atomically. */
+  /**
+   * Replaces `snapshots.json` atomically.
+   *
+   * @throws {BadInputError} When the directory or the file is a symbolic
+   * link, or not what it should be; nothing is written.
+   */
   async writeHistory(history: History): Promise<void> {
-    await writeFileAtomic(this.path(HISTORY_FILE), jsonText(history));
+    await this.#write([{ name: HISTORY_FILE, content: jsonText(history) }]);
   }
 
   /**
@@ -247,6 +251,8 @@ export class BottleState {
    *
    * @param commit What to record.
    * @throws {TypeError} When the reference is empty or spans lines (nothing is written).
+   * @throws {BadInputError} When the directory or one of the files is a
+   * symbolic link or of the wrong kind (nothing is written).
    */
   async recordCommit(commit: {
     history: History;
@@ -255,32 +261,29 @@ export class BottleState {
     metadata?: Metadata;
   }): Promise<void> {
     const reference = referenceLine(commit.committedImage);
-    await writeFilesTogether([
-      ...commit.metadata
-        ? [{ path: this.path(METADATA_FILE), content: jsonText(commit.metadata) }]
-        : [],
-      { path: this.path(HISTORY_FILE), content: jsonText(commit.history) },
-      ...commit.runConfig
-        ? [{ path: this.path(RUN_CONFIG_FILE), content: jsonText(commit.runConfig) }]
-        : [],
-      { path: this.path(COMMITTED_IMAGE_FILE), content: reference },
-      ...(await this.isPreserved()) ? [] : [{ path: this.path(PRESERVE_FILE), content: "" }],
+    await this.#write([
+      ...commit.metadata ? [{ name: METADATA_FILE, content: jsonText(commit.metadata) }] : [],
+      { name: HISTORY_FILE, content: jsonText(commit.history) },
+      ...commit.runConfig ? [{ name: RUN_CONFIG_FILE, content: jsonText(commit.runConfig) }] : [],
+      { name: COMMITTED_IMAGE_FILE, content: reference },
+      ...(await this.isPreserved()) ? [] : [{ name: PRESERVE_FILE, content: "" }],
     ]);
   }
 
-  /** Tells whether the bottle is marked to be kept at session end. */
+  /**
+   * Tells whether the bottle is marked to be kept at session end.
+   *
+   * @throws {BadInputError} When `.preserve` or the directory is a symbolic
+   * link, or `.preserve` is not a regular file.
+   */
   async isPreserved(): Promise<boolean> {
-    try {
-      await Deno.lstat(this.path(PRESERVE_FILE));
-      return true;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw error;
-    }
+    // Only its existence counts, but it is read as any state file is: a link is refused.
+    return (await this.#read(PRESERVE_FILE)) !== undefined;
   }
 
   /** Removes the `.preserve` marker, if there is one. */
   async clearPreserved(): Promise<void> {
+    await this.checkDirectory();
     await Deno.remove(this.path(PRESERVE_FILE)).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
@@ -289,8 +292,146 @@ export class BottleState {
   /** Creates the empty `.preserve` marker (kept as it is when present). */
   async markPreserved(): Promise<void> {
     if (await this.isPreserved()) return;
-    await writeFileAtomic(this.path(PRESERVE_FILE), "");
+    await this.#write([{ name: PRESERVE_FILE, content: "" }]);
   }
+
+  /**
+   * Reads a file of the state directory as text, as every read of the state
+   * does: a link, a non-regular file or one over {@linkcode MAX_STATE_FILE_BYTES}
+   * is refused.
+   *
+   * @param name The file's name in the state directory, e.g. `"metadata.json"`.
+   * @returns Its text, or `undefined` when there is no such file (or directory).
+   * @throws {BadInputError} When the directory or the file is refused, or the
+   * file is not UTF-8 text.
+   * @throws {TypeError} When `name` is not a plain file name (it holds `/`, or is `..`).
+   */
+  async readText(name: string): Promise<string | undefined> {
+    const read = await this.#read(name);
+    return read === undefined ? undefined : decodeText(read.data, this.path(name));
+  }
+
+  /**
+   * Checks the state directory itself, as every read and write here does
+   * first: it must be a directory, not a symbolic link (which is never
+   * followed) nor anything else.
+   *
+   * @returns Whether it exists.
+   * @throws {BadInputError} When it is a symbolic link or not a directory.
+   */
+  async checkDirectory(): Promise<boolean> {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(this.dir);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw new BadInputError(
+        `cannot read the state directory ${this.dir}: ${(error as Error).message}; ` +
+          `fix its permissions`,
+        { cause: error },
+      );
+    }
+    if (info.isSymlink) {
+      const target = await Deno.readLink(this.dir).catch(() => undefined);
+      throw new BadInputError(
+        `the state directory of bottle "${this.slug}", ${this.dir}, is a symbolic link` +
+          `${target === undefined ? "" : ` to ${target}`}, and bot-bottle does not follow it; ` +
+          `replace the link with the bottle's own directory, or remove the link`,
+      );
+    }
+    if (!info.isDirectory) {
+      throw new BadInputError(
+        `the state directory of bottle "${this.slug}", ${this.dir}, is not a directory; ` +
+          `remove it, or restore the bottle's state`,
+      );
+    }
+    return true;
+  }
+
+  /**
+   * The one writer of the state: the directory checked, then the files
+   * replaced together, mode 0600; a file that is a link or not a regular file
+   * is refused before anything is written.
+   */
+  async #write(files: { name: string; content: string }[]): Promise<void> {
+    await this.checkDirectory();
+    await writeFilesTogether(
+      files.map(({ name, content }) => ({ path: this.path(name), content })),
+    );
+  }
+
+  /** The one reader of the state: the directory checked, the file read without following links. */
+  async #read(name: string): Promise<FileRead | undefined> {
+    if (name.includes("/") || name === "." || name === ".." || name === "") {
+      throw new TypeError(
+        `a state file's name must be a plain file name, not ${JSON.stringify(name)}`,
+      );
+    }
+    if (!(await this.checkDirectory())) return undefined;
+    return await readFileNoFollow(this.path(name));
+  }
+}
+
+/** A problem cut to 200 characters: a hostile file's values can be long. */
+function shorten(problem: string): string {
+  return problem.length > 200 ? `${problem.slice(0, 200)}…` : problem;
+}
+
+/** Decodes a state file's bytes as UTF-8, refusing anything else. */
+function decodeText(data: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(data);
+  } catch (error) {
+    throw new BadInputError(`${file} is not UTF-8 text; fix or restore the file`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Parses a state JSON file: UTF-8 text, valid JSON, nested at most
+ * {@linkcode MAX_JSON_DEPTH} deep. The depth is measured on the text first,
+ * so neither parsing nor a later `JSON.stringify` recurses deeply.
+ */
+function parseStateJson(data: Uint8Array, file: string): unknown {
+  const text = decodeText(data, file);
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw new BadInputError(
+      `${file} nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep; ` +
+        `fix or restore the file`,
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new BadInputError(
+      `${file} is not valid JSON (${(error as Error).message}); fix or restore the file`,
+      { cause: error },
+    );
+  }
+}
+
+/** The deepest nesting of `[` and `{` in JSON text, outside strings; stops counting past the limit. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c) i++; // a backslash: skip the escaped character
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) {
+      inString = true;
+    } else if (char === 0x5b || char === 0x7b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+      if (deepest > MAX_JSON_DEPTH) return deepest;
+    } else if (char === 0x5d || char === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
 }
 
 /** The content of one of the state's JSON files: indented, ending in a newline. */
@@ -308,17 +449,11 @@ function referenceLine(reference: string): string {
   return reference + "\n";
 }
 
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Lists the slugs that have a state directory under `root`, sorted. Entries
- * whose names break the slug rule are skipped.
+ * whose names break the slug rule, and plain files, are skipped. A symbolic
+ * link named like a slug is listed, never followed: reading its state then
+ * reports it, so `ls` can show it as a problem.
  *
  * @param root The state root (default {@linkcode stateRoot}).
  * @returns The slugs.
@@ -327,7 +462,7 @@ export async function listStateSlugs(root: string = stateRoot()): Promise<string
   const slugs: string[] = [];
   try {
     for await (const entry of Deno.readDir(join(root, "state"))) {
-      if (entry.isDirectory && isSlug(entry.name)) slugs.push(entry.name);
+      if ((entry.isDirectory || entry.isSymlink) && isSlug(entry.name)) slugs.push(entry.name);
     }
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;

@@ -6,7 +6,7 @@
 
 import { type Agent, loadAgent } from "./agent.ts";
 import { listStateSlugs, stateRoot } from "./bottle_state.ts";
-import { BackendError } from "./errors.ts";
+import { BackendError, BadInputError } from "./errors.ts";
 import type { InventoryEntry } from "./freezer.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 
@@ -81,20 +81,23 @@ export async function list(options: ListOptions = {}): Promise<BottleRow[]> {
     };
     rows.push(row);
     let agent: Agent;
+    let committed: { reference: string; recordedAt: Date | null } | undefined;
     try {
+      // A state directory that cannot be read (corrupt, a symbolic link, …) is one row's problem.
       agent = await loadAgent(slug, root);
+      row.startedAt = agent.metadata.started_at ?? null;
+      row.preserved = await agent.state.isPreserved();
+      committed = await agent.state.readCommittedImageRecord();
     } catch (error) {
-      row.problem = (error as Error).message;
+      if (!(error instanceof BadInputError)) throw error;
+      row.problem = error.message;
       continue;
     }
-    row.startedAt = agent.metadata.started_at ?? null;
-    row.preserved = await agent.state.isPreserved();
-    const artifact = await agent.state.readCommittedImage();
-    if (artifact !== undefined) {
-      const info = await Deno.stat(agent.state.path("committed-image"));
+    const artifact = committed?.reference;
+    if (committed !== undefined) {
       row.snapshot = {
-        artifact,
-        committedAt: info.mtime?.toISOString() ?? null,
+        artifact: committed.reference,
+        committedAt: committed.recordedAt?.toISOString() ?? null,
         sizeBytes: null,
         exists: null,
       };

@@ -5,6 +5,7 @@
  */
 
 import * as v from "valibot";
+import { MAX_JSON_DEPTH } from "./atomic_write.ts";
 import { describeIssues } from "./schema_issues.ts";
 
 const optional = <T extends v.GenericSchema>(schema: T) => v.nullish(schema);
@@ -62,7 +63,8 @@ const _schemaMatchesType: (output: v.InferOutput<typeof MetadataSchema>) => Meta
 ) => output;
 
 /**
- * Validates parsed JSON as metadata.
+ * Validates parsed JSON as metadata. Arrays and objects nested deeper than
+ * {@linkcode MAX_JSON_DEPTH} are refused: they could not be written back.
  *
  * @param value The parsed content of `metadata.json`.
  * @returns The metadata, or the list of problems, each `field: what is wrong`.
@@ -70,7 +72,38 @@ const _schemaMatchesType: (output: v.InferOutput<typeof MetadataSchema>) => Meta
 export function validateMetadata(
   value: unknown,
 ): { ok: true; metadata: Metadata } | { ok: false; problems: string[] } {
+  if (nestsDeeper(value, MAX_JSON_DEPTH)) {
+    return {
+      ok: false,
+      problems: [`arrays or objects nest more than ${MAX_JSON_DEPTH} levels deep`],
+    };
+  }
   const result = v.safeParse(MetadataSchema, value);
-  if (result.success) return { ok: true, metadata: result.output };
-  return { ok: false, problems: describeIssues(result.issues) };
+  if (!result.success) return { ok: false, problems: describeIssues(result.issues) };
+  // valibot leaves out the keys "__proto__", "constructor" and "prototype";
+  // they are kept as plain own fields, like every other unknown field.
+  const metadata: Metadata = result.output;
+  for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
+    if (!Object.hasOwn(metadata, key)) {
+      Object.defineProperty(metadata, key, {
+        value: field,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+  return { ok: true, metadata };
+}
+
+/** Whether arrays and objects in `value` nest deeper than `limit`; without recursion. */
+function nestsDeeper(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 1]];
+  while (pending.length > 0) {
+    const [item, depth] = pending.pop()!;
+    if (item === null || typeof item !== "object") continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return false;
 }

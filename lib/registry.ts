@@ -7,7 +7,7 @@
  */
 
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import * as v from "valibot";
 import builtinRegistry from "../registry.json" with { type: "json" };
 import { BackendCommands, type BackendCommandsOptions } from "./backend_commands.ts";
@@ -35,6 +35,8 @@ export interface RegisteredBackend {
   freezer: FreezerClass;
   /** Its command templates, by name. */
   commands: Readonly<Record<string, Template>>;
+  /** The commands that copy a whole snapshot, which get the long timeout. */
+  longRunning: readonly string[];
 }
 
 /** Options for {@linkcode Registry.getFreezer}. */
@@ -99,6 +101,7 @@ export class Registry {
     const commands = new BackendCommands(backend.name, backend.commands, {
       ...options,
       requires: backend.requires,
+      longRunning: backend.longRunning,
     });
     return new backend.freezer(
       { backend: backend.name, names: [backend.name, ...backend.aliases], commands },
@@ -122,7 +125,8 @@ export interface LoadRegistryOptions {
  *
  * @param options Which registry to load.
  * @returns The registry.
- * @throws {BadInputError} When the registry is invalid, naming the backend and field.
+ * @throws {BadInputError} When the registry is invalid, naming the backend and field; or when
+ * a registry file, or a freezer module on disk that it names, is writable by group or others.
  *
  * @example
  * ```ts
@@ -136,6 +140,15 @@ export async function loadRegistry(options: LoadRegistryOptions = {}): Promise<R
   const path = options.path ?? (Deno.env.get("BOT_BOTTLE_REGISTRY") || undefined);
   if (path === undefined) return await buildRegistry("built-in", BUILTIN_URL, builtinRegistry);
   const url = pathToFileURL(resolve(path));
+  const writable = await writableByOthers(fileURLToPath(url));
+  if (writable !== undefined) {
+    throw new BadInputError(
+      `the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""} is writable by ` +
+        `group or others (mode ${writable}), so they could choose the commands bot-bottle runs; ` +
+        `run "chmod go-w ${path}"` +
+        (fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : ""),
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(await Deno.readTextFile(url));
@@ -181,10 +194,15 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
         }
       }
     }
-    const freezer = await loadFreezerModule(url, name, entry.freezer, fail);
+    const freezer = await loadFreezerModule(url, name, entry.freezer, fail, source !== "built-in");
     for (const command of freezer.requiredCommands) {
       if (!Object.hasOwn(entry.commands, command)) {
         fail(`backends.${name}.commands.${command} is missing; ${entry.freezer} needs it`);
+      }
+    }
+    for (const command of entry.longRunning ?? []) {
+      if (!Object.hasOwn(entry.commands, command)) {
+        fail(`backends.${name}.longRunning names "${command}", which is not one of its commands`);
       }
     }
     backends.set(name, {
@@ -195,6 +213,7 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
       module: entry.freezer,
       freezer,
       commands: entry.commands,
+      longRunning: entry.longRunning ?? [],
     });
   }
   return new Registry(source, backends, aliases);
@@ -205,11 +224,23 @@ async function loadFreezerModule(
   backend: string,
   path: string,
   fail: (problem: string) => never,
+  checkMode: boolean,
 ): Promise<FreezerClass> {
   const field = `backends.${backend}.freezer`;
+  const moduleUrl = new URL(path, registryUrl);
+  if (checkMode && moduleUrl.protocol === "file:") {
+    const file = fileURLToPath(moduleUrl);
+    const writable = await writableByOthers(file);
+    if (writable !== undefined) {
+      fail(
+        `${field}: ${file} is writable by group or others (mode ${writable}), so they could ` +
+          `run code as you; run "chmod go-w ${file}"`,
+      );
+    }
+  }
   let module: { default?: unknown };
   try {
-    module = await import(new URL(path, registryUrl).href);
+    module = await import(moduleUrl.href);
   } catch (error) {
     return fail(`${field}: cannot load ${path}: ${(error as Error).message.split("\n")[0]}`);
   }
@@ -218,6 +249,18 @@ async function loadFreezerModule(
     return fail(`${field}: ${path} must export a Freezer subclass as its default export`);
   }
   return candidate as unknown as FreezerClass;
+}
+
+/**
+ * Tells whether a file can be written by its group or by other users.
+ *
+ * @returns Its mode in octal (e.g. `"0664"`) when it can, else `undefined`
+ * (also when it cannot be read: loading it reports that).
+ */
+async function writableByOthers(file: string): Promise<string | undefined> {
+  const mode = await Deno.stat(file).then((info) => info.mode, () => null);
+  if (mode === null || (mode & 0o022) === 0) return undefined;
+  return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
 }
 
 /**

@@ -23,7 +23,7 @@ if (status.code === 0 && status.stdout.trim() === "running") {
   console.error(`demo: started ${container} from ${image}, with /work/notes.txt inside`);
 }
 
-await Deno.mkdir(state.dir, { recursive: true });
+await Deno.mkdir(state.dir, { recursive: true, mode: 0o700 });
 await state.writeMetadata({
   identity: slug,
   agent_name: "demo",

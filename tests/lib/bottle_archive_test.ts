@@ -668,3 +668,30 @@ Deno.test("readBottleArchive() returns manifest fields typed as ArchiveManifest"
   deepStrictEqual(manifest, craftedManifest());
   equal(manifest.snapshot.parent, "20261120T090000Z");
 });
+
+Deno.test("writeBottleArchive() refuses an artifact that is a symbolic link, never archiving its target", async () => {
+  await using dir = await tempDir();
+  const { inDir, archive } = await workspace(dir.path, ARTIFACT);
+  const secret = join(dir.path, "id_ed25519");
+  await Deno.writeTextFile(secret, "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+  const link = join(dir.path, "snapshot.smolmachine");
+  await Deno.symlink(secret, link);
+  await rejects(
+    writeBottleArchive(archive, {
+      manifest: manifestFields(),
+      metadataJson: METADATA,
+      artifactPath: link,
+      artifactName: "artifact.smolmachine",
+    }),
+    (error: unknown) => {
+      if (!(error instanceof BadInputError)) return false;
+      equal(
+        error.message,
+        `the artifact ${link} is not a regular file (it is a symbolic link, which bot-bottle ` +
+          `does not follow); nothing was written`,
+      );
+      return true;
+    },
+  );
+  deepStrictEqual(await listDir(inDir), []);
+});

@@ -1,10 +1,11 @@
 import { deepStrictEqual, equal, match, rejects, throws } from "node:assert/strict";
 import { join } from "node:path";
-import { writeFileAtomic } from "../../lib/atomic_write.ts";
+import { readFileNoFollow, writeFileAtomic, writeFilesTogether } from "../../lib/atomic_write.ts";
 import {
   BottleState,
   COMMITTED_IMAGE_FILE,
   listStateSlugs,
+  MAX_JSON_DEPTH,
   METADATA_FILE,
   PRESERVE_FILE,
   stateRoot,
@@ -157,14 +158,18 @@ Deno.test("readMetadata() tells a missing state directory from one without metad
   });
 });
 
-Deno.test("readMetadata() reports an unreadable metadata.json as bad input", async () => {
+Deno.test("readMetadata() reports a metadata.json that is a directory as bad input", async () => {
   await using home = await tempHome();
   const dir = await home.writeBottle(SLUG);
   await Deno.remove(join(dir, METADATA_FILE));
   await Deno.mkdir(join(dir, METADATA_FILE));
   await rejects(new BottleState(SLUG, home.root).readMetadata(), (error: unknown) => {
     if (!(error instanceof BadInputError)) return false;
-    match(error.message, new RegExp(`^cannot read ${join(dir, METADATA_FILE)}: `));
+    equal(
+      error.message,
+      `${join(dir, METADATA_FILE)} is not a regular file (it is a directory); ` +
+        `fix or restore the file`,
+    );
     return true;
   });
 });
@@ -368,16 +373,387 @@ Deno.test("listStateSlugs() returns nothing when there is no state directory", a
   deepStrictEqual(await listStateSlugs(home.root), []);
 });
 
-Deno.test("writeMetadata() keeps the permissions of the launcher's file", async () => {
+Deno.test("writeMetadata() makes the launcher's 0644 metadata.json 0600", async () => {
   await using home = await tempHome();
   const dir = await home.writeBottle("dev-abc12");
   await Deno.chmod(join(dir, "metadata.json"), 0o644);
   const state = new BottleState("dev-abc12", home.root);
   await state.writeMetadata(await state.readMetadata());
-  equal((await Deno.stat(join(dir, "metadata.json"))).mode! & 0o777, 0o644);
+  equal((await Deno.stat(join(dir, "metadata.json"))).mode! & 0o777, 0o600);
+  deepStrictEqual(await state.readMetadata(), launcherMetadata("dev-abc12"));
 });
 
 Deno.test("stateRoot() makes a relative BOT_BOTTLE_HOME absolute", () => {
   const env = { get: (name: string) => (name === "BOT_BOTTLE_HOME" ? "rel/state" : undefined) };
   equal(stateRoot(env), join(Deno.cwd(), "rel/state"));
 });
+
+// Hostile state: links, special files, huge and deeply nested files
+
+/** Asserts that `promise` rejects with a BadInputError whose message matches `expected`. */
+async function rejectsBadInput(promise: Promise<unknown>, expected: RegExp): Promise<void> {
+  await rejects(promise, (error: unknown) => {
+    if (!(error instanceof BadInputError)) return false;
+    match(error.message, expected);
+    return true;
+  });
+}
+
+const HISTORY = {
+  version: 1,
+  snapshots: [{
+    id: "20261124T141500Z",
+    createdAt: "2026-11-24T14:15:00.000Z",
+    backend: "docker",
+    artifact: `bot-bottle-committed-${SLUG}:20261124T141500Z`,
+    sizeBytes: null,
+    parent: null,
+    toolVersion: "0.1.0",
+    message: null,
+  }],
+  resumedFrom: null,
+};
+
+/** Every operation of BottleState that reads or writes the state, by name. */
+function everyOperation(state: BottleState): [string, () => Promise<unknown>][] {
+  return [
+    ["readMetadata", () => state.readMetadata()],
+    ["readCommittedImage", () => state.readCommittedImage()],
+    ["readHistory", () => state.readHistory("docker")],
+    ["readRunConfig", () => state.readRunConfig()],
+    ["isPreserved", () => state.isPreserved()],
+    ["readText", () => state.readText("passwd")],
+    ["writeMetadata", () => state.writeMetadata({ identity: SLUG })],
+    ["writeCommittedImage", () => state.writeCommittedImage("x:latest")],
+    ["writeHistory", () => state.writeHistory(structuredClone(HISTORY) as never)],
+    ["markPreserved", () => state.markPreserved()],
+    ["clearPreserved", () => state.clearPreserved()],
+    [
+      "recordCommit",
+      () =>
+        state.recordCommit({
+          history: structuredClone(HISTORY) as never,
+          committedImage: "x:latest",
+          metadata: { identity: SLUG },
+        }),
+    ],
+  ];
+}
+
+Deno.test("a state directory that is a symbolic link to another bottle is refused by every read and write", async () => {
+  await using home = await tempHome();
+  const other = await home.writeBottle("other-1");
+  await Deno.writeTextFile(join(other, COMMITTED_IMAGE_FILE), "bot-bottle-committed-other-1:x\n");
+  await Deno.writeTextFile(join(other, PRESERVE_FILE), "");
+  await Deno.symlink(other, home.stateDir(SLUG));
+  const before = await snapshotTree(home.home);
+  const state = new BottleState(SLUG, home.root);
+  for (const [name, operation] of everyOperation(state)) {
+    await rejects(operation(), (error: unknown) => {
+      if (!(error instanceof BadInputError)) return false;
+      equal(
+        error.message,
+        `the state directory of bottle "${SLUG}", ${home.stateDir(SLUG)}, is a symbolic link ` +
+          `to ${other}, and bot-bottle does not follow it; replace the link with the bottle's ` +
+          `own directory, or remove the link`,
+        name,
+      );
+      return true;
+    });
+  }
+  deepStrictEqual(await snapshotTree(home.home), before);
+});
+
+Deno.test("a state directory that is a symbolic link to /etc is refused, and nothing under /etc is read", async () => {
+  await using home = await tempHome();
+  await Deno.mkdir(join(home.root, "state"), { recursive: true });
+  await Deno.symlink("/etc", home.stateDir(SLUG));
+  const state = new BottleState(SLUG, home.root);
+  for (const [name, operation] of everyOperation(state)) {
+    await rejectsBadInput(
+      operation(),
+      / is a symbolic link to \/etc, and bot-bottle does not follow it;/,
+    )
+      .catch((error) => {
+        throw new Error(`${name}: ${error.message}`);
+      });
+  }
+  // listStateSlugs() lists it (so ls can report it), and never walks into it.
+  deepStrictEqual(await listStateSlugs(home.root), [SLUG]);
+});
+
+Deno.test("a state directory that is a plain file is refused as not a directory", async () => {
+  await using home = await tempHome();
+  await Deno.mkdir(join(home.root, "state"), { recursive: true });
+  await Deno.writeTextFile(home.stateDir(SLUG), "{}");
+  await rejectsBadInput(
+    new BottleState(SLUG, home.root).readMetadata(),
+    /^the state directory of bottle "dev-abc12", .* is not a directory; remove it, or restore the bottle's state$/,
+  );
+});
+
+/** The state files a symbolic link may replace, and the read that meets it. */
+const LINKED_FILES: [string, string, (state: BottleState) => Promise<unknown>][] = [
+  [METADATA_FILE, "readMetadata", (state) => state.readMetadata()],
+  [COMMITTED_IMAGE_FILE, "readCommittedImage", (state) => state.readCommittedImage()],
+  [COMMITTED_IMAGE_FILE, "readHistory", (state) => state.readHistory("docker")],
+  ["snapshots.json", "readHistory", (state) => state.readHistory("docker")],
+  ["run-config.json", "readRunConfig", (state) => state.readRunConfig()],
+  [PRESERVE_FILE, "isPreserved", (state) => state.isPreserved()],
+];
+
+for (const [file, reader, read] of LINKED_FILES) {
+  Deno.test(`a ${file} that is a symbolic link is refused by ${reader}() and by a commit, and its target is untouched`, async () => {
+    await using home = await tempHome();
+    const dir = await home.writeBottle(SLUG);
+    const target = join(home.home, "secret");
+    await Deno.writeTextFile(target, "the target's own content\n");
+    await Deno.remove(join(dir, file)).catch(() => {});
+    await Deno.symlink(target, join(dir, file));
+    const before = await snapshotTree(home.home);
+    const state = new BottleState(SLUG, home.root);
+    const expected = new RegExp(
+      `^${escape(join(dir, file))} is a symbolic link to ${escape(target)}, and bot-bottle ` +
+        `does not follow links in a state directory; replace the link with the file itself, ` +
+        `or restore the file$`,
+    );
+    await rejectsBadInput(read(state), expected);
+    // A commit replaces these files: it refuses the link before writing anything.
+    await rejectsBadInput(
+      state.recordCommit({
+        history: structuredClone(HISTORY) as never,
+        runConfig: {
+          env: [],
+          volumes: [],
+          labels: [],
+          tty: false,
+          interactive: false,
+        },
+        committedImage: "x:latest",
+        metadata: launcherMetadata(SLUG),
+      }),
+      expected,
+    );
+    deepStrictEqual(await snapshotTree(home.home), before);
+    equal(await Deno.readTextFile(target), "the target's own content\n");
+  });
+}
+
+Deno.test("a metadata.json that is a named pipe is refused at once, not read (which would block)", async () => {
+  await using home = await tempHome();
+  const dir = await home.writeBottle(SLUG);
+  await Deno.remove(join(dir, METADATA_FILE));
+  const made = await new Deno.Command("mkfifo", { args: [join(dir, METADATA_FILE)] }).output();
+  equal(made.success, true);
+  await rejectsBadInput(
+    new BottleState(SLUG, home.root).readMetadata(),
+    /metadata\.json is not a regular file \(it is a device, socket or pipe\); fix or restore the file$/,
+  );
+});
+
+Deno.test("a 10 GB metadata.json is refused quickly, by its size, without reading it", async () => {
+  await using home = await tempHome();
+  const dir = await home.writeBottle(SLUG);
+  // Sparse: takes no disk space, but reading it whole would take 10 GB of memory.
+  await Deno.truncate(join(dir, METADATA_FILE), 10 * 1024 ** 3);
+  const started = performance.now();
+  await rejectsBadInput(
+    new BottleState(SLUG, home.root).readMetadata(),
+    new RegExp(
+      `^${escape(join(dir, METADATA_FILE))} is larger than 1 MiB, too large for a state file; ` +
+        `fix or restore the file$`,
+    ),
+  );
+  equal(performance.now() - started < 1000, true, "took a second or more");
+});
+
+Deno.test("readFileNoFollow() stops at the limit when a file reports no size (/proc)", {
+  ignore: Deno.build.os !== "linux",
+}, async () => {
+  // /proc files are regular files of size 0 whose content is made as they are read.
+  equal((await Deno.lstat("/proc/self/status")).size, 0);
+  await rejectsBadInput(
+    readFileNoFollow("/proc/self/status", 16),
+    /^\/proc\/self\/status is larger than 16 bytes, too large for a state file;/,
+  );
+  equal(
+    new TextDecoder().decode((await readFileNoFollow("/proc/self/status"))!.data).length > 16,
+    true,
+  );
+});
+
+function nestedArrays(depth: number): string {
+  return "[".repeat(depth) + "]".repeat(depth);
+}
+
+function nestedObjects(depth: number): string {
+  return '{"a":'.repeat(depth) + "{}" + "}".repeat(depth);
+}
+
+const DEEP_METADATA: [string, string][] = [
+  ["100000 nested arrays", nestedArrays(100_000)],
+  ["100000 nested objects", nestedObjects(100_000)],
+  ["an object holding 65 levels", `{"deep": ${nestedArrays(64)}}`],
+  ["nesting that never closes", "[".repeat(500_000)],
+];
+
+for (const [what, raw] of DEEP_METADATA) {
+  Deno.test(`readMetadata() refuses ${what} quickly, naming the file`, async () => {
+    await using home = await tempHome();
+    await home.writeBottle(SLUG, undefined, raw);
+    const state = new BottleState(SLUG, home.root);
+    const started = performance.now();
+    await rejects(state.readMetadata(), (error: unknown) => {
+      if (!(error instanceof BadInputError)) return false;
+      equal(
+        error.message,
+        `${state.path(METADATA_FILE)} nests arrays or objects more than ${MAX_JSON_DEPTH} ` +
+          `levels deep; fix or restore the file`,
+      );
+      return true;
+    });
+    equal(performance.now() - started < 1000, true, "took a second or more");
+  });
+}
+
+Deno.test("readMetadata() accepts 64 levels of nesting and brackets inside strings, and rewrites them", async () => {
+  await using home = await tempHome();
+  const deep = JSON.parse(nestedArrays(63));
+  const original = launcherMetadata(SLUG, { deep, note: "[[[[{{{{".repeat(1000) + '\\"[' });
+  await home.writeBottle(SLUG, original);
+  const state = new BottleState(SLUG, home.root);
+  deepStrictEqual(await state.readMetadata(), original);
+  await state.writeMetadata(await state.readMetadata());
+  deepStrictEqual(await state.readMetadata(), original);
+});
+
+Deno.test("readMetadata() refuses a metadata.json that is not UTF-8", async () => {
+  await using home = await tempHome();
+  const dir = await home.writeBottle(SLUG);
+  await Deno.writeFile(join(dir, METADATA_FILE), new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x7d]));
+  await rejectsBadInput(
+    new BottleState(SLUG, home.root).readMetadata(),
+    /metadata\.json is not UTF-8 text; fix or restore the file$/,
+  );
+});
+
+Deno.test("readMetadata() quotes at most three problems, each cut short", async () => {
+  await using home = await tempHome();
+  await home.writeBottle(SLUG, {
+    identity: 1,
+    cwd: 2,
+    label: 3,
+    color: 4,
+    copy_cwd: "y".repeat(100_000),
+  });
+  await rejects(new BottleState(SLUG, home.root).readMetadata(), (error: unknown) => {
+    if (!(error instanceof BadInputError)) return false;
+    equal(error.message.length < 1000, true, `${error.message.length} characters`);
+    equal(error.message.split("; ").length, 4, error.message);
+    match(error.message, /fix or restore the file$/);
+    return true;
+  });
+});
+
+Deno.test('readMetadata() keeps fields named "__proto__", "constructor" and "prototype" as plain fields', async () => {
+  await using home = await tempHome();
+  const raw = `{"identity": "${SLUG}", "__proto__": {"polluted": true}, "constructor": 1, ` +
+    `"prototype": [2]}`;
+  await home.writeBottle(SLUG, undefined, raw);
+  const state = new BottleState(SLUG, home.root);
+  const metadata = await state.readMetadata();
+  equal(Object.getPrototypeOf(metadata), Object.prototype);
+  equal((metadata as Record<string, unknown>).polluted, undefined);
+  deepStrictEqual(Object.keys(metadata).sort(), [
+    "__proto__",
+    "constructor",
+    "identity",
+    "prototype",
+  ]);
+  await state.writeMetadata(metadata);
+  deepStrictEqual(
+    JSON.parse(await Deno.readTextFile(state.path(METADATA_FILE))),
+    JSON.parse(raw),
+  );
+});
+
+// Modes
+
+Deno.test("recordCommit() into a new state directory writes every file 0600", async () => {
+  await using home = await tempHome();
+  const state = new BottleState(SLUG, home.root);
+  await Deno.mkdir(state.dir, { recursive: true, mode: 0o700 });
+  await state.recordCommit({
+    history: structuredClone(HISTORY) as never,
+    runConfig: { env: ["TOKEN=secret"], volumes: [], labels: [], tty: false, interactive: false },
+    committedImage: "x:latest",
+    metadata: launcherMetadata(SLUG),
+  });
+  const modes: Record<string, number> = {};
+  for await (const entry of Deno.readDir(state.dir)) {
+    modes[entry.name] = (await Deno.lstat(join(state.dir, entry.name))).mode! & 0o777;
+  }
+  deepStrictEqual(modes, {
+    [METADATA_FILE]: 0o600,
+    "snapshots.json": 0o600,
+    "run-config.json": 0o600,
+    [COMMITTED_IMAGE_FILE]: 0o600,
+    [PRESERVE_FILE]: 0o600,
+  });
+});
+
+// Atomic writes and links
+
+Deno.test("writeFileAtomic() replaces a symbolic link itself, leaving its target as it was", async () => {
+  await using home = await tempHome();
+  const target = join(home.home, "target");
+  const link = join(home.home, "link");
+  await Deno.writeTextFile(target, "kept", { mode: 0o644 });
+  await Deno.symlink(target, link);
+  await writeFileAtomic(link, "new");
+  deepStrictEqual(await snapshotTree(home.home), { target: "kept", link: "new" });
+  equal((await Deno.lstat(link)).mode! & 0o777, 0o600);
+  equal((await Deno.stat(target)).mode! & 0o777, 0o644);
+});
+
+Deno.test("writeFilesTogether() refuses a symbolic link among its files before writing any", async () => {
+  await using home = await tempHome();
+  const target = join(home.home, "target");
+  await Deno.writeTextFile(target, "kept");
+  await Deno.writeTextFile(join(home.home, "a"), "old a");
+  await Deno.symlink(target, join(home.home, "b"));
+  const before = await snapshotTree(home.home);
+  await rejectsBadInput(
+    writeFilesTogether([
+      { path: join(home.home, "a"), content: "new a" },
+      { path: join(home.home, "b"), content: "new b" },
+    ]),
+    /\/b is a symbolic link to .*\/target, and bot-bottle does not follow links/,
+  );
+  deepStrictEqual(await snapshotTree(home.home), before);
+});
+
+Deno.test("listStateSlugs() lists a symbolic link named like a slug, and skips other links' names", async () => {
+  await using home = await tempHome();
+  await home.writeBottle("real-1");
+  await Deno.symlink(home.stateDir("real-1"), home.stateDir("link-1"));
+  await Deno.symlink("/etc", home.stateDir("Not_A_Slug"));
+  deepStrictEqual(await listStateSlugs(home.root), ["link-1", "real-1"]);
+});
+
+Deno.test("readText() reads a state file as text, and only a plain file name", async () => {
+  await using home = await tempHome();
+  const dir = await home.writeBottle(SLUG);
+  await Deno.writeTextFile(join(dir, "run-config.json"), "héllo\n");
+  const state = new BottleState(SLUG, home.root);
+  equal(await state.readText("run-config.json"), "héllo\n");
+  equal(await state.readText("missing.json"), undefined);
+  equal(await new BottleState("other-1", home.root).readText(METADATA_FILE), undefined);
+  for (const name of ["../other-1/metadata.json", "..", ".", "", "transcript/log"]) {
+    await rejects(state.readText(name), TypeError, name);
+  }
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}

@@ -33,6 +33,8 @@ async function tempRegistryDir(): Promise<TempRegistry> {
         path,
         typeof content === "string" ? content : JSON.stringify(content, null, 2),
       );
+      // Whatever the umask: a registry file writable by others is refused.
+      await Deno.chmod(path, 0o644);
       return path;
     },
     async [Symbol.asyncDispose]() {
@@ -386,4 +388,114 @@ Deno.test("loadRegistry() loads a file whose path holds URL characters (# ? %)",
   const path = join(dir, "registry.json");
   await Deno.writeTextFile(path, JSON.stringify(registryWith(() => {}, 3)));
   equal((await loadRegistry({ path })).resolve("").name, "docker");
+});
+
+// Registry files others can write
+
+for (const mode of [0o664, 0o646, 0o666, 0o620]) {
+  Deno.test(`loadRegistry() refuses a registry file of mode ${mode.toString(8)}, saying how to fix it`, async () => {
+    await using temp = await tempRegistryDir();
+    const path = await temp.write("registry.json", registryWith());
+    await Deno.chmod(path, mode);
+    await rejects(loadRegistry({ path }), (error: unknown) => {
+      if (!(error instanceof BadInputError)) return false;
+      equal(
+        error.message,
+        `the registry ${path} is writable by group or others (mode 0${mode.toString(8)}), so ` +
+          `they could choose the commands bot-bottle runs; run "chmod go-w ${path}"`,
+      );
+      return true;
+    });
+    await Deno.chmod(path, mode & ~0o022);
+    equal((await loadRegistry({ path })).source, path);
+  });
+}
+
+Deno.test("loadRegistry() refuses a group-writable BOT_BOTTLE_REGISTRY, naming the variable", async () => {
+  await using temp = await tempRegistryDir();
+  const path = await temp.write("registry.json", registryWith());
+  await Deno.chmod(path, 0o664);
+  const saved = Deno.env.get("BOT_BOTTLE_REGISTRY");
+  try {
+    Deno.env.set("BOT_BOTTLE_REGISTRY", path);
+    await rejects(loadRegistry(), (error: unknown) => {
+      if (!(error instanceof BadInputError)) return false;
+      equal(
+        error.message,
+        `the registry ${path} (from BOT_BOTTLE_REGISTRY) is writable by group or others ` +
+          `(mode 0664), so they could choose the commands bot-bottle runs; run ` +
+          `"chmod go-w ${path}", or unset BOT_BOTTLE_REGISTRY to use the built-in registry`,
+      );
+      return true;
+    });
+  } finally {
+    if (saved === undefined) Deno.env.delete("BOT_BOTTLE_REGISTRY");
+    else Deno.env.set("BOT_BOTTLE_REGISTRY", saved);
+  }
+});
+
+Deno.test("loadRegistry() refuses a freezer module writable by group or others, before loading it", async () => {
+  await using temp = await tempRegistryDir();
+  // Loading this module would leave a mark: a refused module must never run.
+  const module = await temp.write(
+    "my_freezer.ts",
+    'globalThis.__botBottleLoaded = true;\nexport { default } from "../../backends/docker.ts";\n',
+  );
+  const path = await temp.write(
+    "registry.json",
+    registryWith((registry) => {
+      registry.backends.docker.freezer = "./my_freezer.ts";
+    }),
+  );
+  for (const mode of [0o664, 0o646]) {
+    await Deno.chmod(module, mode);
+    await rejects(loadRegistry({ path }), (error: unknown) => {
+      if (!(error instanceof BadInputError)) return false;
+      equal(
+        error.message,
+        `registry ${path} is invalid: backends.docker.freezer: ${module} is writable by group ` +
+          `or others (mode 0${mode.toString(8)}), so they could run code as you; ` +
+          `run "chmod go-w ${module}"`,
+      );
+      return true;
+    });
+    equal((globalThis as { __botBottleLoaded?: boolean }).__botBottleLoaded, undefined);
+  }
+  await Deno.chmod(module, 0o644);
+  equal((await loadRegistry({ path })).resolve("docker").freezer, DockerFreezer);
+  equal((globalThis as { __botBottleLoaded?: boolean }).__botBottleLoaded, true);
+});
+
+Deno.test("loadRegistry() validates the templates of a BOT_BOTTLE_REGISTRY file like the built-in ones", async () => {
+  await using temp = await tempRegistryDir();
+  const saved = Deno.env.get("BOT_BOTTLE_REGISTRY");
+  const cases: [(registry: typeof BUILTIN) => void, RegExp][] = [
+    [
+      (registry) => (registry.backends.docker.commands.commit = ["docker", "commit", "{owner}"]),
+      /: backends\.docker\.commands\.commit: unknown placeholder \{owner\}; known placeholders: /,
+    ],
+    [
+      (registry) => (registry.backends.docker.commands.commit = ["sh", "-c", "{args...}{slug}"]),
+      /: backends\.docker\.commands\.commit: "\{args\.\.\.\}\{slug\}" mixes a list placeholder/,
+    ],
+    [
+      (registry) => (registry.backends.docker.commands.commit = ["{container}", "commit"]),
+      /: backends\.docker\.commands\.commit: the executable must be a fixed name/,
+    ],
+  ];
+  try {
+    for (const [edit, expected] of cases) {
+      const path = await temp.write("registry.json", registryWith(edit));
+      Deno.env.set("BOT_BOTTLE_REGISTRY", path);
+      await rejects(loadRegistry(), (error: unknown) => {
+        if (!(error instanceof BadInputError)) return false;
+        match(error.message, new RegExp(`^registry ${escape(path)} is invalid`));
+        match(error.message, expected);
+        return true;
+      });
+    }
+  } finally {
+    if (saved === undefined) Deno.env.delete("BOT_BOTTLE_REGISTRY");
+    else Deno.env.set("BOT_BOTTLE_REGISTRY", saved);
+  }
 });
