@@ -6,7 +6,13 @@
  */
 
 import { dax } from "./_internal/dax.ts";
-import { BackendError, type BackendFailure, BackendUnavailableError } from "./errors.ts";
+import {
+  BackendError,
+  type BackendFailure,
+  BackendTimeoutError,
+  BackendUnavailableError,
+  BadInputError,
+} from "./errors.ts";
 import { renderTemplate, type Template, type TemplateValues } from "./template.ts";
 
 /** What a finished command reported. */
@@ -32,6 +38,50 @@ export interface BackendCommandsOptions {
    * signal's reason, e.g. an {@linkcode Interrupted}, is what `run` throws.
    */
   signal?: AbortSignal;
+  /**
+   * How long a command may run before it is stopped, in milliseconds
+   * (default {@linkcode commandTimeouts}: `BOT_BOTTLE_TIMEOUT`, else 120 s).
+   */
+  timeoutMs?: number;
+  /**
+   * The same for the commands in `longRunning`, which copy a whole snapshot
+   * (default: `BOT_BOTTLE_LONG_TIMEOUT`, else 2 h).
+   */
+  longTimeoutMs?: number;
+  /** The commands that get the long timeout (the registry's `longRunning`). */
+  longRunning?: readonly string[];
+}
+
+/** The default timeout of a backend command, in seconds. */
+export const DEFAULT_TIMEOUT_SECONDS = 120;
+/** The default timeout of a command that copies a whole snapshot, in seconds. */
+export const DEFAULT_LONG_TIMEOUT_SECONDS = 7200;
+
+/**
+ * The timeouts of backend commands, from `BOT_BOTTLE_TIMEOUT` and
+ * `BOT_BOTTLE_LONG_TIMEOUT` (whole seconds, or the defaults).
+ *
+ * @param env The environment to read (default: the process's).
+ * @returns Both timeouts, in milliseconds.
+ * @throws {BadInputError} When a variable is not a whole number of seconds of at least 1.
+ */
+export function commandTimeouts(
+  env: Pick<Deno.Env, "get"> = Deno.env,
+): { timeoutMs: number; longTimeoutMs: number } {
+  const seconds = (name: string, fallback: number): number => {
+    const value = env.get(name);
+    if (value === undefined || value === "") return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < 1) {
+      throw new BadInputError(
+        `${name} must be a whole number of seconds of at least 1, not ${JSON.stringify(value)}`,
+      );
+    }
+    return Number(value);
+  };
+  return {
+    timeoutMs: seconds("BOT_BOTTLE_TIMEOUT", DEFAULT_TIMEOUT_SECONDS) * 1000,
+    longTimeoutMs: seconds("BOT_BOTTLE_LONG_TIMEOUT", DEFAULT_LONG_TIMEOUT_SECONDS) * 1000,
+  };
 }
 
 /** The command templates of one backend, ready to run. */
@@ -40,13 +90,15 @@ export class BackendCommands {
   readonly backend: string;
   readonly #templates: Readonly<Record<string, Template>>;
   readonly #options: BackendCommandsOptions;
+  readonly #timeouts: { timeoutMs: number; longTimeoutMs: number };
 
   /**
    * Wraps a backend's templates.
    *
    * @param backend The backend's registry name, used in messages.
    * @param templates The backend's templates, by command name.
-   * @param options Hooks.
+   * @param options Hooks and timeouts.
+   * @throws {BadInputError} When a timeout variable is not a number of seconds.
    */
   constructor(
     backend: string,
@@ -56,6 +108,13 @@ export class BackendCommands {
     this.backend = backend;
     this.#templates = templates;
     this.#options = options;
+    const fromEnv = options.timeoutMs !== undefined && options.longTimeoutMs !== undefined
+      ? undefined
+      : commandTimeouts();
+    this.#timeouts = {
+      timeoutMs: options.timeoutMs ?? fromEnv!.timeoutMs,
+      longTimeoutMs: options.longTimeoutMs ?? fromEnv!.longTimeoutMs,
+    };
   }
 
   /** The words that name the command `name` in messages, e.g. `docker container inspect`. */
@@ -90,6 +149,7 @@ export class BackendCommands {
    * (to put a bottle back as it was).
    * @returns The result of a command that exited 0.
    * @throws {BackendUnavailableError} When the executable is not installed.
+   * @throws {BackendTimeoutError} When it ran longer than its timeout (it was stopped).
    * @throws {BackendError} When the command exits non-zero.
    * @throws {BadInputError} When a value is not of its placeholder's kind.
    */
@@ -98,32 +158,84 @@ export class BackendCommands {
     values: TemplateValues = {},
     options: { signal?: AbortSignal | null } = {},
   ): Promise<CommandResult> {
-    const argv = this.render(name, values);
+    return await this.runPiped([name], values, options);
+  }
+
+  /**
+   * Runs commands as a pipeline, each one's standard output into the next
+   * one's standard input (e.g. `docker export` into `docker import`), and
+   * waits for all of them. The pipeline fails when any command fails, and
+   * gets the longest timeout of its commands.
+   *
+   * @param names The commands' names in the registry, first to last.
+   * @param values The placeholder values, shared by all of them.
+   * @param options `signal: null` runs them even after the abort signal fired.
+   * @returns The result: the last command's output and argv. On failure the
+   * error's `command` names them all, joined by ` | `.
+   * @throws {BackendUnavailableError} When an executable is not installed.
+   * @throws {BackendTimeoutError} When they ran longer than the timeout (they were stopped).
+   * @throws {BackendError} When a command exits non-zero.
+   * @throws {BadInputError} When a value is not of its placeholder's kind.
+   */
+  async runPiped(
+    names: readonly [string, ...string[]],
+    values: TemplateValues = {},
+    options: { signal?: AbortSignal | null } = {},
+  ): Promise<CommandResult> {
+    const argvs = names.map((name) => this.render(name, values));
     const signal = options.signal === null ? undefined : options.signal ?? this.#options.signal;
     signal?.throwIfAborted();
-    this.#options.onRun?.(argv.map(displayArg).join(" "));
+    this.#options.onRun?.(argvs.map((argv) => argv.map(displayArg).join(" ")).join(" | "));
+    const long = names.some((name) => this.#options.longRunning?.includes(name));
+    const timeoutMs = long ? this.#timeouts.longTimeoutMs : this.#timeouts.timeoutMs;
+    const timer = AbortSignal.timeout(timeoutMs);
     const $ = await dax();
-    let command = $`${argv}`.stdin("null").stdout("piped").stderr("piped").noThrow();
-    if (signal) command = command.signal(signal);
-    const output = await command;
+    const killer = signal ? AbortSignal.any([signal, timer]) : timer;
+    const children: ReturnType<ReturnType<typeof $>["spawn"]>[] = [];
+    for (const argv of argvs) {
+      const stdin = children.at(-1)?.stdout() ?? "null";
+      children.push(
+        $`${argv}`.stdin(stdin).stdout("piped").stderr("piped").noThrow().signal(killer).spawn(),
+      );
+    }
+    const outputs = await Promise.all(children);
+    // The first command that failed is the one to report (its successors saw a cut-off input).
+    const index = Math.max(0, outputs.findIndex((output) => output.code !== 0));
+    const output = outputs.every((output) => output.code === 0) ? outputs.at(-1)! : outputs[index];
     signal?.throwIfAborted();
+    const name = names.join(" | ");
+    const label = names.map((name) => this.label(name)).join(" | ");
+    const argv = argvs[outputs.indexOf(output)];
+    const streamed = output !== outputs.at(-1); // its stdout went to the next command
     const result = {
       argv,
       exitCode: output.code,
-      stdout: output.stdout,
+      stdout: streamed ? "" : output.stdout,
       stderr: output.stderr,
     };
-    if (result.exitCode === 0) return result;
     const failure: BackendFailure = { backend: this.backend, command: name, ...result };
-    if (result.exitCode === 127 && result.stderr.startsWith(`dax: ${argv[0]}: command not found`)) {
-      throw new BackendUnavailableError(
-        `"${argv[0]}" is not installed or not on PATH; the "${this.backend}" backend needs ` +
-          (this.#options.requires ?? "it"),
+    if (timer.aborted) {
+      throw new BackendTimeoutError(
+        `"${label}" did not finish within ${seconds(timeoutMs)} and was stopped; the ` +
+          `${this.backend} backend may be hung or overloaded: check it, or allow more time ` +
+          `with ${long ? "BOT_BOTTLE_LONG_TIMEOUT" : "BOT_BOTTLE_TIMEOUT"}=<seconds>`,
         { ...failure, exitCode: undefined },
+        timeoutMs,
+      );
+    }
+    if (result.exitCode === 0) return result;
+    const missing = argvs.find((argv) =>
+      output.stderr.includes(`dax: ${argv[0]}: command not found`)
+    );
+    if (result.exitCode === 127 && missing) {
+      throw new BackendUnavailableError(
+        `"${missing[0]}" is not installed or not on PATH; the "${this.backend}" backend needs ` +
+          (this.#options.requires ?? "it"),
+        { ...failure, argv: missing, exitCode: undefined },
       );
     }
     throw new BackendError(
-      `"${commandLabel(this.#templates[name])}" failed (exit status ${result.exitCode}): ` +
+      `"${label}" failed (exit status ${result.exitCode}): ` +
         (lastLine(result.stderr) || lastLine(result.stdout) || "no output"),
       failure,
     );
@@ -144,6 +256,10 @@ export function commandLabel(template: Template): string {
     words.push(word);
   }
   return words.join(" ");
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
 function lastLine(text: string): string {

@@ -128,6 +128,55 @@ export class BackendUnavailableError extends BackendError {
 }
 
 /**
+ * A backend command did not finish within its timeout and was stopped (a
+ * hung engine, a stuck VM). A subclass of {@linkcode BackendError}; `exitCode`
+ * is `undefined`.
+ */
+export class BackendTimeoutError extends BackendError {
+  /** The timeout that ran out, in milliseconds. */
+  timeoutMs: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param message One line: the command, the time it was given, what to do.
+   * @param failure The argv and whatever output it gave before it was stopped.
+   * @param timeoutMs The timeout, in milliseconds.
+   */
+  constructor(message: string, failure: BackendFailure, timeoutMs: number) {
+    super(message, failure);
+    this.name = "BackendTimeoutError";
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * Another process holds the bottle's lock (it is committing, resuming,
+ * pruning, importing or destroying it), and waiting was not allowed.
+ * Nothing was changed.
+ */
+export class BottleBusyError extends BotBottleError {
+  /** The bottle's slug. */
+  slug: string;
+  /** What the lock file says of its holder, e.g. `pid 4242 running "commit"`, when it says. */
+  holder?: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param message The line the CLI prints.
+   * @param slug The bottle's slug.
+   * @param holder What the lock file says of its holder.
+   */
+  constructor(message: string, slug: string, holder?: string) {
+    super(message);
+    this.name = "BottleBusyError";
+    this.slug = slug;
+    this.holder = holder;
+  }
+}
+
+/**
  * The user declined a confirmation. Nothing was written; the CLI prints one
  * line and exits with status 0.
  */

@@ -46,6 +46,15 @@ export const BackendSchema = v.strictObject({
     ),
     v.description("The backend's external commands, by name."),
   ),
+  longRunning: v.optional(
+    v.pipe(
+      v.array(v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase"))),
+      v.description(
+        "The commands that copy a whole snapshot (commit, save, load, pack…): they get the " +
+          "long timeout (BOT_BOTTLE_LONG_TIMEOUT) instead of the short one (BOT_BOTTLE_TIMEOUT).",
+      ),
+    ),
+  ),
 });
 
 /** The whole registry. */

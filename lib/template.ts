@@ -75,6 +75,12 @@ export const KINDS = {
     description: "a command argument (any text but NUL); use it only after the image",
     accepts: noNul,
   },
+  imageChange: {
+    description: "an image config instruction for --change (CMD, ENTRYPOINT, ENV, EXPOSE, " +
+      "LABEL, USER, VOLUME or WORKDIR, then its value, on one line)",
+    accepts: (value) =>
+      /^(?:CMD|ENTRYPOINT|ENV|EXPOSE|LABEL|USER|VOLUME|WORKDIR) \S[^\n\r\0]*$/.test(value),
+  },
 } satisfies Record<string, PlaceholderKind>;
 
 /**
@@ -95,6 +101,7 @@ export const PLACEHOLDERS: Readonly<Record<string, PlaceholderKind>> = {
   network: KINDS.containerName,
   flags: KINDS.flag,
   args: KINDS.argument,
+  change: KINDS.imageChange,
 };
 
 /** Values for a template's placeholders, by name: a string for `{name}`, a list for `{name...}`. */

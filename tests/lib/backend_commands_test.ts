@@ -1,6 +1,17 @@
 import { deepStrictEqual, equal, match, rejects, throws } from "node:assert/strict";
-import { BackendCommands, commandLabel } from "../../lib/backend_commands.ts";
-import { BackendError, BackendUnavailableError, BadInputError } from "../../lib/errors.ts";
+import {
+  BackendCommands,
+  commandLabel,
+  commandTimeouts,
+  DEFAULT_LONG_TIMEOUT_SECONDS,
+  DEFAULT_TIMEOUT_SECONDS,
+} from "../../lib/backend_commands.ts";
+import {
+  BackendError,
+  BackendTimeoutError,
+  BackendUnavailableError,
+  BadInputError,
+} from "../../lib/errors.ts";
 
 // Literal templates: no value reaches the shell snippets below.
 const TEMPLATES = {
@@ -129,5 +140,107 @@ Deno.test("commandLabel() names the failing command in BackendError messages", a
     if (!(error instanceof BackendError)) return false;
     match(error.message, /^"false pack create" failed \(exit status 1\): no output$/);
     return true;
+  });
+});
+
+// A command that hangs: it records its pid, then sleeps far past any timeout here.
+const HANGING = {
+  hang: ["sh", "-c", 'echo $$ > "$0"; exec sleep 60', "{path}"],
+  slowCopy: ["sh", "-c", 'echo $$ > "$0"; exec sleep 60', "{path}"],
+};
+
+async function alive(pidFile: string): Promise<boolean> {
+  const pid = (await Deno.readTextFile(pidFile)).trim();
+  const probe = await new Deno.Command("kill", { args: ["-0", pid], stderr: "null" }).output();
+  return probe.success;
+}
+
+Deno.test("run() stops a command that outlives its timeout and names the command and the variable", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const commands = new BackendCommands("fake", HANGING, {
+      timeoutMs: 300,
+      longTimeoutMs: 60_000,
+      longRunning: ["slowCopy"],
+    });
+    const started = performance.now();
+    await rejects(commands.run("hang", { path: `${dir}/pid` }), (error: unknown) => {
+      if (!(error instanceof BackendTimeoutError)) return false;
+      equal(
+        error.message,
+        '"sh" did not finish within 0.3 s and was stopped; the fake backend ' +
+          "may be hung or overloaded: check it, or allow more time with BOT_BOTTLE_TIMEOUT=<seconds>",
+      );
+      equal(error.exitCode, undefined);
+      equal(error.timeoutMs, 300);
+      equal(error.command, "hang");
+      return true;
+    });
+    // It gave up long before the command's own 60 s, and the command is gone.
+    equal(performance.now() - started < 30_000, true);
+    equal(await alive(`${dir}/pid`), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("run() gives the registry's long-running commands the long timeout", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const commands = new BackendCommands("fake", HANGING, {
+      timeoutMs: 60_000,
+      longTimeoutMs: 300,
+      longRunning: ["slowCopy"],
+    });
+    await rejects(commands.run("slowCopy", { path: `${dir}/pid` }), {
+      name: "BackendTimeoutError",
+      message: /within 0\.3 s .*BOT_BOTTLE_LONG_TIMEOUT=<seconds>$/,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("commandTimeouts() reads whole seconds from the environment, and refuses anything else", () => {
+  const env = (values: Record<string, string>) => ({ get: (name: string) => values[name] });
+  deepStrictEqual(commandTimeouts(env({})), {
+    timeoutMs: DEFAULT_TIMEOUT_SECONDS * 1000,
+    longTimeoutMs: DEFAULT_LONG_TIMEOUT_SECONDS * 1000,
+  });
+  deepStrictEqual(
+    commandTimeouts(env({ BOT_BOTTLE_TIMEOUT: "5", BOT_BOTTLE_LONG_TIMEOUT: "60" })),
+    { timeoutMs: 5000, longTimeoutMs: 60_000 },
+  );
+  for (const bad of ["0", "-1", "1.5", "ten", " 5"]) {
+    throws(() => commandTimeouts(env({ BOT_BOTTLE_TIMEOUT: bad })), {
+      name: "BadInputError",
+      message: `BOT_BOTTLE_TIMEOUT must be a whole number of seconds of at least 1, not ${
+        JSON.stringify(bad)
+      }`,
+    });
+  }
+});
+
+const PIPED = {
+  produce: ["printf", "%s\\n", "{args...}", "second line"],
+  count: ["wc", "-l"],
+  produceAndFail: ["sh", "-c", "echo some; echo broke >&2; exit 5"],
+};
+
+Deno.test("runPiped() feeds each command's output to the next", async () => {
+  const seen: string[] = [];
+  const commands = new BackendCommands("fake", PIPED, { onRun: (line) => seen.push(line) });
+  const result = await commands.runPiped(["produce", "count"], { args: ["a b"] });
+  equal(result.stdout.trim(), "2");
+  deepStrictEqual(result.argv, ["wc", "-l"]);
+  deepStrictEqual(seen, ["printf '%s\\n' 'a b' 'second line' | wc -l"]);
+});
+
+Deno.test("runPiped() fails when an earlier command fails, even if the last one succeeds", async () => {
+  const commands = new BackendCommands("fake", PIPED);
+  await rejects(commands.runPiped(["produceAndFail", "count"]), {
+    name: "BackendError",
+    message: '"sh | wc" failed (exit status 5): broke',
+    command: "produceAndFail | count",
   });
 });
