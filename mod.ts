@@ -21,7 +21,17 @@ export {
   BackendCommands,
   type BackendCommandsOptions,
   type CommandResult,
+  commandTimeouts,
+  DEFAULT_LONG_TIMEOUT_SECONDS,
+  DEFAULT_TIMEOUT_SECONDS,
 } from "./lib/backend_commands.ts";
+export {
+  type BottleLock,
+  type BottleLockOptions,
+  LOCK_FILE,
+  lockBottle,
+  type LockOptions,
+} from "./lib/bottle_lock.ts";
 export {
   BottleState,
   COMMITTED_IMAGE_FILE,
@@ -59,9 +69,11 @@ export { start, type StartOptions, type StartResult } from "./lib/start.ts";
 export {
   BackendError,
   type BackendFailure,
+  BackendTimeoutError,
   BackendUnavailableError,
   BadInputError,
   BotBottleError,
+  BottleBusyError,
   CommitCancelled,
   Interrupted,
   UsageError,
@@ -69,6 +81,7 @@ export {
 export {
   type BottleStatus,
   type CommitResult,
+  type FreezeContext,
   Freezer,
   type FreezerClass,
   type FreezerOptions,

@@ -9,12 +9,41 @@ import * as v from "valibot";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/agent.ts";
 import type { CommandResult } from "../lib/backend_commands.ts";
-import { BackendError, BackendUnavailableError } from "../lib/errors.ts";
-import { type BottleStatus, Freezer, type Frozen, type InventoryEntry } from "../lib/freezer.ts";
+import { BackendError, BackendUnavailableError, Interrupted } from "../lib/errors.ts";
+import {
+  type BottleStatus,
+  type FreezeContext,
+  Freezer,
+  type Frozen,
+  type InventoryEntry,
+} from "../lib/freezer.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
 import { KINDS } from "../lib/template.ts";
 
 const SLUG_LABEL = "bot-bottle.slug";
+
+/**
+ * A snapshot with this many layers is flattened into one. Docker refuses to
+ * run or commit an image past ~125 layers (overlay2), and every commit of a
+ * resumed bottle adds one.
+ */
+export const FLATTEN_AT_LAYERS = 100;
+
+const ImageInspect = v.tuple([v.looseObject({
+  Size: v.number(),
+  RootFS: v.looseObject({ Layers: v.nullish(v.array(v.string())) }),
+  Config: v.nullish(v.looseObject({
+    Cmd: v.nullish(v.array(v.string())),
+    Entrypoint: v.nullish(v.array(v.string())),
+    Env: v.nullish(v.array(v.string())),
+    WorkingDir: v.nullish(v.string()),
+    User: v.nullish(v.string()),
+    Labels: v.nullish(v.record(v.string(), v.string())),
+    ExposedPorts: v.nullish(v.record(v.string(), v.unknown())),
+    Volumes: v.nullish(v.record(v.string(), v.unknown())),
+  })),
+})]);
+type ImageConfig = NonNullable<v.InferOutput<typeof ImageInspect>[0]["Config"]>;
 
 const Inspect = v.tuple([v.looseObject({
   Config: v.looseObject({
@@ -65,36 +94,103 @@ export class DockerFreezer extends Freezer {
     "snapshotSizes",
     "imageSave",
     "imageLoad",
+    "imageInspect",
+    "createStopped",
+    "exportContainer",
+    "importImage",
   ];
 
   /**
    * Runs `docker commit` into `bot-bottle-committed-<slug>:<id>`, reading the
-   * container's run configuration at the same time, then moves `:latest` to
-   * it and reads its size.
+   * container's run configuration at the same time, flattens the snapshot
+   * when it nears Docker's layer limit, then moves `:latest` to it. Each
+   * step registers its undoing first.
    */
-  protected override async freeze(agent: Agent, id: string): Promise<Frozen> {
+  protected override async freeze(
+    agent: Agent,
+    { id, previous, undo }: FreezeContext,
+  ): Promise<Frozen> {
     const image = this.imageRepository(agent.slug) + `:${id}`;
     const latest = this.imageName(agent.slug);
     const container = this.bottleName(agent.slug);
+    // Registered once the image exists, or may: an interrupted commit can still finish.
+    const undoCommit = () =>
+      this.deferUndo(
+        undo,
+        `the half-made snapshot ${image}`,
+        `"bot-bottle prune ${agent.slug}" removes it once the engine answers again`,
+        () => this.removeSnapshot(agent, image),
+      );
     // No separate state probe: docker commit's own error says when the
     // container is missing or the engine is down.
-    const [, inspected] = await Promise.all([
-      this.run("commit", { slug: agent.slug, container, image }, agent),
-      this.run("inspect", { container }, agent).then(
-        (result) => result,
-        () => undefined, // the commit's error says why
-      ),
-    ]);
-    const [, sizes] = await Promise.all([
-      this.run("tag", { image, target: latest }, agent),
-      this.run("snapshotSizes", { image: [image] }, agent),
-    ]);
+    let inspected: CommandResult | undefined;
+    try {
+      [, inspected] = await Promise.all([
+        this.run("commit", { slug: agent.slug, container, image }, agent),
+        this.run("inspect", { container }, agent).then(
+          (result) => result,
+          () => undefined, // the commit's error says why
+        ),
+      ]);
+    } catch (error) {
+      if (error instanceof Interrupted) undoCommit();
+      throw error;
+    }
+    undoCommit();
+    let [snapshot] = await this.#inspectImage(agent, image);
+    const layers = snapshot.RootFS.Layers?.length ?? 0;
+    if (layers >= FLATTEN_AT_LAYERS) {
+      this.log(
+        `snapshot ${image} has ${layers} layers, near Docker's limit of about 125; ` +
+          `flattening it into one layer`,
+      );
+      await this.#flatten(agent, id, image, snapshot.Config ?? {});
+      [snapshot] = await this.#inspectImage(agent, image);
+    }
+    await this.run("tag", { image, target: latest }, agent);
+    this.deferUndo(
+      undo,
+      `the move of ${latest} to the new snapshot`,
+      previous
+        ? `point it back with: docker tag ${previous} ${latest}`
+        : `remove it with: docker image rm ${latest}`,
+      () =>
+        previous
+          ? this.run("tag", { image: previous, target: latest }, agent)
+          : this.run("imageDelete", { image: latest }, agent),
+    );
     return {
       artifact: image,
       current: latest,
-      sizeBytes: Number(sizes.stdout.trim().split(" ").at(-1)) || undefined,
+      sizeBytes: snapshot.Size,
       runConfig: inspected && this.#runConfig(inspected),
     };
+  }
+
+  async #inspectImage(agent: Agent, image: string) {
+    const result = await this.run("imageInspect", { image }, agent);
+    return parseOutput(ImageInspect, result, this.commands, "imageInspect");
+  }
+
+  /**
+   * Replaces the image `image` with one of a single layer holding the same
+   * files (`docker export` of a stopped container made from it, piped into
+   * `docker import`) and the same config (`--change`). The layered image,
+   * now untagged, is removed.
+   */
+  async #flatten(agent: Agent, id: string, image: string, config: ImageConfig): Promise<void> {
+    const temp = `bot-bottle.flatten-${agent.slug}-${id}`;
+    await this.run("createStopped", { container: temp, slug: agent.slug, image }, agent);
+    try {
+      await this.runPiped(["exportContainer", "importImage"], {
+        container: temp,
+        image,
+        change: importChanges(config),
+      }, agent);
+    } finally {
+      await this.run("remove", { container: temp }, agent, { signal: null }).catch(() => {});
+    }
+    await this.run("pruneSnapshots", { slug: agent.slug }, agent);
   }
 
   /** Tags a snapshot made before histories were kept `:legacy`, before `:latest` moves. */
@@ -197,6 +293,15 @@ export class DockerFreezer extends Freezer {
     await this.run("pruneSnapshots", { slug: agent.slug }, agent);
   }
 
+  /** Tags of the bottle's repository, other than `:latest` and `:legacy`, that no snapshot records. */
+  override async orphanSnapshots(agent: Agent, recorded: readonly string[]): Promise<string[]> {
+    const repository = this.imageRepository(agent.slug);
+    const keep = new Set([...recorded, this.imageName(agent.slug), `${repository}:legacy`]);
+    return (await this.run("listSnapshots", {}, agent)).stdout.split("\n")
+      .map((line) => line.trim())
+      .filter((tag) => tag.startsWith(`${repository}:`) && !keep.has(tag));
+  }
+
   /** Three queries: every bottle container, every snapshot image, their sizes. */
   override async inventory(
     bottles: readonly { slug: string; artifact?: string }[],
@@ -268,6 +373,31 @@ export class DockerFreezer extends Freezer {
     }
     return error;
   }
+}
+
+/**
+ * An image's config as `docker import --change` instructions. Values are
+ * double-quoted where Docker would expand `$` or split on spaces.
+ */
+export function importChanges(config: ImageConfig): string[] {
+  const quote = (value: string) => `"${value.replace(/[\\"$]/g, "\\$&")}"`;
+  const changes: string[] = [];
+  if (config.Entrypoint?.length) changes.push(`ENTRYPOINT ${JSON.stringify(config.Entrypoint)}`);
+  if (config.Cmd?.length) changes.push(`CMD ${JSON.stringify(config.Cmd)}`);
+  for (const variable of config.Env ?? []) {
+    const at = variable.indexOf("=");
+    if (at > 0) changes.push(`ENV ${variable.slice(0, at)}=${quote(variable.slice(at + 1))}`);
+  }
+  if (config.WorkingDir) changes.push(`WORKDIR ${config.WorkingDir}`);
+  if (config.User) changes.push(`USER ${config.User}`);
+  for (const [key, value] of Object.entries(config.Labels ?? {})) {
+    changes.push(`LABEL ${quote(key)}=${quote(value)}`);
+  }
+  for (const port of Object.keys(config.ExposedPorts ?? {})) changes.push(`EXPOSE ${port}`);
+  const volumes = Object.keys(config.Volumes ?? {});
+  if (volumes.length > 0) changes.push(`VOLUME ${JSON.stringify(volumes)}`);
+  // A value spanning lines cannot be said in one instruction: it is left out.
+  return changes.filter((change) => !/[\n\r\0]/.test(change));
 }
 
 /** Docker's container states, as bot-bottle reports them. */

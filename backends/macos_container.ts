@@ -10,8 +10,14 @@ import * as v from "valibot";
 import { semver } from "../lib/_internal/semver.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/agent.ts";
-import { BackendError, BackendUnavailableError } from "../lib/errors.ts";
-import { type BottleStatus, Freezer, type Frozen, type InventoryEntry } from "../lib/freezer.ts";
+import { BackendError, BackendUnavailableError, Interrupted } from "../lib/errors.ts";
+import {
+  type BottleStatus,
+  type FreezeContext,
+  Freezer,
+  type Frozen,
+  type InventoryEntry,
+} from "../lib/freezer.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
 import { type OciImageConfig, writeOciImageArchive } from "../lib/oci_image_layout.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
@@ -89,7 +95,10 @@ export class MacosContainerFreezer extends Freezer {
   ];
 
   /** Exports the bottle's filesystem and loads it as the committed image. */
-  protected override async freeze(agent: Agent, id: string): Promise<Frozen> {
+  protected override async freeze(
+    agent: Agent,
+    { id, previous, undo }: FreezeContext,
+  ): Promise<Frozen> {
     const name = this.bottleName(agent.slug);
     const image = `${this.imageRepository(agent.slug)}:${id}`;
     const version = await this.#version(agent);
@@ -112,6 +121,30 @@ export class MacosContainerFreezer extends Freezer {
       );
     }
     const mustStop = state === "running" && !live;
+    // 0.10 builds the image itself, under one name: `:latest` cannot move there.
+    const old = version !== undefined && (await semver()).satisfies(version, "0.10.x");
+    const latest = old ? image : this.imageName(agent.slug);
+    // Registered once the image exists, or may: an interrupted load can still finish.
+    const undoLoad = () => {
+      this.deferUndo(
+        undo,
+        `the half-made snapshot ${image}`,
+        `remove it with: container image delete ${image}`,
+        () => this.removeSnapshot(agent, image),
+      );
+      if (old) return;
+      this.deferUndo(
+        undo,
+        `the move of ${latest} to the new snapshot`,
+        previous
+          ? `point it back with: container image tag ${previous} ${latest}`
+          : `remove it with: container image delete ${latest}`,
+        () =>
+          previous
+            ? this.run("tag", { image: previous, target: latest }, agent)
+            : this.removeSnapshot(agent, latest),
+      );
+    };
     const sizeBytes = await this.whileStopped(agent, {
       running: mustStop,
       consequences: [
@@ -122,8 +155,11 @@ export class MacosContainerFreezer extends Freezer {
       startCommand: `container start ${name}`,
     }, async () => {
       try {
-        return await this.#exportImage(agent, bottle, image, version);
+        const size = await this.#exportImage(agent, bottle, image, version);
+        undoLoad();
+        return size;
       } catch (error) {
+        if (error instanceof Interrupted) undoLoad();
         if (mustStop && error instanceof BackendError && !(await this.#exists(agent))) {
           throw new BackendError(
             `bottle "${agent.slug}" was deleted when it stopped (it was started with --rm), ` +
@@ -135,11 +171,9 @@ export class MacosContainerFreezer extends Freezer {
         throw error;
       }
     });
-    // 0.10 builds the image itself, under one name: `:latest` cannot move there.
-    const old = version !== undefined && (await semver()).satisfies(version, "0.10.x");
     return {
       artifact: image,
-      current: old ? image : this.imageName(agent.slug),
+      current: latest,
       sizeBytes,
       runConfig: runConfigOf(bottle),
     };

@@ -12,6 +12,7 @@ import type { Agent } from "../lib/agent.ts";
 import { BackendError, BadInputError } from "../lib/errors.ts";
 import {
   type BottleStatus,
+  type FreezeContext,
   Freezer,
   type Frozen,
   type InventoryEntry,
@@ -50,7 +51,10 @@ export class SmolmachinesFreezer extends Freezer {
   ];
 
   /** Packs the stopped machine and moves the stub and artifact into place. */
-  protected override async freeze(agent: Agent, id: string): Promise<Frozen> {
+  protected override async freeze(
+    agent: Agent,
+    { id, previous, undo }: FreezeContext,
+  ): Promise<Frozen> {
     const name = this.bottleName(agent.slug);
     const machine = (await this.#list(agent)).find((each) => each.name === name);
     if (!machine) {
@@ -88,6 +92,12 @@ export class SmolmachinesFreezer extends Freezer {
             );
           }
         }
+        this.deferUndo(
+          undo,
+          `the half-made snapshot ${artifact}`,
+          `remove it with: rm ${artifact} ${stub}`,
+          () => this.removeSnapshot(agent, artifact),
+        );
         await Deno.rename(`${temp}.smolmachine`, artifact);
         await Deno.rename(temp, stub);
       } finally {
@@ -100,6 +110,15 @@ export class SmolmachinesFreezer extends Freezer {
     });
     // The newest also goes by the launcher's names: hard links, no copy.
     const current = agent.state.path(`${STUB}.smolmachine`);
+    this.deferUndo(
+      undo,
+      `the move of ${current} to the new snapshot`,
+      previous ? `link it back with: ln -f ${previous} ${current}` : `remove it: rm ${current}`,
+      async () => {
+        await pointAt(previous, current);
+        await pointAt(previous?.slice(0, -".smolmachine".length), agent.state.path(STUB));
+      },
+    );
     await replaceWithLink(artifact, current);
     await replaceWithLink(stub, agent.state.path(STUB));
     const sizeBytes = (await Deno.stat(artifact)).size;
@@ -116,6 +135,10 @@ export class SmolmachinesFreezer extends Freezer {
     }
     await Deno.mkdir(agent.state.path(SNAPSHOTS), { recursive: true, mode: 0o700 });
     await replaceWithLink(artifact, legacy);
+    const stub = agent.state.path(STUB);
+    if (await Deno.lstat(stub).then((info) => info.isFile, () => false)) {
+      await replaceWithLink(stub, legacy.slice(0, -".smolmachine".length));
+    }
     return legacy;
   }
 
@@ -247,14 +270,29 @@ export class SmolmachinesFreezer extends Freezer {
   override async importArtifact(
     _slug: string,
     _from: string,
-    id: string,
     file: string,
     stateDir: string,
+    { id, previous, undo }: FreezeContext,
   ): Promise<{ artifact: string; current: string }> {
     await Deno.mkdir(`${stateDir}/${SNAPSHOTS}`, { recursive: true, mode: 0o700 });
     const artifact = `${stateDir}/${SNAPSHOTS}/${id}.smolmachine`;
+    this.deferUndo(
+      undo,
+      `the half-imported ${artifact}`,
+      `remove it: rm ${artifact}`,
+      () =>
+        Deno.remove(artifact).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        }),
+    );
     await Deno.rename(file, artifact).catch(() => Deno.copyFile(file, artifact));
     const current = `${stateDir}/${STUB}.smolmachine`;
+    this.deferUndo(
+      undo,
+      `the move of ${current} to the imported snapshot`,
+      previous ? `link it back with: ln -f ${previous} ${current}` : `remove it: rm ${current}`,
+      () => pointAt(previous, current),
+    );
     await replaceWithLink(artifact, current);
     return { artifact, current };
   }
@@ -299,6 +337,17 @@ async function replaceWithLink(source: string, target: string): Promise<void> {
   } catch (error) {
     await Deno.remove(temp).catch(() => {});
     throw error;
+  }
+}
+
+/** Makes `target` a link to `source`, or removes it when there is no `source` file. */
+async function pointAt(source: string | undefined, target: string): Promise<void> {
+  if (source && (await Deno.lstat(source).then((info) => info.isFile, () => false))) {
+    await replaceWithLink(source, target);
+  } else {
+    await Deno.remove(target).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
   }
 }
 

@@ -48,6 +48,22 @@ export interface Frozen {
   runConfig?: RunConfig;
 }
 
+/** What {@linkcode Freezer.freeze} is given besides the bottle. */
+export interface FreezeContext {
+  /** The new snapshot's id, for the artifact's name. */
+  id: string;
+  /** The artifact of the newest snapshot before this one, if there is one. */
+  previous?: string;
+  /**
+   * Steps that undo what the freeze made so far. When the commit fails or
+   * is interrupted after a step was added, every step runs, last first, with
+   * backend commands no longer aborted by the interrupt; a step that fails
+   * is reported and the others still run. A freeze adds a step right after
+   * each change it makes (an image made, a tag moved, a file linked).
+   */
+  undo: AsyncDisposableStack;
+}
+
 /** A bottle's state as bot-bottle reports it. */
 export type BottleStatus = "running" | "stopped" | "absent";
 
@@ -141,6 +157,8 @@ export abstract class Freezer {
   protected readonly prompter: Prompter;
   /** Whether to start a bottle again after stopping it for a snapshot. */
   protected readonly restart: boolean;
+  /** Set while undo steps run: their commands run even after an interrupt. */
+  #unwinding = false;
 
   /**
    * Builds the freezer from its registry entry; {@linkcode Registry.getFreezer} calls this.
@@ -158,16 +176,18 @@ export abstract class Freezer {
   }
 
   /**
-   * Snapshots the agent's bottle into an artifact.
+   * Snapshots the agent's bottle into an artifact. Whatever it makes, it
+   * registers the undoing of in `context.undo`, so a failure or an interrupt
+   * later in the commit leaves no half-made artifact behind.
    *
    * @param agent The bottle.
-   * @param id The new snapshot's id, for the artifact's name.
+   * @param context The new snapshot's id, the previous snapshot, and the undo steps.
    * @returns The artifact reference to record in `committed-image`, and the
    * bottle's run configuration when the backend can read it.
    * @throws {CommitCancelled} When the user declined a confirmation.
    * @throws {BackendError} When the backend failed.
    */
-  protected abstract freeze(agent: Agent, id: string): Promise<string | Frozen>;
+  protected abstract freeze(agent: Agent, context: FreezeContext): Promise<string | Frozen>;
 
   /**
    * Gives a snapshot made before histories were kept (the `legacy` one,
@@ -284,6 +304,19 @@ export abstract class Freezer {
   abstract snapshotExists(artifact: string): Promise<boolean>;
 
   /**
+   * Lists the bottle's snapshots that the backend holds but the history does
+   * not record: what a commit or an import left behind when it could not
+   * clean up after itself (the engine had died). The default finds none.
+   *
+   * @param agent The bottle.
+   * @param recorded The artifacts the history records.
+   * @returns Their artifacts.
+   */
+  orphanSnapshots(_agent: Agent, _recorded: readonly string[]): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+
+  /**
    * Removes a snapshot from the backend; nothing happens when it is gone.
    *
    * @param agent The bottle it belongs to.
@@ -328,34 +361,56 @@ export abstract class Freezer {
   }
 
   /**
-   * Loads an exported artifact into the backend as snapshot `id` of bottle
-   * `slug`, and makes it the newest. The default, for image backends, runs
-   * `imageLoad`, then `tag` to the bottle's names.
+   * Loads an exported artifact into the backend as snapshot `context.id` of
+   * bottle `slug`, and makes it the newest. The default, for image backends,
+   * runs `imageLoad`, then `tag` to the bottle's names. Like a freeze, it
+   * registers the undoing of each change in `context.undo`.
    *
    * @param slug The bottle it now belongs to.
    * @param from The bottle it was exported from (its artifact may carry that name).
-   * @param id The snapshot's id.
    * @param file The exported artifact.
    * @param stateDir The bottle's state directory (for backends that keep artifacts there).
+   * @param context The snapshot's id, the bottle's newest snapshot before it, the undo steps.
    * @returns The snapshot's own artifact, and what `committed-image` names.
    */
   async importArtifact(
     slug: string,
     from: string,
-    id: string,
     file: string,
     _stateDir: string,
+    { id, previous, undo }: FreezeContext,
   ): Promise<{ artifact: string; current: string }> {
     const loaded = `${this.imageRepository(from)}:${id}`;
     const artifact = `${this.imageRepository(slug)}:${id}`;
     const current = this.imageName(slug);
     // A name the load brings that this machine did not have is only a carrier.
     const carrier = loaded !== artifact && !(await this.snapshotExists(loaded));
+    const created = [...new Set([carrier ? loaded : undefined, artifact])]
+      .filter((name): name is string => name !== undefined);
+    this.deferUndo(
+      undo,
+      `the half-imported snapshot ${created.join(", ")}`,
+      `remove it with the backend's image removal command`,
+      async () => {
+        for (const name of created) {
+          if (await this.snapshotExists(name)) await this.run("imageDelete", { image: name });
+        }
+      },
+    );
     await this.run("imageLoad", { path: file });
     if (loaded !== artifact) {
       await this.run("tag", { image: loaded, target: artifact });
       if (carrier) await this.run("imageDelete", { image: loaded });
     }
+    this.deferUndo(
+      undo,
+      `the move of ${current} to the imported snapshot`,
+      previous ? `point it back at ${previous}` : `remove ${current}`,
+      () =>
+        previous
+          ? this.run("tag", { image: previous, target: current })
+          : this.run("imageDelete", { image: current }),
+    );
     await this.run("tag", { image: artifact, target: current });
     return { artifact, current };
   }
@@ -435,6 +490,58 @@ export abstract class Freezer {
     }
   }
 
+  /**
+   * Adds an undo step to a freeze's {@linkcode FreezeContext.undo}: when it
+   * runs and fails, a warning says what was left behind and how to remove it.
+   *
+   * @param undo The freeze's undo steps.
+   * @param leftBehind What stays if the step fails, e.g. `the image x:1`.
+   * @param fix The command or action that removes it by hand.
+   * @param step The step.
+   */
+  protected deferUndo(
+    undo: AsyncDisposableStack,
+    leftBehind: string,
+    fix: string,
+    step: () => Promise<unknown>,
+  ): void {
+    undo.defer(async () => {
+      try {
+        await step();
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        this.log(`warning: could not undo ${leftBehind} (${reason}); ${fix}`);
+      }
+    });
+  }
+
+  /**
+   * Runs clean-up work after a failure or an interrupt: the backend commands
+   * it runs are not stopped by the interrupt (they still have their timeout).
+   *
+   * @param work The clean-up, e.g. removing a half-started bottle.
+   * @returns What `work` returned.
+   */
+  async cleanup<T>(work: () => Promise<T>): Promise<T> {
+    const was = this.#unwinding;
+    this.#unwinding = true;
+    try {
+      return await work();
+    } finally {
+      this.#unwinding = was;
+    }
+  }
+
+  /**
+   * Runs the undo steps a freeze or an import registered, as clean-up (see
+   * {@linkcode Freezer.cleanup}).
+   *
+   * @param undo The steps.
+   */
+  async unwind(undo: AsyncDisposableStack): Promise<void> {
+    await this.cleanup(() => undo.disposeAsync());
+  }
+
   /** The command that resumes the bottle from its snapshot. */
   resumeCommand(agent: Agent): string {
     return `bot-bottle resume ${agent.slug}`;
@@ -479,8 +586,30 @@ export abstract class Freezer {
     agent?: Agent,
     options: { signal?: AbortSignal | null } = {},
   ): Promise<CommandResult> {
+    return await this.runPiped([name], values, agent, options);
+  }
+
+  /**
+   * Runs the backend's commands as a pipeline (see
+   * {@linkcode BackendCommands.runPiped}), explaining failures.
+   *
+   * @param names The commands' names in the registry, first to last.
+   * @param values The placeholder values, shared by all of them.
+   * @param agent The bottle the commands are about, for messages.
+   * @param options `signal: null` runs them even after an interrupt.
+   */
+  protected async runPiped(
+    names: readonly [string, ...string[]],
+    values: TemplateValues,
+    agent?: Agent,
+    options: { signal?: AbortSignal | null } = {},
+  ): Promise<CommandResult> {
     try {
-      return await this.commands.run(name, values, options);
+      return await this.commands.runPiped(
+        names,
+        values,
+        this.#unwinding ? { signal: null } : options,
+      );
     } catch (error) {
       if (error instanceof BackendError) throw this.explainFailure(error, agent);
       throw error;
@@ -506,29 +635,42 @@ export abstract class Freezer {
     const legacy = history.snapshots.find((record) => record.id === "legacy");
     if (legacy) legacy.artifact = await this.adoptLegacy(agent, legacy.artifact);
     const id = newSnapshotId(new Date(), history.snapshots.map((record) => record.id));
-    const frozen = await this.freeze(agent, id);
-    const { artifact, current = artifact, runConfig, sizeBytes } = typeof frozen === "string"
-      ? { artifact: frozen } as Frozen
-      : frozen;
-    history.snapshots.push({
-      id,
-      createdAt: new Date().toISOString(),
-      backend: this.backend,
-      artifact,
-      sizeBytes: sizeBytes ?? null,
-      parent: history.resumedFrom,
-      toolVersion: VERSION,
-      message: options.message ?? null,
-    });
+    const undo = new AsyncDisposableStack();
+    let current: string;
     try {
-      await agent.state.recordCommit({ history, runConfig, committedImage: current });
+      const frozen = await this.freeze(agent, {
+        id,
+        previous: history.snapshots.at(-1)?.artifact,
+        undo,
+      });
+      const { artifact, runConfig, sizeBytes } = typeof frozen === "string"
+        ? { artifact: frozen } as Frozen
+        : frozen;
+      current = (typeof frozen === "string" ? undefined : frozen.current) ?? artifact;
+      history.snapshots.push({
+        id,
+        createdAt: new Date().toISOString(),
+        backend: this.backend,
+        artifact,
+        sizeBytes: sizeBytes ?? null,
+        parent: history.resumedFrom,
+        toolVersion: VERSION,
+        message: options.message ?? null,
+      });
+      try {
+        await agent.state.recordCommit({ history, runConfig, committedImage: current });
+      } catch (error) {
+        if (error instanceof TypeError) throw error;
+        throw new BotBottleError(
+          `recording the snapshot in ${agent.state.dir} failed (${(error as Error).message}); ` +
+            `the snapshot was removed again and the bottle's state is as it was: ` +
+            `make room or make the directory writable, then commit again`,
+          { cause: error },
+        );
+      }
     } catch (error) {
-      if (error instanceof TypeError) throw error;
-      throw new BotBottleError(
-        `the snapshot ${artifact} was made, but recording it in ${agent.state.dir} failed ` +
-          `(${(error as Error).message}); make the directory writable and commit again`,
-        { cause: error },
-      );
+      await this.unwind(undo);
+      throw error;
     }
     const result: CommitResult = {
       slug: agent.slug,

@@ -7,7 +7,8 @@
  */
 
 import { readBottleArchive } from "./bottle_archive.ts";
-import { BottleState, stateRoot } from "./bottle_state.ts";
+import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
+import { BottleState, METADATA_FILE, stateRoot } from "./bottle_state.ts";
 import { BadInputError } from "./errors.ts";
 import { validateMetadata } from "./metadata.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
@@ -17,7 +18,7 @@ import { parseSlug } from "./slug.ts";
 import { withTempDir } from "./temp_dir.ts";
 
 /** Options for {@linkcode importBottle}. */
-export interface ImportOptions extends GetFreezerOptions {
+export interface ImportOptions extends GetFreezerOptions, BottleLockOptions {
   /** The slug to import as (default: the exported bottle's). */
   name?: string;
   /**
@@ -98,7 +99,9 @@ export async function importBottle(
       throw new BadInputError(`${file} holds an invalid run-config.json`);
     }
     const state = new BottleState(slug, root);
-    const exists = await Deno.lstat(state.dir).then(() => true, () => false);
+    await using _lock = await lockSlug(slug, "import", { ...options, root }, { create: true });
+    // A directory without metadata (only the lock just taken) is no bottle yet.
+    const exists = await Deno.lstat(state.path(METADATA_FILE)).then(() => true, () => false);
     if (exists && !options.force) {
       throw new BadInputError(
         `a bottle "${slug}" already exists here (${state.dir}); import it under another name ` +
@@ -110,44 +113,39 @@ export async function importBottle(
     for (let n = 2; history.snapshots.some((record) => record.id === id); n++) {
       id = `${manifest.snapshot.id}-${n}`;
     }
-    const loaded = await freezer.importArtifact(
-      slug,
-      manifest.slug,
-      id,
-      archive.artifactPath,
-      state.dir,
-    )
-      .catch(async (error) => {
-        if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
-        throw error;
-      });
-    history.snapshots.push({
-      id,
-      createdAt: manifest.snapshot.createdAt,
-      backend: freezer.backend,
-      artifact: loaded.artifact,
-      sizeBytes: manifest.artifact.sizeBytes,
-      parent: manifest.snapshot.parent,
-      toolVersion: manifest.toolVersion,
-      message: manifest.snapshot.message,
-    });
-    history.resumedFrom = null;
-    const bottleMetadata = {
-      ...metadata.metadata,
-      identity: slug,
-      backend: freezer.backend,
-      bottle_names: [freezer.bottleName(slug)],
-      ...freezer.backend === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
-    };
-    await Deno.mkdir(state.dir, { recursive: true, mode: 0o700 });
+    const undo = new AsyncDisposableStack();
+    let loaded: { artifact: string; current: string };
     try {
+      loaded = await freezer.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
+        id,
+        previous: history.snapshots.at(-1)?.artifact,
+        undo,
+      });
+      history.snapshots.push({
+        id,
+        createdAt: manifest.snapshot.createdAt,
+        backend: freezer.backend,
+        artifact: loaded.artifact,
+        sizeBytes: manifest.artifact.sizeBytes,
+        parent: manifest.snapshot.parent,
+        toolVersion: manifest.toolVersion,
+        message: manifest.snapshot.message,
+      });
+      history.resumedFrom = null;
       await state.recordCommit({
-        metadata: bottleMetadata,
+        metadata: {
+          ...metadata.metadata,
+          identity: slug,
+          backend: freezer.backend,
+          bottle_names: [freezer.bottleName(slug)],
+          ...freezer.backend === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
+        },
         history,
         runConfig,
         committedImage: loaded.current,
       });
     } catch (error) {
+      await freezer.unwind(undo);
       if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
       throw error;
     }

@@ -6,6 +6,7 @@
  */
 
 import { loadAgent } from "./agent.ts";
+import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
 import { listStateSlugs, stateRoot } from "./bottle_state.ts";
 import { BadInputError } from "./errors.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
@@ -33,7 +34,7 @@ export function retention(env: Pick<Deno.Env, "get"> = Deno.env): number {
 }
 
 /** Options for {@linkcode prune}. */
-export interface PruneOptions extends GetFreezerOptions {
+export interface PruneOptions extends GetFreezerOptions, BottleLockOptions {
   /** How many of the newest snapshots to keep (at least 1; default {@linkcode retention}). */
   keep?: number;
   /** Only say what would go. */
@@ -54,6 +55,11 @@ export interface PruneResult {
   freedBytes: number;
   /** Whether nothing was removed because it was a dry run. */
   dryRun: boolean;
+  /**
+   * Snapshots the backend holds that the history does not record, left by a
+   * commit or import that could not clean up (removed too, unless a dry run).
+   */
+  orphans: string[];
 }
 
 /**
@@ -75,10 +81,28 @@ export interface PruneResult {
  * ```
  */
 export async function prune(slug: string, options: PruneOptions = {}): Promise<PruneResult> {
-  const keep = options.keep ?? retention();
+  checkKeep(options.keep ?? retention());
+  await using _lock = await lockSlug(slug, "prune", options);
+  return await pruneHeld(slug, options);
+}
+
+function checkKeep(keep: number): void {
   if (!Number.isInteger(keep) || keep < 1) {
     throw new BadInputError(`--keep must be a whole number of at least 1, not ${keep}`);
   }
+}
+
+/**
+ * {@linkcode prune} for a caller that holds the bottle's lock (a commit's
+ * retention).
+ *
+ * @param slug The bottle's slug.
+ * @param options How many to keep, and whether to only look.
+ * @returns What was (or would be) removed.
+ */
+export async function pruneHeld(slug: string, options: PruneOptions = {}): Promise<PruneResult> {
+  const keep = options.keep ?? retention();
+  checkKeep(keep);
   const agent = await loadAgent(slug, options.root);
   const registry = options.registry ?? await loadRegistry();
   const freezer = registry.getFreezer(agent.backend, options);
@@ -93,8 +117,13 @@ export async function prune(slug: string, options: PruneOptions = {}): Promise<P
     removed,
     freedBytes: removed.reduce((sum, record) => sum + (record.sizeBytes ?? 0), 0),
     dryRun: options.dryRun === true,
+    orphans: await freezer.orphanSnapshots(
+      agent,
+      history.snapshots.map((record) => record.artifact),
+    ),
   };
   if (options.dryRun) return result;
+  for (const orphan of result.orphans) await freezer.removeSnapshot(agent, orphan);
   const current = await agent.state.readCommittedImage();
   for (const record of removed) {
     if (record.artifact !== current) await freezer.removeSnapshot(agent, record.artifact);

@@ -5,13 +5,14 @@
  */
 
 import { loadAgent } from "./agent.ts";
+import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
 import { BackendError, BadInputError, CommitCancelled } from "./errors.ts";
 import { terminalPrompter } from "./prompter.ts";
 import { findSnapshot } from "./snapshot_history.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 
 /** Options for {@linkcode resume}. */
-export interface ResumeOptions extends GetFreezerOptions {
+export interface ResumeOptions extends GetFreezerOptions, BottleLockOptions {
   /** The snapshot: an id, or `~N` for N back from the newest (default: the newest). */
   at?: string;
   /** Replace a bottle of that name that is still running (after a confirmation). */
@@ -56,6 +57,7 @@ export interface ResumeResult {
  * that is gone, or a running bottle of that name and no `replace`.
  * @throws {CommitCancelled} When the user declined replacing a running bottle.
  * @throws {BackendError} When the backend failed, or the bottle did not come up.
+ * @throws {BottleBusyError} When another process works on the bottle and `wait` is `false`.
  *
  * @example
  * ```ts
@@ -64,6 +66,7 @@ export interface ResumeResult {
  * ```
  */
 export async function resume(slug: string, options: ResumeOptions = {}): Promise<ResumeResult> {
+  await using _lock = await lockSlug(slug, "resume", options);
   const agent = await loadAgent(slug, options.root);
   const registry = options.registry ?? await loadRegistry();
   const freezer = registry.getFreezer(agent.backend, options);
@@ -106,7 +109,13 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     await freezer.removeBottle(slug);
   }
   const started = performance.now();
-  await freezer.resumeBottle(agent, artifact, config);
+  try {
+    await freezer.resumeBottle(agent, artifact, config);
+  } catch (error) {
+    // No half-started bottle: an interrupted or failed boot is removed again.
+    await freezer.cleanup(() => freezer.removeBottle(slug)).catch(() => {});
+    throw error;
+  }
   const now = await freezer.bottleStatus(slug);
   if (now !== "running") {
     throw new BackendError(

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { lockSlug } from "./bottle_lock.ts";
 import { BottleState, stateRoot } from "./bottle_state.ts";
 import { BadInputError } from "./errors.ts";
 import type { StartSpec } from "./freezer.ts";
@@ -86,6 +87,7 @@ export async function start(options: StartOptions): Promise<StartResult> {
       { cause: error },
     );
   }
+  await using _lock = await lockSlug(slug, "start", { ...options, root: state.root });
   try {
     await state.writeMetadata({
       identity: slug,
@@ -99,7 +101,7 @@ export async function start(options: StartOptions): Promise<StartResult> {
     });
     await freezer.startBottle(slug, spec);
   } catch (error) {
-    await freezer.removeBottle(slug).catch(() => {});
+    await freezer.cleanup(() => freezer.removeBottle(slug)).catch(() => {});
     await Deno.remove(state.dir, { recursive: true }).catch(() => {});
     for (const dir of made.reverse()) await Deno.remove(dir).catch(() => {});
     throw error;

@@ -10,7 +10,7 @@ import {
   CommitCancelled,
   UsageError,
 } from "../../lib/errors.ts";
-import type { FreezerOptions, Frozen } from "../../lib/freezer.ts";
+import type { FreezeContext, FreezerOptions, Frozen } from "../../lib/freezer.ts";
 import { emptyRunConfig } from "../../lib/run_config.ts";
 import { CommitOnlyFreezer } from "../_fixtures/commit_only_freezer.ts";
 import type { Prompter } from "../../lib/prompter.ts";
@@ -25,12 +25,22 @@ const SLUG = "dev-abc12";
 class FakeFreezer extends CommitOnlyFreezer {
   static override readonly requiredCommands = [];
   frozen: Agent[] = [];
-  behaviour: (agent: Agent) => Promise<string | Frozen> = (agent) =>
+  behaviour: (agent: Agent, context: FreezeContext) => Promise<string | Frozen> = (agent) =>
     Promise.resolve(`fake-committed-${agent.slug}:latest`);
 
-  protected override freeze(agent: Agent): Promise<string | Frozen> {
+  protected override freeze(agent: Agent, context: FreezeContext): Promise<string | Frozen> {
     this.frozen.push(agent);
-    return this.behaviour(agent);
+    return this.behaviour(agent, context);
+  }
+
+  /** Exposes deferUndo to the tests. */
+  undoStep(
+    context: FreezeContext,
+    leftBehind: string,
+    fix: string,
+    step: () => Promise<unknown>,
+  ): void {
+    this.deferUndo(context.undo, leftBehind, fix, step);
   }
 
   override exportCommand(agent: Agent, artifact: string): string {
@@ -206,25 +216,38 @@ Deno.test("commit() writes nothing when recording fails part-way: the files writ
   await Deno.mkdir(join(dir, "run-config.json", "blocker"), { recursive: true });
   const before = await snapshotTree(home.home);
   const { freezer, lines } = makeFreezer();
-  freezer.behaviour = (agent) =>
-    Promise.resolve({
+  const undone: string[] = [];
+  freezer.behaviour = (agent, context) => {
+    freezer.undoStep(
+      context,
+      "the image",
+      "remove it",
+      () => Promise.resolve(undone.push("image")),
+    );
+    freezer.undoStep(context, "the tag", "move it back", () => Promise.reject(new Error("gone")));
+    freezer.undoStep(context, "the link", "unlink it", () => Promise.resolve(undone.push("link")));
+    return Promise.resolve({
       artifact: `fake-committed-${agent.slug}:latest`,
       runConfig: emptyRunConfig(),
     });
+  };
   await rejects(freezer.commit(await agentFor(home.root)), (error: unknown) => {
     if (!(error instanceof BotBottleError)) return false;
+    equal(error.message.startsWith(`recording the snapshot in ${dir} failed (`), true);
     equal(
-      error.message.startsWith(
-        `the snapshot fake-committed-${SLUG}:latest was made, but recording it in ${dir} failed (`,
+      error.message.endsWith(
+        "); the snapshot was removed again and the bottle's state is as it was: make room or " +
+          "make the directory writable, then commit again",
       ),
       true,
       error.message,
     );
-    equal(error.message.endsWith("); make the directory writable and commit again"), true);
     return true;
   });
   deepStrictEqual(await snapshotTree(home.home), before);
-  deepStrictEqual(lines, []);
+  // Every undo step ran, last first; the one that failed is reported, the others still ran.
+  deepStrictEqual(undone, ["link", "image"]);
+  deepStrictEqual(lines, ["warning: could not undo the tag (gone); move it back"]);
 });
 
 Deno.test("commit() rejects an artifact reference that spans lines and writes nothing", async () => {
