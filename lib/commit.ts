@@ -5,13 +5,14 @@
  */
 
 import { loadAgent } from "./agent.ts";
+import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
 import type { CommitResult } from "./freezer.ts";
 import { BotBottleError } from "./errors.ts";
-import { prune, retention } from "./prune.ts";
+import { pruneHeld, retention } from "./prune.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 
 /** Options for {@linkcode commit}. */
-export interface CommitOptions extends GetFreezerOptions {
+export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {
   /** The registry to use (default: {@linkcode loadRegistry}). */
   registry?: Registry;
   /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
@@ -37,6 +38,8 @@ export interface CommitOptions extends GetFreezerOptions {
  * corrupt, or its backend unknown. Nothing is changed.
  * @throws {BackendError} When the backend failed. Nothing is recorded.
  * @throws {CommitCancelled} When the user declined a confirmation.
+ * @throws {BottleBusyError} When another process works on the bottle and
+ * `wait` is `false`. Nothing is changed.
  *
  * @example
  * ```ts
@@ -47,6 +50,7 @@ export interface CommitOptions extends GetFreezerOptions {
  */
 export async function commit(slug: string, options: CommitOptions = {}): Promise<CommitResult> {
   const keep = options.keep ?? retention();
+  await using _lock = await lockSlug(slug, "commit", options);
   const agent = await loadAgent(slug, options.root);
   const registry = options.registry ?? await loadRegistry();
   const result = await registry.getFreezer(agent.backend, options).commit(agent, {
@@ -56,7 +60,7 @@ export async function commit(slug: string, options: CommitOptions = {}): Promise
   // Retention runs only after the commit succeeded, and its failure does not undo it.
   const log = options.log ?? (() => {});
   try {
-    const pruned = await prune(slug, { ...options, registry, keep });
+    const pruned = await pruneHeld(slug, { ...options, registry, keep });
     result.pruned = pruned.removed.map((record) => record.id);
     if (pruned.removed.length > 0) {
       log(

@@ -5,12 +5,13 @@
  */
 
 import { type Agent, loadAgent } from "./agent.ts";
+import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
 import { BadInputError, CommitCancelled } from "./errors.ts";
 import { terminalPrompter } from "./prompter.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 
 /** Options for {@linkcode destroy}. */
-export interface DestroyOptions extends GetFreezerOptions {
+export interface DestroyOptions extends GetFreezerOptions, BottleLockOptions {
   /** Remove only the running bottle; keep its snapshot and state directory. */
   keepSnapshot?: boolean;
   /** The registry to use (default: {@linkcode loadRegistry}). */
@@ -52,6 +53,7 @@ export interface DestroyResult {
  * ```
  */
 export async function destroy(slug: string, options: DestroyOptions = {}): Promise<DestroyResult> {
+  await using _lock = await lockSlug(slug, "destroy", options);
   const agent = await loadAgent(slug, options.root);
   const registry = options.registry ?? await loadRegistry();
   const freezer = registry.getFreezer(agent.backend, options);

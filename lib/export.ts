@@ -7,6 +7,7 @@
 
 import { resolve } from "node:path";
 import { loadAgent } from "./agent.ts";
+import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
 import { type ArchiveManifest, writeBottleArchive } from "./bottle_archive.ts";
 import { BadInputError } from "./errors.ts";
 import { METADATA_FILE, RUN_CONFIG_FILE } from "./bottle_state.ts";
@@ -16,7 +17,7 @@ import { withTempDir } from "./temp_dir.ts";
 import { VERSION } from "./version.ts";
 
 /** Options for {@linkcode exportBottle}. */
-export interface ExportOptions extends GetFreezerOptions {
+export interface ExportOptions extends GetFreezerOptions, BottleLockOptions {
   /** The snapshot: an id or `~N` (default: the newest). */
   at?: string;
   /** The file to write (default: `<slug>-<id>.bottle` in the current directory). */
@@ -60,6 +61,8 @@ export async function exportBottle(
   slug: string,
   options: ExportOptions = {},
 ): Promise<ExportResult> {
+  // Shared: exports run side by side, but not while the bottle's snapshots change.
+  await using _lock = await lockSlug(slug, "export", options, { shared: true });
   const agent = await loadAgent(slug, options.root);
   const registry = options.registry ?? await loadRegistry();
   const freezer = registry.getFreezer(agent.backend, options);
@@ -80,13 +83,14 @@ export async function exportBottle(
         `on ${freezer.backend}; export another one (see "bot-bottle snapshots ${slug}")`,
     );
   }
-  const metadataJson = await Deno.readTextFile(agent.state.path(METADATA_FILE));
-  const runConfigJson = await Deno.readTextFile(agent.state.path(RUN_CONFIG_FILE)).catch(
-    (error) => {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    },
-  );
+  const metadataJson = await agent.state.readText(METADATA_FILE);
+  if (metadataJson === undefined) {
+    throw new BadInputError(
+      `${agent.state.path(METADATA_FILE)} disappeared during the export; nothing was ` +
+        `written: restore the file and export again`,
+    );
+  }
+  const runConfigJson = await agent.state.readText(RUN_CONFIG_FILE);
   const manifest = await withTempDir(async (dir) => {
     const artifact = await freezer.exportArtifact(agent, snapshot.artifact, dir);
     return await writeBottleArchive(file, {

@@ -72,6 +72,14 @@ export const COMMON_OPTIONS: Record<string, CliOption> = {
   help: { type: "boolean", short: "h", description: "show this help" },
 };
 
+/** The option of every command that locks its bottle. */
+export const WAIT_OPTIONS: Record<string, CliOption> = {
+  "no-wait": {
+    type: "boolean",
+    description: "fail at once, naming the other process, if it is working on the same bottle",
+  },
+};
+
 /**
  * Parses a command's arguments.
  *

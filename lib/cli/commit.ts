@@ -10,7 +10,7 @@ import { commit } from "../commit.ts";
 import { BackendError, BadInputError, CommitCancelled, UsageError } from "../errors.ts";
 import { type Prompter, terminalPrompter } from "../prompter.ts";
 import { loadRegistry, type Registry } from "../registry.ts";
-import type { CliCommand, CliContext } from "./command.ts";
+import { type CliCommand, type CliContext, WAIT_OPTIONS } from "./command.ts";
 
 /** `bot-bottle commit`. */
 export const commitCommand: CliCommand = {
@@ -38,6 +38,7 @@ export const commitCommand: CliCommand = {
       type: "boolean",
       description: "print one JSON object (slug, backend, artifact, commands) on stdout",
     },
+    ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
     if (positionals.length > 1) {
@@ -54,6 +55,7 @@ export const commitCommand: CliCommand = {
       prompter,
       restart: values["no-restart"] !== true,
       message: typeof values.message === "string" ? values.message : undefined,
+      wait: values["no-wait"] !== true,
       signal: context.signal,
       log: json ? undefined : context.log,
       onRun: context.onRun,

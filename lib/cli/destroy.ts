@@ -7,7 +7,7 @@
 import { destroy } from "../destroy.ts";
 import { UsageError } from "../errors.ts";
 import { terminalPrompter } from "../prompter.ts";
-import type { CliCommand } from "./command.ts";
+import { type CliCommand, WAIT_OPTIONS } from "./command.ts";
 
 /** `bot-bottle destroy`. */
 export const destroyCommand: CliCommand = {
@@ -25,6 +25,7 @@ export const destroyCommand: CliCommand = {
     },
     yes: { type: "boolean", short: "y", description: "answer yes to the confirmation" },
     json: { type: "boolean", description: "print one JSON object on stdout instead" },
+    ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
     if (positionals.length !== 1) {
@@ -35,6 +36,7 @@ export const destroyCommand: CliCommand = {
     const result = await destroy(positionals[0], {
       keepSnapshot: values["keep-snapshot"] === true,
       prompter: terminalPrompter({ yes: values.yes === true }),
+      wait: values["no-wait"] !== true,
       signal: context.signal,
       log: values.json ? undefined : context.log,
       onRun: context.onRun,

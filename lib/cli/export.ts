@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "../errors.ts";
-import type { CliCommand } from "./command.ts";
+import { type CliCommand, WAIT_OPTIONS } from "./command.ts";
 import { byteProgress } from "./progress.ts";
 import { formatBytes } from "./table.ts";
 
@@ -25,6 +25,7 @@ export const exportCommand: CliCommand = {
     at: { type: "string", valueName: "id|~N", description: "the snapshot (default: the newest)" },
     output: { type: "string", short: "o", valueName: "file", description: "the file to write" },
     json: { type: "boolean", description: "print one JSON object on stdout instead" },
+    ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
     if (positionals.length !== 1) {
@@ -39,6 +40,7 @@ export const exportCommand: CliCommand = {
         at: typeof values.at === "string" ? values.at : undefined,
         out: typeof values.output === "string" ? values.output : undefined,
         onProgress: progress.update,
+        wait: values["no-wait"] !== true,
         signal: context.signal,
         onRun: context.onRun,
       });

@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "../errors.ts";
-import type { CliCommand } from "./command.ts";
+import { type CliCommand, WAIT_OPTIONS } from "./command.ts";
 import { byteProgress } from "./progress.ts";
 
 /** `bot-bottle import`. */
@@ -27,6 +27,7 @@ export const importCommand: CliCommand = {
       description: "add the snapshot to an existing bottle of that slug, as its newest",
     },
     json: { type: "boolean", description: "print one JSON object on stdout instead" },
+    ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
     if (positionals.length !== 1) {
@@ -40,6 +41,7 @@ export const importCommand: CliCommand = {
         name: typeof values.name === "string" ? values.name : undefined,
         force: values.force === true,
         onProgress: progress.update,
+        wait: values["no-wait"] !== true,
         signal: context.signal,
         log: values.json ? undefined : context.log,
         onRun: context.onRun,

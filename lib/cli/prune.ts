@@ -6,7 +6,7 @@
 
 import { UsageError } from "../errors.ts";
 import { prune, pruneAll, type PruneResult } from "../prune.ts";
-import type { CliCommand } from "./command.ts";
+import { type CliCommand, WAIT_OPTIONS } from "./command.ts";
 import { formatBytes } from "./table.ts";
 
 /** `bot-bottle prune`. */
@@ -25,6 +25,7 @@ export const pruneCommand: CliCommand = {
     all: { type: "boolean", description: "prune every bottle" },
     "dry-run": { type: "boolean", description: "say what would be removed, remove nothing" },
     json: { type: "boolean", description: "print a JSON array of results on stdout instead" },
+    ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
     const all = values.all === true;
@@ -45,6 +46,7 @@ export const pruneCommand: CliCommand = {
     const options = {
       keep,
       dryRun: values["dry-run"] === true,
+      wait: values["no-wait"] !== true,
       signal: context.signal,
       onRun: context.onRun,
     };
@@ -57,10 +59,17 @@ export const pruneCommand: CliCommand = {
     }
     const verb = options.dryRun ? "would remove" : "removed";
     for (const result of results) {
-      if (result.removed.length === 0) {
+      if (result.orphans.length > 0) {
+        context.log(
+          `${result.slug}: ${verb} ${result.orphans.length} snapshot(s) no history records, ` +
+            `left by a failed commit or import (${result.orphans.join(", ")})`,
+        );
+      }
+      if (result.removed.length === 0 && result.orphans.length === 0) {
         context.log(`${result.slug}: nothing to prune`);
         continue;
       }
+      if (result.removed.length === 0) continue;
       context.log(
         `${result.slug}: ${verb} ${result.removed.length} snapshot(s) ` +
           `(${result.removed.map((record) => record.id).join(", ")}), ` +

@@ -7,7 +7,7 @@
 import { UsageError } from "../errors.ts";
 import { terminalPrompter } from "../prompter.ts";
 import { resume } from "../resume.ts";
-import type { CliCommand } from "./command.ts";
+import { type CliCommand, WAIT_OPTIONS } from "./command.ts";
 
 /** `bot-bottle resume`. */
 export const resumeCommand: CliCommand = {
@@ -36,6 +36,7 @@ export const resumeCommand: CliCommand = {
       description: "clear .preserve, so the launcher's session end may remove the state directory",
     },
     json: { type: "boolean", description: "print one JSON object on stdout instead" },
+    ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
     if (positionals.length !== 1) {
@@ -48,6 +49,7 @@ export const resumeCommand: CliCommand = {
       replace: values.replace === true,
       noPreserve: values["no-preserve"] === true,
       prompter: terminalPrompter({ yes: values.yes === true }),
+      wait: values["no-wait"] !== true,
       signal: context.signal,
       log: values.json ? undefined : context.log,
       onRun: context.onRun,
