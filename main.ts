@@ -17,6 +17,7 @@ import {
   parseCommandArgs,
 } from "./lib/cli/command.ts";
 import { commitCommand } from "./lib/cli/commit.ts";
+import { completionsCommand } from "./lib/cli/completions.ts";
 import { destroyCommand } from "./lib/cli/destroy.ts";
 import { exportCommand } from "./lib/cli/export.ts";
 import { importCommand } from "./lib/cli/import.ts";
@@ -44,6 +45,7 @@ const COMMANDS: readonly CliCommand[] = [
   exportCommand,
   importCommand,
   destroyCommand,
+  completionsCommand(() => COMMANDS),
 ];
 
 function overallHelp(): string {

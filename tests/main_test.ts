@@ -434,7 +434,7 @@ const usage: [string[], RegExp][] = [
   ],
   [
     ["frobnicate"],
-    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, ls, snapshots, prune, export, import, destroy; run "bot-bottle --help"\n$/,
+    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, ls, snapshots, prune, export, import, destroy, completions; run "bot-bottle --help"\n$/,
   ],
 ];
 for (const [args, message] of usage) {

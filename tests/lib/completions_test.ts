@@ -1,0 +1,105 @@
+// The completion-script generator: what it reads from the command
+// definitions, and that a new command or option reaches every shell's
+// completions without anything listed by hand.
+
+import { deepStrictEqual, equal } from "node:assert/strict";
+import { commitCommand } from "../../lib/cli/commit.ts";
+import type { CliCommand } from "../../lib/cli/command.ts";
+import { destroyCommand } from "../../lib/cli/destroy.ts";
+import { exportCommand } from "../../lib/cli/export.ts";
+import { importCommand } from "../../lib/cli/import.ts";
+import { lsCommand } from "../../lib/cli/ls.ts";
+import { pruneCommand } from "../../lib/cli/prune.ts";
+import { resumeCommand } from "../../lib/cli/resume.ts";
+import { snapshotsCommand } from "../../lib/cli/snapshots.ts";
+import { startCommand } from "../../lib/cli/start.ts";
+import { completionScript, operandCompletion } from "../../lib/completions.ts";
+import { complete, type Shell, whyNoShell } from "../_helpers/shell_completion.ts";
+
+Deno.test("operandCompletion() reads each command's operand from its usage line", () => {
+  const operands = Object.fromEntries(
+    [
+      startCommand,
+      commitCommand,
+      resumeCommand,
+      lsCommand,
+      snapshotsCommand,
+      pruneCommand,
+      exportCommand,
+      importCommand,
+      destroyCommand,
+    ].map((command) => [command.name, operandCompletion(command)]),
+  );
+  deepStrictEqual(operands, {
+    start: undefined, // "--image <image>" is an option's value, "-- <command>…" no operand
+    commit: "slug",
+    resume: "slug",
+    ls: undefined,
+    snapshots: "slug",
+    prune: "slug", // "(<slug> | --all)"
+    export: "slug",
+    import: "file", // "--name <slug>" is an option's value
+    destroy: "slug",
+  });
+});
+
+Deno.test("operandCompletion() offers the words of <a|b|c> and nothing for other placeholders", () => {
+  const usage = (usage: string) => operandCompletion({ ...lsCommand, usage });
+  deepStrictEqual(usage("bot-bottle x <bash|zsh|fish>"), ["bash", "zsh", "fish"]);
+  equal(usage("bot-bottle x <id|~N>"), undefined);
+  equal(usage("bot-bottle x <image>"), undefined);
+  equal(usage("bot-bottle x [-o <file>] <slug>"), "slug");
+});
+
+// A command that no real one is, with options of every kind: proof that the
+// scripts take what a definition declares.
+const FROB: CliCommand = {
+  name: "frobnicate",
+  summary: "a command's summary, with 'quotes', [brackets] and a colon: here",
+  usage: "bot-bottle frobnicate <slug> [options]",
+  description: "",
+  options: {
+    "widget-count": { type: "string", short: "w", valueName: "n", description: "how many" },
+    "from-file": { type: "string", valueName: "file", description: "read it from a file" },
+    colour: { type: "string", valueName: "name", description: "red or blue" },
+    loudly: { type: "boolean", short: "L", description: 'say it: "loudly" \\ [really]' },
+  },
+  run: () => Promise.resolve(),
+};
+
+const ALL_OPTIONS = [
+  "--colour",
+  "--from-file",
+  "--help",
+  "--loudly",
+  "--verbose",
+  "--widget-count",
+];
+
+for (const shell of ["bash", "zsh", "fish"] as const satisfies readonly Shell[]) {
+  const reason = await whyNoShell(shell);
+  Deno.test({
+    name: `a new command and its options reach ${shell}'s completions from the definition alone` +
+      (reason ? ` [ignored: ${reason}]` : ""),
+    ignore: reason !== undefined,
+    async fn() {
+      const script = completionScript(shell, [lsCommand, FROB], {
+        optionValues: { colour: ["red", "blue"] },
+      });
+      const env = { HOME: "/nonexistent" };
+      deepStrictEqual((await complete(shell, script, "bot-bottle fr", env)).sort(), [
+        "frobnicate",
+      ]);
+      deepStrictEqual(
+        (await complete(shell, script, "bot-bottle frobnicate --", env)).sort(),
+        ALL_OPTIONS,
+      );
+      deepStrictEqual(
+        (await complete(shell, script, "bot-bottle frobnicate --colour ", env)).sort(),
+        ["blue", "red"],
+      );
+      // ls declares no --colour: its values are the frobnicate option's alone.
+      equal((await complete(shell, script, "bot-bottle ls --", env)).includes("--colour"), false);
+    },
+  });
+}
