@@ -137,7 +137,28 @@ export class DockerFreezer extends Freezer {
       throw error;
     }
     undoCommit();
-    let [snapshot] = await this.#inspectImage(agent, image);
+    const moveLatest = async () => {
+      await this.run("tag", { image, target: latest }, agent);
+      this.deferUndo(
+        undo,
+        `the move of ${latest} to the new snapshot`,
+        previous
+          ? `point it back with: docker tag ${previous} ${latest}`
+          : `remove it with: docker image rm ${latest}`,
+        () =>
+          previous
+            ? this.run("tag", { image: previous, target: latest }, agent)
+            : this.run("imageDelete", { image: latest }, agent),
+      );
+    };
+    // Both settle before a failure is thrown, so the undo steps are complete.
+    const [moved, inspectedImage] = await Promise.allSettled([
+      moveLatest(),
+      this.#inspectImage(agent, image),
+    ]);
+    if (moved.status === "rejected") throw moved.reason;
+    if (inspectedImage.status === "rejected") throw inspectedImage.reason;
+    let [snapshot] = inspectedImage.value;
     const layers = snapshot.RootFS.Layers?.length ?? 0;
     if (layers >= FLATTEN_AT_LAYERS) {
       this.log(
@@ -145,20 +166,11 @@ export class DockerFreezer extends Freezer {
           `flattening it into one layer`,
       );
       await this.#flatten(agent, id, image, snapshot.Config ?? {});
+      await this.run("tag", { image, target: latest }, agent);
+      // The layered image, untagged now, goes.
+      await this.run("pruneSnapshots", { slug: agent.slug }, agent);
       [snapshot] = await this.#inspectImage(agent, image);
     }
-    await this.run("tag", { image, target: latest }, agent);
-    this.deferUndo(
-      undo,
-      `the move of ${latest} to the new snapshot`,
-      previous
-        ? `point it back with: docker tag ${previous} ${latest}`
-        : `remove it with: docker image rm ${latest}`,
-      () =>
-        previous
-          ? this.run("tag", { image: previous, target: latest }, agent)
-          : this.run("imageDelete", { image: latest }, agent),
-    );
     return {
       artifact: image,
       current: latest,
@@ -175,8 +187,7 @@ export class DockerFreezer extends Freezer {
   /**
    * Replaces the image `image` with one of a single layer holding the same
    * files (`docker export` of a stopped container made from it, piped into
-   * `docker import`) and the same config (`--change`). The layered image,
-   * now untagged, is removed.
+   * `docker import`) and the same config (`--change`).
    */
   async #flatten(agent: Agent, id: string, image: string, config: ImageConfig): Promise<void> {
     const temp = `bot-bottle.flatten-${agent.slug}-${id}`;
@@ -190,7 +201,6 @@ export class DockerFreezer extends Freezer {
     } finally {
       await this.run("remove", { container: temp }, agent, { signal: null }).catch(() => {});
     }
-    await this.run("pruneSnapshots", { slug: agent.slug }, agent);
   }
 
   /** Tags a snapshot made before histories were kept `:legacy`, before `:latest` moves. */

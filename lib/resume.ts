@@ -113,7 +113,15 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     await freezer.resumeBottle(agent, artifact, config);
   } catch (error) {
     // No half-started bottle: an interrupted or failed boot is removed again.
-    await freezer.cleanup(() => freezer.removeBottle(slug)).catch(() => {});
+    const removed = await freezer.cleanup(() => freezer.removeBottle(slug)).then(
+      () => true,
+      () => false,
+    );
+    log(
+      `bottle "${slug}" was not resumed` +
+        (removed ? `; the half-started ${bottle} was removed` : "") +
+        `; its snapshot ${snapshot.id} and state are unchanged: run resume again`,
+    );
     throw error;
   }
   const now = await freezer.bottleStatus(slug);

@@ -37,12 +37,19 @@ if (noDockerReason && !requireDocker) {
 /**
  * Declares a test that needs the Docker engine. Without one it is reported
  * as ignored, with the reason in its name, unless BOT_BOTTLE_REQUIRE_DOCKER=1
- * (CI), where it fails.
+ * (CI), where it fails. A `slow` test (minutes) is skipped, and reported so,
+ * when BOT_BOTTLE_SKIP_SLOW=1; CI runs it.
  */
-export function dockerTest(name: string, fn: () => Promise<void>): void {
-  const ignore = noDockerReason !== undefined && !requireDocker;
+export function dockerTest(
+  name: string,
+  fn: () => Promise<void>,
+  options: { slow?: boolean } = {},
+): void {
+  const skipSlow = options.slow === true && Deno.env.get("BOT_BOTTLE_SKIP_SLOW") === "1";
+  const ignore = skipSlow || (noDockerReason !== undefined && !requireDocker);
+  const reason = skipSlow ? "slow, and BOT_BOTTLE_SKIP_SLOW=1" : noDockerReason;
   Deno.test({
-    name: ignore ? `${name} [ignored: ${noDockerReason}]` : name,
+    name: `${options.slow ? "(slow) " : ""}${name}${ignore ? ` [ignored: ${reason}]` : ""}`,
     ignore,
     sanitizeResources: false,
     sanitizeOps: false,
