@@ -27,7 +27,7 @@ import {
   sha256sums,
 } from "./_helpers/release_server.ts";
 
-const VERSION = "0.1.0";
+const VERSION = denoJson.version;
 const OLD = fakeBinary("0.0.9");
 
 /** Asserts a successful install of `version` at `<dir>/bot-bottle`, and nothing else left. */
@@ -91,13 +91,20 @@ Deno.test("install.sh checks the release binary's SHA-256 and installs it", asyn
 });
 
 Deno.test(
-  "curl … | sh -s -- --version X: install.sh piped into sh replaces an older bot-bottle",
+  "README's curl … | sh -s -- --version X: install.sh piped into sh replaces an older bot-bottle",
   async () => {
+    // The one-liner exactly as the README shows it, with the release served from here.
+    const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+    const oneLiner = readme.match(/^curl -fsSL (\S+)\/v([^/\s]+)\/install\.sh \| sh -s -- (.+)$/m);
+    ok(oneLiner, "README.md shows the installer one-liner");
+    equal(oneLiner[2], denoJson.version);
+    const args = oneLiner[3].trim().split(/\s+/);
+    deepStrictEqual(args, ["--version", denoJson.version]);
     await using sandbox = await installSandbox("curl", "sha256sum");
     await using server = releaseServer(await fakeRelease(VERSION));
     await withOldInstall(sandbox);
 
-    const run = await runShell(DASH!, ["-s", "--", "--version", VERSION, "--dir", sandbox.dir], {
+    const run = await runShell(DASH!, ["-s", "--", ...args, "--dir", sandbox.dir], {
       env: sandbox.env({ BOT_BOTTLE_DOWNLOAD_URL: `${server.url}/` }),
       stdin: await Deno.readTextFile(INSTALL_SH),
     });
@@ -521,13 +528,18 @@ Deno.test({
   },
 });
 
-Deno.test("docs/install.md pins the current release (deno.json's version) in its commands", async () => {
-  const doc = await Deno.readTextFile(new URL("../docs/install.md", import.meta.url));
-  const pinned = [...doc.matchAll(/--version (\d[^\s`]*)|\/v(\d[^/\s]*)\/install\.sh/g)]
-    .map((found) => found[1] ?? found[2]);
-  ok(pinned.length >= 2, "docs/install.md shows the one-liner with a pinned version");
-  deepStrictEqual(new Set(pinned), new Set([denoJson.version]));
-});
+for (const file of ["docs/install.md", "README.md"]) {
+  Deno.test(`${file} pins the current release (deno.json's version) in its commands`, async () => {
+    const doc = await Deno.readTextFile(new URL(`../${file}`, import.meta.url));
+    const pinned = [
+      ...doc.matchAll(
+        /--version (\d[^\s`]*)|\/v(\d[^/\s]*)\/install\.sh|bot-bottle:1": \{ "version": "([^"]+)"/g,
+      ),
+    ].map((found) => found[1] ?? found[2] ?? found[3]);
+    ok(pinned.length >= 3, `${file} shows the one-liner and the Feature with a pinned version`);
+    deepStrictEqual(new Set(pinned), new Set([denoJson.version]));
+  });
+}
 
 const SETPRIV = hostTool("setpriv");
 const asNobody = SETPRIV && Deno.uid() === 0 ? undefined : "needs root and setpriv (util-linux)";

@@ -271,7 +271,14 @@ Deno.test("macos-container: Ctrl-C during the export removes temp files, records
     "SIGINT",
   );
   equal(run.code, 130, run.stderr);
-  match(run.stderr, /bot-bottle: interrupted by SIGINT; nothing was recorded\n/);
+  // It says what state the bottle was left in.
+  match(
+    run.stderr,
+    new RegExp(
+      `started bottle "${SLUG}" again\n` +
+        `bot-bottle: interrupted by SIGINT; nothing was recorded\n$`,
+    ),
+  );
   deepStrictEqual(await snapshotTree(t.home.home), before);
   deepStrictEqual(await snapshotTree(t.doubles.tmp), {});
   const world = await t.doubles.container.read();

@@ -217,6 +217,14 @@ Deno.test("smolmachines: Ctrl-C during the pack leaves no temp files, records no
     "SIGINT",
   );
   equal(run.code, 130, run.stderr);
+  // It says what state the bottle was left in.
+  match(
+    run.stderr,
+    new RegExp(
+      `started bottle "${SLUG}" again\n` +
+        `bot-bottle: interrupted by SIGINT; nothing was recorded\n$`,
+    ),
+  );
   deepStrictEqual(await snapshotTree(t.home.home), before);
   equal(await stateOf(t.doubles), "running");
 });
