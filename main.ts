@@ -10,22 +10,8 @@
 // Every freezer the registry names must be in the static module graph, for
 // `deno compile` to bundle it.
 import "./backends/mod.ts";
-import {
-  type CliCommand,
-  type CliContext,
-  commandHelp,
-  parseCommandArgs,
-} from "./lib/cli/command.ts";
-import { commitCommand } from "./lib/cli/commit.ts";
-import { completionsCommand } from "./lib/cli/completions.ts";
-import { destroyCommand } from "./lib/cli/destroy.ts";
-import { exportCommand } from "./lib/cli/export.ts";
-import { importCommand } from "./lib/cli/import.ts";
-import { lsCommand } from "./lib/cli/ls.ts";
-import { pruneCommand } from "./lib/cli/prune.ts";
-import { snapshotsCommand } from "./lib/cli/snapshots.ts";
-import { resumeCommand } from "./lib/cli/resume.ts";
-import { startCommand } from "./lib/cli/start.ts";
+import { type CliContext, commandHelp, parseCommandArgs } from "./lib/cli/command.ts";
+import { COMMANDS } from "./lib/cli/commands.ts";
 import {
   BackendError,
   BotBottleError,
@@ -34,19 +20,6 @@ import {
   UsageError,
 } from "./lib/errors.ts";
 import { versionText } from "./lib/version.ts";
-
-const COMMANDS: readonly CliCommand[] = [
-  startCommand,
-  commitCommand,
-  resumeCommand,
-  lsCommand,
-  snapshotsCommand,
-  pruneCommand,
-  exportCommand,
-  importCommand,
-  destroyCommand,
-  completionsCommand(() => COMMANDS),
-];
 
 function overallHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

@@ -135,3 +135,38 @@ export async function cliBottle(
   }
   return disposable;
 }
+
+/** A running test bottle with state in a temporary HOME. */
+export interface BottleWithState extends AsyncDisposable {
+  /** The temporary HOME holding its state. */
+  home: import("./temp_home.ts").TempHome;
+  /** The running bottle. */
+  bottle: TestBottle;
+  /** Its state directory. */
+  dir: string;
+}
+
+/**
+ * Starts a bottle (slug `<prefix>-…`) with launcher state in a temporary
+ * HOME, and commits it `commits` times (default once) with the CLI.
+ */
+export async function bottleWithState(prefix: string, commits = 1): Promise<BottleWithState> {
+  const { tempHome } = await import("./temp_home.ts");
+  const { runCli } = await import("./cli.ts");
+  const home = await tempHome();
+  const bottle = await startBottle(testSlug(prefix));
+  const dir = await home.writeBottle(bottle.slug);
+  for (let n = 0; n < commits; n++) {
+    const run = await runCli(["commit", bottle.slug], home.env);
+    if (run.code !== 0) throw new Error(`setting up, commit failed: ${run.stderr}`);
+  }
+  return {
+    home,
+    bottle,
+    dir,
+    async [Symbol.asyncDispose]() {
+      await bottle[Symbol.asyncDispose]();
+      await home[Symbol.asyncDispose]();
+    },
+  };
+}

@@ -3,32 +3,17 @@
 // completions without anything listed by hand.
 
 import { deepStrictEqual, equal } from "node:assert/strict";
-import { commitCommand } from "../../lib/cli/commit.ts";
 import type { CliCommand } from "../../lib/cli/command.ts";
-import { destroyCommand } from "../../lib/cli/destroy.ts";
-import { exportCommand } from "../../lib/cli/export.ts";
-import { importCommand } from "../../lib/cli/import.ts";
+import { COMMANDS } from "../../lib/cli/commands.ts";
 import { lsCommand } from "../../lib/cli/ls.ts";
-import { pruneCommand } from "../../lib/cli/prune.ts";
-import { resumeCommand } from "../../lib/cli/resume.ts";
-import { snapshotsCommand } from "../../lib/cli/snapshots.ts";
-import { startCommand } from "../../lib/cli/start.ts";
 import { completionScript, operandCompletion } from "../../lib/completions.ts";
 import { complete, type Shell, whyNoShell } from "../_helpers/shell_completion.ts";
 
 Deno.test("operandCompletion() reads each command's operand from its usage line", () => {
   const operands = Object.fromEntries(
-    [
-      startCommand,
-      commitCommand,
-      resumeCommand,
-      lsCommand,
-      snapshotsCommand,
-      pruneCommand,
-      exportCommand,
-      importCommand,
-      destroyCommand,
-    ].map((command) => [command.name, operandCompletion(command)]),
+    COMMANDS.filter((command) => command.name !== "completions").map((
+      command,
+    ) => [command.name, operandCompletion(command)]),
   );
   deepStrictEqual(operands, {
     start: undefined, // "--image <image>" is an option's value, "-- <command>…" no operand

@@ -5,7 +5,7 @@ import { deepStrictEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "../_helpers/cli.ts";
 import { assertConsistent, leftoverTempDirs } from "../_helpers/consistency.ts";
-import { docker, dockerTest, startBottle, testSlug } from "../_helpers/docker.ts";
+import { bottleWithState, docker, dockerTest, startBottle, testSlug } from "../_helpers/docker.ts";
 import { dockerShim, engineProxy, fill, mountTest, readOnly, tmpfs } from "../_helpers/faults.ts";
 import { snapshotTree, tempHome } from "../_helpers/temp_home.ts";
 
@@ -20,10 +20,8 @@ function onlyError(stderr: string): string {
 dockerTest(
   "the engine dying before the commit reaches it: one clear error, nothing made, nothing changed",
   async () => {
-    await using home = await tempHome();
-    await using bottle = await startBottle(testSlug("die"));
-    const dir = await home.writeBottle(bottle.slug);
-    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+    await using fixture = await bottleWithState("die");
+    const { home, bottle, dir } = fixture;
     const before = await snapshotTree(dir);
     await using engine = await engineProxy(/^POST \S*\/commit\?/);
     const run = await runCli(["commit", bottle.slug], { ...home.env, ...engine.env });
@@ -41,10 +39,8 @@ dockerTest(
 dockerTest(
   "the engine dying after the snapshot was made: the error, what was left, and prune clears it",
   async () => {
-    await using home = await tempHome();
-    await using bottle = await startBottle(testSlug("die2"));
-    const dir = await home.writeBottle(bottle.slug);
-    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+    await using fixture = await bottleWithState("die2");
+    const { home, bottle, dir } = fixture;
     const before = await snapshotTree(dir);
     // docker commit goes through; the engine dies at the next request (the snapshot's inspect).
     await using engine = await engineProxy(/^GET \S*\/images\/\S+\/json/);
@@ -80,9 +76,8 @@ dockerTest(
 dockerTest(
   "a docker command that hangs is stopped at its timeout, named, and nothing changes",
   async () => {
-    await using home = await tempHome();
-    await using bottle = await startBottle(testSlug("hang"));
-    const dir = await home.writeBottle(bottle.slug);
+    await using fixture = await bottleWithState("hang", 0);
+    const { home, bottle, dir } = fixture;
     const before = await snapshotTree(dir);
     await using shim = await dockerShim(["commit"]);
     const run = await runCli(["commit", bottle.slug], {
@@ -106,10 +101,8 @@ dockerTest(
 dockerTest(
   "a quick docker command that hangs gets the short timeout (resume's image check)",
   async () => {
-    await using home = await tempHome();
-    await using bottle = await startBottle(testSlug("hang2"));
-    const dir = await home.writeBottle(bottle.slug);
-    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+    await using fixture = await bottleWithState("hang2");
+    const { home, bottle, dir } = fixture;
     const before = await snapshotTree(dir);
     await using shim = await dockerShim(["image", "inspect"]);
     const run = await runCli(["resume", bottle.slug, "--replace", "--yes"], {
@@ -174,10 +167,8 @@ Deno.test(
     "a full disk while writing an export: a clear error, no partial file, no temp files",
     async () => {
       await using disk = await tmpfs(256 * 1024);
-      await using home = await tempHome();
-      await using bottle = await startBottle(testSlug("fullx"));
-      const dir = await home.writeBottle(bottle.slug);
-      equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+      await using fixture = await bottleWithState("fullx");
+      const { home, bottle, dir } = fixture;
       const temp = await Deno.makeTempDir();
       try {
         const out = join(disk.path, "out.bottle");
@@ -196,9 +187,8 @@ Deno.test(
 
 Deno.test(
   mountTest("a read-only state directory: commit refuses before making anything", async () => {
-    await using home = await tempHome();
-    await using bottle = await startBottle(testSlug("ro"));
-    const dir = await home.writeBottle(bottle.slug);
+    await using fixture = await bottleWithState("ro", 0);
+    const { home, bottle, dir } = fixture;
     const before = await snapshotTree(dir);
     {
       await using _ro = await readOnly(dir);

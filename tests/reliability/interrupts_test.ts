@@ -9,14 +9,14 @@ import { join } from "node:path";
 import { interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
 import { assertConsistent, leftoverTempDirs } from "../_helpers/consistency.ts";
 import {
+  bottleWithState,
   docker,
   dockerTest,
   removeBottleObjects,
-  startBottle,
   testSlug,
 } from "../_helpers/docker.ts";
 import { dockerShim } from "../_helpers/faults.ts";
-import { snapshotTree, tempHome } from "../_helpers/temp_home.ts";
+import { snapshotTree } from "../_helpers/temp_home.ts";
 
 const SIGNALS = { SIGINT: 130, SIGTERM: 143 } as const;
 
@@ -44,10 +44,8 @@ for (const { at, after, signal } of COMMIT_POINTS) {
       after ? " (done in the engine)" : ""
     } of a commit: exit ${SIGNALS[signal]}, state and images as before`,
     async () => {
-      await using home = await tempHome();
-      await using bottle = await startBottle(testSlug("int"));
-      const dir = await home.writeBottle(bottle.slug);
-      equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+      await using fixture = await bottleWithState("int");
+      const { home, bottle, dir } = fixture;
       const latest = await imageId(bottle.image);
       await bottle.exec("sh", "-c", "echo more > /more");
       const before = await snapshotTree(dir);
@@ -74,10 +72,8 @@ for (const { at, after, signal } of COMMIT_POINTS) {
 dockerTest(
   "SIGINT while a resumed bottle boots: exit 130, the half-started bottle removed, the state as before",
   async () => {
-    await using home = await tempHome();
-    await using bottle = await startBottle(testSlug("intr"));
-    const dir = await home.writeBottle(bottle.slug);
-    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+    await using fixture = await bottleWithState("intr");
+    const { home, bottle, dir } = fixture;
     await docker("rm", "-f", bottle.container);
     const before = await snapshotTree(dir);
     await using shim = await dockerShim(["run"], true);
@@ -104,10 +100,8 @@ dockerTest(
 dockerTest(
   "SIGTERM while an export is written: exit 143, no export file, no temp files",
   async () => {
-    await using home = await tempHome();
-    await using bottle = await startBottle(testSlug("intx"));
-    const dir = await home.writeBottle(bottle.slug);
-    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+    await using fixture = await bottleWithState("intx");
+    const { home, bottle, dir } = fixture;
     const before = await snapshotTree(dir);
     await using shim = await dockerShim(["save"], true);
     await using tmp = await privateTmp();
@@ -128,10 +122,8 @@ dockerTest(
 dockerTest(
   "SIGINT once an import's image is loaded: exit 130, the loaded image removed, no bottle made",
   async () => {
-    await using home = await tempHome();
-    await using bottle = await startBottle(testSlug("inti"));
-    await home.writeBottle(bottle.slug);
-    equal((await runCli(["commit", bottle.slug], home.env)).code, 0);
+    await using fixture = await bottleWithState("inti");
+    const { home, bottle } = fixture;
     const file = join(home.home, "moved.bottle");
     equal((await runCli(["export", bottle.slug, "-o", file], home.env)).code, 0);
     // As on another machine: the bottle and its images are gone here.

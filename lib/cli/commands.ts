@@ -1,0 +1,31 @@
+/**
+ * Every subcommand of the CLI, in the order `--help` lists them.
+ *
+ * @module
+ */
+
+import type { CliCommand } from "./command.ts";
+import { commitCommand } from "./commit.ts";
+import { completionsCommand } from "./completions.ts";
+import { destroyCommand } from "./destroy.ts";
+import { exportCommand } from "./export.ts";
+import { importCommand } from "./import.ts";
+import { lsCommand } from "./ls.ts";
+import { pruneCommand } from "./prune.ts";
+import { resumeCommand } from "./resume.ts";
+import { snapshotsCommand } from "./snapshots.ts";
+import { startCommand } from "./start.ts";
+
+/** The CLI's commands. */
+export const COMMANDS: readonly CliCommand[] = [
+  startCommand,
+  commitCommand,
+  resumeCommand,
+  lsCommand,
+  snapshotsCommand,
+  pruneCommand,
+  exportCommand,
+  importCommand,
+  destroyCommand,
+  completionsCommand(() => COMMANDS),
+];
