@@ -113,15 +113,17 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     await freezer.resumeBottle(agent, artifact, config);
   } catch (error) {
     // No half-started bottle: an interrupted or failed boot is removed again.
-    const removed = await freezer.cleanup(() => freezer.removeBottle(slug)).then(
-      () => true,
-      () => false,
-    );
-    log(
-      `bottle "${slug}" was not resumed` +
-        (removed ? `; the half-started ${bottle} was removed` : "") +
-        `; its snapshot ${snapshot.id} and state are unchanged: run resume again`,
-    );
+    const removed = await freezer.cleanup(async () => {
+      if ((await freezer.bottleStatus(slug)) === "absent") return false;
+      await freezer.removeBottle(slug);
+      return true;
+    }).catch(() => false);
+    if (removed) {
+      log(
+        `bottle "${slug}" was not resumed; the half-started ${bottle} was removed; its snapshot ` +
+          `${snapshot.id} and state are unchanged: run resume again`,
+      );
+    }
     throw error;
   }
   const now = await freezer.bottleStatus(slug);
