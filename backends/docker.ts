@@ -312,6 +312,25 @@ export class DockerFreezer extends Freezer {
       .filter((tag) => tag.startsWith(`${repository}:`) && !keep.has(tag));
   }
 
+  /** Tags the newest snapshot `:latest` again when `:latest` is on another image. */
+  override async repointCurrent(
+    agent: Agent,
+    current: string,
+    newest: string,
+    check = false,
+  ): Promise<boolean> {
+    if (current !== this.imageName(agent.slug) || current === newest) return false;
+    const id = (image: string) =>
+      this.run("imageId", { image }, agent).then((result) => result.stdout.trim(), (error) => {
+        if (error instanceof BackendError && /No such image/i.test(error.stderr)) return undefined;
+        throw error;
+      });
+    const [at, wanted] = await Promise.all([id(current), id(newest)]);
+    if (wanted === undefined || at === wanted) return false;
+    if (!check) await this.run("tag", { image: newest, target: current }, agent);
+    return true;
+  }
+
   /** Three queries: every bottle container, every snapshot image, their sizes. */
   override async inventory(
     bottles: readonly { slug: string; artifact?: string }[],

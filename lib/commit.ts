@@ -60,7 +60,7 @@ export async function commit(slug: string, options: CommitOptions = {}): Promise
   // Retention runs only after the commit succeeded, and its failure does not undo it.
   const log = options.log ?? (() => {});
   try {
-    const pruned = await pruneHeld(slug, { ...options, registry, keep });
+    const pruned = await pruneHeld(slug, { ...options, registry, keep }, false);
     result.pruned = pruned.removed.map((record) => record.id);
     if (pruned.removed.length > 0) {
       log(

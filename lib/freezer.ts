@@ -317,6 +317,26 @@ export abstract class Freezer {
   }
 
   /**
+   * Points what `committed-image` names back at the newest snapshot, when a
+   * commit or import that could not clean up (the engine had died) left it
+   * on another. The default finds nothing to do.
+   *
+   * @param agent The bottle.
+   * @param current What `committed-image` names.
+   * @param newest The newest recorded snapshot's artifact.
+   * @param check Only tell whether it points elsewhere.
+   * @returns Whether it pointed elsewhere.
+   */
+  repointCurrent(
+    _agent: Agent,
+    _current: string,
+    _newest: string,
+    _check = false,
+  ): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  /**
    * Removes a snapshot from the backend; nothing happens when it is gone.
    *
    * @param agent The bottle it belongs to.

@@ -60,6 +60,12 @@ export interface PruneResult {
    * commit or import that could not clean up (removed too, unless a dry run).
    */
   orphans: string[];
+  /**
+   * Whether what `committed-image` names pointed at another snapshot than the
+   * newest (a commit or import that could not clean up moved it), and was
+   * pointed back (unless a dry run).
+   */
+  repointed: boolean;
 }
 
 /**
@@ -98,9 +104,15 @@ function checkKeep(keep: number): void {
  *
  * @param slug The bottle's slug.
  * @param options How many to keep, and whether to only look.
+ * @param leftovers Also look for what a failed commit or import left (default
+ * `true`; a commit's retention, right after a commit that succeeded, skips it).
  * @returns What was (or would be) removed.
  */
-export async function pruneHeld(slug: string, options: PruneOptions = {}): Promise<PruneResult> {
+export async function pruneHeld(
+  slug: string,
+  options: PruneOptions = {},
+  leftovers = true,
+): Promise<PruneResult> {
   const keep = options.keep ?? retention();
   checkKeep(keep);
   const agent = await loadAgent(slug, options.root);
@@ -117,14 +129,18 @@ export async function pruneHeld(slug: string, options: PruneOptions = {}): Promi
     removed,
     freedBytes: removed.reduce((sum, record) => sum + (record.sizeBytes ?? 0), 0),
     dryRun: options.dryRun === true,
-    orphans: await freezer.orphanSnapshots(
-      agent,
-      history.snapshots.map((record) => record.artifact),
-    ),
+    orphans: leftovers
+      ? await freezer.orphanSnapshots(agent, history.snapshots.map((record) => record.artifact))
+      : [],
+    repointed: false,
   };
+  const current = await agent.state.readCommittedImage();
+  const newest = history.snapshots.at(-1)?.artifact;
+  if (leftovers && current !== undefined && newest !== undefined) {
+    result.repointed = await freezer.repointCurrent(agent, current, newest, options.dryRun);
+  }
   if (options.dryRun) return result;
   for (const orphan of result.orphans) await freezer.removeSnapshot(agent, orphan);
-  const current = await agent.state.readCommittedImage();
   for (const record of removed) {
     if (record.artifact !== current) await freezer.removeSnapshot(agent, record.artifact);
     history.snapshots = history.snapshots.filter((each) => each.id !== record.id);

@@ -65,7 +65,13 @@ export const pruneCommand: CliCommand = {
             `left by a failed commit or import (${result.orphans.join(", ")})`,
         );
       }
-      if (result.removed.length === 0 && result.orphans.length === 0) {
+      if (result.repointed) {
+        context.log(
+          `${result.slug}: ${options.dryRun ? "would point" : "pointed"} committed-image's ` +
+            `snapshot back at the newest one, which a failed commit or import had moved`,
+        );
+      }
+      if (result.removed.length === 0 && result.orphans.length === 0 && !result.repointed) {
         context.log(`${result.slug}: nothing to prune`);
         continue;
       }

@@ -42,8 +42,8 @@ dockerTest(
     await using fixture = await bottleWithState("die2");
     const { home, bottle, dir } = fixture;
     const before = await snapshotTree(dir);
-    // docker commit goes through; the engine dies at the next request (the snapshot's inspect).
-    await using engine = await engineProxy(/^GET \S*\/images\/\S+\/json/);
+    // docker commit goes through; the engine dies as :latest is to move to the snapshot.
+    await using engine = await engineProxy(/^POST \S*\/images\/\S+\/tag\?/);
     const run = await runCli(["commit", bottle.slug], { ...home.env, ...engine.env });
     equal(engine.dead, true);
     equal(run.code, 1);
@@ -69,6 +69,38 @@ dockerTest(
       pruned.stderr,
       /removed 1 snapshot\(s\) no history records, left by a failed commit or import/,
     );
+    equal((await assertConsistent(dir, bottle.slug)).ids.length, 1);
+  },
+);
+
+dockerTest(
+  "prune repairs the worst an engine death can leave: :latest moved to a snapshot no history records",
+  async () => {
+    await using fixture = await bottleWithState("die3");
+    const { home, bottle, dir } = fixture;
+    const first = await docker("image", "inspect", "--format", "{{.Id}}", bottle.image);
+    // As a commit leaves it when the engine dies after docker commit and docker tag.
+    const stray = `bot-bottle-committed-${bottle.slug}:20991231T000000Z`;
+    await docker(
+      "commit",
+      "--change",
+      `LABEL bot-bottle.slug=${bottle.slug}`,
+      bottle.container,
+      stray,
+    );
+    await docker("tag", stray, bottle.image);
+    const dry = await runCli(["prune", bottle.slug, "--dry-run"], home.env);
+    equal(dry.code, 0, dry.stderr);
+    match(dry.stderr, /would point committed-image's snapshot back at the newest one/);
+    equal(
+      await docker("image", "inspect", "--format", "{{.Id}}", bottle.image) === first,
+      false,
+    );
+    const run = await runCli(["prune", bottle.slug], home.env);
+    equal(run.code, 0, run.stderr);
+    match(run.stderr, new RegExp(`removed 1 snapshot\\(s\\) no history records, .*\\(${stray}\\)`));
+    match(run.stderr, /pointed committed-image's snapshot back at the newest one/);
+    equal(await docker("image", "inspect", "--format", "{{.Id}}", bottle.image), first);
     equal((await assertConsistent(dir, bottle.slug)).ids.length, 1);
   },
 );
