@@ -121,7 +121,7 @@ export class SmolmachinesFreezer extends Freezer {
     );
     await replaceWithLink(artifact, current);
     await replaceWithLink(stub, agent.state.path(STUB));
-    const sizeBytes = (await Deno.stat(artifact)).size;
+    const sizeBytes = (await Deno.lstat(artifact)).size;
     return { artifact, current, sizeBytes };
   }
 
@@ -202,7 +202,7 @@ export class SmolmachinesFreezer extends Freezer {
 
   /** Whether the `.smolmachine` file exists. */
   override async snapshotExists(artifact: string): Promise<boolean> {
-    return await Deno.stat(artifact).then((info) => info.isFile, () => false);
+    return await Deno.lstat(artifact).then((info) => info.isFile, () => false);
   }
 
   /** Removes the `.smolmachine` file and its stub, when they are the bottle's own. */
@@ -233,7 +233,7 @@ export class SmolmachinesFreezer extends Freezer {
     const entries = new Map<string, InventoryEntry>();
     for (const bottle of bottles) {
       const size = bottle.artifact
-        ? await Deno.stat(bottle.artifact).then((info) => info.size, () => undefined)
+        ? await Deno.lstat(bottle.artifact).then((info) => info.size, () => undefined)
         : undefined;
       entries.set(bottle.slug, {
         state: states.get(this.bottleName(bottle.slug)) ?? "absent",

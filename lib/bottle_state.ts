@@ -116,7 +116,7 @@ export class BottleState {
     if (!result.ok) {
       throw new BadInputError(
         `${file} has fields of the wrong type (${
-          result.problems.slice(0, 3).map(shorten).join("; ")
+          result.problems.slice(0, 3).join("; ")
         }); fix or restore the file`,
       );
     }
@@ -370,11 +370,6 @@ export class BottleState {
     if (!(await this.checkDirectory())) return undefined;
     return await readFileNoFollow(this.path(name));
   }
-}
-
-/** A problem cut to 200 characters: a hostile file's values can be long. */
-function shorten(problem: string): string {
-  return problem.length > 200 ? `${problem.slice(0, 200)}…` : problem;
 }
 
 /** Decodes a state file's bytes as UTF-8, refusing anything else. */

@@ -8,7 +8,7 @@
 import { loadAgent } from "./agent.ts";
 import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
 import { listStateSlugs, stateRoot } from "./bottle_state.ts";
-import { BadInputError } from "./errors.ts";
+import { BadInputError, BottleBusyError } from "./errors.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 import type { SnapshotRecord } from "./snapshot_history.ts";
 
@@ -151,7 +151,8 @@ export async function pruneHeld(
 
 /**
  * Prunes every bottle that has state, each as {@linkcode prune} does.
- * Bottles whose state cannot be read are skipped.
+ * Bottles whose state cannot be read are skipped, and with `wait: false`
+ * so are bottles another process works on (each said through `log`).
  *
  * @param options How many to keep, and whether to only look.
  * @returns One result per bottle that has snapshots.
@@ -163,7 +164,13 @@ export async function pruneAll(options: PruneOptions = {}): Promise<PruneResult[
   for (const slug of await listStateSlugs(root)) {
     const agent = await loadAgent(slug, root).catch(() => undefined);
     if (!agent) continue;
-    results.push(await prune(slug, { ...options, registry, root }));
+    try {
+      results.push(await prune(slug, { ...options, registry, root }));
+    } catch (error) {
+      // With wait: false, a busy bottle is skipped rather than ending the round.
+      if (!(error instanceof BottleBusyError)) throw error;
+      options.log?.(`skipped ${slug}: ${error.message}`);
+    }
   }
   return results;
 }

@@ -48,6 +48,7 @@ export const pruneCommand: CliCommand = {
       dryRun: values["dry-run"] === true,
       wait: values["no-wait"] !== true,
       signal: context.signal,
+      log: context.log,
       onRun: context.onRun,
     };
     const results: PruneResult[] = all

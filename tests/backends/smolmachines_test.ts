@@ -425,3 +425,19 @@ Deno.test("smolmachines keeps each snapshot as its own file; the newest also und
   ok(await Deno.stat(rows[0].artifact));
   equal(await Deno.readTextFile(join(t.dir, "committed-image")), `${t.artifact}\n`);
 });
+
+Deno.test("smolmachines: a snapshot file that is a symbolic link counts as missing, never followed", async () => {
+  const { loadRegistry } = await import("../../lib/registry.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const target = join(dir, "elsewhere.smolmachine");
+    await Deno.writeTextFile(target, "a machine somewhere else");
+    const link = join(dir, "committed-smolmachine.smolmachine");
+    await Deno.symlink(target, link);
+    const freezer = (await loadRegistry()).getFreezer("smolmachines");
+    equal(await freezer.snapshotExists(link), false);
+    equal(await freezer.snapshotExists(target), true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -757,3 +757,25 @@ Deno.test("readText() reads a state file as text, and only a plain file name", a
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
+
+Deno.test("readHistory() quotes a huge wrong value cut short, naming the file", async () => {
+  await using home = await tempHome();
+  const dir = await home.writeBottle("hist-1", launcherMetadata("hist-1"));
+  const huge = "x".repeat(100_000);
+  await Deno.writeTextFile(
+    join(dir, "snapshots.json"),
+    JSON.stringify({ version: huge, resumedFrom: null, snapshots: huge }),
+  );
+  await rejects(
+    new BottleState("hist-1", home.root).readHistory("docker"),
+    (error: unknown) => {
+      if (!(error instanceof BadInputError)) return false;
+      match(
+        error.message,
+        /snapshots\.json is not a valid snapshot history \(.*\); fix or restore/,
+      );
+      equal(error.message.length < 1000, true, `${error.message.length} characters`);
+      return true;
+    },
+  );
+});

@@ -113,3 +113,37 @@ dockerTest(
     }
   },
 );
+
+dockerTest(
+  "prune --all --no-wait skips a busy bottle, saying so, and prunes the others",
+  async () => {
+    await using home = await tempHome();
+    await home.writeBottle("busy-1");
+    await home.writeBottle("idle-1");
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", HOLDER, home.root, "busy-1", "commit"],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    equal((await reader.read()).value?.trim(), "locked");
+    const input = holder.stdin.getWriter();
+    try {
+      const run = await runCli(["prune", "--all", "--no-wait"], home.env);
+      equal(run.code, 0, run.stderr);
+      match(
+        run.stderr,
+        new RegExp(
+          `^skipped busy-1: bottle "busy-1" is busy: pid ${holder.pid} is running "commit"`,
+          "m",
+        ),
+      );
+      match(run.stderr, /^idle-1: nothing to prune$/m);
+    } finally {
+      await input.close();
+      await holder.status;
+      reader.releaseLock();
+      await holder.stdout.cancel().catch(() => {});
+    }
+  },
+);
