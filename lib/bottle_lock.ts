@@ -57,6 +57,8 @@ export interface BottleLockOptions {
    * `false` fails at once with {@linkcode BottleBusyError}, naming it.
    */
   wait?: boolean;
+  /** Receives the line saying which process the operation waits for (default: its `log`). */
+  onWait?: (line: string) => void;
 }
 
 /**
@@ -223,7 +225,7 @@ export async function lockSlug(
   return await lockBottle(new BottleState(slug, options.root ?? stateRoot()), operation, {
     wait: options.wait,
     signal: options.signal,
-    log: options.log,
+    log: options.onWait ?? options.log,
     ...mode,
   });
 }

@@ -81,6 +81,29 @@ export const WAIT_OPTIONS: Record<string, CliOption> = {
 };
 
 /**
+ * The options every command that locks its bottle passes on: `--no-wait`,
+ * the waiting line (always on stderr, `--json` or not), the interrupt signal
+ * and the `--verbose` hook.
+ *
+ * @param values The parsed option values.
+ * @param context The CLI context.
+ * @returns Options for the operation.
+ */
+export function lockingOptions(values: CliInput["values"], context: CliContext): {
+  wait: boolean;
+  onWait: (line: string) => void;
+  signal: AbortSignal;
+  onRun?: (command: string) => void;
+} {
+  return {
+    wait: values["no-wait"] !== true,
+    onWait: context.log,
+    signal: context.signal,
+    onRun: context.onRun,
+  };
+}
+
+/**
  * Parses a command's arguments.
  *
  * @param command The command.

@@ -10,7 +10,7 @@ import { commit } from "../commit.ts";
 import { BackendError, BadInputError, CommitCancelled, UsageError } from "../errors.ts";
 import { type Prompter, terminalPrompter } from "../prompter.ts";
 import { loadRegistry, type Registry } from "../registry.ts";
-import { type CliCommand, type CliContext, WAIT_OPTIONS } from "./command.ts";
+import { type CliCommand, type CliContext, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 
 /** `bot-bottle commit`. */
 export const commitCommand: CliCommand = {
@@ -55,10 +55,8 @@ export const commitCommand: CliCommand = {
       prompter,
       restart: values["no-restart"] !== true,
       message: typeof values.message === "string" ? values.message : undefined,
-      wait: values["no-wait"] !== true,
-      signal: context.signal,
+      ...lockingOptions(values, context),
       log: json ? undefined : context.log,
-      onRun: context.onRun,
     });
     if (json) context.print(JSON.stringify(result));
   },

@@ -7,7 +7,7 @@
 import { destroy } from "../destroy.ts";
 import { UsageError } from "../errors.ts";
 import { terminalPrompter } from "../prompter.ts";
-import { type CliCommand, WAIT_OPTIONS } from "./command.ts";
+import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 
 /** `bot-bottle destroy`. */
 export const destroyCommand: CliCommand = {
@@ -36,10 +36,8 @@ export const destroyCommand: CliCommand = {
     const result = await destroy(positionals[0], {
       keepSnapshot: values["keep-snapshot"] === true,
       prompter: terminalPrompter({ yes: values.yes === true }),
-      wait: values["no-wait"] !== true,
-      signal: context.signal,
+      ...lockingOptions(values, context),
       log: values.json ? undefined : context.log,
-      onRun: context.onRun,
     });
     if (values.json) context.print(JSON.stringify(result));
   },

@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { type CliCommand, WAIT_OPTIONS } from "./command.ts";
+import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 import { byteProgress } from "./progress.ts";
 import { formatBytes } from "./table.ts";
 
@@ -40,9 +40,7 @@ export const exportCommand: CliCommand = {
         at: typeof values.at === "string" ? values.at : undefined,
         out: typeof values.output === "string" ? values.output : undefined,
         onProgress: progress.update,
-        wait: values["no-wait"] !== true,
-        signal: context.signal,
-        onRun: context.onRun,
+        ...lockingOptions(values, context),
       });
       progress.finish();
       if (values.json) {

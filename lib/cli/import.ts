@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { type CliCommand, WAIT_OPTIONS } from "./command.ts";
+import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 import { byteProgress } from "./progress.ts";
 
 /** `bot-bottle import`. */
@@ -41,10 +41,8 @@ export const importCommand: CliCommand = {
         name: typeof values.name === "string" ? values.name : undefined,
         force: values.force === true,
         onProgress: progress.update,
-        wait: values["no-wait"] !== true,
-        signal: context.signal,
+        ...lockingOptions(values, context),
         log: values.json ? undefined : context.log,
-        onRun: context.onRun,
       });
       progress.finish();
       if (values.json) context.print(JSON.stringify(result));

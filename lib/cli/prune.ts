@@ -6,7 +6,7 @@
 
 import { UsageError } from "../errors.ts";
 import { prune, pruneAll, type PruneResult } from "../prune.ts";
-import { type CliCommand, WAIT_OPTIONS } from "./command.ts";
+import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 import { formatBytes } from "./table.ts";
 
 /** `bot-bottle prune`. */
@@ -46,10 +46,8 @@ export const pruneCommand: CliCommand = {
     const options = {
       keep,
       dryRun: values["dry-run"] === true,
-      wait: values["no-wait"] !== true,
-      signal: context.signal,
+      ...lockingOptions(values, context),
       log: context.log,
-      onRun: context.onRun,
     };
     const results: PruneResult[] = all
       ? await pruneAll(options)

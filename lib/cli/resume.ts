@@ -7,7 +7,7 @@
 import { UsageError } from "../errors.ts";
 import { terminalPrompter } from "../prompter.ts";
 import { resume } from "../resume.ts";
-import { type CliCommand, WAIT_OPTIONS } from "./command.ts";
+import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 
 /** `bot-bottle resume`. */
 export const resumeCommand: CliCommand = {
@@ -49,10 +49,8 @@ export const resumeCommand: CliCommand = {
       replace: values.replace === true,
       noPreserve: values["no-preserve"] === true,
       prompter: terminalPrompter({ yes: values.yes === true }),
-      wait: values["no-wait"] !== true,
-      signal: context.signal,
+      ...lockingOptions(values, context),
       log: values.json ? undefined : context.log,
-      onRun: context.onRun,
     });
     if (values.json) context.print(JSON.stringify(result));
   },

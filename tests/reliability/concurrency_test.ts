@@ -19,11 +19,13 @@ dockerTest(
     const runs = await Promise.all(
       Array.from(
         { length: 8 },
-        (_, n) => runCli(["commit", bottle.slug, "-m", `run ${n}`], home.env),
+        (_, n) => runCli(["commit", bottle.slug, "-m", `run ${n}`, "--json"], home.env),
       ),
     );
     for (const run of runs) equal(run.code, 0, run.stderr);
-    // Each waited for the one before it: some said so.
+    const ids = runs.map((run) => JSON.parse(run.stdout).snapshotId);
+    equal(new Set(ids).size, 8);
+    // Each waited for the one before it: some said so, on stderr, --json or not.
     equal(runs.some((run) => /is busy: pid \d+ is running "commit"/.test(run.stderr)), true);
     const record = await assertConsistent(dir, bottle.slug);
     equal(record.ids.length, 8);
