@@ -270,6 +270,17 @@ export class MacosContainerFreezer extends Freezer {
     return new Set(images.map((image) => normalise(image.reference)));
   }
 
+  /** Images of the bottle's repository, other than `:latest` and `:legacy`, that no snapshot records. */
+  override async orphanSnapshots(agent: Agent, recorded: readonly string[]): Promise<string[]> {
+    const repository = this.imageRepository(agent.slug);
+    const keep = new Set(
+      [...recorded, this.imageName(agent.slug), `${repository}:legacy`].map(normalise),
+    );
+    return [...await this.#images()].filter((image) =>
+      image.startsWith(`${repository}:`) && !keep.has(image)
+    );
+  }
+
   /** `container image save -o <slug>.tar <image>`. */
   override exportCommand(agent: Agent, artifact: string): string {
     return `container image save -o ${agent.slug}.tar ${artifact}`;

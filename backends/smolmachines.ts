@@ -223,6 +223,22 @@ export class SmolmachinesFreezer extends Freezer {
     }
   }
 
+  /** Snapshot files in `<state>/snapshots/` that no snapshot records. */
+  override async orphanSnapshots(agent: Agent, recorded: readonly string[]): Promise<string[]> {
+    const orphans: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(agent.state.path(SNAPSHOTS))) {
+        const artifact = agent.state.path(`${SNAPSHOTS}/${entry.name}`);
+        if (entry.isFile && entry.name.endsWith(".smolmachine") && !recorded.includes(artifact)) {
+          orphans.push(artifact);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return orphans.sort();
+  }
+
   /** One query, `smolvm machine ls --json`; sizes from the artifact files. */
   override async inventory(
     bottles: readonly { slug: string; artifact?: string }[],

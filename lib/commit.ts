@@ -7,7 +7,7 @@
 import { loadAgent } from "./agent.ts";
 import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
 import type { CommitResult } from "./freezer.ts";
-import { BotBottleError } from "./errors.ts";
+import { BotBottleError, Interrupted } from "./errors.ts";
 import { pruneHeld, retention } from "./prune.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 
@@ -70,7 +70,12 @@ export async function commit(slug: string, options: CommitOptions = {}): Promise
     }
   } catch (error) {
     if (!(error instanceof BotBottleError)) throw error;
-    log(`warning: old snapshots were not pruned: ${error.message}`);
+    log(
+      error instanceof Interrupted
+        ? `warning: pruning old snapshots was interrupted (${error.signal}); the commit itself ` +
+          `is recorded, and "bot-bottle prune ${slug}" finishes the pruning`
+        : `warning: old snapshots were not pruned: ${error.message}`,
+    );
   }
   return result;
 }

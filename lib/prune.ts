@@ -71,8 +71,9 @@ export interface PruneResult {
 /**
  * Removes a bottle's older snapshots, keeping the newest `keep`. The newest
  * snapshot (the one `committed-image` names) and the one the bottle now
- * running was resumed from are never removed. The history is rewritten after
- * each removal, so an interruption leaves it true.
+ * running was resumed from are never removed. Each snapshot's record goes
+ * before the snapshot, so an interruption never leaves a record of a snapshot
+ * that is gone; what it leaves unrecorded, the next prune removes.
  *
  * @param slug The bottle's slug.
  * @param options How many to keep, and whether to only look.
@@ -142,9 +143,11 @@ export async function pruneHeld(
   if (options.dryRun) return result;
   for (const orphan of result.orphans) await freezer.removeSnapshot(agent, orphan);
   for (const record of removed) {
-    if (record.artifact !== current) await freezer.removeSnapshot(agent, record.artifact);
+    // The record goes first: an interruption then leaves an unrecorded snapshot,
+    // which the next prune removes, never a record of a snapshot that is gone.
     history.snapshots = history.snapshots.filter((each) => each.id !== record.id);
     await agent.state.writeHistory(history);
+    if (record.artifact !== current) await freezer.removeSnapshot(agent, record.artifact);
   }
   return result;
 }

@@ -441,3 +441,20 @@ Deno.test("smolmachines: a snapshot file that is a symbolic link counts as missi
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("smolmachines: prune's leftover check finds snapshot files no history records", async () => {
+  const { loadRegistry } = await import("../../lib/registry.ts");
+  const { loadAgent } = await import("../../lib/agent.ts");
+  await using home = await tempHome();
+  const dir = await home.writeBottle(SLUG, { identity: SLUG, backend: "smolmachines" });
+  await Deno.mkdir(join(dir, "snapshots"));
+  for (const name of ["a.smolmachine", "a", "b.smolmachine", "b"]) {
+    await Deno.writeTextFile(join(dir, "snapshots", name), name);
+  }
+  const freezer = (await loadRegistry()).getFreezer("smolmachines");
+  const agent = await loadAgent(SLUG, home.root);
+  deepStrictEqual(
+    await freezer.orphanSnapshots(agent, [join(dir, "snapshots", "a.smolmachine")]),
+    [join(dir, "snapshots", "b.smolmachine")],
+  );
+});

@@ -147,3 +147,53 @@ dockerTest(
     }
   },
 );
+
+dockerTest(
+  "SIGINT while prune removes a snapshot: the history never names a snapshot that is gone",
+  async () => {
+    await using fixture = await bottleWithState("intp", 3);
+    const { home, bottle, dir } = fixture;
+    await using shim = await dockerShim(["image", "rm"], true);
+    const run = await interruptWhen(
+      startCli(["prune", bottle.slug, "--keep", "1"], { ...home.env, ...shim.env }),
+      shim.reached,
+      "SIGINT",
+    );
+    equal(run.code, 130, run.stderr);
+    // Every snapshot the history still names exists; the next prune finishes the work.
+    const left = await assertConsistent(dir, bottle.slug);
+    equal(left.ids.length < 3, true);
+    const again = await runCli(["prune", bottle.slug, "--keep", "1"], home.env);
+    equal(again.code, 0, again.stderr);
+    equal((await assertConsistent(dir, bottle.slug)).ids.length, 1);
+  },
+);
+
+dockerTest(
+  "SIGINT during a commit's automatic pruning: the commit stays recorded, and the warning says so",
+  async () => {
+    await using fixture = await bottleWithState("intk");
+    const { home, bottle, dir } = fixture;
+    await using shim = await dockerShim(["image", "rm"], true);
+    const run = await interruptWhen(
+      startCli(["commit", bottle.slug], {
+        ...home.env,
+        ...shim.env,
+        BOT_BOTTLE_KEEP_SNAPSHOTS: "1",
+      }),
+      shim.reached,
+      "SIGINT",
+    );
+    equal(run.code, 0, run.stderr);
+    match(
+      run.stderr,
+      new RegExp(
+        `warning: pruning old snapshots was interrupted \\(SIGINT\\); the commit itself is ` +
+          `recorded, and "bot-bottle prune ${bottle.slug}" finishes the pruning\\n`,
+      ),
+    );
+    match(run.stderr, /committed bottle/);
+    const left = await assertConsistent(dir, bottle.slug);
+    equal(left.ids.length, 1);
+  },
+);
