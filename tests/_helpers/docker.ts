@@ -105,10 +105,22 @@ export async function startBottle(slug: string = testSlug()): Promise<TestBottle
 export async function removeBottleObjects(slug: string): Promise<void> {
   const containers = await docker("ps", "-aq", "--filter", `name=^bot-bottle-${slug}$`);
   for (const id of containers.split("\n").filter(Boolean)) await docker("rm", "-f", id);
-  const tagged = await docker("images", "-q", `bot-bottle-committed-${slug}`);
-  const labelled = await docker("images", "-aq", "--filter", `label=bot-bottle.slug=${slug}`);
-  const images = new Set([...tagged.split("\n"), ...labelled.split("\n")].filter(Boolean));
-  for (const id of images) await $`docker image rm -f ${id}`.quiet().noThrow();
+  // Snapshots are layered on each other: untag them all, then prune the
+  // untagged ones, which removes each chain from its leaf down.
+  const tags = await docker(
+    "images",
+    "--format",
+    "{{.Repository}}:{{.Tag}}",
+    `bot-bottle-committed-${slug}`,
+  );
+  for (const tag of tags.split("\n").filter(Boolean)) {
+    await $`docker image rm ${tag}`.quiet().noThrow();
+  }
+  await $`docker image prune --force --filter ${`label=bot-bottle.slug=${slug}`}`.quiet().noThrow();
+  const left = await docker("images", "-aq", "--filter", `label=bot-bottle.slug=${slug}`);
+  for (const id of new Set(left.split("\n").filter(Boolean))) {
+    await $`docker image rm -f ${id}`.quiet().noThrow();
+  }
 }
 
 /**
