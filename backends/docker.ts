@@ -113,14 +113,6 @@ export class DockerFreezer extends Freezer {
     const image = this.imageRepository(agent.slug) + `:${id}`;
     const latest = this.imageName(agent.slug);
     const container = this.bottleName(agent.slug);
-    // Registered once the image exists, or may: an interrupted commit can still finish.
-    const undoCommit = () =>
-      this.deferUndo(
-        undo,
-        `the half-made snapshot ${image}`,
-        `"bot-bottle prune ${agent.slug}" removes it once the engine answers again`,
-        () => this.removeSnapshot(agent, image),
-      );
     // No separate state probe: docker commit's own error says when the
     // container is missing or the engine is down.
     let inspected: CommandResult | undefined;
@@ -133,23 +125,14 @@ export class DockerFreezer extends Freezer {
         ),
       ]);
     } catch (error) {
-      if (error instanceof Interrupted) undoCommit();
+      // An interrupted commit may still finish in the engine.
+      if (error instanceof Interrupted) this.undoSnapshot(undo, agent, image);
       throw error;
     }
-    undoCommit();
+    this.undoSnapshot(undo, agent, image);
     const moveLatest = async () => {
       await this.run("tag", { image, target: latest }, agent);
-      this.deferUndo(
-        undo,
-        `the move of ${latest} to the new snapshot`,
-        previous
-          ? `point it back with: docker tag ${previous} ${latest}`
-          : `remove it with: docker image rm ${latest}`,
-        () =>
-          previous
-            ? this.run("tag", { image: previous, target: latest }, agent)
-            : this.run("imageDelete", { image: latest }, agent),
-      );
+      this.undoMove(undo, latest, previous);
     };
     // Both settle before a failure is thrown, so the undo steps are complete.
     const [moved, inspectedImage] = await Promise.allSettled([
@@ -284,11 +267,15 @@ export class DockerFreezer extends Freezer {
 
   /** `docker image inspect`. */
   override async snapshotExists(artifact: string): Promise<boolean> {
+    return (await this.#imageId(artifact)) !== undefined;
+  }
+
+  /** The image's id, or `undefined` when there is no such image. */
+  async #imageId(image: string, agent?: Agent): Promise<string | undefined> {
     try {
-      await this.run("imageId", { image: artifact });
-      return true;
+      return (await this.run("imageId", { image }, agent)).stdout.trim();
     } catch (error) {
-      if (error instanceof BackendError && /No such image/i.test(error.stderr)) return false;
+      if (error instanceof BackendError && /No such image/i.test(error.stderr)) return undefined;
       throw error;
     }
   }
@@ -303,13 +290,11 @@ export class DockerFreezer extends Freezer {
     await this.run("pruneSnapshots", { slug: agent.slug }, agent);
   }
 
-  /** Tags of the bottle's repository, other than `:latest` and `:legacy`, that no snapshot records. */
-  override async orphanSnapshots(agent: Agent, recorded: readonly string[]): Promise<string[]> {
-    const repository = this.imageRepository(agent.slug);
-    const keep = new Set([...recorded, this.imageName(agent.slug), `${repository}:legacy`]);
+  /** Every labelled snapshot image, from `docker image ls`. */
+  protected override async imageReferences(agent: Agent): Promise<string[]> {
     return (await this.run("listSnapshots", {}, agent)).stdout.split("\n")
       .map((line) => line.trim())
-      .filter((tag) => tag.startsWith(`${repository}:`) && !keep.has(tag));
+      .filter((line) => line !== "");
   }
 
   /** Tags the newest snapshot `:latest` again when `:latest` is on another image. */
@@ -320,12 +305,10 @@ export class DockerFreezer extends Freezer {
     check = false,
   ): Promise<boolean> {
     if (current !== this.imageName(agent.slug) || current === newest) return false;
-    const id = (image: string) =>
-      this.run("imageId", { image }, agent).then((result) => result.stdout.trim(), (error) => {
-        if (error instanceof BackendError && /No such image/i.test(error.stderr)) return undefined;
-        throw error;
-      });
-    const [at, wanted] = await Promise.all([id(current), id(newest)]);
+    const [at, wanted] = await Promise.all([
+      this.#imageId(current, agent),
+      this.#imageId(newest, agent),
+    ]);
     if (wanted === undefined || at === wanted) return false;
     if (!check) await this.run("tag", { image: newest, target: current }, agent);
     return true;

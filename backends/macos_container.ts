@@ -126,24 +126,8 @@ export class MacosContainerFreezer extends Freezer {
     const latest = old ? image : this.imageName(agent.slug);
     // Registered once the image exists, or may: an interrupted load can still finish.
     const undoLoad = () => {
-      this.deferUndo(
-        undo,
-        `the half-made snapshot ${image}`,
-        `remove it with: container image delete ${image}`,
-        () => this.removeSnapshot(agent, image),
-      );
-      if (old) return;
-      this.deferUndo(
-        undo,
-        `the move of ${latest} to the new snapshot`,
-        previous
-          ? `point it back with: container image tag ${previous} ${latest}`
-          : `remove it with: container image delete ${latest}`,
-        () =>
-          previous
-            ? this.run("tag", { image: previous, target: latest }, agent)
-            : this.removeSnapshot(agent, latest),
-      );
+      this.undoSnapshot(undo, agent, image);
+      if (!old) this.undoMove(undo, latest, previous);
     };
     const sizeBytes = await this.whileStopped(agent, {
       running: mustStop,
@@ -270,15 +254,9 @@ export class MacosContainerFreezer extends Freezer {
     return new Set(images.map((image) => normalise(image.reference)));
   }
 
-  /** Images of the bottle's repository, other than `:latest` and `:legacy`, that no snapshot records. */
-  override async orphanSnapshots(agent: Agent, recorded: readonly string[]): Promise<string[]> {
-    const repository = this.imageRepository(agent.slug);
-    const keep = new Set(
-      [...recorded, this.imageName(agent.slug), `${repository}:legacy`].map(normalise),
-    );
-    return [...await this.#images()].filter((image) =>
-      image.startsWith(`${repository}:`) && !keep.has(image)
-    );
+  /** Every image in the `container` image store. */
+  protected override async imageReferences(): Promise<string[]> {
+    return [...await this.#images()];
   }
 
   /** `container image save -o <slug>.tar <image>`. */

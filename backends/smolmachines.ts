@@ -92,12 +92,7 @@ export class SmolmachinesFreezer extends Freezer {
             );
           }
         }
-        this.deferUndo(
-          undo,
-          `the half-made snapshot ${artifact}`,
-          `remove it with: rm ${artifact} ${stub}`,
-          () => this.removeSnapshot(agent, artifact),
-        );
+        this.undoSnapshot(undo, agent, artifact);
         await Deno.rename(`${temp}.smolmachine`, artifact);
         await Deno.rename(temp, stub);
       } finally {

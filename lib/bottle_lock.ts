@@ -124,10 +124,7 @@ async function openLockFile(state: BottleState, create: boolean): Promise<Deno.F
   if (!exists && create) {
     await Deno.mkdir(state.dir, { recursive: true, mode: 0o700 });
   } else if (!exists) {
-    throw new BadInputError(
-      `bottle "${state.slug}" has no state at ${state.dir}; check the slug: ` +
-        `"bot-bottle ls" lists the known bottles`,
-    );
+    throw state.noState();
   }
   const path = state.path(LOCK_FILE);
   if ((await Deno.lstat(path).catch(() => undefined))?.isSymlink) {

@@ -99,13 +99,11 @@ export class BottleState {
     const file = this.path(METADATA_FILE);
     const present = await this.checkDirectory();
     const read = present ? await readFileNoFollow(file) : undefined;
+    if (!present) throw this.noState();
     if (read === undefined) {
       throw new BadInputError(
-        present
-          ? `bottle "${this.slug}" has no ${METADATA_FILE} in ${this.dir}; it was not started by ` +
-            `bot-bottle, or its start did not finish`
-          : `bottle "${this.slug}" has no state at ${this.dir}; check the slug: ` +
-            `"bot-bottle ls" lists the known bottles`,
+        `bottle "${this.slug}" has no ${METADATA_FILE} in ${this.dir}; it was not started by ` +
+          `bot-bottle, or its start did not finish`,
       );
     }
     const parsed = parseStateJson(read.data, file);
@@ -309,6 +307,14 @@ export class BottleState {
   async readText(name: string): Promise<string | undefined> {
     const read = await this.#read(name);
     return read === undefined ? undefined : decodeText(read.data, this.path(name));
+  }
+
+  /** The error for a bottle that has no state directory. */
+  noState(): BadInputError {
+    return new BadInputError(
+      `bottle "${this.slug}" has no state at ${this.dir}; check the slug: ` +
+        `"bot-bottle ls" lists the known bottles`,
+    );
   }
 
   /**

@@ -306,13 +306,29 @@ export abstract class Freezer {
   /**
    * Lists the bottle's snapshots that the backend holds but the history does
    * not record: what a commit or an import left behind when it could not
-   * clean up after itself (the engine had died). The default finds none.
+   * clean up after itself (the engine had died). The default, for image
+   * backends, finds the tags of the bottle's repository, other than `:latest`
+   * and `:legacy`, among {@linkcode Freezer.imageReferences}.
    *
    * @param agent The bottle.
    * @param recorded The artifacts the history records.
    * @returns Their artifacts.
    */
-  orphanSnapshots(_agent: Agent, _recorded: readonly string[]): Promise<string[]> {
+  async orphanSnapshots(agent: Agent, recorded: readonly string[]): Promise<string[]> {
+    const repository = this.imageRepository(agent.slug);
+    const keep = new Set([...recorded, this.imageName(agent.slug), `${repository}:legacy`]);
+    return (await this.imageReferences(agent)).filter((image) =>
+      image.startsWith(`${repository}:`) && !keep.has(image)
+    );
+  }
+
+  /**
+   * Lists the backend's images, `repository:tag`, for
+   * {@linkcode Freezer.orphanSnapshots}. The default lists none.
+   *
+   * @param agent The bottle asked about, for messages.
+   */
+  protected imageReferences(_agent: Agent): Promise<string[]> {
     return Promise.resolve([]);
   }
 
@@ -422,15 +438,7 @@ export abstract class Freezer {
       await this.run("tag", { image: loaded, target: artifact });
       if (carrier) await this.run("imageDelete", { image: loaded });
     }
-    this.deferUndo(
-      undo,
-      `the move of ${current} to the imported snapshot`,
-      previous ? `point it back at ${previous}` : `remove ${current}`,
-      () =>
-        previous
-          ? this.run("tag", { image: previous, target: current })
-          : this.run("imageDelete", { image: current }),
-    );
+    this.undoMove(undo, current, previous);
     await this.run("tag", { image: artifact, target: current });
     return { artifact, current };
   }
@@ -533,6 +541,48 @@ export abstract class Freezer {
         this.log(`warning: could not undo ${leftBehind} (${reason}); ${fix}`);
       }
     });
+  }
+
+  /**
+   * Adds the undo step of a snapshot made (or, after an interrupt, maybe
+   * made): removing it. Should that fail, `prune` removes it later.
+   *
+   * @param undo The freeze's undo steps.
+   * @param agent The bottle.
+   * @param artifact The snapshot.
+   */
+  protected undoSnapshot(undo: AsyncDisposableStack, agent: Agent, artifact: string): void {
+    this.deferUndo(
+      undo,
+      `the half-made snapshot ${artifact}`,
+      `"bot-bottle prune ${agent.slug}" removes it once the engine answers again`,
+      () => this.removeSnapshot(agent, artifact),
+    );
+  }
+
+  /**
+   * Adds the undo step of moving an image name (`:latest`) to a new
+   * snapshot, for image backends: tagging the previous snapshot with it
+   * again, or, without one, removing the name.
+   *
+   * @param undo The undo steps.
+   * @param current The name that moved.
+   * @param previous The snapshot it named before, if any.
+   */
+  protected undoMove(undo: AsyncDisposableStack, current: string, previous?: string): void {
+    this.deferUndo(
+      undo,
+      `the move of ${current} to the new snapshot`,
+      previous
+        ? `point it back with: ${this.commands.label("tag")} ${previous} ${current}`
+        : `remove it with: ${this.commands.label("imageDelete")} ${current}`,
+      async () => {
+        if (previous) await this.run("tag", { image: previous, target: current });
+        else if (await this.snapshotExists(current)) {
+          await this.run("imageDelete", { image: current });
+        }
+      },
+    );
   }
 
   /**
@@ -663,10 +713,9 @@ export abstract class Freezer {
         previous: history.snapshots.at(-1)?.artifact,
         undo,
       });
-      const { artifact, runConfig, sizeBytes } = typeof frozen === "string"
-        ? { artifact: frozen } as Frozen
-        : frozen;
-      current = (typeof frozen === "string" ? undefined : frozen.current) ?? artifact;
+      const { artifact, current: named = artifact, runConfig, sizeBytes }: Frozen =
+        typeof frozen === "string" ? { artifact: frozen } : frozen;
+      current = named;
       history.snapshots.push({
         id,
         createdAt: new Date().toISOString(),
