@@ -8,6 +8,7 @@
  */
 
 import { setTimeout as sleep } from "node:timers/promises";
+import { readFileNoFollow } from "./atomic_write.ts";
 import { BottleState, stateRoot } from "./bottle_state.ts";
 import { BadInputError, BottleBusyError } from "./errors.ts";
 
@@ -164,7 +165,8 @@ async function writeHolder(file: Deno.FsFile, operation: string): Promise<void> 
 
 async function readHolder(path: string): Promise<Holder | undefined> {
   try {
-    const holder = JSON.parse(await Deno.readTextFile(path));
+    const read = await readFileNoFollow(path, 4096);
+    const holder = read && JSON.parse(new TextDecoder().decode(read.data));
     if (typeof holder?.pid === "number" && typeof holder.operation === "string") {
       return { pid: holder.pid, operation: holder.operation, since: String(holder.since) };
     }

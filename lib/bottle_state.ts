@@ -97,9 +97,8 @@ export class BottleState {
    */
   async readMetadata(): Promise<Metadata> {
     const file = this.path(METADATA_FILE);
-    const present = await this.checkDirectory();
-    const read = present ? await readFileNoFollow(file) : undefined;
-    if (!present) throw this.noState();
+    if (!(await this.checkDirectory())) throw this.noState();
+    const read = await readFileNoFollow(file);
     if (read === undefined) {
       throw new BadInputError(
         `bottle "${this.slug}" has no ${METADATA_FILE} in ${this.dir}; it was not started by ` +

@@ -6,7 +6,7 @@
 
 import { type Agent, loadAgent } from "./agent.ts";
 import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import { BadInputError, CommitCancelled } from "./errors.ts";
+import { CommitCancelled } from "./errors.ts";
 import { terminalPrompter } from "./prompter.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 
@@ -104,11 +104,8 @@ async function snapshotArtifacts(agent: Agent, backend: string): Promise<string[
 }
 
 async function removeStateDirectory(agent: Agent): Promise<void> {
-  const info = await Deno.lstat(agent.state.dir);
-  if (!info.isDirectory) {
-    throw new BadInputError(
-      `${agent.state.dir} is not a directory (a symlink?); it was left alone: remove it by hand`,
-    );
+  // Never a link's target: the same check every read and write of the state makes.
+  if (await agent.state.checkDirectory()) {
+    await Deno.remove(agent.state.dir, { recursive: true });
   }
-  await Deno.remove(agent.state.dir, { recursive: true });
 }

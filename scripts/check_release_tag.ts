@@ -8,7 +8,7 @@
  * @module
  */
 
-import denoJson from "../deno.json" with { type: "json" };
+import { VERSION } from "../lib/version.ts";
 
 /**
  * Why `tag` is not the release tag of this version, or `undefined` when it is.
@@ -19,7 +19,7 @@ import denoJson from "../deno.json" with { type: "json" };
  */
 export function releaseTagProblem(
   tag: string | undefined,
-  version: string = denoJson.version,
+  version: string = VERSION,
 ): string | undefined {
   if (tag === `v${version}`) return undefined;
   return `tag ${JSON.stringify(tag ?? "")} does not name the version in deno.json, ${version}; ` +
@@ -34,5 +34,5 @@ if (import.meta.main) {
     console.error(`check_release_tag: error: ${problem}`);
     Deno.exit(1);
   }
-  console.error(`tag ${Deno.args[0]} names version ${denoJson.version}`);
+  console.error(`tag ${Deno.args[0]} names version ${VERSION}`);
 }
