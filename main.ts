@@ -10,7 +10,12 @@
 // Every freezer the registry names must be in the static module graph, for
 // `deno compile` to bundle it.
 import "./backends/mod.ts";
-import { type CliContext, commandHelp, parseCommandArgs } from "./lib/cli/command.ts";
+import {
+  type CliCommand,
+  type CliContext,
+  commandHelp,
+  parseCommandArgs,
+} from "./lib/cli/command.ts";
 import { COMMANDS } from "./lib/cli/commands.ts";
 import {
   BackendError,
@@ -39,6 +44,23 @@ function overallHelp(): string {
     "State lives in $BOT_BOTTLE_HOME, else ~/.bot-bottle; BOT_BOTTLE_REGISTRY names a",
     "registry file to use instead of the built-in one.",
   ].join("\n");
+}
+
+/**
+ * The command named `name`.
+ *
+ * @throws {UsageError} When there is none (an option is named as such).
+ */
+function findCommand(name: string): CliCommand {
+  const command = COMMANDS.find((command) => command.name === name);
+  if (command) return command;
+  const names = COMMANDS.map((command) => command.name).join(", ");
+  throw new UsageError(
+    name.startsWith("-")
+      ? `unknown option ${JSON.stringify(name)}; put a command first (${names}); ` +
+        `run "bot-bottle --help"`
+      : `unknown command ${JSON.stringify(name)}; commands: ${names}; run "bot-bottle --help"`,
+  );
 }
 
 /**
@@ -71,9 +93,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     const [name, ...rest] = args;
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-      const topic = name === "help"
-        ? COMMANDS.find((command) => command.name === rest[0])
-        : undefined;
+      const topic = name === "help" && rest[0] !== undefined ? findCommand(rest[0]) : undefined;
       context.print(topic ? commandHelp(topic) : overallHelp());
       return 0;
     }
@@ -81,13 +101,7 @@ export async function main(args: string[]): Promise<number> {
       context.print(versionText());
       return 0;
     }
-    const command = COMMANDS.find((command) => command.name === name);
-    if (!command) {
-      throw new UsageError(
-        `unknown command ${JSON.stringify(name)}; commands: ` +
-          `${COMMANDS.map((command) => command.name).join(", ")}; run "bot-bottle --help"`,
-      );
-    }
+    const command = findCommand(name);
     const input = parseCommandArgs(command, rest);
     verbose = input.values.verbose === true;
     if (input.values.help) {

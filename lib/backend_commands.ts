@@ -262,8 +262,15 @@ function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
+/**
+ * The last line of a command's output that says something: CLIs such as
+ * docker end an error with a pointer to their help (`See 'docker run --help'.`,
+ * `Run 'docker run --help' for more information`), which is not the reason.
+ */
 function lastLine(text: string): string {
-  const lines = text.split("\n").map((line) => line.trim()).filter((line) => line !== "");
+  const lines = text.split("\n").map((line) => line.trim()).filter((line) =>
+    line !== "" && !/^(?:See|Run) '[^']*--help'/.test(line)
+  );
   return lines.at(-1) ?? "";
 }
 

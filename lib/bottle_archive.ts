@@ -602,13 +602,19 @@ async function publish(temp: string, out: string): Promise<void> {
 
 async function openGzip(file: string): Promise<Deno.FsFile> {
   const handle = await Deno.open(file).catch((error) => {
-    throw new BadInputError(`cannot read the archive ${file} (${error.message})`, {
-      cause: error,
-    });
+    throw new BadInputError(
+      error instanceof Deno.errors.NotFound
+        ? `cannot read the archive ${file}: it does not exist; check the path of the .bottle file`
+        : `cannot read the archive ${file} (${error.message}); check its permissions`,
+      { cause: error },
+    );
   });
   try {
     if (!(await handle.stat()).isFile) {
-      throw new BadInputError(`${file} is not a regular file, so it is not a bot-bottle archive`);
+      throw new BadInputError(
+        `${file} is not a regular file, so it is not a bot-bottle archive; pass the .bottle ` +
+          `file that "bot-bottle export" wrote`,
+      );
     }
     const magic = new Uint8Array(2);
     let got = 0;

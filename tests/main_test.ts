@@ -436,6 +436,11 @@ const usage: [string[], RegExp][] = [
     ["frobnicate"],
     /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, ls, snapshots, prune, export, import, destroy, completions; run "bot-bottle --help"\n$/,
   ],
+  [["help", "frobnicate"], /^bot-bottle: error: unknown command "frobnicate"; commands: /],
+  [
+    ["--frob"],
+    /^bot-bottle: error: unknown option "--frob"; put a command first \(start, commit, .*\); run "bot-bottle --help"\n$/,
+  ],
 ];
 for (const [args, message] of usage) {
   Deno.test(`bot-bottle ${args.join(" ")} is a usage error (exit status 2)`, async () => {

@@ -244,3 +244,18 @@ Deno.test("runPiped() fails when an earlier command fails, even if the last one 
     command: "produceAndFail | count",
   });
 });
+
+Deno.test("run() quotes the reason, not a closing pointer to the CLI's help", async () => {
+  const commands = new BackendCommands("fake", {
+    helpful: [
+      "sh",
+      "-c",
+      "echo 'docker: Error response from daemon: no such image' >&2; " +
+      "echo \"Run 'docker run --help' for more information\" >&2; exit 125",
+    ],
+  });
+  await rejects(commands.run("helpful"), {
+    name: "BackendError",
+    message: '"sh" failed (exit status 125): docker: Error response from daemon: no such image',
+  });
+});
