@@ -12,6 +12,7 @@ import { join } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
 import { compile, writeSha256Sums } from "../scripts/compile.ts";
 import { cliEnv, type CliRun, DENO_DIR } from "./_helpers/cli.ts";
+import { reducedEnv } from "./_helpers/env.ts";
 import { docker, dockerTest, startBottle } from "./_helpers/docker.ts";
 import { tempHome } from "./_helpers/temp_home.ts";
 
@@ -72,7 +73,7 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<Cl
   const { PATH, NO_COLOR } = cliEnv();
   const output = await new Deno.Command(await binary(), {
     args,
-    env: { PATH, NO_COLOR, ...env },
+    env: reducedEnv({ PATH, NO_COLOR, ...env }),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",

@@ -1,5 +1,7 @@
 // Runs the CLI (main.ts) as a subprocess, as a user would.
 
+import { reducedEnv } from "./env.ts";
+
 /** The CLI's entry point. */
 export const MAIN: string = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -8,11 +10,17 @@ export const DENO_DIR: string = Deno.env.get("DENO_DIR") ||
   `${Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME")}/.cache`}/deno`;
 
 /**
- * The environment a CLI subprocess runs with: only `PATH`, Deno's cache and
- * no colours, plus `env` (e.g. `HOME` from a temp home).
+ * The environment a CLI subprocess runs with: only `PATH`, Deno's cache, no
+ * colours and what reaching the network needs ({@linkcode reducedEnv}), plus
+ * `env` (e.g. `HOME` from a temp home).
  */
 export function cliEnv(env: Record<string, string> = {}): Record<string, string> {
-  return { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", DENO_DIR, NO_COLOR: "1", ...env };
+  return reducedEnv({
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    DENO_DIR,
+    NO_COLOR: "1",
+    ...env,
+  });
 }
 
 /** What a CLI run printed and returned. */

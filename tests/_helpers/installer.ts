@@ -4,6 +4,7 @@
 // test, removed afterwards (`await using`).
 
 import { join } from "node:path";
+import { reducedEnv } from "./env.ts";
 import { snapshotTree } from "./temp_home.ts";
 
 /** The installer at the repository root. */
@@ -124,7 +125,7 @@ export function fakeUname(os: string, arch: string): string {
 
 /** Options of {@linkcode runShell}. */
 export interface RunOptions {
-  /** The whole environment (nothing else is inherited). */
+  /** The whole environment (nothing else is inherited but what the network needs: {@linkcode reducedEnv}). */
   env: Record<string, string>;
   /** The working directory. */
   cwd?: string;
@@ -142,7 +143,7 @@ export async function runShell(
 ): Promise<ShellRun> {
   const child = new Deno.Command(program, {
     args,
-    env: options.env,
+    env: reducedEnv(options.env),
     clearEnv: true,
     cwd: options.cwd,
     stdin: options.stdin === undefined ? "null" : "piped",

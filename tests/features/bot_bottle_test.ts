@@ -29,8 +29,15 @@ import { fakeBinary, fakeRelease, HOST_ASSET, releaseServer } from "../_helpers/
 /** The release the Feature installs by default. */
 const VERSION = denoJson.version;
 
-/** The devcontainer CLI that packages and publishes Features, run by Deno from npm. */
-const DEVCONTAINER_CLI = "npm:@devcontainers/cli@0.89.0";
+/**
+ * The devcontainer CLI that packages and publishes Features, run by Deno from
+ * npm as deno.json declares it and deno.lock pins it (fetched by the set-up).
+ */
+const DEVCONTAINER_CLI = denoJson.imports["@devcontainers/cli"];
+
+/** The project's configuration and lock, which runs of npm tools use. */
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
+const LOCK = new URL("../../deno.lock", import.meta.url).pathname;
 
 /**
  * Asserts that `run` installed the current release in the sandbox's
@@ -107,8 +114,14 @@ async function packageFeature(sandbox: InstallSandbox): Promise<string> {
     [
       "run",
       "--allow-all",
-      "--no-config",
-      "--no-lock",
+      "--quiet",
+      // Nothing is fetched at test time: the set-up (deno install) cached the package.
+      "--cached-only",
+      "--frozen",
+      "--config",
+      CONFIG,
+      "--lock",
+      LOCK,
       DEVCONTAINER_CLI,
       "features",
       "package",
