@@ -86,13 +86,18 @@ function printError(line: string): Promise<void> {
 }
 
 /**
- * How an error reads after `Error: `. The facts file gives the plain message
- * (`container is not stopped`); the real Swift CLI prints the
- * `ContainerizationError` description, `<code>: "<message>"`, which the world
- * can ask for with `swiftErrorDescriptions`.
+ * How an error reads after `Error: `: as the Swift CLI prints a
+ * `ContainerizationError`, `<code>: "<message>"` (e.g. `invalidState:
+ * "container is not stopped"`); with `swiftErrorDescriptions: false` the
+ * plain message alone, so a caller can be tested against both.
  */
 function describe(world: ContainerWorld, error: CliError): string {
-  return world.swiftErrorDescriptions ? `${error.code}: "${error.message}"` : error.message;
+  return swift(world) ? `${error.code}: "${error.message}"` : error.message;
+}
+
+/** Whether errors read as the Swift CLI prints them (the default). */
+function swift(world: ContainerWorld): boolean {
+  return world.swiftErrorDescriptions ?? true;
 }
 
 const SERVICE_HINT =
@@ -101,7 +106,7 @@ const SERVICE_HINT =
 function serviceDownMessage(world: ContainerWorld): string {
   const xpc = `interrupted: "XPC connection error: Connection invalid"`;
   // The real CLI wraps the XPC error in another ContainerizationError.
-  return world.swiftErrorDescriptions
+  return swift(world)
     ? `Error: interrupted: "${xpc}\n${SERVICE_HINT}"`
     : `Error: ${xpc}\n${SERVICE_HINT}`;
 }
@@ -115,7 +120,7 @@ function imageNotFound(world: ContainerWorld, reference: string): CliError {
   // "not found"; the plain form says it in words.
   return new CliError(
     "notFound",
-    world.swiftErrorDescriptions
+    swift(world)
       ? `Image with reference ${reference}`
       : `Image with reference ${reference} not found`,
   );
@@ -708,7 +713,7 @@ function storeImage(world: ContainerWorld, image: FakeImage): void {
 /** What a container gets without `--cpus`/`--memory` (the system defaults). */
 const DEFAULT_RESOURCES = { cpus: 4, memoryInBytes: 1024 * 1024 * 1024 };
 
-function snapshot(container: FakeContainer, version: Version) {
+function snapshot(container: FakeContainer) {
   return {
     configuration: {
       id: container.id,
@@ -731,10 +736,28 @@ function snapshot(container: FakeContainer, version: Version) {
       publishedPorts: [],
       resources: container.resources ?? DEFAULT_RESOURCES,
     },
-    status: before(version, [1, 0, 0]) ? container.state : { state: container.state },
-    networks: [],
   };
 }
+
+/**
+ * One element of `list --format json` (and `inspect`): before 1.0.0 the
+ * `ContainerSnapshot` (`{configuration, status: "<state>", networks}`); from
+ * 1.0.0 the `ManagedContainer` (`{id, configuration, status: {state,
+ * networks, startedDate}}`), keys sorted.
+ */
+function listed(container: FakeContainer, version: Version) {
+  const { configuration } = snapshot(container);
+  if (before(version, [1, 0, 0])) {
+    return { configuration, status: container.state, networks: [] };
+  }
+  const status = container.state === "running"
+    ? { networks: [], startedDate: STARTED, state: container.state }
+    : { networks: [], state: container.state };
+  return { configuration, id: container.id, status };
+}
+
+/** When every running container of the double started (ISO 8601, as the 1.x CLI encodes dates). */
+const STARTED = "2026-12-01T00:00:00Z";
 
 function imageDescription(image: FakeImage) {
   return {
@@ -744,6 +767,31 @@ function imageDescription(image: FakeImage) {
       digest: `sha256:${sha256(JSON.stringify(image))}`,
       size: 1234,
     },
+  };
+}
+
+/**
+ * One element of `image list --format json`: before 1.0.0 the
+ * `ImageDescription` `{reference, descriptor}`; from 1.0.0 the `ImageResource`
+ * `{id, configuration: {creationDate, name, descriptor}, variants}` (keys
+ * sorted, no `reference`), `id` the index digest's hex.
+ */
+function imageListed(image: FakeImage, version: Version) {
+  const { reference, descriptor } = imageDescription(image);
+  if (before(version, [1, 0, 0])) return { reference, descriptor };
+  return {
+    configuration: { creationDate: STARTED, descriptor, name: reference },
+    id: descriptor.digest.slice("sha256:".length),
+    variants: [{
+      config: {
+        architecture: image.platform.architecture,
+        config: image.config,
+        os: image.platform.os,
+      },
+      digest: `sha256:${sha256(`${descriptor.digest}/manifest`)}`,
+      platform: image.platform,
+      size: 1234,
+    }],
   };
 }
 
@@ -777,8 +825,11 @@ function find(world: ContainerWorld, id: string): FakeContainer {
   return container;
 }
 
+/** The container name pattern (`nameValid`). */
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
 function validEntityName(id: string): void {
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(id)) {
+  if (!NAME.test(id)) {
     throw new CliError("invalidArgument", `invalid entity name ${id}`);
   }
 }
@@ -813,7 +864,7 @@ const list: Handler = async ({ world, version, parsed }) => {
   if (parsed.flags.has("quiet")) {
     for (const container of shown) await print(container.id);
   } else if (parsed.values.get("format") === "json") {
-    await print(JSON.stringify(shown.map((c) => snapshot(c, version))));
+    await print(JSON.stringify(shown.map((c) => listed(c, version))));
   } else {
     await print(table([
       ["ID", "IMAGE", "OS", "ARCH", "STATE", "ADDR"],
@@ -830,7 +881,7 @@ const inspect: Handler = async ({ world, version, parsed }) => {
     // Before 1.0.0 a missing container is silently left out (`[]`, exit 0).
     else if (!before(version, [1, 0, 0])) throw notFound(id);
   }
-  await print(JSON.stringify(found.map((c) => snapshot(c, version))));
+  await print(JSON.stringify(found.map((c) => listed(c, version))));
 };
 
 function stopContainer(world: ContainerWorld, container: FakeContainer): void {
@@ -1256,10 +1307,14 @@ function labels(parsed: Parsed): Record<string, string> {
  * real CLI checks, in its order, then adds the container and prints its id.
  */
 function createHandler(start: boolean): Handler {
-  return async ({ world, parsed }) => {
+  return async ({ world, version, parsed }) => {
     const [reference, ...args] = parsed.positionals;
     const id = parsed.values.get("name") ?? crypto.randomUUID();
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(id)) {
+    // From 1.2.0 `ManagedContainer.nameValid`: the pattern and at most 63 characters.
+    if (!before(version, [1, 2, 0]) && (id.length > 63 || !NAME.test(id))) {
+      throw new CliError("invalidArgument", `container ID ${id} is not a valid container ID`);
+    }
+    if (!NAME.test(id)) {
       throw new CliError(
         "invalidArgument",
         start ? `invalid entity name ${id}` : `container ID ${id} is not a valid container ID`,
@@ -1377,11 +1432,11 @@ const imageLoad: Handler = async ({ world, parsed }) => {
   for (const image of images) await print(image.reference);
 };
 
-const imageList: Handler = async ({ world, parsed }) => {
+const imageList: Handler = async ({ world, version, parsed }) => {
   if (parsed.flags.has("quiet")) {
     for (const image of world.images) await print(image.reference);
   } else if (parsed.values.get("format") === "json") {
-    await print(JSON.stringify(world.images.map(imageDescription)));
+    await print(JSON.stringify(world.images.map((image) => imageListed(image, version))));
   } else {
     await print(table([
       ["NAME", "TAG", "DIGEST"],
@@ -1622,7 +1677,8 @@ function commands(version: Version): Record<string, Command | Record<string, Com
     },
     delete: deleteCommand,
     rm: deleteCommand,
-    export: exportCommand(version),
+    // Before 0.10.0 there is no `export`: it is looked up as a plugin, and not found.
+    ...(before(version, [0, 10, 0]) ? {} : { export: exportCommand(version) }),
     image: {
       load: {
         spec: spec(["image", "load"], [{ long: "input", short: "i", value: "<input>" }]),
@@ -1654,6 +1710,30 @@ function commands(version: Version): Record<string, Command | Record<string, Com
   };
 }
 
+/**
+ * An unknown top-level word is looked up as a plugin (`DefaultCommand`), and
+ * a missing one is a `ValidationError`: exit 64 with the usage, e.g.
+ * `container commit` → `Plugin 'container-commit' not found.` (the plugin
+ * directories shown are the double's own).
+ */
+function pluginNotFound(command: string): UsageError {
+  const hints = ["~/.local/libexec/container-plugins", "/usr/local/libexec/container/plugins"]
+    .map((dir) => `  - ${dir}/${command}`);
+  return new UsageError(
+    [
+      `Plugin 'container-${command}' not found.`,
+      "",
+      "- If system services are not running, start them with: container system start",
+      "- If the plugin isn't installed, ensure it exists under:",
+      "",
+      "Check to see that the plugin exists under:",
+      ...hints,
+      "",
+    ].join("\n"),
+    groupSpec([]),
+  );
+}
+
 function isCommand(value: Command | Record<string, Command>): value is Command {
   return "spec" in value && "run" in value;
 }
@@ -1671,8 +1751,8 @@ function resolveCommand(
   const first = args[0];
   const entry = Object.hasOwn(table, first) ? table[first] : undefined;
   if (!entry) {
-    const what = first.startsWith("-") ? "option" : "subcommand";
-    throw new UsageError(`Unknown ${what} '${first}'`, groupSpec([]));
+    if (first.startsWith("-")) throw new UsageError(`Unknown option '${first}'`, groupSpec([]));
+    throw pluginNotFound(first);
   }
   if (isCommand(entry)) return { command: entry, words: [first] };
   const second = args[1];

@@ -318,6 +318,7 @@ Deno.test("macos-container commit --json prints the artifact and commands, and n
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `container image save -o ${SLUG}.tar ${IMAGE}`,
     pruned: [],
+    warnings: [],
   });
 });
 

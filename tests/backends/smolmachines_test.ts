@@ -266,6 +266,7 @@ Deno.test("smolmachines commit --json prints the artifact path and commands, and
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `cp ${t.artifact} ${SLUG}.smolmachine`,
     pruned: [],
+    warnings: [],
   });
 });
 
