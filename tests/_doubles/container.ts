@@ -5,10 +5,51 @@
 // world is written back.
 //
 // It reproduces the contract in /work/shared/backend-cli-facts.md ("Apple
-// `container`"), refusals included, and the argument handling of
-// swift-argument-parser, which the real CLI uses: argument errors exit 64
+// `container`", "facts" below), refusals included, and the argument handling
+// of swift-argument-parser, which the real CLI uses: argument errors exit 64
 // with `Error: …`, a `Usage:` line and a help hint; other errors exit 1 with
-// `Error: …` on stderr.
+// `Error: <code>: "<message>"` on stderr (the `ContainerizationError`
+// description; `swiftErrorDescriptions: false` prints the message alone). It
+// defaults to 1.2.1; the world's `version` brings older behaviour back.
+// Sources: facts; apple/container at the tags 0.9.0 to 1.2.2 ("src" below:
+// Sources/ContainerCommands, Sources/ContainerResource,
+// Sources/Services/ContainerAPIService/Client).
+//
+// Behaviour, and where it comes from:
+// - `--version`: `container CLI version X.Y.Z (build: release, commit: …)`,
+//   or the world's `versionOutput` verbatim (facts).
+// - Service down: every command but `--version` and `system start/status`
+//   fails with the XPC error and the `container system start` hint (facts).
+// - An unknown top-level command is looked up as a plugin and fails with
+//   `Plugin 'container-<name>' not found.` (exit 64, src DefaultCommand.swift):
+//   `container commit` always, and `container export` before 0.10.0 (facts).
+// - `export`: 0.10.x `export --image NAME ID` builds an image and keeps no
+//   process config; from 0.11.0 `export [-o FILE] ID` writes a flat tar
+//   (stdout without `-o`); before 1.2.1 only a stopped container (`container
+//   is not stopped`), from 1.2.1 running ones too, live (`container must be
+//   running or stopped` for the others) (facts).
+// - `list --all --format json`: before 1.0.0 the `ContainerSnapshot`
+//   `{configuration, status: "<state>", networks}`; from 1.0.0 the
+//   `ManagedContainer` `{id, configuration, status: {state, networks,
+//   startedDate}}` (facts, src ManagedContainer.swift). `inspect` of a
+//   missing container prints `[]` and exits 0 before 1.0.0 (facts).
+// - `image list --format json`: before 1.0.0 `[{reference, descriptor}]`;
+//   from 1.0.0 `[{id, configuration: {creationDate, descriptor, name},
+//   variants}]`, no `reference` (facts, src ImageResource.swift).
+// - `run`/`create`: every option before the image (facts); the name rule
+//   `^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`, and from 1.2.0 at most 63 characters with
+//   `container ID X is not a valid container ID` (src ManagedContainer.swift,
+//   ContainerRun.swift; before 1.2.0 `run` says `invalid entity name X`);
+//   image config, env, env files, user, mounts, labels and networks as
+//   src Parser.swift reads them; `--rm` containers are deleted when they stop.
+// - `image load -i` reads an OCI image-layout tar (names from the
+//   `org.opencontainers.image.ref.name`/`io.containerd.image.name`
+//   annotations; a docker-save tar has no `oci-layout`) and prints `Loaded
+//   images:` and the names; `image save -o`, `image tag`, `image delete`
+//   (missing without `-f`: `failed to delete one or more images: […]`) (facts).
+// - `stop`, `start`, `delete [-f]` with the CLI's per-id reporting (src).
+// - Injected failures (`failures`), and a delay in `export`
+//   (`exportDelayMs`) to test interrupts.
 
 import { writeWorldFile } from "./world_file.ts";
 import { createHash } from "node:crypto";
