@@ -44,9 +44,11 @@
 //   src Parser.swift reads them; `--rm` containers are deleted when they stop.
 // - `image load -i` reads an OCI image-layout tar (names from the
 //   `org.opencontainers.image.ref.name`/`io.containerd.image.name`
-//   annotations; a docker-save tar has no `oci-layout`) and prints `Loaded
-//   images:` and the names; `image save -o`, `image tag`, `image delete`
-//   (missing without `-f`: `failed to delete one or more images: […]`) (facts).
+//   annotations; a docker-save tar has no `oci-layout`) and prints the names
+//   (before 1.0.0 after `Loaded images:`); `image save [-o FILE]` prints the
+//   names too, from 1.1.0 on stderr when the tar goes to stdout; `image tag`,
+//   `image delete` (missing without `-f`: `failed to delete one or more
+//   images: […]`) (facts).
 // - `stop`, `start`, `delete [-f]` with the CLI's per-id reporting (src).
 // - Injected failures (`failures`), and a delay in `export`
 //   (`exportDelayMs`) to test interrupts.
@@ -1454,7 +1456,7 @@ const exportImage: Handler = async ({ world, version, parsed }) => {
   });
 };
 
-const imageLoad: Handler = async ({ world, parsed }) => {
+const imageLoad: Handler = async ({ world, version, parsed }) => {
   const images = await withTempDir(async (dir) => {
     let input = parsed.values.get("input");
     if (input === undefined) {
@@ -1469,7 +1471,8 @@ const imageLoad: Handler = async ({ world, parsed }) => {
     return await readImageLayout(path);
   });
   for (const image of images) storeImage(world, image);
-  await print("Loaded images:");
+  // Before 1.0.0 a heading first; from 1.0.0 the names alone.
+  if (before(version, [1, 0, 0])) await print("Loaded images:");
   for (const image of images) await print(image.reference);
 };
 
@@ -1538,7 +1541,7 @@ const imageDelete: Handler = async ({ world, parsed }) => {
   }
 };
 
-const imageSave: Handler = async ({ world, parsed }) => {
+const imageSave: Handler = async ({ world, version, parsed }) => {
   const images: FakeImage[] = [];
   for (const reference of parsed.positionals) {
     const image = world.images.find((i) => i.reference === reference);
@@ -1556,8 +1559,12 @@ const imageSave: Handler = async ({ world, parsed }) => {
     await writeImageLayout(images, archive);
     await deliver(archive, parsed.values.get("output"));
   });
-  // The real CLI prints the references even after a tar written to stdout.
-  for (const reference of parsed.positionals) await print(reference);
+  // The references are printed even after a tar written to stdout: on stdout, and
+  // from 1.1.0 on stderr when the tar took stdout.
+  const toStderr = parsed.values.get("output") === undefined && !before(version, [1, 1, 0]);
+  for (const reference of parsed.positionals) {
+    await (toStderr ? printError(reference) : print(reference));
+  }
 };
 
 const systemStart: Handler = async ({ world }) => {

@@ -607,7 +607,7 @@ Deno.test("image load reads an OCI layout: gzip layers applied in order, whiteou
   });
   const result = await container(doubles, "image", "load", "-i", archive);
   assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stdout, "Loaded images:\nsnap:v1\n");
+  assert.equal(result.stdout, "snap:v1\n", "from 1.0.0 the names alone");
   const [image] = (await doubles.container.read()).images;
   assert.deepEqual(image, {
     reference: "snap:v1",
@@ -707,6 +707,35 @@ Deno.test("image save then load round-trips files, config and platform", async (
   assert.equal(loaded.code, 0, loaded.stderr);
   assert.deepEqual((await doubles.container.read()).images, [image]);
   assert.deepEqual(await tmpEntries(doubles), [], "temp files left behind");
+});
+
+Deno.test("image load prints the names (after Loaded images: before 1.0.0); image save to stdout prints them on stderr from 1.1.0", async () => {
+  const image: FakeImage = {
+    reference: "snap:v1",
+    files: { "a.txt": "a\n" },
+    config: {},
+    platform: { os: "linux", architecture: "arm64" },
+  };
+  const cases: [string, string, string, string][] = [
+    ["0.12.3", "Loaded images:\nsnap:v1\n", "snap:v1\n", ""],
+    ["1.0.0", "snap:v1\n", "snap:v1\n", ""],
+    ["1.1.0", "snap:v1\n", "", "snap:v1\n"],
+  ];
+  for (const [version, loaded, savedOut, savedErr] of cases) {
+    await using doubles = await installDoubles({ container: world({ version, images: [image] }) });
+    const saved = await container(doubles, "image", "save", "snap:v1");
+    assert.equal(saved.code, 0, saved.stderr);
+    assert.equal(saved.stderr, savedErr, version);
+    const tail = decoder.decode(saved.bytes.slice(saved.bytes.length - savedOut.length));
+    assert.equal(savedOut === "" ? "" : tail, savedOut, version);
+    const archive = join(doubles.dir, "saved.tar");
+    assert.equal(
+      (await container(doubles, "image", "save", "-o", archive, "snap:v1")).stdout,
+      "snap:v1\n",
+    );
+    const result = await container(doubles, "image", "load", "-i", archive);
+    assert.equal(result.stdout, loaded, version);
+  }
 });
 
 Deno.test("image load replaces an image stored under the same reference", async () => {
