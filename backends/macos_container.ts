@@ -236,10 +236,10 @@ export class MacosContainerFreezer extends Freezer {
     super.checkStart(slug, spec);
   }
 
-  /** Boots the snapshot as it ran, after the same name check as `start`. */
-  override async resumeBottle(agent: Agent, artifact: string, config?: RunConfig): Promise<void> {
+  /** The same name check as `start`, before `resume` changes anything. */
+  override checkResume(agent: Agent): Promise<void> {
     this.#checkName(agent.slug);
-    await super.resumeBottle(agent, artifact, config);
+    return Promise.resolve();
   }
 
   /** `bot-bottle-<slug>` must fit Apple's 63 characters, or `container run` fails later. */

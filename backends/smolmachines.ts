@@ -152,6 +152,8 @@ export class SmolmachinesFreezer extends Freezer {
 
   /** Links a snapshot made before histories were kept into `snapshots/legacy.smolmachine`. */
   protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
+    // Before it links anything: a commit on a smolvm too old is refused with nothing changed.
+    await this.#needsVersion(FLOOR, FLOOR_REASON, agent);
     const legacy = `${this.#snapshotStub(agent, "legacy")}.smolmachine`;
     if (
       artifact !== agent.state.path(`${STUB}.smolmachine`) || !(await this.snapshotExists(artifact))
@@ -206,9 +208,13 @@ export class SmolmachinesFreezer extends Freezer {
     await this.run("start", { container });
   }
 
+  /** Refuses a smolvm older than 1.9.0 before `resume` changes anything. */
+  override async checkResume(agent: Agent): Promise<void> {
+    await this.#needsVersion(FLOOR, FLOOR_REASON, agent);
+  }
+
   /** `smolvm machine create --name … --from <artifact>`, then `machine start`. */
   override async resumeBottle(agent: Agent, artifact: string): Promise<void> {
-    await this.#needsVersion(FLOOR, FLOOR_REASON, agent);
     const container = this.bottleName(agent.slug);
     await this.run("createFromArtifact", { container, path: artifact }, agent);
     await this.run("start", { container }, agent);

@@ -254,6 +254,19 @@ export abstract class Freezer {
   }
 
   /**
+   * Checks, before `resume` changes anything (before it removes a stopped
+   * or replaced bottle), that this backend can resume the bottle: a backend
+   * too old, a name the backend cannot take. The default accepts.
+   *
+   * @param agent The bottle.
+   * @throws {BadInputError} When the bottle's values are not acceptable.
+   * @throws {BackendError} When the backend cannot resume it.
+   */
+  checkResume(_agent: Agent): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
    * Boots the bottle `bot-bottle-<slug>` from a snapshot, as it ran. The
    * default runs the backend's `run` template with the image's own command.
    *

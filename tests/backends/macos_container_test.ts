@@ -506,6 +506,23 @@ Deno.test("macos-container start refuses a slug too long for Apple's 63-characte
   );
   deepStrictEqual(await snapshotTree(home.home), {});
   deepStrictEqual((await doubles.container.read()).calls, []);
+  // An imported snapshot under such a slug is refused at resume, before anything changes.
+  const short = await runCli(
+    ["start", "--backend", "macos-container", "--image", "debian:bookworm", "--name", "short"],
+    env,
+  );
+  ok0(short);
+  ok0(await runCli(["commit", "short"], env));
+  const file = join(home.home, "short.bottle");
+  ok0(await runCli(["export", "short", "-o", file], env));
+  ok0(await runCli(["import", file, "--name", long], env));
+  const before = await snapshotTree(home.home);
+  const containers = (await doubles.container.read()).containers.length;
+  const resumed = await runCli(["resume", long], env);
+  equal(resumed.code, 1);
+  match(resumed.stderr, /^bot-bottle: error: the slug "a{53}" is too long for Apple container/);
+  deepStrictEqual(await snapshotTree(home.home), before);
+  equal((await doubles.container.read()).containers.length, containers);
   const fits = await runCli(
     [
       "start",
@@ -519,7 +536,11 @@ Deno.test("macos-container start refuses a slug too long for Apple's 63-characte
     env,
   );
   ok0(fits);
-  equal((await doubles.container.read()).containers[0].id, `bot-bottle-${long.slice(1)}`);
+  ok(
+    (await doubles.container.read()).containers.some((each) =>
+      each.id === `bot-bottle-${long.slice(1)}`
+    ),
+  );
 });
 
 Deno.test("macos-container keeps each snapshot as its own image: snapshots, resume --at, prune", async () => {
