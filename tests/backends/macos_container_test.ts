@@ -384,6 +384,10 @@ Deno.test("macos-container: start → commit → destroy --keep-snapshot → res
   });
 
   ok0(await cli("commit", slug));
+  ok(
+    (await doubles.container.read()).images.some((each) => each.reference === image),
+    "the snapshot is in the image store as :latest",
+  );
   ok0(await cli("destroy", slug, "--keep-snapshot", "--yes"));
   equal((await doubles.container.read()).containers.length, 0);
 
