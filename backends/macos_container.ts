@@ -10,13 +10,19 @@ import * as v from "valibot";
 import { semver } from "../lib/_internal/semver.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/agent.ts";
-import { BackendError, BackendUnavailableError, Interrupted } from "../lib/errors.ts";
+import {
+  BackendError,
+  BackendUnavailableError,
+  BadInputError,
+  Interrupted,
+} from "../lib/errors.ts";
 import {
   type BottleStatus,
   type FreezeContext,
   Freezer,
   type Frozen,
   type InventoryEntry,
+  type StartSpec,
 } from "../lib/freezer.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
 import { type OciImageConfig, writeOciImageArchive } from "../lib/oci_image_layout.ts";
@@ -24,6 +30,22 @@ import { withTempDir } from "../lib/temp_dir.ts";
 
 /** The first `container` release that exports a running container live. */
 const LIVE_EXPORT = "1.2.1";
+/** The first `container` release with `export`: older ones cannot snapshot at all. */
+const FIRST_EXPORT = "0.10.0";
+/** Apple's container names are at most 63 characters (a DNS label). */
+const NAME_LIMIT = 63;
+
+/**
+ * One image of `container image list --format json`: before 1.0.0
+ * `{reference, descriptor}`; from 1.0.0 `{id, configuration: {name, …}, variants}`.
+ */
+const ImageName = v.union([
+  v.pipe(v.looseObject({ reference: v.string() }), v.transform((image) => image.reference)),
+  v.pipe(
+    v.looseObject({ configuration: v.looseObject({ name: v.string() }) }),
+    v.transform((image) => image.configuration.name),
+  ),
+]);
 
 const User = v.union([
   v.object({ id: v.object({ uid: v.number(), gid: v.number() }) }),
@@ -102,6 +124,14 @@ export class MacosContainerFreezer extends Freezer {
     const name = this.bottleName(agent.slug);
     const image = `${this.imageRepository(agent.slug)}:${id}`;
     const version = await this.#version(agent);
+    if (version !== undefined && (await semver()).lt(version, FIRST_EXPORT)) {
+      throw this.backendError(
+        `container ${version} is too old to snapshot: it has no "container export" (added in ` +
+          `${FIRST_EXPORT}); upgrade Apple's container CLI to ${FIRST_EXPORT} or later (1.2.1 ` +
+          `and later snapshot without stopping the bottle), then commit again`,
+        "version",
+      );
+    }
     const bottle = await this.#find(agent);
     const state = stateOf(bottle);
     if (state !== "running" && state !== "stopped") {
@@ -200,6 +230,30 @@ export class MacosContainerFreezer extends Freezer {
     }, "bot-bottle-export-");
   }
 
+  /** Refuses a slug whose container name would pass Apple's limit, then checks the `run` values. */
+  override checkStart(slug: string, spec: StartSpec): void {
+    this.#checkName(slug);
+    super.checkStart(slug, spec);
+  }
+
+  /** The same name check as `start`, before `resume` changes anything. */
+  override checkResume(agent: Agent): Promise<void> {
+    this.#checkName(agent.slug);
+    return Promise.resolve();
+  }
+
+  /** `bot-bottle-<slug>` must fit Apple's 63 characters, or `container run` fails later. */
+  #checkName(slug: string): void {
+    const name = this.bottleName(slug);
+    if (name.length <= NAME_LIMIT) return;
+    const room = NAME_LIMIT - this.bottleName("").length;
+    throw new BadInputError(
+      `the slug "${slug}" is too long for Apple container: its container name "${name}" has ` +
+        `${name.length} characters and Apple allows at most ${NAME_LIMIT}, so a slug may have ` +
+        `at most ${room}; pick a shorter --name`,
+    );
+  }
+
   /** `container exec -it bot-bottle-<slug> sh`. */
   override shellCommand(slug: string): string {
     return `container exec -it ${this.bottleName(slug)} sh`;
@@ -246,12 +300,12 @@ export class MacosContainerFreezer extends Freezer {
 
   async #images(): Promise<Set<string>> {
     const images = parseOutput(
-      v.array(v.looseObject({ reference: v.string() })),
+      v.array(ImageName),
       await this.run("imageList", {}),
       this.commands,
       "imageList",
     );
-    return new Set(images.map((image) => normalise(image.reference)));
+    return new Set(images.map(normalise));
   }
 
   /** Every image in the `container` image store. */
@@ -274,9 +328,14 @@ export class MacosContainerFreezer extends Freezer {
       .map((id) => id.slice(prefix.length));
   }
 
-  /** Names a stopped container service and a missing CLI with what to do. */
+  /**
+   * Names a stopped container service with what to do. Matched on the
+   * message, which reads the same in the plain and the Swift form (`Error:
+   * <code>: "<message>"`); a missing plugin's message also names `container
+   * system start`, among other causes, and is passed on as it is.
+   */
   protected override explainFailure(error: BackendError): BackendError {
-    if (/container system start/.test(error.stderr)) {
+    if (/Ensure container system service has been started/.test(error.stderr)) {
       return new BackendUnavailableError(
         "the container system service is not running; start it with `container system start` " +
           "and try again",

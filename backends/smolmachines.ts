@@ -27,6 +27,20 @@ const STUB = "committed-smolmachine";
 const SNAPSHOTS = "snapshots";
 
 /**
+ * The oldest smolvm bot-bottle starts, resumes and snapshots with: image
+ * machines run the image's own command only from 1.9.0, and packs made
+ * before 1.8.1 lose file ownership.
+ */
+const FLOOR = "1.9.0";
+/** What {@linkcode FLOOR} brings, for the upgrade message. */
+const FLOOR_REASON = "image machines run the image's command from 1.9.0, and packs keep file " +
+  "ownership from 1.8.1";
+/** The oldest smolvm whose `machine create` and `delete` take `--name` (enough to delete). */
+const NAMED_FLAGS = "1.0.2";
+/** A release known to carry `pack create --include-workspace` (the first one is unverified). */
+const WORKSPACE_RELEASE = "1.22";
+
+/**
  * Snapshots a smolvm bottle with `smolvm pack create --from-vm`, which
  * writes an executable stub and the `.smolmachine` artifact: the machine's
  * disk, not its memory. smolvm packs only machines that are not running, so
@@ -44,6 +58,8 @@ export class SmolmachinesFreezer extends Freezer {
     "stop",
     "start",
     "pack",
+    "packWorkspace",
+    "packHelp",
     "version",
     "createFromImage",
     "createFromArtifact",
@@ -56,6 +72,7 @@ export class SmolmachinesFreezer extends Freezer {
     { id, previous, undo }: FreezeContext,
   ): Promise<Frozen> {
     const name = this.bottleName(agent.slug);
+    const version = await this.#needsVersion(FLOOR, FLOOR_REASON, agent);
     const machine = (await this.#list(agent)).find((each) => each.name === name);
     if (!machine) {
       throw this.backendError(
@@ -73,6 +90,15 @@ export class SmolmachinesFreezer extends Freezer {
     }
     const stub = this.#snapshotStub(agent, id);
     const artifact = `${stub}.smolmachine`;
+    // `/workspace` lives on the machine's storage disk, which a pack carries only when asked.
+    const workspace = await this.#packsWorkspace(agent);
+    const warnings = workspace ? [] : [
+      `/workspace was not captured: smolvm ${
+        version ?? "(version unknown)"
+      } cannot put it in a pack ("smolvm pack create --help" lists no --include-workspace), ` +
+      `so what the agent wrote there is not in this snapshot; upgrade smolvm ` +
+      `(${WORKSPACE_RELEASE} and later carry --include-workspace) and commit again`,
+    ];
     await this.whileStopped(agent, {
       running: machine.state === "running" || machine.state === "frozen",
       stop: () => this.run("stop", { container: name }, agent),
@@ -82,7 +108,11 @@ export class SmolmachinesFreezer extends Freezer {
       const temp = agent.state.path(`.${STUB}.tmp-${crypto.randomUUID().slice(0, 8)}`);
       try {
         await Deno.mkdir(agent.state.path(SNAPSHOTS), { recursive: true, mode: 0o700 });
-        const result = await this.run("pack", { container: name, path: temp }, agent);
+        const result = await this.run(
+          workspace ? "packWorkspace" : "pack",
+          { container: name, path: temp },
+          agent,
+        );
         for (const output of [temp, `${temp}.smolmachine`]) {
           if (!(await Deno.lstat(output).then((info) => info.isFile, () => false))) {
             throw this.backendError(
@@ -117,11 +147,13 @@ export class SmolmachinesFreezer extends Freezer {
     await replaceWithLink(artifact, current);
     await replaceWithLink(stub, agent.state.path(STUB));
     const sizeBytes = (await Deno.lstat(artifact)).size;
-    return { artifact, current, sizeBytes };
+    return { artifact, current, sizeBytes, warnings };
   }
 
   /** Links a snapshot made before histories were kept into `snapshots/legacy.smolmachine`. */
   protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
+    // Before it links anything: a commit on a smolvm too old is refused with nothing changed.
+    await this.#needsVersion(FLOOR, FLOOR_REASON, agent);
     const legacy = `${this.#snapshotStub(agent, "legacy")}.smolmachine`;
     if (
       artifact !== agent.state.path(`${STUB}.smolmachine`) || !(await this.snapshotExists(artifact))
@@ -142,9 +174,9 @@ export class SmolmachinesFreezer extends Freezer {
     return agent.state.path(`${SNAPSHOTS}/${id}`);
   }
 
-  /** `smolvm machine exec --name bot-bottle-<slug> -- sh`. */
+  /** `smolvm machine shell --name bot-bottle-<slug>`: a shell with a terminal and stdin. */
   override shellCommand(slug: string): string {
-    return `smolvm machine exec --name ${this.bottleName(slug)} -- sh`;
+    return `smolvm machine shell --name ${this.bottleName(slug)}`;
   }
 
   /** smolvm machines take no environment, volumes or command from here: they belong in the image. */
@@ -162,21 +194,27 @@ export class SmolmachinesFreezer extends Freezer {
   }
 
   /**
-   * `smolvm machine create --name … --image …`, then `machine start`.
+   * `smolvm machine create --name … --net --image …`, then `machine start`.
+   * The image is pulled inside the machine, which has no network unless
+   * `--net` is given (a pack records it, so a resumed machine keeps it).
    * Environment, volumes and a command belong in the image: smolvm machines
    * take none from here (see {@linkcode SmolmachinesFreezer.checkStart}).
    */
   override async startBottle(slug: string, spec: StartSpec): Promise<void> {
     this.checkStart(slug, spec);
-    await this.#needsNamedFlags();
+    await this.#needsVersion(FLOOR, FLOOR_REASON);
     const container = this.bottleName(slug);
     await this.run("createFromImage", { container, image: spec.image });
     await this.run("start", { container });
   }
 
+  /** Refuses a smolvm older than 1.9.0 before `resume` changes anything. */
+  override async checkResume(agent: Agent): Promise<void> {
+    await this.#needsVersion(FLOOR, FLOOR_REASON, agent);
+  }
+
   /** `smolvm machine create --name … --from <artifact>`, then `machine start`. */
   override async resumeBottle(agent: Agent, artifact: string): Promise<void> {
-    await this.#needsNamedFlags(agent);
     const container = this.bottleName(agent.slug);
     await this.run("createFromArtifact", { container, path: artifact }, agent);
     await this.run("start", { container }, agent);
@@ -191,7 +229,7 @@ export class SmolmachinesFreezer extends Freezer {
   /** `smolvm machine delete --name … -f`; an absent machine is fine. */
   override async removeBottle(slug: string): Promise<void> {
     if ((await this.bottleStatus(slug)) === "absent") return;
-    await this.#needsNamedFlags();
+    await this.#needsVersion(NAMED_FLAGS, "machine create and delete take --name from 1.0.2");
     await this.run("delete", { container: this.bottleName(slug) });
   }
 
@@ -255,17 +293,29 @@ export class SmolmachinesFreezer extends Freezer {
     return entries;
   }
 
-  /** `machine create` and `delete` take `--name` from smolvm 1.0.2; before, the name was positional. */
-  async #needsNamedFlags(agent?: Agent): Promise<void> {
-    const { stdout } = await this.run("version", {}, agent);
-    const version = (await semver()).coerce(stdout)?.version;
-    if (version !== undefined && (await semver()).lt(version, "1.0.2")) {
+  /**
+   * Refuses a smolvm older than `floor`, naming the version found and the
+   * one needed; returns the version (`undefined` when it cannot be read,
+   * which is let through: `smolvm` itself then says what it does not know).
+   */
+  async #needsVersion(floor: string, reason: string, agent?: Agent): Promise<string | undefined> {
+    const result = await this.run("version", {}, agent);
+    const version = (await semver()).coerce(result.stdout)?.version;
+    if (version !== undefined && (await semver()).lt(version, floor)) {
       throw this.backendError(
-        `smolvm ${version} is too old: bot-bottle needs smolvm 1.0.2 or later (machine create ` +
-          `and delete take --name from 1.0.2); upgrade smolvm`,
+        `smolvm ${version} is too old: bot-bottle needs smolvm ${floor} or later (${reason}); ` +
+          `upgrade smolvm, then try again`,
         "version",
+        result,
       );
     }
+    return version;
+  }
+
+  /** Whether this smolvm's `pack create` takes `--include-workspace` (its `--help` lists it). */
+  async #packsWorkspace(agent: Agent): Promise<boolean> {
+    const { stdout } = await this.run("packHelp", {}, agent);
+    return /(^|\s)--include-workspace\b/m.test(stdout);
   }
 
   /** The `.smolmachine` file itself: nothing to save. */

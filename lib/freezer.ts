@@ -31,6 +31,12 @@ export interface CommitResult {
   exportCommand: string;
   /** The ids of older snapshots removed by automatic retention after the commit. */
   pruned: string[];
+  /**
+   * What the snapshot could not hold that the user would expect it to, one
+   * sentence each (e.g. smolvm's `/workspace` on a smolvm that cannot pack
+   * it); empty when it holds everything the backend captures.
+   */
+  warnings: string[];
 }
 
 /** What a backend's snapshot produced. */
@@ -46,6 +52,8 @@ export interface Frozen {
   sizeBytes?: number;
   /** How the bottle ran, for `resume` (recorded as `run-config.json`). */
   runConfig?: RunConfig;
+  /** What the snapshot could not hold (see {@linkcode CommitResult.warnings}). */
+  warnings?: string[];
 }
 
 /** What {@linkcode Freezer.freeze} is given besides the bottle. */
@@ -243,6 +251,19 @@ export abstract class Freezer {
   checkStart(slug: string, spec: StartSpec): void {
     const config = { ...emptyRunConfig(), env: spec.env, volumes: spec.volumes };
     this.commands.render("run", this.#runImageValues(slug, spec.image, config, spec.command));
+  }
+
+  /**
+   * Checks, before `resume` changes anything (before it removes a stopped
+   * or replaced bottle), that this backend can resume the bottle: a backend
+   * too old, a name the backend cannot take. The default accepts.
+   *
+   * @param agent The bottle.
+   * @throws {BadInputError} When the bottle's values are not acceptable.
+   * @throws {BackendError} When the backend cannot resume it.
+   */
+  checkResume(_agent: Agent): Promise<void> {
+    return Promise.resolve();
   }
 
   /**
@@ -707,6 +728,7 @@ export abstract class Freezer {
     const id = newSnapshotId(new Date(), history.snapshots.map((record) => record.id));
     const undo = new AsyncDisposableStack();
     let current: string;
+    let warnings: string[];
     try {
       const frozen = await this.freeze(agent, {
         id,
@@ -716,6 +738,7 @@ export abstract class Freezer {
       const { artifact, current: named = artifact, runConfig, sizeBytes }: Frozen =
         typeof frozen === "string" ? { artifact: frozen } : frozen;
       current = named;
+      warnings = typeof frozen === "string" ? [] : frozen.warnings ?? [];
       history.snapshots.push({
         id,
         createdAt: new Date().toISOString(),
@@ -749,8 +772,10 @@ export abstract class Freezer {
       resumeCommand: this.resumeCommand(agent),
       exportCommand: this.exportCommand(agent, current),
       pruned: [],
+      warnings,
     };
     this.log(`committed bottle "${agent.slug}" to ${current} (snapshot ${id})`);
+    for (const warning of warnings) this.log(`warning: ${warning}`);
     this.log(`to resume from this snapshot: ${result.resumeCommand}`);
     this.log(`to export for migration: ${result.exportCommand}`);
     return result;

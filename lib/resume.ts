@@ -79,6 +79,7 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
   }
   const snapshot = findSnapshot(history, options.at ?? "~0", slug);
   const artifact = snapshot.artifact;
+  await freezer.checkResume(agent);
   if (!(await freezer.snapshotExists(artifact))) {
     throw new BadInputError(
       `the snapshot ${snapshot.id} of bottle "${slug}", ${artifact}, no longer exists on ` +

@@ -266,6 +266,7 @@ dockerTest("commit --json prints one object on stdout and no prose", async () =>
     resumeCommand: `bot-bottle resume ${bottle.slug}`,
     exportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
     pruned: [],
+    warnings: [],
   });
 });
 

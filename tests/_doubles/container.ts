@@ -5,10 +5,53 @@
 // world is written back.
 //
 // It reproduces the contract in /work/shared/backend-cli-facts.md ("Apple
-// `container`"), refusals included, and the argument handling of
-// swift-argument-parser, which the real CLI uses: argument errors exit 64
+// `container`", "facts" below), refusals included, and the argument handling
+// of swift-argument-parser, which the real CLI uses: argument errors exit 64
 // with `Error: …`, a `Usage:` line and a help hint; other errors exit 1 with
-// `Error: …` on stderr.
+// `Error: <code>: "<message>"` on stderr (the `ContainerizationError`
+// description; `swiftErrorDescriptions: false` prints the message alone). It
+// defaults to 1.2.1; the world's `version` brings older behaviour back.
+// Sources: facts; apple/container at the tags 0.9.0 to 1.2.2 ("src" below:
+// Sources/ContainerCommands, Sources/ContainerResource,
+// Sources/Services/ContainerAPIService/Client).
+//
+// Behaviour, and where it comes from:
+// - `--version`: `container CLI version X.Y.Z (build: release, commit: …)`,
+//   or the world's `versionOutput` verbatim (facts).
+// - Service down: every command but `--version` and `system start/status`
+//   fails with the XPC error and the `container system start` hint (facts).
+// - An unknown top-level command is looked up as a plugin and fails with
+//   `Plugin 'container-<name>' not found.` (exit 64, src DefaultCommand.swift):
+//   `container commit` always, and `container export` before 0.10.0 (facts).
+// - `export`: 0.10.x `export --image NAME ID` builds an image and keeps no
+//   process config; from 0.11.0 `export [-o FILE] ID` writes a flat tar
+//   (stdout without `-o`); before 1.2.1 only a stopped container (`container
+//   is not stopped`), from 1.2.1 running ones too, live (`container must be
+//   running or stopped` for the others) (facts).
+// - `list --all --format json`: before 1.0.0 the `ContainerSnapshot`
+//   `{configuration, status: "<state>", networks}`; from 1.0.0 the
+//   `ManagedContainer` `{id, configuration, status: {state, networks,
+//   startedDate}}` (facts, src ManagedContainer.swift). `inspect` of a
+//   missing container prints `[]` and exits 0 before 1.0.0 (facts).
+// - `image list --format json`: before 1.0.0 `[{reference, descriptor}]`;
+//   from 1.0.0 `[{id, configuration: {creationDate, descriptor, name},
+//   variants}]`, no `reference` (facts, src ImageResource.swift).
+// - `run`/`create`: every option before the image (facts); the name rule
+//   `^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`, and from 1.2.0 at most 63 characters with
+//   `container ID X is not a valid container ID` (src ManagedContainer.swift,
+//   ContainerRun.swift; before 1.2.0 `run` says `invalid entity name X`);
+//   image config, env, env files, user, mounts, labels and networks as
+//   src Parser.swift reads them; `--rm` containers are deleted when they stop.
+// - `image load -i` reads an OCI image-layout tar (names from the
+//   `org.opencontainers.image.ref.name`/`io.containerd.image.name`
+//   annotations; a docker-save tar has no `oci-layout`) and prints the names
+//   (before 1.0.0 after `Loaded images:`); `image save [-o FILE]` prints the
+//   names too, from 1.1.0 on stderr when the tar goes to stdout; `image tag`,
+//   `image delete` (missing without `-f`: `failed to delete one or more
+//   images: […]`) (facts).
+// - `stop`, `start`, `delete [-f]` with the CLI's per-id reporting (src).
+// - Injected failures (`failures`), and a delay in `export`
+//   (`exportDelayMs`) to test interrupts.
 
 import { writeWorldFile } from "./world_file.ts";
 import { createHash } from "node:crypto";
@@ -86,13 +129,18 @@ function printError(line: string): Promise<void> {
 }
 
 /**
- * How an error reads after `Error: `. The facts file gives the plain message
- * (`container is not stopped`); the real Swift CLI prints the
- * `ContainerizationError` description, `<code>: "<message>"`, which the world
- * can ask for with `swiftErrorDescriptions`.
+ * How an error reads after `Error: `: as the Swift CLI prints a
+ * `ContainerizationError`, `<code>: "<message>"` (e.g. `invalidState:
+ * "container is not stopped"`); with `swiftErrorDescriptions: false` the
+ * plain message alone, so a caller can be tested against both.
  */
 function describe(world: ContainerWorld, error: CliError): string {
-  return world.swiftErrorDescriptions ? `${error.code}: "${error.message}"` : error.message;
+  return swift(world) ? `${error.code}: "${error.message}"` : error.message;
+}
+
+/** Whether errors read as the Swift CLI prints them (the default). */
+function swift(world: ContainerWorld): boolean {
+  return world.swiftErrorDescriptions ?? true;
 }
 
 const SERVICE_HINT =
@@ -101,7 +149,7 @@ const SERVICE_HINT =
 function serviceDownMessage(world: ContainerWorld): string {
   const xpc = `interrupted: "XPC connection error: Connection invalid"`;
   // The real CLI wraps the XPC error in another ContainerizationError.
-  return world.swiftErrorDescriptions
+  return swift(world)
     ? `Error: interrupted: "${xpc}\n${SERVICE_HINT}"`
     : `Error: ${xpc}\n${SERVICE_HINT}`;
 }
@@ -115,7 +163,7 @@ function imageNotFound(world: ContainerWorld, reference: string): CliError {
   // "not found"; the plain form says it in words.
   return new CliError(
     "notFound",
-    world.swiftErrorDescriptions
+    swift(world)
       ? `Image with reference ${reference}`
       : `Image with reference ${reference} not found`,
   );
@@ -708,7 +756,7 @@ function storeImage(world: ContainerWorld, image: FakeImage): void {
 /** What a container gets without `--cpus`/`--memory` (the system defaults). */
 const DEFAULT_RESOURCES = { cpus: 4, memoryInBytes: 1024 * 1024 * 1024 };
 
-function snapshot(container: FakeContainer, version: Version) {
+function snapshot(container: FakeContainer) {
   return {
     configuration: {
       id: container.id,
@@ -731,10 +779,28 @@ function snapshot(container: FakeContainer, version: Version) {
       publishedPorts: [],
       resources: container.resources ?? DEFAULT_RESOURCES,
     },
-    status: before(version, [1, 0, 0]) ? container.state : { state: container.state },
-    networks: [],
   };
 }
+
+/**
+ * One element of `list --format json` (and `inspect`): before 1.0.0 the
+ * `ContainerSnapshot` (`{configuration, status: "<state>", networks}`); from
+ * 1.0.0 the `ManagedContainer` (`{id, configuration, status: {state,
+ * networks, startedDate}}`), keys sorted.
+ */
+function listed(container: FakeContainer, version: Version) {
+  const { configuration } = snapshot(container);
+  if (before(version, [1, 0, 0])) {
+    return { configuration, status: container.state, networks: [] };
+  }
+  const status = container.state === "running"
+    ? { networks: [], startedDate: STARTED, state: container.state }
+    : { networks: [], state: container.state };
+  return { configuration, id: container.id, status };
+}
+
+/** When every running container of the double started (ISO 8601, as the 1.x CLI encodes dates). */
+const STARTED = "2026-12-01T00:00:00Z";
 
 function imageDescription(image: FakeImage) {
   return {
@@ -744,6 +810,31 @@ function imageDescription(image: FakeImage) {
       digest: `sha256:${sha256(JSON.stringify(image))}`,
       size: 1234,
     },
+  };
+}
+
+/**
+ * One element of `image list --format json`: before 1.0.0 the
+ * `ImageDescription` `{reference, descriptor}`; from 1.0.0 the `ImageResource`
+ * `{id, configuration: {creationDate, name, descriptor}, variants}` (keys
+ * sorted, no `reference`), `id` the index digest's hex.
+ */
+function imageListed(image: FakeImage, version: Version) {
+  const { reference, descriptor } = imageDescription(image);
+  if (before(version, [1, 0, 0])) return { reference, descriptor };
+  return {
+    configuration: { creationDate: STARTED, descriptor, name: reference },
+    id: descriptor.digest.slice("sha256:".length),
+    variants: [{
+      config: {
+        architecture: image.platform.architecture,
+        config: image.config,
+        os: image.platform.os,
+      },
+      digest: `sha256:${sha256(`${descriptor.digest}/manifest`)}`,
+      platform: image.platform,
+      size: 1234,
+    }],
   };
 }
 
@@ -777,8 +868,11 @@ function find(world: ContainerWorld, id: string): FakeContainer {
   return container;
 }
 
+/** The container name pattern (`nameValid`). */
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
 function validEntityName(id: string): void {
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(id)) {
+  if (!NAME.test(id)) {
     throw new CliError("invalidArgument", `invalid entity name ${id}`);
   }
 }
@@ -813,7 +907,7 @@ const list: Handler = async ({ world, version, parsed }) => {
   if (parsed.flags.has("quiet")) {
     for (const container of shown) await print(container.id);
   } else if (parsed.values.get("format") === "json") {
-    await print(JSON.stringify(shown.map((c) => snapshot(c, version))));
+    await print(JSON.stringify(shown.map((c) => listed(c, version))));
   } else {
     await print(table([
       ["ID", "IMAGE", "OS", "ARCH", "STATE", "ADDR"],
@@ -830,7 +924,7 @@ const inspect: Handler = async ({ world, version, parsed }) => {
     // Before 1.0.0 a missing container is silently left out (`[]`, exit 0).
     else if (!before(version, [1, 0, 0])) throw notFound(id);
   }
-  await print(JSON.stringify(found.map((c) => snapshot(c, version))));
+  await print(JSON.stringify(found.map((c) => listed(c, version))));
 };
 
 function stopContainer(world: ContainerWorld, container: FakeContainer): void {
@@ -1256,10 +1350,14 @@ function labels(parsed: Parsed): Record<string, string> {
  * real CLI checks, in its order, then adds the container and prints its id.
  */
 function createHandler(start: boolean): Handler {
-  return async ({ world, parsed }) => {
+  return async ({ world, version, parsed }) => {
     const [reference, ...args] = parsed.positionals;
     const id = parsed.values.get("name") ?? crypto.randomUUID();
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(id)) {
+    // From 1.2.0 `ManagedContainer.nameValid`: the pattern and at most 63 characters.
+    if (!before(version, [1, 2, 0]) && (id.length > 63 || !NAME.test(id))) {
+      throw new CliError("invalidArgument", `container ID ${id} is not a valid container ID`);
+    }
+    if (!NAME.test(id)) {
       throw new CliError(
         "invalidArgument",
         start ? `invalid entity name ${id}` : `container ID ${id} is not a valid container ID`,
@@ -1358,7 +1456,7 @@ const exportImage: Handler = async ({ world, version, parsed }) => {
   });
 };
 
-const imageLoad: Handler = async ({ world, parsed }) => {
+const imageLoad: Handler = async ({ world, version, parsed }) => {
   const images = await withTempDir(async (dir) => {
     let input = parsed.values.get("input");
     if (input === undefined) {
@@ -1373,15 +1471,16 @@ const imageLoad: Handler = async ({ world, parsed }) => {
     return await readImageLayout(path);
   });
   for (const image of images) storeImage(world, image);
-  await print("Loaded images:");
+  // Before 1.0.0 a heading first; from 1.0.0 the names alone.
+  if (before(version, [1, 0, 0])) await print("Loaded images:");
   for (const image of images) await print(image.reference);
 };
 
-const imageList: Handler = async ({ world, parsed }) => {
+const imageList: Handler = async ({ world, version, parsed }) => {
   if (parsed.flags.has("quiet")) {
     for (const image of world.images) await print(image.reference);
   } else if (parsed.values.get("format") === "json") {
-    await print(JSON.stringify(world.images.map(imageDescription)));
+    await print(JSON.stringify(world.images.map((image) => imageListed(image, version))));
   } else {
     await print(table([
       ["NAME", "TAG", "DIGEST"],
@@ -1442,7 +1541,7 @@ const imageDelete: Handler = async ({ world, parsed }) => {
   }
 };
 
-const imageSave: Handler = async ({ world, parsed }) => {
+const imageSave: Handler = async ({ world, version, parsed }) => {
   const images: FakeImage[] = [];
   for (const reference of parsed.positionals) {
     const image = world.images.find((i) => i.reference === reference);
@@ -1460,8 +1559,12 @@ const imageSave: Handler = async ({ world, parsed }) => {
     await writeImageLayout(images, archive);
     await deliver(archive, parsed.values.get("output"));
   });
-  // The real CLI prints the references even after a tar written to stdout.
-  for (const reference of parsed.positionals) await print(reference);
+  // The references are printed even after a tar written to stdout: on stdout, and
+  // from 1.1.0 on stderr when the tar took stdout.
+  const toStderr = parsed.values.get("output") === undefined && !before(version, [1, 1, 0]);
+  for (const reference of parsed.positionals) {
+    await (toStderr ? printError(reference) : print(reference));
+  }
 };
 
 const systemStart: Handler = async ({ world }) => {
@@ -1622,7 +1725,8 @@ function commands(version: Version): Record<string, Command | Record<string, Com
     },
     delete: deleteCommand,
     rm: deleteCommand,
-    export: exportCommand(version),
+    // Before 0.10.0 there is no `export`: it is looked up as a plugin, and not found.
+    ...(before(version, [0, 10, 0]) ? {} : { export: exportCommand(version) }),
     image: {
       load: {
         spec: spec(["image", "load"], [{ long: "input", short: "i", value: "<input>" }]),
@@ -1654,6 +1758,30 @@ function commands(version: Version): Record<string, Command | Record<string, Com
   };
 }
 
+/**
+ * An unknown top-level word is looked up as a plugin (`DefaultCommand`), and
+ * a missing one is a `ValidationError`: exit 64 with the usage, e.g.
+ * `container commit` → `Plugin 'container-commit' not found.` (the plugin
+ * directories shown are the double's own).
+ */
+function pluginNotFound(command: string): UsageError {
+  const hints = ["~/.local/libexec/container-plugins", "/usr/local/libexec/container/plugins"]
+    .map((dir) => `  - ${dir}/${command}`);
+  return new UsageError(
+    [
+      `Plugin 'container-${command}' not found.`,
+      "",
+      "- If system services are not running, start them with: container system start",
+      "- If the plugin isn't installed, ensure it exists under:",
+      "",
+      "Check to see that the plugin exists under:",
+      ...hints,
+      "",
+    ].join("\n"),
+    groupSpec([]),
+  );
+}
+
 function isCommand(value: Command | Record<string, Command>): value is Command {
   return "spec" in value && "run" in value;
 }
@@ -1671,8 +1799,8 @@ function resolveCommand(
   const first = args[0];
   const entry = Object.hasOwn(table, first) ? table[first] : undefined;
   if (!entry) {
-    const what = first.startsWith("-") ? "option" : "subcommand";
-    throw new UsageError(`Unknown ${what} '${first}'`, groupSpec([]));
+    if (first.startsWith("-")) throw new UsageError(`Unknown option '${first}'`, groupSpec([]));
+    throw pluginNotFound(first);
   }
   if (isCommand(entry)) return { command: entry, words: [first] };
   const second = args[1];

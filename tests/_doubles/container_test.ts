@@ -19,8 +19,13 @@ const encoder = new TextEncoder();
 const SERVICE_HINT =
   "Ensure container system service has been started with `container system start`.";
 
+/**
+ * A world for these tests. They read the messages in their plain form
+ * (`swiftErrorDescriptions: false`); the default, Swift's `<code>: "<message>"`,
+ * has tests of its own that ask for it.
+ */
 function world(overrides: Partial<ContainerWorld> = {}): ContainerWorld {
-  return { ...defaultContainerWorld(), ...overrides };
+  return { ...defaultContainerWorld(), swiftErrorDescriptions: false, ...overrides };
 }
 
 interface Result {
@@ -366,7 +371,11 @@ Deno.test("argument errors exit 64 with Error:, a Usage: line and a help hint", 
       "Please provide one of 'json' and 'table'.",
       "container list",
     ],
-    [["commit", "bot-bottle-dev", "img"], "Unknown subcommand 'commit'", "container <subcommand>"],
+    [
+      ["commit", "bot-bottle-dev", "img"],
+      "Plugin 'container-commit' not found.",
+      "container <subcommand>",
+    ],
     [["image", "import"], "Unknown subcommand 'import'", "container image <subcommand>"],
   ];
   for (const [args, message, usage] of cases) {
@@ -374,7 +383,8 @@ Deno.test("argument errors exit 64 with Error:, a Usage: line and a help hint", 
     assert.equal(result.code, 64, args.join(" "));
     const lines = result.stderr.split("\n");
     assert.equal(lines[0], `Error: ${message}`);
-    assert.ok(lines[1].startsWith(`Usage: ${usage}`), lines[1]);
+    const usageLine = lines.find((line) => line.startsWith("Usage: ")) ?? "";
+    assert.ok(usageLine.startsWith(`Usage: ${usage}`), result.stderr);
   }
   assert.equal((await doubles.container.read()).containers[0].state, "running");
 });
@@ -409,10 +419,22 @@ Deno.test("swiftErrorDescriptions prints errors as the Swift CLI describes them"
 
 // --- list, inspect, stop, start, delete ------------------------------------------
 
-Deno.test("list --format json: status is a string before 1.0.0, { state } from 1.0.0", async () => {
+Deno.test("list --format json: { configuration, status: string, networks } before 1.0.0; { id, configuration, status: { state, networks, startedDate } } from 1.0.0", async () => {
   const containers = [fakeContainer("up"), fakeContainer("down", { state: "stopped" })];
-  const layouts: [string, unknown][] = [["0.12.3", "running"], ["1.0.0", { state: "running" }]];
-  for (const [version, status] of layouts) {
+  const layouts: [string, unknown, string[]][] = [
+    ["0.12.3", "running", ["configuration", "status", "networks"]],
+    [
+      "1.0.0",
+      { networks: [], startedDate: "2026-12-01T00:00:00Z", state: "running" },
+      ["configuration", "id", "status"],
+    ],
+    [
+      "1.2.1",
+      { networks: [], startedDate: "2026-12-01T00:00:00Z", state: "running" },
+      ["configuration", "id", "status"],
+    ],
+  ];
+  for (const [version, status, keys] of layouts) {
     await using doubles = await installDoubles({ container: world({ version, containers }) });
     const all = await container(doubles, "list", "--all", "--format", "json");
     assert.equal(all.code, 0, all.stderr);
@@ -420,6 +442,14 @@ Deno.test("list --format json: status is a string before 1.0.0, { state } from 1
     assert.equal(snapshots.length, 2);
     assert.equal(snapshots[0].configuration.id, "bot-bottle-up");
     assert.deepEqual(snapshots[0].status, status);
+    assert.deepEqual(Object.keys(snapshots[0]), keys);
+    if (keys.includes("id")) assert.equal(snapshots[0].id, "bot-bottle-up");
+    if (typeof status === "object") {
+      assert.deepEqual(snapshots[1].status, {
+        networks: [],
+        state: "stopped",
+      });
+    }
     assert.deepEqual(snapshots[0].configuration.initProcess, containers[0].initProcess);
     assert.equal(snapshots[0].configuration.image.reference, containers[0].image);
     assert.match(snapshots[0].configuration.image.descriptor.digest, /^sha256:[0-9a-f]{64}$/);
@@ -431,6 +461,79 @@ Deno.test("list --format json: status is a string before 1.0.0, { state } from 1
   }
   await using empty = await installDoubles({ container: world() });
   assert.equal((await container(empty, "list", "-a", "--format", "json")).stdout, "[]\n");
+});
+
+Deno.test("image list --format json: [{ reference, descriptor }] before 1.0.0; [{ id, configuration: { creationDate, descriptor, name }, variants }] from 1.0.0", async () => {
+  const images: FakeImage[] = [{
+    reference: "bot-bottle-committed-dev:latest",
+    files: { "a.txt": "a\n" },
+    config: { Cmd: ["sh"] },
+    platform: { os: "linux", architecture: "arm64" },
+  }];
+  await using old = await installDoubles({ container: world({ version: "0.12.3", images }) });
+  const [before] = JSON.parse((await container(old, "image", "list", "--format", "json")).stdout);
+  assert.deepEqual(Object.keys(before), ["reference", "descriptor"]);
+  assert.equal(before.reference, images[0].reference);
+  for (const version of ["1.0.0", "1.2.1"]) {
+    await using current = await installDoubles({ container: world({ version, images }) });
+    const listed = await container(current, "image", "list", "--format", "json");
+    assert.equal(listed.code, 0, listed.stderr);
+    const [image] = JSON.parse(listed.stdout);
+    assert.deepEqual(Object.keys(image), ["configuration", "id", "variants"]);
+    assert.equal("reference" in image, false);
+    assert.equal(image.configuration.name, images[0].reference);
+    assert.deepEqual(Object.keys(image.configuration), ["creationDate", "descriptor", "name"]);
+    assert.equal(`sha256:${image.id}`, image.configuration.descriptor.digest);
+    assert.deepEqual(image.variants[0].platform, images[0].platform);
+  }
+});
+
+Deno.test("before 0.10.0 there is no export: Plugin 'container-export' not found., exit 64", async () => {
+  await using doubles = await installDoubles({
+    container: world({
+      version: "0.9.0",
+      containers: [fakeContainer("dev", { state: "stopped" })],
+    }),
+  });
+  const result = await container(doubles, "export", "-o", "out.tar", "bot-bottle-dev");
+  assert.equal(result.code, 64);
+  assert.equal(result.stderr.split("\n")[0], "Error: Plugin 'container-export' not found.");
+  assert.match(result.stderr, /start them with: container system start/);
+  assert.equal(await Deno.stat(join(doubles.dir, "out.tar")).then(() => true, () => false), false);
+});
+
+Deno.test("from 1.2.0 run and create refuse a name over 63 characters; before, only the pattern", async () => {
+  const long = `bot-bottle-${"a".repeat(53)}`; // 64 characters
+  const images: FakeImage[] = [{
+    reference: "docker.io/library/debian:bookworm",
+    files: {},
+    config: { Cmd: ["sh"] },
+    platform: { os: "linux", architecture: "arm64" },
+  }];
+  await using current = await installDoubles({
+    container: world({ version: "1.2.1", images, swiftErrorDescriptions: true }),
+  });
+  for (const verb of ["run", "create"]) {
+    const args = verb === "run" ? ["run", "-d"] : ["create"];
+    const refused = await container(current, ...args, "--name", long, "debian:bookworm");
+    assert.equal(refused.code, 1);
+    assert.equal(
+      refused.stderr,
+      `Error: invalidArgument: "container ID ${long} is not a valid container ID"\n`,
+    );
+  }
+  const fits = await container(
+    current,
+    "run",
+    "-d",
+    "--name",
+    long.slice(0, 63),
+    "debian:bookworm",
+  );
+  assert.equal(fits.code, 0, fits.stderr);
+  assert.equal((await current.container.read()).containers.length, 1);
+  await using old = await installDoubles({ container: world({ version: "1.1.0", images }) });
+  assert.equal((await container(old, "run", "-d", "--name", long, "debian:bookworm")).code, 0);
 });
 
 Deno.test("inspect of a missing container: [] and exit 0 before 1.0.0, an error from 1.0.0", async () => {
@@ -504,7 +607,7 @@ Deno.test("image load reads an OCI layout: gzip layers applied in order, whiteou
   });
   const result = await container(doubles, "image", "load", "-i", archive);
   assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stdout, "Loaded images:\nsnap:v1\n");
+  assert.equal(result.stdout, "snap:v1\n", "from 1.0.0 the names alone");
   const [image] = (await doubles.container.read()).images;
   assert.deepEqual(image, {
     reference: "snap:v1",
@@ -592,7 +695,10 @@ Deno.test("image save then load round-trips files, config and platform", async (
   assert.ok(entries.includes("oci-layout") && entries.includes("index.json"), String(entries));
 
   const listed = JSON.parse((await container(doubles, "image", "list", "--format", "json")).stdout);
-  assert.deepEqual(listed.map((i: { reference: string }) => i.reference), [image.reference]);
+  assert.deepEqual(
+    listed.map((i: { configuration: { name: string } }) => i.configuration.name),
+    [image.reference],
+  );
   const deleted = await container(doubles, "image", "delete", image.reference);
   assert.equal(deleted.code, 0, deleted.stderr);
   assert.deepEqual((await doubles.container.read()).images, []);
@@ -601,6 +707,35 @@ Deno.test("image save then load round-trips files, config and platform", async (
   assert.equal(loaded.code, 0, loaded.stderr);
   assert.deepEqual((await doubles.container.read()).images, [image]);
   assert.deepEqual(await tmpEntries(doubles), [], "temp files left behind");
+});
+
+Deno.test("image load prints the names (after Loaded images: before 1.0.0); image save to stdout prints them on stderr from 1.1.0", async () => {
+  const image: FakeImage = {
+    reference: "snap:v1",
+    files: { "a.txt": "a\n" },
+    config: {},
+    platform: { os: "linux", architecture: "arm64" },
+  };
+  const cases: [string, string, string, string][] = [
+    ["0.12.3", "Loaded images:\nsnap:v1\n", "snap:v1\n", ""],
+    ["1.0.0", "snap:v1\n", "snap:v1\n", ""],
+    ["1.1.0", "snap:v1\n", "", "snap:v1\n"],
+  ];
+  for (const [version, loaded, savedOut, savedErr] of cases) {
+    await using doubles = await installDoubles({ container: world({ version, images: [image] }) });
+    const saved = await container(doubles, "image", "save", "snap:v1");
+    assert.equal(saved.code, 0, saved.stderr);
+    assert.equal(saved.stderr, savedErr, version);
+    const tail = decoder.decode(saved.bytes.slice(saved.bytes.length - savedOut.length));
+    assert.equal(savedOut === "" ? "" : tail, savedOut, version);
+    const archive = join(doubles.dir, "saved.tar");
+    assert.equal(
+      (await container(doubles, "image", "save", "-o", archive, "snap:v1")).stdout,
+      "snap:v1\n",
+    );
+    const result = await container(doubles, "image", "load", "-i", archive);
+    assert.equal(result.stdout, loaded, version);
+  }
 });
 
 Deno.test("image load replaces an image stored under the same reference", async () => {
@@ -694,7 +829,11 @@ Deno.test("run -d creates a running container with the image's files and config"
     resources: { cpus: 4, memoryInBytes: 1073741824 },
   });
   const [snapshot] = await listed(doubles);
-  assert.deepEqual(snapshot.status, { state: "running" });
+  assert.deepEqual(snapshot.status, {
+    networks: [],
+    startedDate: "2026-12-01T00:00:00Z",
+    state: "running",
+  });
   assert.deepEqual(snapshot.configuration.initProcess, created.initProcess);
   assert.deepEqual(snapshot.configuration.networks, [
     { network: "default", options: { hostname: "bot-bottle-dev" } },
@@ -957,7 +1096,10 @@ Deno.test("run refuses a name already taken, and an invalid name", async () => {
   const invalid = await container(doubles, "run", "-d", "--name", "-bad", image.reference);
   assert.equal(invalid.code, 64, "a value starting with - is a missing value");
   const bad = await container(doubles, "run", "-d", "--name", "a/b", image.reference);
-  assert.deepEqual([bad.code, bad.stderr], [1, "Error: invalid entity name a/b\n"]);
+  assert.deepEqual([bad.code, bad.stderr], [
+    1,
+    "Error: container ID a/b is not a valid container ID\n",
+  ]);
   const after = await doubles.container.read();
   assert.deepEqual(after.containers.map((c) => [c.id, c.state]), [["bot-bottle-dev", "stopped"]]);
 

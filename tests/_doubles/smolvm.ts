@@ -1,25 +1,60 @@
 // The `smolvm` test double: an executable (installed on PATH by harness.ts)
 // that behaves as the smolvm CLI is documented to behave (the "smolvm"
-// section of /work/shared/backend-cli-facts.md), over the world file named by
-// BOT_BOTTLE_DOUBLE_WORLD (see smolvm_world.ts).
+// section of /work/shared/backend-cli-facts.md, "facts" below), over the
+// world file named by BOT_BOTTLE_DOUBLE_WORLD (see smolvm_world.ts). It
+// defaults to smolvm 1.25.4; the world's `version` brings older behaviour
+// back. Sources: facts; smol-machines/smolvm at v1.9.3 and later commits
+// ("src" below: src/cli/pack.rs, src/cli/machine.rs, src/config.rs,
+// src/pack_export.rs, src/data/image_source.rs, src/data/errors.rs).
 //
 // Conventions it reproduces: runtime errors are `Error: <message>` on stderr
-// with exit status 1; argument errors are clap's (`error: …`, `Usage: …`,
-// exit status 2). Commands it simulates:
+// with exit status 1, the message `<kind> operation failed: <operation>:
+// <reason>` (src/data/errors.rs); argument errors are clap's (`error: …`,
+// `Usage: …`, exit status 2); `--help` prints the usage and every option
+// (clap). Commands it simulates:
 //
-//   smolvm --version
+//   smolvm --version                                 `smolvm X.Y.Z` (facts)
 //   smolvm machine ls [--json]                       (alias: list)
 //   smolvm machine status [--name NAME] [--json]
 //   smolvm machine start [--name NAME]
 //   smolvm machine stop [--name NAME]
-//   smolvm machine create --name NEW (--from FILE.smolmachine | --image IMAGE)
+//   smolvm machine create --name NEW (--from FILE.smolmachine | --image IMAGE) [--net]
 //   smolvm machine delete --name NAME [-f]           (alias: rm)
-//   smolvm pack create --from-vm NAME -o OUT
+//   smolvm pack create --from-vm NAME [--include-workspace] -o OUT
 //
-// `start`, `stop` and `status` act on the machine named `default` when
-// `--name` is absent. `create` and `delete` take the name as a positional
-// argument before 1.0.2 (where `--name` is an unexpected argument), and as
-// `--name` from 1.0.2 (where a positional is unexpected).
+// Behaviour, and where it comes from:
+// - `start`, `stop` and `status` act on the machine named `default` when
+//   `--name` is absent (facts). `create` and `delete` take the name as a
+//   positional argument before 1.0.2, as `--name` from 1.0.2 (facts).
+// - `machine ls --json`: an array (`[]` when none), keys in alphabetical
+//   order, a subset of the real ones: `cpus`, `forkable`, `image`,
+//   `memory_mib`, `mounts` and `ports` (counts), `name`, `network`, `pid`,
+//   `state` (facts).
+// - stop of a stopped machine succeeds saying it is not running; missing
+//   machines: `vm not found: NAME` (facts).
+// - `machine create --image`: `-`, a path or an archive name is local, all
+//   else a registry reference (src/data/image_source.rs). A registry image
+//   without `--net` is refused from 1.7.3 with src/config.rs's words; before
+//   1.7.3 it is created and its first `start` fails pulling the image (facts;
+//   that DNS error's text is the double's own). The machine records `--net`.
+// - `/workspace` is the machine's storage disk (`FakeMachine.workspace`),
+//   apart from the root filesystem (`files`); it survives stop and start
+//   (facts, src/pack_export.rs).
+// - `pack create --from-vm`: refuses `-o` ending in `.smolmachine` from
+//   1.7.0 (src/cli/pack.rs); a running/frozen, missing, unreachable or
+//   failed machine (facts, src); a machine never started ("has no storage
+//   disk yet", src/pack_export.rs); a local-archive machine; a fork clone up
+//   to 1.16.0 (src/pack_export.rs), and up to 1.16.0 a registry machine
+//   re-pulls its image, failing without network (facts). The artifact is a
+//   tar of `manifest.json` (`arch`, `network`), `rootfs/` and, only with
+//   `--include-workspace`, `workspace/`. `--include-workspace` exists (and
+//   `--help` lists it) from 1.22.0 or as the world's `includeWorkspace` says:
+//   the first release with it is unverified (facts); elsewhere clap refuses it.
+// - `machine create --from`: a missing file, an artifact for another CPU
+//   architecture (facts, src); the new machine gets the pack's root
+//   filesystem, its `/workspace` (empty without one) and its network setting.
+// - `machine delete` without `-f` stops the machine, asks, and on no answer
+//   prints `Cancelled` and exits 0 (facts).
 //
 // Each call is appended to the world's `calls` and written out before the
 // command runs, so an interrupted `pack create` (see `packDelayMs`) is still
@@ -28,9 +63,9 @@
 // did meanwhile.
 //
 // Real options this double does not simulate (`pack create --image`, …) and
-// real subcommands it does not simulate (`machine exec`, …) fail with
-// `Error: smolvm test double: … is not simulated`, exit status 1, so a test
-// never mistakes them for a real refusal.
+// real subcommands it does not simulate (`machine exec`, `machine shell`, …)
+// fail with `Error: smolvm test double: … is not simulated`, exit status 1,
+// so a test never mistakes them for a real refusal.
 
 import { writeWorldFile } from "./world_file.ts";
 import { dirname, join, resolve } from "node:path";
@@ -189,7 +224,7 @@ function parse(spec: CommandSpec, args: string[]): Parsed {
     } else if (arg === "--") {
       onlyPositionals = true;
     } else if (arg === "--help" || arg === "-h") {
-      throw new HelpRequest(`Usage: ${spec.usage}`);
+      throw new HelpRequest(helpText(spec));
     } else if (arg.startsWith("--")) {
       const [long, inline] = splitOnce(arg, "=");
       const option = spec.options.find((each) => each.long === long);
@@ -248,6 +283,17 @@ function parse(spec: CommandSpec, args: string[]): Parsed {
   return parsed;
 }
 
+/** clap's help: the usage line, then every option, each on its own line. */
+function helpText(spec: CommandSpec): string {
+  const lines = [`Usage: ${spec.usage}`, "", "Options:"];
+  for (const option of spec.options) {
+    const short = option.short ? `${option.short}, ` : "    ";
+    lines.push(`  ${short}${display(option)}`);
+  }
+  lines.push("  -h, --help");
+  return lines.join("\n");
+}
+
 function splitOnce(text: string, separator: string): [string, string | undefined] {
   const at = text.indexOf(separator);
   return at < 0 ? [text, undefined] : [text.slice(0, at), text.slice(at + separator.length)];
@@ -293,17 +339,23 @@ function pidOf(machine: FakeMachine): number | null {
   return alive ? 10_000 + (fnv(machine.name) % 50_000) : null;
 }
 
-/** A machine as `machine ls --json` and `machine status --json` show it. */
+/**
+ * A machine as `machine ls --json` and `machine status --json` show it: keys
+ * in alphabetical order, `mounts` and `ports` as counts (a subset of the
+ * real ~30 keys).
+ */
 function describe(machine: FakeMachine) {
   return {
-    name: machine.name,
-    state: machine.state,
-    pid: pidOf(machine),
     cpus: DEFAULT_CPUS,
-    memory_mib: DEFAULT_MEMORY_MIB,
+    forkable: false,
     image: imageOf(machine),
-    arch: machine.arch,
-    source: machine.source,
+    memory_mib: DEFAULT_MEMORY_MIB,
+    mounts: 0,
+    name: machine.name,
+    network: machine.network ?? false,
+    pid: pidOf(machine),
+    ports: 0,
+    state: machine.state,
   };
 }
 
@@ -387,6 +439,14 @@ const start: Command = {
       stdout(`Machine '${name}' already running (PID: ${pidOf(machine)})`);
       return UNCHANGED;
     }
+    // Before 1.7.3 a registry machine without network was created, and its first start
+    // failed pulling the image inside the guest (the text here is the double's own).
+    if (machine.state === "created" && machine.source === "registry" && !machine.network) {
+      throw new SmolvmError(
+        `agent operation failed: pull image: failed to pull '${imageOf(machine)}': ` +
+          `dial tcp: lookup registry-1.docker.io: no such host`,
+      );
+    }
     // created, stopped, failed; an unreachable one is killed and started afresh.
     stdout(`Starting machine '${name}'...`);
     machine.state = "running";
@@ -455,13 +515,25 @@ function create(nameIsFlag: boolean): Command {
         machine = await machineFromArtifact(name, from, world);
       } else if (image !== undefined) {
         refuseExisting(world, name);
-        const local = image === "-" || await exists(image);
+        const local = isLocalImage(image);
+        const network = args.flags.has("--net");
+        if (!local && !network && atLeast(world.version, [1, 7, 3])) {
+          throw new SmolvmError(
+            `config operation failed: create machine: image '${image}' must be pulled from a ` +
+              `registry, but this machine has no network, so the pull can never succeed. Add ` +
+              `--net (or publish a port with -p, or set an egress policy with ` +
+              `--allow-cidr/--allow-host). To keep the machine network-isolated, supply the ` +
+              `image locally instead: \`docker save ${image} | smolvm machine create --image - ...\``,
+          );
+        }
         machine = {
           name,
           state: "created",
           source: local ? "local-archive" : "registry",
           arch: world.hostArch,
           files: {},
+          workspace: {},
+          network,
           image: local ? `local:${fnv(resolve(image)).toString(16).padStart(8, "0")}` : image,
         };
       } else {
@@ -478,6 +550,15 @@ function create(nameIsFlag: boolean): Command {
       return CHANGED;
     },
   };
+}
+
+/**
+ * `image_source::classify`: `-`, a path (`/`, `./`, `../`) or an archive name
+ * (`.tar`, `.tar.gz`, `.tgz`) is local; anything else is a registry reference.
+ */
+function isLocalImage(image: string): boolean {
+  return image === "-" || /^(\/|\.\/|\.\.\/)/.test(image) ||
+    [".tar", ".tar.gz", ".tgz"].some((suffix) => image.endsWith(suffix));
 }
 
 function refuseExisting(world: SmolvmWorld, name: string): void {
@@ -506,7 +587,7 @@ async function machineFromArtifact(
       stdout: "null",
       stderr: "piped",
     }).output();
-    let manifest: { format?: unknown; arch?: unknown } | undefined;
+    let manifest: { format?: unknown; arch?: unknown; network?: unknown } | undefined;
     if (untar.success) {
       manifest = await Deno.readTextFile(join(dir, "manifest.json"))
         .then((text) => JSON.parse(text), () => undefined);
@@ -533,6 +614,10 @@ async function machineFromArtifact(
       source: "smolmachine",
       arch: manifest.arch,
       files: await readTree(join(dir, "rootfs")),
+      // The storage disk: `/workspace` as the pack carried it (empty without --include-workspace).
+      workspace: await readTree(join(dir, "workspace")),
+      // A pack records the network setting; `create --from` inherits it.
+      network: manifest.network === true,
     };
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -596,114 +681,140 @@ async function readLine(): Promise<string> {
 
 // --- pack create --------------------------------------------------------------
 
-const packCreate: Command = {
-  spec: {
-    path: "pack create",
-    usage:
-      "smolvm pack create --output <PATH> <--image <IMAGE>|--from-vm <VM_NAME>|--smolfile <PATH>>",
-    options: [
-      { long: "--from-vm", value: "<VM_NAME>" },
-      { long: "--output", short: "-o", value: "<PATH>", required: true },
-      {
-        long: "--image",
-        short: "-I",
-        value: "<IMAGE>",
-        requiredUnless: ["--from-vm", "--smolfile"],
-        conflictsWith: "--from-vm",
-        unsimulated: true,
-      },
-      { long: "--smolfile", short: "-s", value: "<PATH>", unsimulated: true },
-      { long: "--single-file", unsimulated: true },
-      { long: "--cpus", value: "<N>" },
-      { long: "--mem", value: "<MiB>" },
-      { long: "--oci-platform", value: "<OS/ARCH>" },
-      { long: "--entrypoint", value: "<CMD>" },
-      { long: "--no-sign" },
-      { long: "--gpu" },
-      { long: "--staging-dir", value: "<DIR>" },
-    ],
-    positionals: [],
-  },
-  async run(args, world) {
-    // Parsing made sure of it: --image and --smolfile are not simulated.
-    const name = args.values.get("--from-vm")!;
-    const output = args.values.get("--output")!;
-    if (output.toLowerCase().endsWith(".smolmachine")) {
-      throw new SmolvmError(
-        `config operation failed: pack create: output path '${output}' must not end in ` +
-          `.smolmachine: it names the executable stub, and the artifact is written next to it ` +
-          `as '<output>.smolmachine'; pass -o ${output.slice(0, -".smolmachine".length)}`,
-      );
-    }
-    const refuse = (message: string) =>
-      new SmolvmError(`agent operation failed: pack from VM: ${message}`);
-    const machine = world.machines.find((each) => each.name === name);
-    if (!machine) throw refuse(`VM '${name}' not found`);
-    switch (machine.state) {
-      case "running":
-      case "frozen":
-        throw refuse(
-          `VM '${name}' is running. Stop it first with: smolvm machine stop --name ${name}`,
-        );
-      case "unreachable":
-        throw refuse(
-          `VM '${name}' is unreachable (its VM process is alive but its agent does not answer). ` +
-            `Stop it first with: smolvm machine stop --name ${name}`,
-        );
-      case "failed":
-        throw refuse(
-          `VM '${name}' is in state failed; its disks may be inconsistent. Start it again with: ` +
-            `smolvm machine start --name ${name}, or delete it`,
-        );
-    }
-    const image = imageOf(machine);
-    if (machine.source === "local-archive") {
-      throw refuse(
-        `VM '${name}' was created from a local image (${image}). \`pack create --from-vm\` can ` +
-          `only snapshot VMs created from a REGISTRY image — local archives and rootfs ` +
-          `directories are flattened on boot and have no registry manifest to re-pull. ` +
-          `Recreate the machine from a registry reference to pack it.`,
-      );
-    }
-    if (machine.source === "fork") {
-      throw refuse(
-        `VM '${name}' is a fork clone: its disks are copy-on-write over its fork base and ` +
-          `cannot be packed on their own. Pack the fork base instead.`,
-      );
-    }
-    stdout(`Packing VM '${name}' snapshot...`);
-    if (machine.source === "registry") {
-      stdout("Starting agent VM to export layers...");
-      if (!world.network) {
+/** Whether this version's `pack create` takes `--include-workspace` (see `SmolvmWorld`). */
+function packsWorkspace(world: SmolvmWorld): boolean {
+  return world.includeWorkspace ?? atLeast(world.version, [1, 22, 0]);
+}
+
+/** `pack create`, as `world`'s version declares it. */
+function packCreate(world: SmolvmWorld): Command {
+  return {
+    spec: {
+      path: "pack create",
+      usage:
+        "smolvm pack create --output <PATH> <--image <IMAGE>|--from-vm <VM_NAME>|--smolfile <PATH>>",
+      options: [
+        { long: "--from-vm", value: "<VM_NAME>" },
+        { long: "--output", short: "-o", value: "<PATH>", required: true },
+        {
+          long: "--image",
+          short: "-I",
+          value: "<IMAGE>",
+          requiredUnless: ["--from-vm", "--smolfile"],
+          conflictsWith: "--from-vm",
+          unsimulated: true,
+        },
+        { long: "--smolfile", short: "-s", value: "<PATH>", unsimulated: true },
+        { long: "--single-file", unsimulated: true },
+        { long: "--cpus", value: "<N>" },
+        { long: "--mem", value: "<MiB>" },
+        { long: "--oci-platform", value: "<OS/ARCH>" },
+        { long: "--entrypoint", value: "<CMD>" },
+        { long: "--no-sign" },
+        { long: "--gpu" },
+        { long: "--staging-dir", value: "<DIR>" },
+        ...(packsWorkspace(world) ? [{ long: "--include-workspace" }] : []),
+      ],
+      positionals: [],
+    },
+    async run(args, world) {
+      // Parsing made sure of it: --image and --smolfile are not simulated.
+      const name = args.values.get("--from-vm")!;
+      const output = args.values.get("--output")!;
+      if (atLeast(world.version, [1, 7, 0]) && /\.smolmachine$/i.test(output)) {
         throw new SmolvmError(
-          `agent operation failed: pull image: failed to pull '${image}': network unreachable ` +
-            `(packing a VM created from a registry image re-pulls its base image)`,
+          `config operation failed: pack create: --output names the executable stub, not the ` +
+            `.smolmachine sidecar (which is created automatically as '<output>.smolmachine'). ` +
+            `Use --output ${output.slice(0, -".smolmachine".length)} instead.`,
         );
       }
-    }
-    if (world.packDelayMs) await new Promise((done) => setTimeout(done, world.packDelayMs));
-    const stub = resolve(output);
-    const artifact = `${stub}.smolmachine`;
-    if (!(await exists(dirname(stub)))) {
-      throw new SmolvmError(
-        "agent operation failed: pack binary: No such file or directory (os error 2)",
+      const refuse = (message: string) =>
+        new SmolvmError(`agent operation failed: pack from VM: ${message}`);
+      const machine = world.machines.find((each) => each.name === name);
+      if (!machine) throw refuse(`VM '${name}' not found`);
+      switch (machine.state) {
+        case "running":
+        case "frozen":
+          throw refuse(
+            `VM '${name}' is running. Stop it first with: smolvm machine stop --name ${name}`,
+          );
+        case "unreachable":
+          throw refuse(
+            `VM '${name}' is unreachable (its VM process is alive but its agent does not answer). ` +
+              `Stop it first with: smolvm machine stop --name ${name}`,
+          );
+        case "failed":
+          throw refuse(
+            `VM '${name}' is in state failed; its disks may be inconsistent. Start it again with: ` +
+              `smolvm machine start --name ${name}, or delete it`,
+          );
+      }
+      const image = imageOf(machine);
+      if (machine.source === "local-archive") {
+        throw refuse(
+          `VM '${name}' was created from a local image (${image}). \`pack create --from-vm\` can ` +
+            `only snapshot VMs created from a REGISTRY image — local archives and rootfs ` +
+            `directories are flattened on boot and have no registry manifest to re-pull. ` +
+            `Recreate the machine from a registry reference to pack it.`,
+        );
+      }
+      // Up to 1.16.0 a pack re-pulls the base image and refuses fork clones; from 1.16.1
+      // cached layers are reused and fork clones can be packed.
+      const cached = atLeast(world.version, [1, 16, 1]);
+      if (machine.source === "fork" && !cached) {
+        throw refuse(
+          `machine '${name}' is a fork clone of '${machine.forkOf ?? "golden"}'; its ` +
+            `copy-on-write disks cannot be exported directly. Export the golden instead, or ` +
+            `recreate the state in a non-clone machine and export that.`,
+        );
+      }
+      if (machine.state === "created") {
+        const disk = join(dataDir(name), "storage.raw");
+        throw refuse(
+          `machine '${name}' has no storage disk yet (${disk}) — it has never been started. ` +
+            `Start it once so its state exists, or pack the image directly with ` +
+            `\`pack create -I <image>\`.`,
+        );
+      }
+      stdout(`Packing VM '${name}' snapshot...`);
+      if (machine.source === "registry" && !cached) {
+        stdout("Starting agent VM to export layers...");
+        if (!world.network) {
+          throw new SmolvmError(
+            `agent operation failed: pull image: failed to pull '${image}': network unreachable ` +
+              `(packing a VM created from a registry image re-pulls its base image)`,
+          );
+        }
+      }
+      if (world.packDelayMs) await new Promise((done) => setTimeout(done, world.packDelayMs));
+      const stub = resolve(output);
+      const artifact = `${stub}.smolmachine`;
+      if (!(await exists(dirname(stub)))) {
+        throw new SmolvmError(
+          "agent operation failed: pack binary: No such file or directory (os error 2)",
+        );
+      }
+      await writeArtifact(machine, artifact, args.flags.has("--include-workspace"));
+      await Deno.writeTextFile(stub, stubScript(), { mode: 0o755 });
+      await Deno.chmod(stub, 0o755);
+      const stubSize = (await Deno.stat(stub)).size;
+      const assetsSize = (await Deno.stat(artifact)).size;
+      stdout(
+        `Packed: ${output} (stub: ${kb(stubSize)}KB, total: ${kb(stubSize + assetsSize)}KB)`,
       );
-    }
-    await writeArtifact(machine, artifact);
-    await Deno.writeTextFile(stub, stubScript(), { mode: 0o755 });
-    await Deno.chmod(stub, 0o755);
-    const stubSize = (await Deno.stat(stub)).size;
-    const assetsSize = (await Deno.stat(artifact)).size;
-    stdout(
-      `Packed: ${output} (stub: ${kb(stubSize)}KB, total: ${kb(stubSize + assetsSize)}KB)`,
-    );
-    stdout(`Assets: ${output}.smolmachine (${kb(assetsSize)}KB compressed)`);
-    stdout(`\nRun with: ${output}`);
-    stdout("Note: Keep the .smolmachine file alongside the binary");
-    stdout("Options: --help for usage");
-    return UNCHANGED;
-  },
-};
+      stdout(`Assets: ${output}.smolmachine (${kb(assetsSize)}KB compressed)`);
+      stdout(`\nRun with: ${output}`);
+      stdout("Note: Keep the .smolmachine file alongside the binary");
+      stdout("Options: --help for usage");
+      return UNCHANGED;
+    },
+  };
+}
+
+/** Where smolvm keeps a machine's disks (the double's stand-in, for messages). */
+function dataDir(name: string): string {
+  return `${Deno.env.get("HOME") ?? "/root"}/.local/share/smolvm/vms/${name}`;
+}
 
 const kb = (bytes: number) => Math.floor(bytes / 1024);
 
@@ -717,23 +828,40 @@ function stubScript(): string {
   ].join("\n");
 }
 
-/** Writes `artifact`: a tar of `manifest.json` and `rootfs/<the machine's files>`. */
-async function writeArtifact(machine: FakeMachine, artifact: string): Promise<void> {
+/**
+ * Writes `artifact`: a tar of `manifest.json`, `rootfs/<the machine's files>`
+ * and, with `--include-workspace`, `workspace/<its /workspace>` (the storage
+ * disk, which a pack otherwise leaves out).
+ */
+async function writeArtifact(
+  machine: FakeMachine,
+  artifact: string,
+  includeWorkspace: boolean,
+): Promise<void> {
   const staging = await Deno.makeTempDir({ prefix: "smolvm-double-pack-" });
   try {
-    const manifest = { format: 1, arch: machine.arch, from: machine.name };
+    const manifest = {
+      format: 1,
+      arch: machine.arch,
+      from: machine.name,
+      network: machine.network ?? false,
+    };
     await Deno.writeTextFile(join(staging, "manifest.json"), `${JSON.stringify(manifest)}\n`);
-    await Deno.mkdir(join(staging, "rootfs"));
-    for (const [path, content] of Object.entries(machine.files)) {
-      if (path.startsWith("/") || path.split("/").includes("..")) {
-        throw new Error(`the smolvm world gives machine "${machine.name}" a bad path: ${path}`);
+    const trees: [string, Record<string, string>][] = [["rootfs", machine.files]];
+    if (includeWorkspace) trees.push(["workspace", machine.workspace ?? {}]);
+    for (const [tree, files] of trees) {
+      await Deno.mkdir(join(staging, tree));
+      for (const [path, content] of Object.entries(files)) {
+        if (path.startsWith("/") || path.split("/").includes("..")) {
+          throw new Error(`the smolvm world gives machine "${machine.name}" a bad path: ${path}`);
+        }
+        const file = join(staging, tree, path);
+        await Deno.mkdir(dirname(file), { recursive: true });
+        await Deno.writeTextFile(file, content);
       }
-      const file = join(staging, "rootfs", path);
-      await Deno.mkdir(dirname(file), { recursive: true });
-      await Deno.writeTextFile(file, content);
     }
     const tar = await new Deno.Command("tar", {
-      args: ["-cf", artifact, "-C", staging, "manifest.json", "rootfs"],
+      args: ["-cf", artifact, "-C", staging, "manifest.json", ...trees.map(([tree]) => tree)],
       stdout: "null",
       stderr: "piped",
     }).output();
@@ -788,7 +916,7 @@ function route(
       },
       unsimulated: UNSIMULATED_MACHINE,
     },
-    pack: { commands: { create: packCreate }, unsimulated: UNSIMULATED_PACK },
+    pack: { commands: { create: packCreate(world) }, unsimulated: UNSIMULATED_PACK },
   };
   const [first, second, ...rest] = args;
   if (first === "--version" || first === "-V") return { version: true };

@@ -207,16 +207,20 @@ Deno.test("smolvm machine start starts a stopped machine; a missing one is not f
   failedWith(await smolvm(doubles, ["machine", "start"]), "vm not found: default");
 });
 
-Deno.test("smolvm pack create refuses -o ending in .smolmachine and writes nothing", async () => {
+Deno.test("smolvm pack create refuses -o ending in .smolmachine from 1.7.0 and writes nothing", async () => {
   await using doubles = await withMachines([{ state: "stopped" }]);
   const work = join(doubles.dir, "work");
   const run = await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "x.smolmachine"]);
-  equal(run.code, 1);
-  match(
-    run.stderr,
-    /^Error: config operation failed: pack create: output path 'x\.smolmachine' must not end in \.smolmachine.*; pass -o x\n$/,
+  failedWith(
+    run,
+    "config operation failed: pack create: --output names the executable stub, not the " +
+      ".smolmachine sidecar (which is created automatically as '<output>.smolmachine'). " +
+      "Use --output x instead.",
   );
   deepStrictEqual(await Array.fromAsync(Deno.readDir(work)), []);
+  await using old = await withMachines([{ state: "stopped" }], { version: "1.6.13" });
+  succeeded(await smolvm(old, ["pack", "create", "--from-vm", NAME, "-o", "x.smolmachine"]));
+  ok(await exists(join(old.dir, "work", "x.smolmachine.smolmachine")));
 });
 
 for (const state of ["running", "frozen"] as const) {
@@ -266,20 +270,23 @@ Deno.test("smolvm pack create writes an executable stub and a tar artifact, rela
     (await tar("-tf", artifact)).split("\n").filter((line) => line && !line.endsWith("/"))
       .sort(),
     ["manifest.json", "rootfs/etc/hostname", "rootfs/work/notes.txt"],
+    "no workspace/ without --include-workspace",
   );
   deepStrictEqual(JSON.parse(await tar("-xOf", artifact, "manifest.json")), {
     format: 1,
     arch: "x86_64",
     from: NAME,
+    network: true,
   });
   equal(await tar("-xOf", artifact, "rootfs/work/notes.txt"), "agent work\n");
   equal(await stateOf(doubles), "stopped", "packing does not change the machine");
   deepStrictEqual(await Array.fromAsync(Deno.readDir(doubles.tmp)), [], "no temp files left");
 });
 
-Deno.test("smolvm pack create of a registry machine without network fails and writes nothing", async () => {
+Deno.test("smolvm up to 1.16.0: pack create of a registry machine without network fails and writes nothing", async () => {
   await using doubles = await withMachines([{ state: "stopped", source: "registry" }], {
     network: false,
+    version: "1.9.3",
   });
   const run = await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]);
   equal(run.code, 1);
@@ -312,15 +319,139 @@ Deno.test("smolvm pack create refuses a machine made from a local image archive"
   equal(await exists(join(doubles.dir, "work", "out")), false);
 });
 
-Deno.test("smolvm pack create refuses a fork clone", async () => {
-  await using doubles = await withMachines([{ state: "stopped", source: "fork" }]);
+Deno.test("smolvm from 1.16.1 packs a registry machine from cached layers, without network", async () => {
+  await using doubles = await withMachines([{ state: "stopped", source: "registry" }], {
+    network: false,
+  });
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]));
+  ok(await exists(join(doubles.dir, "work", "out.smolmachine")));
+});
+
+Deno.test("smolvm up to 1.16.0 refuses to pack a fork clone; from 1.16.1 packs it", async () => {
+  await using old = await withMachines([{ state: "stopped", source: "fork", forkOf: "base" }], {
+    version: "1.9.3",
+  });
+  failedWith(
+    await smolvm(old, ["pack", "create", "--from-vm", NAME, "-o", "out"]),
+    `agent operation failed: pack from VM: machine '${NAME}' is a fork clone of 'base'; its ` +
+      `copy-on-write disks cannot be exported directly. Export the golden instead, or ` +
+      `recreate the state in a non-clone machine and export that.`,
+  );
+  equal(await exists(join(old.dir, "work", "out")), false);
+  await using current = await withMachines([{ state: "stopped", source: "fork" }]);
+  succeeded(await smolvm(current, ["pack", "create", "--from-vm", NAME, "-o", "out"]));
+});
+
+Deno.test("smolvm pack create refuses a machine that was never started: it has no storage disk", async () => {
+  await using doubles = await withMachines([{ state: "created" }]);
   const run = await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "out"]);
   equal(run.code, 1);
   match(
     run.stderr,
-    new RegExp(`^Error: agent operation failed: pack from VM: VM '${NAME}' is a fork clone`),
+    new RegExp(
+      `^Error: agent operation failed: pack from VM: machine '${NAME}' has no storage disk yet ` +
+        `\\(.*\\) — it has never been started\\. Start it once`,
+    ),
   );
   equal(await exists(join(doubles.dir, "work", "out")), false);
+});
+
+Deno.test("smolvm pack create leaves /workspace out unless --include-workspace, which create --from restores", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }]);
+  const work = join(doubles.dir, "work");
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "bare"]));
+  succeeded(
+    await smolvm(doubles, [
+      "pack",
+      "create",
+      "--from-vm",
+      NAME,
+      "--include-workspace",
+      "-o",
+      "full",
+    ]),
+  );
+  equal(
+    await tar("-xOf", join(work, "full.smolmachine"), "workspace/plan.md"),
+    "the agent's plan\n",
+  );
+  const cases: [string, Record<string, string>][] = [
+    ["bare", {}],
+    ["full", { "plan.md": "the agent's plan\n" }],
+  ];
+  for (const [stem, workspace] of cases) {
+    const name = `from-${stem}`;
+    succeeded(
+      await smolvm(doubles, ["machine", "create", "--name", name, "--from", `${stem}.smolmachine`]),
+    );
+    const made = (await machines(doubles)).find((machine) => machine.name === name);
+    deepStrictEqual(made?.workspace, workspace, stem);
+    equal(made?.network, true, "the pack's network setting is inherited");
+  }
+});
+
+Deno.test("smolvm pack create --help lists --include-workspace only where it exists; elsewhere clap refuses it", async () => {
+  await using current = await withMachines([{ state: "stopped" }]);
+  const help = await smolvm(current, ["pack", "create", "--help"]);
+  succeeded(help);
+  match(help.stdout, /^Usage: smolvm pack create /);
+  match(help.stdout, /\n {6}--include-workspace\n/);
+  for (const world of [{ version: "1.9.3" }, { version: "1.25.4", includeWorkspace: false }]) {
+    await using old = await withMachines([{ state: "stopped" }], world);
+    const oldHelp = await smolvm(old, ["pack", "create", "--help"]);
+    succeeded(oldHelp);
+    match(oldHelp.stdout, /--from-vm <VM_NAME>/);
+    equal(oldHelp.stdout.includes("--include-workspace"), false);
+    const refused = await smolvm(old, [
+      "pack",
+      "create",
+      "--from-vm",
+      NAME,
+      "--include-workspace",
+      "-o",
+      "out",
+    ]);
+    equal(refused.code, 2);
+    match(refused.stderr, /^error: unexpected argument '--include-workspace' found\n/);
+    equal(await exists(join(old.dir, "work", "out")), false);
+  }
+});
+
+Deno.test("smolvm machine create --image of a registry image needs --net from 1.7.3; before, its start fails", async () => {
+  await using current = await withMachines([]);
+  const refused = await smolvm(current, [
+    "machine",
+    "create",
+    "--name",
+    "m",
+    "--image",
+    "alpine:3.20",
+  ]);
+  failedWith(
+    refused,
+    "config operation failed: create machine: image 'alpine:3.20' must be pulled from a " +
+      "registry, but this machine has no network, so the pull can never succeed. Add --net (or " +
+      "publish a port with -p, or set an egress policy with --allow-cidr/--allow-host). To keep " +
+      "the machine network-isolated, supply the image locally instead: `docker save alpine:3.20 " +
+      "| smolvm machine create --image - ...`",
+  );
+  deepStrictEqual(await machines(current), []);
+  succeeded(
+    await smolvm(current, ["machine", "create", "--name", "m", "--net", "--image", "alpine:3.20"]),
+  );
+  const [made] = await machines(current);
+  deepStrictEqual([made.source, made.network, made.state], ["registry", true, "created"]);
+  succeeded(await smolvm(current, ["machine", "start", "--name", "m"]));
+  const listed = JSON.parse((await smolvm(current, ["machine", "ls", "--json"])).stdout);
+  equal(listed[0].network, true);
+  deepStrictEqual(Object.keys(listed[0]), [...Object.keys(listed[0])].sort());
+
+  await using old = await withMachines([], { version: "1.7.2" });
+  succeeded(await smolvm(old, ["machine", "create", "--name", "m", "--image", "alpine:3.20"]));
+  const start = await smolvm(old, ["machine", "start", "--name", "m"]);
+  equal(start.code, 1);
+  match(start.stderr, /^Error: agent operation failed: pull image: .*no such host\n$/);
+  equal(await stateOf(old, "m"), "created");
 });
 
 Deno.test("smolvm machine create --from brings a packed machine back, which starts and packs", async () => {
@@ -344,6 +475,8 @@ Deno.test("smolvm machine create --from brings a packed machine back, which star
     source: "smolmachine",
     arch: "x86_64",
     files: fakeMachine("vm-x7k2p").files,
+    workspace: {},
+    network: true,
   });
   succeeded(await smolvm(doubles, ["machine", "start", "--name", "resumed"]));
   equal(await stateOf(doubles, "resumed"), "running");

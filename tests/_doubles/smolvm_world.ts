@@ -17,6 +17,16 @@ export interface FakeMachine {
   /** Its filesystem: relative path → content. */
   files: Record<string, string>;
   /**
+   * Optional: its `/workspace` (relative path → content), which lives on the
+   * machine's storage disk, not in its root filesystem: it persists across
+   * stop and start, and a pack carries it only with `--include-workspace`.
+   */
+  workspace?: Record<string, string>;
+  /** Optional: created with `--net` (default false); a pack records it, `create --from` inherits it. */
+  network?: boolean;
+  /** Optional: for a fork clone, the machine it was forked from (default `golden`). */
+  forkOf?: string;
+  /**
    * Optional: the image reference smolvm recorded for it, shown by `machine
    * ls`/`status` and named in pack errors. Defaults by source: registry
    * `docker.io/library/alpine:latest`, local archive `local:<hash>`, none for
@@ -27,11 +37,17 @@ export interface FakeMachine {
 
 /** Everything the `smolvm` double knows. */
 export interface SmolvmWorld {
-  /** The version it reports, e.g. `1.0.2` (`machine create`/`delete` take `--name` from 1.0.2). */
+  /** The version it reports, e.g. `1.25.4` (see smolvm.ts for what changes with it). */
   version: string;
+  /**
+   * Optional: whether `pack create` takes `--include-workspace` (and lists it
+   * in `--help`). Default: from 1.22.0 (the first release with it is
+   * unverified: after 1.9.3, present by 1.22).
+   */
+  includeWorkspace?: boolean;
   /** The host's CPU architecture: `x86_64` or `aarch64`. */
   hostArch: string;
-  /** Whether registries can be reached (packing a registry-image machine needs it). */
+  /** Whether registries can be reached (packing a registry-image machine needs it up to 1.16.0). */
   network: boolean;
   machines: FakeMachine[];
   /**
@@ -49,12 +65,15 @@ export interface SmolvmWorld {
   calls: string[][];
 }
 
-/** A world with version 1.0.2 on x86_64, network up, no machines. */
+/** A world with version 1.25.4 on x86_64, network up, no machines. */
 export function defaultSmolvmWorld(): SmolvmWorld {
-  return { version: "1.0.2", hostArch: "x86_64", network: true, machines: [], calls: [] };
+  return { version: "1.25.4", hostArch: "x86_64", network: true, machines: [], calls: [] };
 }
 
-/** A running machine `bot-bottle-<slug>` created from a registry image, with a marker file. */
+/**
+ * A running machine `bot-bottle-<slug>` created from a registry image with
+ * `--net`, with a marker file in its root filesystem and one in `/workspace`.
+ */
 export function fakeMachine(slug: string, overrides: Partial<FakeMachine> = {}): FakeMachine {
   return {
     name: `bot-bottle-${slug}`,
@@ -62,6 +81,8 @@ export function fakeMachine(slug: string, overrides: Partial<FakeMachine> = {}):
     source: "registry",
     arch: "x86_64",
     files: { "etc/hostname": `${slug}\n`, "work/notes.txt": "agent work\n" },
+    workspace: { "plan.md": "the agent's plan\n" },
+    network: true,
     ...overrides,
   };
 }

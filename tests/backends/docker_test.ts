@@ -36,6 +36,7 @@ dockerTest(
       backend: "docker",
       snapshotId: result.snapshotId,
       pruned: [],
+      warnings: [],
       artifact: bottle.image,
       resumeCommand: `bot-bottle resume ${bottle.slug}`,
       exportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,

@@ -318,6 +318,7 @@ Deno.test("macos-container commit --json prints the artifact and commands, and n
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `container image save -o ${SLUG}.tar ${IMAGE}`,
     pruned: [],
+    warnings: [],
   });
 });
 
@@ -337,7 +338,7 @@ Deno.test("macos-container lists running bottles by slug for the picker", async 
   deepStrictEqual(slugs, [SLUG]);
 });
 
-Deno.test("macos-container: start → commit → destroy --keep-snapshot → resume → ls → destroy", async () => {
+Deno.test("macos-container: start → commit → destroy --keep-snapshot → resume → ls → export → import → destroy", async () => {
   await using home = await tempHome();
   const shared = join(home.home, "shared");
   await Deno.mkdir(shared);
@@ -383,6 +384,10 @@ Deno.test("macos-container: start → commit → destroy --keep-snapshot → res
   });
 
   ok0(await cli("commit", slug));
+  ok(
+    (await doubles.container.read()).images.some((each) => each.reference === image),
+    "the snapshot is in the image store as :latest",
+  );
   ok0(await cli("destroy", slug, "--keep-snapshot", "--yes"));
   equal((await doubles.container.read()).containers.length, 0);
 
@@ -414,11 +419,132 @@ Deno.test("macos-container: start → commit → destroy --keep-snapshot → res
     [[slug, "running", true]],
   );
 
+  const file = join(home.home, "mac-dev.bottle");
+  ok0(await cli("export", slug, "-o", file));
+  const imported = await cli("import", file, "--name", "mac-copy", "--json");
+  ok0(imported);
+  equal(JSON.parse(imported.stdout).slug, "mac-copy");
+  ok0(await cli("resume", "mac-copy"));
+  const copy = (await doubles.container.read()).containers.find((each) =>
+    each.id === "bot-bottle-mac-copy"
+  );
+  equal(copy?.files["work/notes.txt"], "agent work\n");
+  const copies = JSON.parse((await cli("ls", "--json")).stdout);
+  equal(copies.length, 2);
+
   ok0(await cli("destroy", slug, "--yes"));
+  ok0(await cli("destroy", "mac-copy", "--yes"));
   const after = await doubles.container.read();
   deepStrictEqual(after.containers, []);
-  equal(after.images.some((each) => each.reference.endsWith(image)), false);
+  equal(
+    after.images.some((each) => each.reference.includes("bot-bottle-committed-")),
+    false,
+    after.images.map((each) => each.reference).join(", "),
+  );
   deepStrictEqual(await snapshotTree(join(home.root, "state")), {});
+});
+
+for (const version of ["0.12.3", "1.0.0", "1.2.1", "1.2.2"]) {
+  Deno.test(`macos-container ${version}: commit → destroy --keep-snapshot → resume finds the snapshot in the image list`, async () => {
+    await using t = await setUp({ version });
+    ok0(await t.commit("--yes"));
+    ok0(await runCli(["destroy", SLUG, "--keep-snapshot", "--yes"], t.env));
+    const resumed = await runCli(["resume", SLUG], t.env);
+    ok0(resumed);
+    const rows = JSON.parse((await runCli(["ls", "--json"], t.env)).stdout);
+    deepStrictEqual(
+      rows.map((row: { state: string; snapshot: { exists: boolean } }) => [
+        row.state,
+        row.snapshot.exists,
+      ]),
+      [["running", true]],
+    );
+    const container = (await t.doubles.container.read()).containers.find((each) =>
+      each.id === NAME
+    );
+    equal(container?.files["work/notes.txt"], "agent work\n");
+  });
+}
+
+Deno.test("macos-container: container before 0.10.0 cannot snapshot; commit says to upgrade and changes nothing", async () => {
+  await using t = await setUp({ version: "0.9.0" });
+  const before = await snapshotTree(t.home.home);
+  const run = await t.commit("--yes");
+  equal(run.code, 1);
+  equal(
+    run.stderr,
+    `bot-bottle: error: container 0.9.0 is too old to snapshot: it has no "container export" ` +
+      `(added in 0.10.0); upgrade Apple's container CLI to 0.10.0 or later (1.2.1 and later ` +
+      `snapshot without stopping the bottle), then commit again\n`,
+  );
+  deepStrictEqual(await snapshotTree(t.home.home), before);
+  deepStrictEqual(await verbs(t.doubles), ["--version"]);
+  equal((await t.doubles.container.read()).containers[0].state, "running");
+});
+
+Deno.test("macos-container start refuses a slug too long for Apple's 63-character names, creating nothing", async () => {
+  await using home = await tempHome();
+  await using doubles = await installDoubles({
+    container: {
+      ...defaultContainerWorld(),
+      images: [{
+        reference: "docker.io/library/debian:bookworm",
+        files: {},
+        config: { Cmd: ["sh"] },
+        platform: { os: "linux", architecture: "arm64" },
+      }],
+    },
+  });
+  const env = { ...home.env, ...doubles.env };
+  const long = "a".repeat(53);
+  const refused = await runCli(
+    ["start", "--backend", "macos-container", "--image", "debian:bookworm", "--name", long],
+    env,
+  );
+  equal(refused.code, 1);
+  equal(
+    refused.stderr,
+    `bot-bottle: error: the slug "${long}" is too long for Apple container: its container name ` +
+      `"bot-bottle-${long}" has 64 characters and Apple allows at most 63, so a slug may have ` +
+      `at most 52; pick a shorter --name\n`,
+  );
+  deepStrictEqual(await snapshotTree(home.home), {});
+  deepStrictEqual((await doubles.container.read()).calls, []);
+  // An imported snapshot under such a slug is refused at resume, before anything changes.
+  const short = await runCli(
+    ["start", "--backend", "macos-container", "--image", "debian:bookworm", "--name", "short"],
+    env,
+  );
+  ok0(short);
+  ok0(await runCli(["commit", "short"], env));
+  const file = join(home.home, "short.bottle");
+  ok0(await runCli(["export", "short", "-o", file], env));
+  ok0(await runCli(["import", file, "--name", long], env));
+  const before = await snapshotTree(home.home);
+  const containers = (await doubles.container.read()).containers.length;
+  const resumed = await runCli(["resume", long], env);
+  equal(resumed.code, 1);
+  match(resumed.stderr, /^bot-bottle: error: the slug "a{53}" is too long for Apple container/);
+  deepStrictEqual(await snapshotTree(home.home), before);
+  equal((await doubles.container.read()).containers.length, containers);
+  const fits = await runCli(
+    [
+      "start",
+      "--backend",
+      "macos-container",
+      "--image",
+      "debian:bookworm",
+      "--name",
+      long.slice(1),
+    ],
+    env,
+  );
+  ok0(fits);
+  ok(
+    (await doubles.container.read()).containers.some((each) =>
+      each.id === `bot-bottle-${long.slice(1)}`
+    ),
+  );
 });
 
 Deno.test("macos-container keeps each snapshot as its own image: snapshots, resume --at, prune", async () => {

@@ -55,12 +55,28 @@ Deno.test("smolmachines packs a stopped bottle into the state directory without 
   await using t = await setUp({}, { state: "stopped" });
   const run = await t.commit();
   ok0(run);
-  deepStrictEqual(await verbs(t.doubles), ["machine ls", "pack create"]);
+  deepStrictEqual(await verbs(t.doubles), [
+    "--version",
+    "machine ls",
+    "pack create",
+    "pack create",
+  ]);
+  const { calls } = await t.doubles.smolvm.read();
+  deepStrictEqual(calls[2], ["pack", "create", "--help"]);
+  deepStrictEqual(calls[3].slice(0, 5), [
+    "pack",
+    "create",
+    "--from-vm",
+    NAME,
+    "--include-workspace",
+  ]);
   equal(await Deno.readTextFile(join(t.dir, "committed-image")), `${t.artifact}\n`);
   deepStrictEqual(await artifactFiles(t.artifact), [
     "rootfs/etc/hostname",
     "rootfs/work/notes.txt",
   ]);
+  equal(await $`tar -xOf ${t.artifact} workspace/plan.md`.text(), "the agent's plan");
+  equal(run.stderr.includes("warning"), false, run.stderr);
   ok(
     ((await Deno.stat(join(t.dir, "committed-smolmachine"))).mode! & 0o111) !== 0,
     "stub is executable",
@@ -107,14 +123,16 @@ Deno.test("smolmachines --yes stops the bottle, packs it and starts it again", a
   const run = await t.commit("--yes");
   ok0(run);
   deepStrictEqual(await verbs(t.doubles), [
+    "--version",
     "machine ls",
+    "pack create",
     "machine stop",
     "pack create",
     "machine start",
   ]);
   const { calls } = await t.doubles.smolvm.read();
-  deepStrictEqual(calls[1], ["machine", "stop", "--name", NAME]);
-  deepStrictEqual(calls[3], ["machine", "start", "--name", NAME]);
+  deepStrictEqual(calls[3], ["machine", "stop", "--name", NAME]);
+  deepStrictEqual(calls[5], ["machine", "start", "--name", NAME]);
   equal(await stateOf(t.doubles), "running");
   equal(await Deno.readTextFile(join(t.dir, "committed-image")), `${t.artifact}\n`);
 });
@@ -177,7 +195,8 @@ Deno.test("smolmachines: a failed pack keeps the previous artifact and its recor
   const before = await snapshotTree(t.home.home);
   const artifactBefore = await Deno.readFile(t.artifact);
   await t.doubles.smolvm.update((world) => {
-    world.network = false; // a registry-image machine re-pulls its base image to pack
+    world.version = "1.9.3"; // up to 1.16.0 a registry-image machine re-pulls its image to pack
+    world.network = false;
   });
   const run = await t.commit();
   equal(run.code, 1);
@@ -188,7 +207,8 @@ Deno.test("smolmachines: a failed pack keeps the previous artifact and its recor
 
 for (const source of ["local-archive", "fork"] as const) {
   Deno.test(`smolmachines passes on smolvm's refusal to pack a ${source} machine`, async () => {
-    await using t = await setUp({}, { state: "stopped", source });
+    // Fork clones are refused up to 1.16.0.
+    await using t = await setUp({ version: "1.9.3" }, { state: "stopped", source });
     const before = await snapshotTree(t.home.home);
     const run = await t.commit();
     equal(run.code, 1);
@@ -201,7 +221,7 @@ for (const source of ["local-archive", "fork"] as const) {
 }
 
 Deno.test("smolmachines: a failed pack of a running bottle still starts it again", async () => {
-  await using t = await setUp({ network: false });
+  await using t = await setUp({ network: false, version: "1.9.3" });
   const run = await t.commit("--yes");
   equal(run.code, 1);
   equal(await stateOf(t.doubles), "running");
@@ -266,6 +286,7 @@ Deno.test("smolmachines commit --json prints the artifact path and commands, and
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `cp ${t.artifact} ${SLUG}.smolmachine`,
     pruned: [],
+    warnings: [],
   });
 });
 
@@ -285,7 +306,7 @@ Deno.test("smolmachines lists running bottles by slug for the picker", async () 
   deepStrictEqual(slugs, [SLUG]);
 });
 
-Deno.test("smolmachines: start → commit → destroy --keep-snapshot → resume → ls → destroy", async () => {
+Deno.test("smolmachines: start → commit → destroy --keep-snapshot → resume → ls → export → import → destroy, /workspace kept", async () => {
   await using doubles = await installDoubles();
   await using home = await tempHome();
   const env = { ...home.env, ...doubles.env };
@@ -307,11 +328,23 @@ Deno.test("smolmachines: start → commit → destroy --keep-snapshot → resume
   const metadata = JSON.parse(await Deno.readTextFile(join(home.stateDir(slug), "metadata.json")));
   equal(metadata.backend, "smolmachines");
   equal(metadata.compose_project, undefined);
-  // The agent works in the machine.
+  match(started.stderr, new RegExp(`smolvm machine shell --name ${name}\n`));
+  // The image is pulled inside the machine: it needs the network.
+  deepStrictEqual((await doubles.smolvm.read()).calls.find((call) => call[1] === "create"), [
+    "machine",
+    "create",
+    "--name",
+    name,
+    "--net",
+    "--image",
+    "docker.io/library/debian:bookworm",
+  ]);
+  // The agent works in the machine, in its root filesystem and in /workspace.
   await doubles.smolvm.update((world) => {
     const machine = world.machines.find((each) => each.name === name)!;
     equal(machine.state, "running");
     machine.files["work/notes.txt"] = "agent work\n";
+    machine.workspace = { ...machine.workspace, "src/main.rs": "fn main() {}\n" };
   });
 
   ok0(await cli("commit", slug, "--yes"));
@@ -322,14 +355,13 @@ Deno.test("smolmachines: start → commit → destroy --keep-snapshot → resume
 
   const resumed = await cli("resume", slug);
   ok0(resumed);
-  match(
-    resumed.stderr,
-    new RegExp(`to get a shell in it: smolvm machine exec --name ${name} -- sh\n`),
-  );
+  match(resumed.stderr, new RegExp(`to get a shell in it: smolvm machine shell --name ${name}\n`));
   const machine = (await doubles.smolvm.read()).machines.find((each) => each.name === name);
   equal(machine?.state, "running");
   equal(machine?.source, "smolmachine");
+  equal(machine?.network, true, "the resumed machine keeps the network");
   equal(machine?.files["work/notes.txt"], "agent work\n");
+  deepStrictEqual(machine?.workspace, { "src/main.rs": "fn main() {}\n" });
 
   const rows = JSON.parse((await cli("ls", "--json")).stdout);
   equal(rows.length, 1);
@@ -338,7 +370,20 @@ Deno.test("smolmachines: start → commit → destroy --keep-snapshot → resume
   equal(rows[0].snapshot.exists, true);
   equal(rows[0].snapshot.sizeBytes, (await Deno.stat(artifact)).size);
 
+  const file = join(home.home, "vm-box.bottle");
+  ok0(await cli("export", slug, "-o", file));
+  const imported = await cli("import", file, "--name", "vm-copy", "--json");
+  ok0(imported);
+  equal(JSON.parse(imported.stdout).slug, "vm-copy");
+  ok0(await cli("resume", "vm-copy"));
+  const copy = (await doubles.smolvm.read()).machines.find((each) =>
+    each.name === "bot-bottle-vm-copy"
+  );
+  equal(copy?.files["work/notes.txt"], "agent work\n");
+  deepStrictEqual(copy?.workspace, { "src/main.rs": "fn main() {}\n" });
+
   ok0(await cli("destroy", slug, "--yes"));
+  ok0(await cli("destroy", "vm-copy", "--yes"));
   equal((await doubles.smolvm.read()).machines.length, 0);
   deepStrictEqual(await snapshotTree(join(home.root, "state")), {});
 });
@@ -377,16 +422,79 @@ Deno.test("smolmachines resume passes on smolvm's refusal of an artifact for ano
   equal((await t.doubles.smolvm.read()).machines.length, 0);
 });
 
-Deno.test("smolmachines refuses a smolvm older than 1.0.2 for resume, naming the upgrade", async () => {
+const TOO_OLD = (version: string) =>
+  `bot-bottle: error: smolvm ${version} is too old: bot-bottle needs smolvm 1.9.0 or later ` +
+  `(image machines run the image's command from 1.9.0, and packs keep file ownership from ` +
+  `1.8.1); upgrade smolvm, then try again\n`;
+
+Deno.test("smolmachines refuses a smolvm older than 1.9.0 for resume, naming both versions", async () => {
   await using t = await setUp({}, { state: "stopped" });
   ok0(await t.commit());
   await t.doubles.smolvm.update((world) => {
-    world.machines = [];
-    world.version = "1.0.1";
+    world.machines[0].state = "running";
+    world.version = "1.8.3";
+    world.calls = [];
   });
-  const run = await runCli(["resume", SLUG], t.env);
+  const before = await snapshotTree(t.home.home);
+  // Even with --replace, the running machine is not touched.
+  const run = await runCli(["resume", SLUG, "--replace", "--yes"], t.env);
   equal(run.code, 1);
-  match(run.stderr, /smolvm 1\.0\.1 is too old: bot-bottle needs smolvm 1\.0\.2 or later/);
+  equal(run.stderr, TOO_OLD("1.8.3"));
+  deepStrictEqual(await snapshotTree(t.home.home), before);
+  deepStrictEqual(await verbs(t.doubles), ["--version"]);
+  equal(await stateOf(t.doubles), "running");
+});
+
+for (const version of ["1.8.3", "1.0.1"]) {
+  Deno.test(`smolmachines ${version}: commit is refused before anything runs, naming the upgrade`, async () => {
+    await using t = await setUp({ version });
+    const before = await snapshotTree(t.home.home);
+    const run = await t.commit("--yes");
+    equal(run.code, 1);
+    equal(run.stderr, TOO_OLD(version));
+    deepStrictEqual(await snapshotTree(t.home.home), before);
+    deepStrictEqual(await verbs(t.doubles), ["--version"]);
+    equal(await stateOf(t.doubles), "running");
+  });
+}
+
+Deno.test("smolmachines 1.8.3: start is refused with the upgrade message, leaving no state and no machine", async () => {
+  await using doubles = await installDoubles({
+    smolvm: { ...defaultSmolvmWorld(), version: "1.8.3" },
+  });
+  await using home = await tempHome();
+  const run = await runCli(
+    ["start", "--backend", "smolmachines", "--image", "debian:bookworm", "--name", "old"],
+    { ...home.env, ...doubles.env },
+  );
+  equal(run.code, 1);
+  equal(run.stderr, TOO_OLD("1.8.3"));
+  deepStrictEqual(await snapshotTree(home.home), {});
+  deepStrictEqual((await doubles.smolvm.read()).machines, []);
+});
+
+Deno.test("smolmachines on a smolvm without --include-workspace warns that /workspace was not captured, in text and --json", async () => {
+  for (const world of [{ version: "1.9.3" }, { includeWorkspace: false }]) {
+    await using t = await setUp(world, { state: "stopped" });
+    const version = world.version ?? defaultSmolvmWorld().version;
+    const warning = `/workspace was not captured: smolvm ${version} cannot put it in a pack ` +
+      `("smolvm pack create --help" lists no --include-workspace), so what the agent wrote ` +
+      `there is not in this snapshot; upgrade smolvm (1.22 and later carry ` +
+      `--include-workspace) and commit again`;
+    const run = await t.commit();
+    ok0(run);
+    match(run.stderr, new RegExp(`\nwarning: ${warning.replace(/[().?]/g, "\\$&")}\n`));
+    const { calls } = await t.doubles.smolvm.read();
+    equal(calls.some((call) => call.includes("--include-workspace")), false);
+    equal((await artifactFiles(t.artifact)).length, 2);
+    equal((await $`tar -tf ${t.artifact}`.text()).includes("workspace/"), false);
+    // The snapshot is still recorded: the warning says what it lacks.
+    equal(await Deno.readTextFile(join(t.dir, "committed-image")), `${t.artifact}\n`);
+    const json = await t.commit("--json");
+    ok0(json);
+    equal(json.stderr, "");
+    deepStrictEqual(JSON.parse(json.stdout).warnings, [warning]);
+  }
 });
 
 Deno.test("smolmachines keeps each snapshot as its own file; the newest also under the launcher's names", async () => {

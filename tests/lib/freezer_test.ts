@@ -98,6 +98,7 @@ Deno.test("commit() records the committed image and marks the bottle preserved",
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `fake save fake-committed-${SLUG}:latest > ${SLUG}.tar`,
     pruned: [],
+    warnings: [],
   });
   equal(await Deno.readTextFile(join(dir, "committed-image")), `fake-committed-${SLUG}:latest\n`);
   equal(await Deno.readTextFile(join(dir, ".preserve")), "");
