@@ -10,6 +10,7 @@ import { readBottleArchive } from "./bottle_archive.ts";
 import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
 import { BottleState, METADATA_FILE, stateRoot } from "./bottle_state.ts";
 import { BadInputError } from "./errors.ts";
+import { type HostAccess, reviewForeignBottle } from "./foreign_bottle.ts";
 import { validateMetadata } from "./metadata.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 import { parseRunConfig } from "./run_config.ts";
@@ -33,6 +34,13 @@ export interface ImportOptions extends GetFreezerOptions, BottleLockOptions {
   registry?: Registry;
   /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
   root?: string;
+  /**
+   * What to do with host access the bottle's run configuration asks for
+   * (host paths, the engine socket, host networking): `"allow"` keeps it,
+   * `"ask"` asks through `prompter`, `"drop"` (the default) drops it with a
+   * warning naming each.
+   */
+  hostAccess?: "allow" | "ask" | "drop";
 }
 
 /** What {@linkcode importBottle} did. */
@@ -47,6 +55,12 @@ export interface ImportResult {
   artifact: string;
   /** The command that resumes it. */
   resumeCommand: string;
+  /** The host access its run configuration asked for, and whether it was granted. */
+  hostAccess: { requested: HostAccess[]; granted: boolean };
+  /** The environment it resumes with (`NAME=value`), which an import keeps. */
+  env: string[];
+  /** What was reset or dropped whatever the answer (e.g. `copy_cwd`). */
+  resets: string[];
 }
 
 /**
@@ -92,12 +106,14 @@ export async function importBottle(
     if (!metadata.ok) {
       throw new BadInputError(`${file} holds an invalid metadata.json (${metadata.problems[0]})`);
     }
-    const runConfig = archive.runConfigJson === undefined
+    const rawRunConfig = archive.runConfigJson === undefined
       ? undefined
-      : parseRunConfig(JSON.parse(archive.runConfigJson));
-    if (archive.runConfigJson !== undefined && !runConfig) {
+      : JSON.parse(archive.runConfigJson);
+    if (rawRunConfig !== undefined && !parseRunConfig(rawRunConfig)) {
       throw new BadInputError(`${file} holds an invalid run-config.json`);
     }
+    // The file is untrusted: nothing of it reaches this host unless the user says yes.
+    const review = reviewForeignBottle(metadata.metadata, rawRunConfig);
     const state = new BottleState(slug, root);
     await using _lock = await lockSlug(slug, "import", { ...options, root }, { create: true });
     // A directory without metadata (only the lock just taken) is no bottle yet.
@@ -115,12 +131,20 @@ export async function importBottle(
     }
     const undo = new AsyncDisposableStack();
     let loaded: { artifact: string; current: string };
+    let granted = false;
+    let runConfig = review.safeRunConfig;
     try {
       loaded = await freezer.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
         id,
         previous: history.snapshots.at(-1)?.artifact,
         undo,
+        source: file,
+        snapshotId: manifest.snapshot.id,
+        images: archive.artifactImages,
       });
+      // Asked once the artifact is known to be acceptable, so a yes is never wasted.
+      granted = await grantHostAccess(slug, file, review.hostAccess, options);
+      if (granted) runConfig = review.grantedRunConfig;
       history.snapshots.push({
         id,
         createdAt: manifest.snapshot.createdAt,
@@ -134,7 +158,7 @@ export async function importBottle(
       history.resumedFrom = null;
       await state.recordCommit({
         metadata: {
-          ...metadata.metadata,
+          ...review.metadata,
           identity: slug,
           backend: freezer.backend,
           bottle_names: [freezer.bottleName(slug)],
@@ -149,6 +173,7 @@ export async function importBottle(
       if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
       throw error;
     }
+    for (const reset of review.resets) options.log?.(`note: ${reset}`);
     options.log?.(`imported snapshot ${id} of bottle "${slug}" (${loaded.artifact})`);
     options.log?.(`to resume it: bot-bottle resume ${slug}`);
     return {
@@ -157,6 +182,41 @@ export async function importBottle(
       snapshotId: id,
       artifact: loaded.artifact,
       resumeCommand: `bot-bottle resume ${slug}`,
+      hostAccess: { requested: review.hostAccess, granted },
+      env: runConfig?.env ?? [],
+      resets: review.resets,
     };
   }, "bot-bottle-import-");
+}
+
+/**
+ * Whether the host access a file asks for is granted: by `allow`, or by the
+ * user's yes on a terminal. Without either it is dropped, with a warning
+ * naming each item.
+ */
+async function grantHostAccess(
+  slug: string,
+  file: string,
+  requested: HostAccess[],
+  options: ImportOptions,
+): Promise<boolean> {
+  if (requested.length === 0) return false;
+  const list = requested.map((each) => each.description).join("; ");
+  const mode = options.hostAccess ?? "drop";
+  if (mode === "allow") {
+    options.log?.(`bottle "${slug}" will resume with the host access its file asks for: ${list}`);
+    return true;
+  }
+  if (mode === "ask" && options.prompter) {
+    const yes = await options.prompter.confirm(
+      `${file} asks that bottle "${slug}" resume with access to this machine: ${list}. ` +
+        `Allow it?`,
+    );
+    if (yes) return true;
+  }
+  options.log?.(
+    `warning: bottle "${slug}" will resume without the host access its file asks for: ${list}; ` +
+      `if you trust the file, import it again with --allow-host-access`,
+  );
+  return false;
 }
