@@ -206,6 +206,11 @@ export class SmolmachinesFreezer extends Freezer {
     return fileOwnershipProblem(stateDir, artifact, ".smolmachine");
   }
 
+  /** A `.smolmachine` is a file, not an image: there are no image names to check. */
+  override checkImport(): Promise<void> {
+    return Promise.resolve();
+  }
+
   /** Removes the `.smolmachine` file and its stub, when they are the bottle's own. */
   override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
     const inside = artifact.startsWith(agent.state.dir + "/") &&

@@ -477,24 +477,9 @@ export abstract class Freezer {
     const loaded = `${this.imageRepository(from)}:${snapshotId}`;
     const artifact = `${this.imageRepository(slug)}:${id}`;
     const current = this.imageName(slug);
-    const problem = images
-      ? artifactNameProblem(images, loaded)
-      : "its artifact's manifests were not read";
-    if (problem) {
-      throw new BadInputError(
-        `${source} is refused: ${problem}; nothing was loaded: ask for a file that ` +
-          `"bot-bottle export" wrote`,
-      );
-    }
+    await this.checkImport({ source, from, snapshotId, images });
     // A name the load brings that this machine did not have is only a carrier.
     const carrier = !(await this.snapshotExists(loaded));
-    if (!carrier && !(await this.holdsImage(loaded, images!))) {
-      throw new BadInputError(
-        `${source} is refused: its snapshot is named "${loaded}", which here names another ` +
-          `image, and loading would move that name; remove or rename that image first, or ` +
-          `import on a machine without it; nothing was loaded`,
-      );
-    }
     const created = [...new Set([carrier && loaded !== artifact ? loaded : undefined, artifact])]
       .filter((name): name is string => name !== undefined);
     this.deferUndo(
@@ -517,6 +502,46 @@ export abstract class Freezer {
     this.undoMove(undo, current, previous);
     await this.run("tag", { image: artifact, target: current });
     return { artifact, current };
+  }
+
+  /**
+   * Checks, before anything is loaded or written, that an exported artifact
+   * may be imported. The default, for image backends: the artifact's own
+   * manifests name one image, only `bot-bottle-committed-<from>:<snapshot
+   * id>`, and that name is not already on another image here (so a load
+   * moves no name that is not the bottle's).
+   *
+   * @param source The `.bottle` file, for messages.
+   * @param from The bottle it was exported from.
+   * @param snapshotId The snapshot's id in the file.
+   * @param images What the artifact's own manifests name.
+   * @throws {BadInputError} When it may not be imported; nothing was changed.
+   */
+  async checkImport(
+    { source, from, snapshotId, images }: {
+      source: string;
+      from: string;
+      snapshotId: string;
+      images?: ArtifactImages;
+    },
+  ): Promise<void> {
+    const loaded = `${this.imageRepository(from)}:${snapshotId}`;
+    const problem = images
+      ? artifactNameProblem(images, loaded)
+      : "its artifact's manifests were not read";
+    if (problem) {
+      throw new BadInputError(
+        `${source} is refused: ${problem}; nothing was loaded: ask for a file that ` +
+          `"bot-bottle export" wrote`,
+      );
+    }
+    if ((await this.snapshotExists(loaded)) && !(await this.holdsImage(loaded, images!))) {
+      throw new BadInputError(
+        `${source} is refused: its snapshot is named "${loaded}", which here names another ` +
+          `image, and loading would move that name; remove or rename that image first, or ` +
+          `import on a machine without it; nothing was loaded`,
+      );
+    }
   }
 
   /**

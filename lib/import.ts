@@ -114,6 +114,13 @@ export async function importBottle(
     }
     // The file is untrusted: nothing of it reaches this host unless the user says yes.
     const review = reviewForeignBottle(metadata.metadata, rawRunConfig);
+    // Before anything here changes: what the artifact would name (image backends).
+    await freezer.checkImport({
+      source: file,
+      from: manifest.slug,
+      snapshotId: manifest.snapshot.id,
+      images: archive.artifactImages,
+    });
     const state = new BottleState(slug, root);
     await using _lock = await lockSlug(slug, "import", { ...options, root }, { create: true });
     // A directory without metadata (only the lock just taken) is no bottle yet.

@@ -30,19 +30,35 @@ export async function pwnedImage(name: string): Promise<string> {
   return await docker("image", "inspect", "--format", "{{.Id}}", name);
 }
 
+/** A local image of the test image whose command is `sleep 3600`, named `name`. */
+export async function sleeperImage(name: string): Promise<void> {
+  const container = `crafted-${crypto.randomUUID().slice(0, 8)}`;
+  await docker("create", "--name", container, TEST_IMAGE, "sleep", "3600");
+  try {
+    await docker("commit", container, name);
+  } finally {
+    await docker("rm", "-f", container);
+  }
+}
+
+/** The id of a local image, or `undefined` when there is none of that name. */
+export async function imageId(name: string): Promise<string | undefined> {
+  return await docker("image", "inspect", "--format", "{{.Id}}", name).catch(() => undefined);
+}
+
 /**
  * `docker save` of `image` into `dir`, with its `manifest.json` edited by
  * `edit` (e.g. to list other RepoTags); returns the tar's path.
  */
 export async function savedArtifact(
   dir: string,
-  image: string,
+  image: string | string[],
   edit: (manifest: { RepoTags: string[] | null }[]) => unknown = (manifest) => manifest,
 ): Promise<string> {
   const unpacked = join(dir, "unpacked");
   await Deno.mkdir(unpacked, { recursive: true });
   const saved = join(dir, "saved.tar");
-  await docker("save", "-o", saved, image);
+  await docker("save", "-o", saved, ...[image].flat());
   await $`tar -C ${unpacked} -xf ${saved}`;
   const path = join(unpacked, "manifest.json");
   await Deno.writeTextFile(path, JSON.stringify(edit(JSON.parse(await Deno.readTextFile(path)))));
