@@ -6,7 +6,8 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { writeOciImageArchive } from "../lib/oci_image_layout.ts";
-import { installDoubles } from "./_doubles/harness.ts";
+import { bottleOnDoubles, installDoubles } from "./_doubles/harness.ts";
+import { defaultSmolvmWorld, fakeMachine } from "./_doubles/smolvm_world.ts";
 import { defaultContainerWorld } from "./_doubles/container_world.ts";
 import { runCli } from "./_helpers/cli.ts";
 import {
@@ -225,11 +226,13 @@ Deno.test("import refuses an OCI-layout artifact whose io.containerd.image.name 
   }
 });
 
-const HOST_RUN_CONFIG = runConfig({
-  env: ["GREETING=hello"],
-  volumes: ["/:/host", "/var/run/docker.sock:/var/run/docker.sock", "trustdata:/data"],
-  network: "host",
-});
+/** The issue's run configuration: the host's root, the engine socket, host networking. */
+const hostRunConfig = (volume: string) =>
+  runConfig({
+    env: ["GREETING=hello"],
+    volumes: ["/:/host", "/var/run/docker.sock:/var/run/docker.sock", `${volume}:/data`],
+    network: "host",
+  });
 
 dockerTest(
   "an imported bottle's host paths, engine socket and host network are not used without consent, and are with it",
@@ -237,10 +240,11 @@ dockerTest(
     await using home = await tempHome();
     await using s = await scratch();
     const slug = s.slug("host");
+    const volume = `trust-${slug}`;
     const file = await craftedBottle(join(s.dir, "host.bottle"), {
       slug,
       artifactPath: await ownArtifact(s.dir, slug),
-      runConfig: HOST_RUN_CONFIG,
+      runConfig: hostRunConfig(volume),
     });
     const bound = async (name: string) =>
       JSON.parse(
@@ -251,8 +255,9 @@ dockerTest(
           `bot-bottle-${name}`,
         ).then((out) => `[${out.replace(" ", ",")}]`),
       );
+    const denied = s.slug("denied");
+    const allowed = s.slug("allowed");
     try {
-      const denied = s.slug("denied");
       const run = await runCli(["import", file, "--name", denied, "--json"], home.env);
       equal(run.code, 0, run.stderr);
       equal(
@@ -271,9 +276,8 @@ dockerTest(
       );
       deepStrictEqual(result.env, ["GREETING=hello"]);
       equal((await runCli(["resume", denied], home.env)).code, 0);
-      deepStrictEqual(await bound(denied), [["trustdata:/data"], "default"]);
+      deepStrictEqual(await bound(denied), [[`${volume}:/data`], "default"]);
 
-      const allowed = s.slug("allowed");
       const yes = await runCli(
         ["import", file, "--name", allowed, "--allow-host-access"],
         home.env,
@@ -285,11 +289,12 @@ dockerTest(
       );
       equal((await runCli(["resume", allowed], home.env)).code, 0);
       deepStrictEqual(await bound(allowed), [
-        ["/:/host", "/var/run/docker.sock:/var/run/docker.sock", "trustdata:/data"],
+        ["/:/host", "/var/run/docker.sock:/var/run/docker.sock", `${volume}:/data`],
         "host",
       ]);
     } finally {
-      await docker("volume", "rm", "-f", "trustdata").catch(() => {});
+      for (const name of [denied, allowed]) await removeBottleObjects(name);
+      await docker("volume", "rm", "-f", volume).catch(() => {});
     }
   },
 );
@@ -301,10 +306,11 @@ if (hasTerminal) {
       await using home = await tempHome();
       await using s = await scratch();
       const slug = s.slug("ask");
+      const volume = `trust-${slug}`;
       const file = await craftedBottle(join(s.dir, "ask.bottle"), {
         slug,
         artifactPath: await ownArtifact(s.dir, slug),
-        runConfig: HOST_RUN_CONFIG,
+        runConfig: hostRunConfig(volume),
       });
       for (const [answer, granted] of [["n", false], ["y", true]] as const) {
         const name = s.slug(`ask${answer}`);
@@ -396,3 +402,36 @@ dockerTest(
     equal(await Deno.lstat(b.dir).then(() => true, () => false), false);
   },
 );
+
+Deno.test("smolmachines: prune and destroy leave alone a snapshot file outside the state directory or behind a link", async () => {
+  const slug = "vm-t9r4s";
+  await using bottle = await bottleOnDoubles(slug, "smolmachines", {
+    smolvm: { ...defaultSmolvmWorld(), machines: [fakeMachine(slug, { state: "stopped" })] },
+  });
+  for (let n = 0; n < 2; n++) equal((await bottle.commit()).code, 0);
+  const outside = join(bottle.home.home, "precious.smolmachine");
+  const linkTarget = join(bottle.home.home, "linked.smolmachine");
+  await Deno.writeTextFile(outside, "the user's own machine");
+  await Deno.writeTextFile(linkTarget, "another machine");
+  const link = join(bottle.dir, "snapshots", "evil.smolmachine");
+  await Deno.symlink(linkTarget, link);
+
+  await foreignRecord(bottle.dir, outside);
+  await foreignRecord(bottle.dir, link);
+  const pruned = await runCli(["prune", slug, "--keep", "1"], bottle.env);
+  equal(pruned.code, 0, pruned.stderr);
+  match(
+    pruned.stderr,
+    new RegExp(`warning: left ${outside} alone: .*not inside the bottle's state directory`),
+  );
+  match(pruned.stderr, new RegExp(`warning: left ${link} alone: .*is a symbolic link`));
+  equal(await Deno.readTextFile(outside), "the user's own machine");
+  equal(await Deno.readTextFile(linkTarget), "another machine");
+
+  await foreignRecord(bottle.dir, outside);
+  const destroyed = await runCli(["destroy", slug, "--yes"], bottle.env);
+  equal(destroyed.code, 0, destroyed.stderr);
+  match(destroyed.stderr, new RegExp(`warning: left ${outside} alone`));
+  equal(await Deno.readTextFile(outside), "the user's own machine");
+  equal(await Deno.readTextFile(linkTarget), "another machine");
+});
