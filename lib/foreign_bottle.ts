@@ -16,7 +16,7 @@ import { parseRunConfig, type RunConfig } from "./run_config.ts";
 /** One thing a foreign bottle's run configuration asks of this host. */
 export interface HostAccess {
   /** What kind of access it is. */
-  kind: "host-path" | "engine-socket" | "network" | "privilege";
+  kind: "host-path" | "engine-socket" | "network";
   /** The setting as recorded, e.g. `/:/host` or `host`. */
   setting: string;
   /** What it gives the bottle, for the user. */
