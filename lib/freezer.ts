@@ -480,8 +480,17 @@ export abstract class Freezer {
     await this.checkImport({ source, from, snapshotId, images });
     // A name the load brings that this machine did not have is only a carrier.
     const carrier = !(await this.snapshotExists(loaded));
-    const created = [...new Set([carrier && loaded !== artifact ? loaded : undefined, artifact])]
-      .filter((name): name is string => name !== undefined);
+    const existed = loaded === artifact ? !carrier : await this.snapshotExists(artifact);
+    if (existed && loaded !== artifact) {
+      throw new BadInputError(
+        `${source} was not imported: the name ${artifact} is already on an image that the ` +
+          `history of bottle "${slug}" does not record (a leftover); run "bot-bottle prune ` +
+          `${slug}" and import again; nothing was loaded`,
+      );
+    }
+    // Only names this import brings are removed again; a name that was here stays.
+    const created = [carrier ? loaded : undefined, existed ? undefined : artifact]
+      .filter((name, n, all): name is string => name !== undefined && all.indexOf(name) === n);
     this.deferUndo(
       undo,
       `the half-imported snapshot ${created.join(", ")}`,

@@ -230,7 +230,7 @@ Deno.test("import refuses an OCI-layout artifact whose io.containerd.image.name 
 const hostRunConfig = (volume: string) =>
   runConfig({
     env: ["GREETING=hello"],
-    volumes: ["/:/host", "/var/run/docker.sock:/var/run/docker.sock", `${volume}:/data`],
+    volumes: ["/:/host", "/var/run/docker.sock:/var/run/docker.sock", `${volume}:/data`].sort(),
     network: "host",
   });
 
@@ -254,7 +254,7 @@ dockerTest(
           "{{json .HostConfig.Binds}} {{json .HostConfig.NetworkMode}}",
           `bot-bottle-${name}`,
         ).then((out) => `[${out.replace(" ", ",")}]`),
-      );
+      ).map((each: unknown) => Array.isArray(each) ? each.sort() : each);
     const denied = s.slug("denied");
     const allowed = s.slug("allowed");
     try {
@@ -435,3 +435,32 @@ Deno.test("smolmachines: prune and destroy leave alone a snapshot file outside t
   equal(await Deno.readTextFile(outside), "the user's own machine");
   equal(await Deno.readTextFile(linkTarget), "another machine");
 });
+
+dockerTest(
+  "import refuses to move a leftover image that already has the snapshot's new name",
+  async () => {
+    await using home = await tempHome();
+    await using s = await scratch();
+    const origin = s.slug("origin");
+    const file = await craftedBottle(join(s.dir, "o.bottle"), {
+      slug: origin,
+      artifactPath: await ownArtifact(s.dir, origin),
+    });
+    const copy = s.slug("copy");
+    const leftover = `bot-bottle-committed-${copy}:${CRAFTED_ID}`;
+    await docker("tag", TEST_IMAGE, leftover);
+    const before = await imageId(leftover);
+    const run = await runCli(["import", file, "--name", copy], home.env);
+    equal(run.code, 1);
+    match(
+      run.stderr,
+      new RegExp(
+        `the name ${leftover} is already on an image that the history of bottle "${copy}" does ` +
+          `not record \\(a leftover\\); run "bot-bottle prune ${copy}" and import again`,
+      ),
+    );
+    equal(await imageId(leftover), before);
+    equal(await imageId(`bot-bottle-committed-${origin}:${CRAFTED_ID}`), undefined);
+    equal(await Deno.lstat(home.stateDir(copy)).then(() => true, () => false), false);
+  },
+);
