@@ -11,6 +11,7 @@
  */
 
 import type { Metadata } from "./metadata.ts";
+import type { Prompter } from "./prompter.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
 
 /** One thing a foreign bottle's run configuration asks of this host. */
@@ -144,4 +145,53 @@ function volumeAccess(volume: string): HostAccess | undefined {
     description: `this machine's ${source === "/" ? "whole root filesystem" : source} at ` +
       `${target}${volume.endsWith(":ro") ? " (read-only)" : ""}`,
   };
+}
+
+/** How {@linkcode grantHostAccess} decides. */
+export interface ConsentOptions {
+  /** `"allow"` grants, `"ask"` asks through `prompter`, `"drop"` refuses. */
+  mode: "allow" | "ask" | "drop";
+  /** Asks the user (on a terminal). */
+  prompter?: Prompter;
+  /** Where the warning goes. */
+  log?: (line: string) => void;
+  /** How to grant it later, for the warning, e.g. `import it again with --allow-host-access`. */
+  again: string;
+}
+
+/**
+ * Whether the host access a foreign bottle asks for is granted: by `allow`,
+ * or by the user's yes to a question naming each item. Otherwise it is
+ * dropped, with a warning naming each item.
+ *
+ * @param slug The bottle's slug here.
+ * @param source Where it came from (a file, a registry reference), for the question.
+ * @param requested What {@linkcode reviewForeignBottle} listed.
+ * @param options How to decide, and where to say it.
+ * @returns Whether it was granted (`false` when nothing was asked for).
+ */
+export async function grantHostAccess(
+  slug: string,
+  source: string,
+  requested: HostAccess[],
+  options: ConsentOptions,
+): Promise<boolean> {
+  if (requested.length === 0) return false;
+  const list = requested.map((each) => each.description).join("; ");
+  if (options.mode === "allow") {
+    options.log?.(`bottle "${slug}" will resume with the host access its file asks for: ${list}`);
+    return true;
+  }
+  if (options.mode === "ask" && options.prompter) {
+    const yes = await options.prompter.confirm(
+      `${source} asks that bottle "${slug}" resume with access to this machine: ${list}. ` +
+        `Allow it?`,
+    );
+    if (yes) return true;
+  }
+  options.log?.(
+    `warning: bottle "${slug}" will resume without the host access its file asks for: ${list}; ` +
+      `if you trust the file, ${options.again}`,
+  );
+  return false;
 }

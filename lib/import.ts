@@ -10,7 +10,7 @@ import { readBottleArchive } from "./bottle_archive.ts";
 import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
 import { BottleState, METADATA_FILE, stateRoot } from "./bottle_state.ts";
 import { BadInputError } from "./errors.ts";
-import { type HostAccess, reviewForeignBottle } from "./foreign_bottle.ts";
+import { grantHostAccess, type HostAccess, reviewForeignBottle } from "./foreign_bottle.ts";
 import { validateMetadata } from "./metadata.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 import { parseRunConfig } from "./run_config.ts";
@@ -150,7 +150,12 @@ export async function importBottle(
         images: archive.artifactImages,
       });
       // Asked once the artifact is known to be acceptable, so a yes is never wasted.
-      granted = await grantHostAccess(slug, file, review.hostAccess, options);
+      granted = await grantHostAccess(slug, file, review.hostAccess, {
+        mode: options.hostAccess ?? "drop",
+        prompter: options.prompter,
+        log: options.log,
+        again: "import it again with --allow-host-access (and --force, to add it to this bottle)",
+      });
       if (granted) runConfig = review.grantedRunConfig;
       history.snapshots.push({
         id,
@@ -194,36 +199,4 @@ export async function importBottle(
       resets: review.resets,
     };
   }, "bot-bottle-import-");
-}
-
-/**
- * Whether the host access a file asks for is granted: by `allow`, or by the
- * user's yes on a terminal. Without either it is dropped, with a warning
- * naming each item.
- */
-async function grantHostAccess(
-  slug: string,
-  file: string,
-  requested: HostAccess[],
-  options: ImportOptions,
-): Promise<boolean> {
-  if (requested.length === 0) return false;
-  const list = requested.map((each) => each.description).join("; ");
-  const mode = options.hostAccess ?? "drop";
-  if (mode === "allow") {
-    options.log?.(`bottle "${slug}" will resume with the host access its file asks for: ${list}`);
-    return true;
-  }
-  if (mode === "ask" && options.prompter) {
-    const yes = await options.prompter.confirm(
-      `${file} asks that bottle "${slug}" resume with access to this machine: ${list}. ` +
-        `Allow it?`,
-    );
-    if (yes) return true;
-  }
-  options.log?.(
-    `warning: bottle "${slug}" will resume without the host access its file asks for: ${list}; ` +
-      `if you trust the file, import it again with --allow-host-access`,
-  );
-  return false;
 }

@@ -266,7 +266,8 @@ dockerTest(
           `this machine's whole root filesystem at /host; the socket /var/run/docker.sock at ` +
           `/var/run/docker.sock (control of the engine, which is root on this machine); the ` +
           `host's network (--network host): every port and interface of this machine; if you ` +
-          `trust the file, import it again with --allow-host-access\n`,
+          `trust the file, import it again with --allow-host-access (and --force, to add it to ` +
+          `this bottle)\n`,
       );
       const result = JSON.parse(run.stdout);
       equal(result.hostAccess.granted, false);
