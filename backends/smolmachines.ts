@@ -202,7 +202,11 @@ export class SmolmachinesFreezer extends Freezer {
   }
 
   /** A `.smolmachine` file inside the bottle's state directory, reached without following links. */
-  override ownershipProblem(_slug: string, stateDir: string, artifact: string) {
+  override ownershipProblem(
+    _slug: string,
+    stateDir: string,
+    artifact: string,
+  ): Promise<string | undefined> {
     return fileOwnershipProblem(stateDir, artifact, ".smolmachine");
   }
 
