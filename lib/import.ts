@@ -64,16 +64,21 @@ export interface ImportResult {
 }
 
 /**
- * Imports a file written by `bot-bottle export`. The format version and the
- * artifact's SHA-256 are checked before anything is touched; a bottle that
- * already has state is refused unless `force` (or `name` gives a new slug);
- * a smolvm snapshot made on another CPU architecture is refused.
+ * Imports a file written by `bot-bottle export`, trusting nothing it says.
+ * The format version, the artifact's SHA-256 and the image names its own
+ * manifests carry are checked before anything is touched (an artifact may
+ * name only its bottle's snapshot image); a bottle that already has state is
+ * refused unless `force` (or `name` gives a new slug); a smolvm snapshot made
+ * on another CPU architecture is refused. Host access its run configuration
+ * asks for is kept only as `hostAccess` says, and `copy_cwd` is reset
+ * (see `foreign_bottle.ts`).
  *
  * @param file The exported file.
  * @param options The slug, force, progress.
  * @returns The imported bottle and how to resume it.
- * @throws {BadInputError} When the file is not a valid export, the slug is
- * taken, or the backend is unknown here.
+ * @throws {BadInputError} When the file is not a valid export, its artifact
+ * names an image other than its snapshot's (or more than one), the slug is
+ * taken, or the backend is unknown here; nothing was changed.
  * @throws {BackendError} When the backend could not load the artifact.
  *
  * @example
