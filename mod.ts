@@ -65,6 +65,14 @@ export { emptyRunConfig, type RunConfig } from "./lib/run_config.ts";
 export { ARCHIVE_FORMAT_VERSION, type ArchiveManifest } from "./lib/bottle_archive.ts";
 export { exportBottle, type ExportOptions, type ExportResult } from "./lib/export.ts";
 export { importBottle, type ImportOptions, type ImportResult } from "./lib/import.ts";
+export type { ArtifactImages } from "./lib/artifact_names.ts";
+export {
+  type ConsentOptions,
+  type ForeignReview,
+  grantHostAccess,
+  type HostAccess,
+  reviewForeignBottle,
+} from "./lib/foreign_bottle.ts";
 export { start, type StartOptions, type StartResult } from "./lib/start.ts";
 export {
   BackendError,
@@ -87,6 +95,7 @@ export {
   type FreezerOptions,
   type FreezerSpec,
   type Frozen,
+  type ImportContext,
   type InventoryEntry,
   type StartSpec,
   type StopSpec,

@@ -8,6 +8,7 @@
 import * as v from "valibot";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/agent.ts";
+import type { ArtifactImages } from "../lib/artifact_names.ts";
 import type { CommandResult } from "../lib/backend_commands.ts";
 import { BackendError, BackendUnavailableError, Interrupted } from "../lib/errors.ts";
 import {
@@ -278,6 +279,11 @@ export class DockerFreezer extends Freezer {
       if (error instanceof BackendError && /No such image/i.test(error.stderr)) return undefined;
       throw error;
     }
+  }
+
+  /** Whether `name` is already the image the artifact holds (Docker's image id is its config digest). */
+  protected override async holdsImage(name: string, images: ArtifactImages): Promise<boolean> {
+    return images.configDigest !== undefined && (await this.#imageId(name)) === images.configDigest;
   }
 
   /** `docker image rm` of the tag, then any untagged image of the bottle. */

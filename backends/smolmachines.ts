@@ -10,6 +10,7 @@ import { semver } from "../lib/_internal/semver.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/agent.ts";
 import { BackendError, BadInputError } from "../lib/errors.ts";
+import { fileOwnershipProblem } from "../lib/ownership.ts";
 import {
   type BottleStatus,
   type FreezeContext,
@@ -236,6 +237,20 @@ export class SmolmachinesFreezer extends Freezer {
   /** Whether the `.smolmachine` file exists. */
   override async snapshotExists(artifact: string): Promise<boolean> {
     return await Deno.lstat(artifact).then((info) => info.isFile, () => false);
+  }
+
+  /** A `.smolmachine` file inside the bottle's state directory, reached without following links. */
+  override ownershipProblem(
+    _slug: string,
+    stateDir: string,
+    artifact: string,
+  ): Promise<string | undefined> {
+    return fileOwnershipProblem(stateDir, artifact, ".smolmachine");
+  }
+
+  /** A `.smolmachine` is a file, not an image: there are no image names to check. */
+  override checkImport(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** Removes the `.smolmachine` file and its stub, when they are the bottle's own. */

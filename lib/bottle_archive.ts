@@ -20,6 +20,7 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { type Extract, extract as tarExtract, type Pack, pack as tarPack } from "tar-stream";
 import * as v from "valibot";
+import { type ArtifactImages, ArtifactNamesReader } from "./artifact_names.ts";
 import { BadInputError } from "./errors.ts";
 import { describeIssues } from "./schema_issues.ts";
 import { isSlug } from "./slug.ts";
@@ -112,6 +113,8 @@ export interface ReadArchive {
   runConfigJson?: string;
   /** Where the artifact was written: `<into>/<manifest.artifact.name>`. */
   artifactPath: string;
+  /** What the artifact's own manifests name, read in the same pass (see `artifact_names.ts`). */
+  artifactImages: ArtifactImages;
 }
 
 const SNAPSHOT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -343,6 +346,8 @@ export async function readBottleArchive(
   signal?.addEventListener("abort", abort, { once: true });
 
   let artifactPath: string | undefined;
+  let artifactImages: ArtifactImages | undefined;
+  const names = new ArtifactNamesReader();
   try {
     const entries = extract[Symbol.asyncIterator]();
     const seen = new Set<string>();
@@ -399,10 +404,11 @@ export async function readBottleArchive(
         onProgress?.(0, sizeBytes);
         for await (const chunk of entryChunks(entry, damaged)) {
           hash.update(chunk);
-          await writeAll(out, chunk);
+          await Promise.all([writeAll(out, chunk), names.write(chunk)]);
           done += chunk.byteLength;
           onProgress?.(done, sizeBytes);
         }
+        artifactImages = await names.finish();
         const digest = hash.digest("hex");
         if (digest !== sha256) {
           throw refuse(
@@ -433,8 +439,10 @@ export async function readBottleArchive(
       metadataJson: metadataJson!,
       ...(runConfigJson === undefined ? {} : { runConfigJson }),
       artifactPath: artifactPath!,
+      artifactImages: artifactImages!,
     };
   } catch (error) {
+    names.destroy();
     extract.destroy(); // stops the feeding, which stops the pumping and closes the file
     await Promise.all([feeding, pumping]);
     if (artifactPath !== undefined) await Deno.remove(artifactPath).catch(() => {});

@@ -59,7 +59,14 @@ export async function destroy(slug: string, options: DestroyOptions = {}): Promi
   const freezer = registry.getFreezer(agent.backend, options);
   const log = options.log ?? (() => {});
   const status = await freezer.bottleStatus(slug);
-  const artifacts = options.keepSnapshot ? [] : await snapshotArtifacts(agent, freezer.backend);
+  const named = options.keepSnapshot ? [] : await snapshotArtifacts(agent, freezer.backend);
+  // Only the bottle's own snapshots, whatever its state files name; the rest are left alone.
+  const artifacts: string[] = [];
+  for (const artifact of named) {
+    if (!(await freezer.ownershipProblem(slug, agent.state.dir, artifact))) {
+      artifacts.push(artifact);
+    }
+  }
   const losses = [
     ...status === "absent"
       ? []
@@ -84,9 +91,8 @@ export async function destroy(slug: string, options: DestroyOptions = {}): Promi
     log(`removed ${freezer.bottleName(slug)}`);
   }
   if (options.keepSnapshot) return result;
-  for (const artifact of artifacts) {
-    await freezer.removeSnapshot(agent, artifact);
-    log(`removed the snapshot ${artifact}`);
+  for (const artifact of named) {
+    if (await freezer.removeOwnSnapshot(agent, artifact)) log(`removed the snapshot ${artifact}`);
   }
   result.removedSnapshots = artifacts;
   await removeStateDirectory(agent);

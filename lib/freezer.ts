@@ -6,6 +6,8 @@
  */
 
 import { type Agent, loadAgent } from "./agent.ts";
+import { type ArtifactImages, artifactNameProblem } from "./artifact_names.ts";
+import { imageOwnershipProblem } from "./ownership.ts";
 import type { BackendCommands, CommandResult } from "./backend_commands.ts";
 import { BackendError, BadInputError, BotBottleError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
@@ -70,6 +72,16 @@ export interface FreezeContext {
    * each change it makes (an image made, a tag moved, a file linked).
    */
   undo: AsyncDisposableStack;
+}
+
+/** What {@linkcode Freezer.importArtifact} is given besides the artifact. */
+export interface ImportContext extends FreezeContext {
+  /** The `.bottle` file, for messages. */
+  source: string;
+  /** The snapshot's id in the file (`id` may differ, when the bottle here already has it). */
+  snapshotId: string;
+  /** What the artifact's own manifests name (image backends refuse any other name). */
+  images?: ArtifactImages;
 }
 
 /** A bottle's state as bot-bottle reports it. */
@@ -325,6 +337,46 @@ export abstract class Freezer {
   abstract snapshotExists(artifact: string): Promise<boolean>;
 
   /**
+   * Why `artifact` is not bottle `slug`'s own snapshot, whatever a state file
+   * says, or `undefined` when it is. The default, for image backends: it must
+   * be named `bot-bottle-committed-<slug>:<tag>` (see `ownership.ts`).
+   *
+   * @param slug The bottle's slug.
+   * @param _stateDir Its state directory (for backends that keep snapshots there).
+   * @param artifact The snapshot, as a state file names it.
+   * @returns The problem, for a warning.
+   */
+  ownershipProblem(slug: string, _stateDir: string, artifact: string): Promise<string | undefined> {
+    return Promise.resolve(imageOwnershipProblem(slug, artifact));
+  }
+
+  /**
+   * Removes a snapshot when it is the bottle's own (see
+   * {@linkcode Freezer.ownershipProblem}); anything else is left alone with
+   * a warning naming it. Every removal of a snapshot goes through here.
+   *
+   * @param agent The bottle.
+   * @param artifact The snapshot, as a state file names it.
+   * @returns Whether it was the bottle's (and so was removed).
+   */
+  async removeOwnSnapshot(agent: Agent, artifact: string): Promise<boolean> {
+    if (!(await this.owns(agent.slug, agent.state.dir, artifact))) return false;
+    await this.removeSnapshot(agent, artifact);
+    return true;
+  }
+
+  /** Whether `artifact` is the bottle's own; warns, naming it, when it is not. */
+  protected async owns(slug: string, stateDir: string, artifact: string): Promise<boolean> {
+    const problem = await this.ownershipProblem(slug, stateDir, artifact);
+    if (problem === undefined) return true;
+    this.log(
+      `warning: left ${artifact} alone: a state file of bottle "${slug}" names it, but ` +
+        `${problem}, so it is not the bottle's own; remove it by hand if it is not needed`,
+    );
+    return false;
+  }
+
+  /**
    * Lists the bottle's snapshots that the backend holds but the history does
    * not record: what a commit or an import left behind when it could not
    * clean up after itself (the engine had died). The default, for image
@@ -420,37 +472,55 @@ export abstract class Freezer {
   /**
    * Loads an exported artifact into the backend as snapshot `context.id` of
    * bottle `slug`, and makes it the newest. The default, for image backends,
-   * runs `imageLoad`, then `tag` to the bottle's names. Like a freeze, it
-   * registers the undoing of each change in `context.undo`.
+   * first checks what the artifact's own manifests name: one image, named
+   * only `bot-bottle-committed-<from>:<snapshot id>`, and that name not
+   * already on another image here (so a load moves no name that is not the
+   * bottle's); then runs `imageLoad`, then `tag` to the bottle's names. Like
+   * a freeze, it registers the undoing of each change in `context.undo`.
    *
    * @param slug The bottle it now belongs to.
-   * @param from The bottle it was exported from (its artifact may carry that name).
+   * @param from The bottle it was exported from (its artifact carries that name).
    * @param file The exported artifact.
    * @param stateDir The bottle's state directory (for backends that keep artifacts there).
-   * @param context The snapshot's id, the bottle's newest snapshot before it, the undo steps.
+   * @param context The snapshot's id, the bottle's newest snapshot before it, the undo steps,
+   * and what the artifact names.
    * @returns The snapshot's own artifact, and what `committed-image` names.
+   * @throws {BadInputError} When the artifact names another image, or more
+   * than one, or its name is on another image here; nothing was loaded.
    */
   async importArtifact(
     slug: string,
     from: string,
     file: string,
     _stateDir: string,
-    { id, previous, undo }: FreezeContext,
+    { id, previous, undo, source, snapshotId, images }: ImportContext,
   ): Promise<{ artifact: string; current: string }> {
-    const loaded = `${this.imageRepository(from)}:${id}`;
+    const loaded = `${this.imageRepository(from)}:${snapshotId}`;
     const artifact = `${this.imageRepository(slug)}:${id}`;
     const current = this.imageName(slug);
+    await this.checkImport({ source, from, snapshotId, images });
     // A name the load brings that this machine did not have is only a carrier.
-    const carrier = loaded !== artifact && !(await this.snapshotExists(loaded));
-    const created = [...new Set([carrier ? loaded : undefined, artifact])]
-      .filter((name): name is string => name !== undefined);
+    const carrier = !(await this.snapshotExists(loaded));
+    const existed = loaded === artifact ? !carrier : await this.snapshotExists(artifact);
+    if (existed && loaded !== artifact) {
+      throw new BadInputError(
+        `${source} was not imported: the name ${artifact} is already on an image that the ` +
+          `history of bottle "${slug}" does not record (a leftover); run "bot-bottle prune ` +
+          `${slug}" and import again; nothing was loaded`,
+      );
+    }
+    // Only names this import brings are removed again; a name that was here stays.
+    const created = [carrier ? loaded : undefined, existed ? undefined : artifact]
+      .filter((name, n, all): name is string => name !== undefined && all.indexOf(name) === n);
     this.deferUndo(
       undo,
       `the half-imported snapshot ${created.join(", ")}`,
       `remove it with the backend's image removal command`,
       async () => {
         for (const name of created) {
-          if (await this.snapshotExists(name)) await this.run("imageDelete", { image: name });
+          if (!(await this.snapshotExists(name))) continue;
+          if (!(await this.owns(name === loaded ? from : slug, _stateDir, name))) continue;
+          await this.run("imageDelete", { image: name });
         }
       },
     );
@@ -462,6 +532,57 @@ export abstract class Freezer {
     this.undoMove(undo, current, previous);
     await this.run("tag", { image: artifact, target: current });
     return { artifact, current };
+  }
+
+  /**
+   * Checks, before anything is loaded or written, that an exported artifact
+   * may be imported. The default, for image backends: the artifact's own
+   * manifests name one image, only `bot-bottle-committed-<from>:<snapshot
+   * id>`, and that name is not already on another image here (so a load
+   * moves no name that is not the bottle's).
+   *
+   * @param source The `.bottle` file, for messages.
+   * @param from The bottle it was exported from.
+   * @param snapshotId The snapshot's id in the file.
+   * @param images What the artifact's own manifests name.
+   * @throws {BadInputError} When it may not be imported; nothing was changed.
+   */
+  async checkImport(
+    { source, from, snapshotId, images }: {
+      source: string;
+      from: string;
+      snapshotId: string;
+      images?: ArtifactImages;
+    },
+  ): Promise<void> {
+    const loaded = `${this.imageRepository(from)}:${snapshotId}`;
+    const problem = images
+      ? artifactNameProblem(images, loaded)
+      : "its artifact's manifests were not read";
+    if (problem) {
+      throw new BadInputError(
+        `${source} is refused: ${problem}; nothing was loaded: ask for a file that ` +
+          `"bot-bottle export" wrote`,
+      );
+    }
+    if ((await this.snapshotExists(loaded)) && !(await this.holdsImage(loaded, images!))) {
+      throw new BadInputError(
+        `${source} is refused: its snapshot is named "${loaded}", which here names another ` +
+          `image, and loading would move that name; remove or rename that image first, or ` +
+          `import on a machine without it; nothing was loaded`,
+      );
+    }
+  }
+
+  /**
+   * Tells whether the image named `name` here is the very image an artifact
+   * holds, so that loading it moves nothing. The default cannot tell: no.
+   *
+   * @param name An image name that exists here.
+   * @param images What the artifact's manifests say.
+   */
+  protected holdsImage(_name: string, _images: ArtifactImages): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   /** The image repository of a bottle's snapshots: `bot-bottle-committed-<slug>`. */
@@ -577,7 +698,7 @@ export abstract class Freezer {
       undo,
       `the half-made snapshot ${artifact}`,
       `"bot-bottle prune ${agent.slug}" removes it once the engine answers again`,
-      () => this.removeSnapshot(agent, artifact),
+      () => this.removeOwnSnapshot(agent, artifact),
     );
   }
 

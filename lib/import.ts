@@ -10,6 +10,7 @@ import { readBottleArchive } from "./bottle_archive.ts";
 import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
 import { BottleState, METADATA_FILE, stateRoot } from "./bottle_state.ts";
 import { BadInputError } from "./errors.ts";
+import { grantHostAccess, type HostAccess, reviewForeignBottle } from "./foreign_bottle.ts";
 import { validateMetadata } from "./metadata.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
 import { parseRunConfig } from "./run_config.ts";
@@ -33,6 +34,13 @@ export interface ImportOptions extends GetFreezerOptions, BottleLockOptions {
   registry?: Registry;
   /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
   root?: string;
+  /**
+   * What to do with host access the bottle's run configuration asks for
+   * (host paths, the engine socket, host networking): `"allow"` keeps it,
+   * `"ask"` asks through `prompter`, `"drop"` (the default) drops it with a
+   * warning naming each.
+   */
+  hostAccess?: "allow" | "ask" | "drop";
 }
 
 /** What {@linkcode importBottle} did. */
@@ -47,19 +55,30 @@ export interface ImportResult {
   artifact: string;
   /** The command that resumes it. */
   resumeCommand: string;
+  /** The host access its run configuration asked for, and whether it was granted. */
+  hostAccess: { requested: HostAccess[]; granted: boolean };
+  /** The environment it resumes with (`NAME=value`), which an import keeps. */
+  env: string[];
+  /** What was reset or dropped whatever the answer (e.g. `copy_cwd`). */
+  resets: string[];
 }
 
 /**
- * Imports a file written by `bot-bottle export`. The format version and the
- * artifact's SHA-256 are checked before anything is touched; a bottle that
- * already has state is refused unless `force` (or `name` gives a new slug);
- * a smolvm snapshot made on another CPU architecture is refused.
+ * Imports a file written by `bot-bottle export`, trusting nothing it says.
+ * The format version, the artifact's SHA-256 and the image names its own
+ * manifests carry are checked before anything is touched (an artifact may
+ * name only its bottle's snapshot image); a bottle that already has state is
+ * refused unless `force` (or `name` gives a new slug); a smolvm snapshot made
+ * on another CPU architecture is refused. Host access its run configuration
+ * asks for is kept only as `hostAccess` says, and `copy_cwd` is reset
+ * (see `foreign_bottle.ts`).
  *
  * @param file The exported file.
  * @param options The slug, force, progress.
  * @returns The imported bottle and how to resume it.
- * @throws {BadInputError} When the file is not a valid export, the slug is
- * taken, or the backend is unknown here.
+ * @throws {BadInputError} When the file is not a valid export, its artifact
+ * names an image other than its snapshot's (or more than one), the slug is
+ * taken, or the backend is unknown here; nothing was changed.
  * @throws {BackendError} When the backend could not load the artifact.
  *
  * @example
@@ -92,12 +111,21 @@ export async function importBottle(
     if (!metadata.ok) {
       throw new BadInputError(`${file} holds an invalid metadata.json (${metadata.problems[0]})`);
     }
-    const runConfig = archive.runConfigJson === undefined
+    const rawRunConfig = archive.runConfigJson === undefined
       ? undefined
-      : parseRunConfig(JSON.parse(archive.runConfigJson));
-    if (archive.runConfigJson !== undefined && !runConfig) {
+      : JSON.parse(archive.runConfigJson);
+    if (rawRunConfig !== undefined && !parseRunConfig(rawRunConfig)) {
       throw new BadInputError(`${file} holds an invalid run-config.json`);
     }
+    // The file is untrusted: nothing of it reaches this host unless the user says yes.
+    const review = reviewForeignBottle(metadata.metadata, rawRunConfig);
+    // Before anything here changes: what the artifact would name (image backends).
+    await freezer.checkImport({
+      source: file,
+      from: manifest.slug,
+      snapshotId: manifest.snapshot.id,
+      images: archive.artifactImages,
+    });
     const state = new BottleState(slug, root);
     await using _lock = await lockSlug(slug, "import", { ...options, root }, { create: true });
     // A directory without metadata (only the lock just taken) is no bottle yet.
@@ -115,12 +143,25 @@ export async function importBottle(
     }
     const undo = new AsyncDisposableStack();
     let loaded: { artifact: string; current: string };
+    let granted = false;
+    let runConfig = review.safeRunConfig;
     try {
       loaded = await freezer.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
         id,
         previous: history.snapshots.at(-1)?.artifact,
         undo,
+        source: file,
+        snapshotId: manifest.snapshot.id,
+        images: archive.artifactImages,
       });
+      // Asked once the artifact is known to be acceptable, so a yes is never wasted.
+      granted = await grantHostAccess(slug, file, review.hostAccess, {
+        mode: options.hostAccess ?? "drop",
+        prompter: options.prompter,
+        log: options.log,
+        again: "import it again with --allow-host-access (and --force, to add it to this bottle)",
+      });
+      if (granted) runConfig = review.grantedRunConfig;
       history.snapshots.push({
         id,
         createdAt: manifest.snapshot.createdAt,
@@ -134,7 +175,7 @@ export async function importBottle(
       history.resumedFrom = null;
       await state.recordCommit({
         metadata: {
-          ...metadata.metadata,
+          ...review.metadata,
           identity: slug,
           backend: freezer.backend,
           bottle_names: [freezer.bottleName(slug)],
@@ -149,6 +190,7 @@ export async function importBottle(
       if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
       throw error;
     }
+    for (const reset of review.resets) options.log?.(`note: ${reset}`);
     options.log?.(`imported snapshot ${id} of bottle "${slug}" (${loaded.artifact})`);
     options.log?.(`to resume it: bot-bottle resume ${slug}`);
     return {
@@ -157,6 +199,9 @@ export async function importBottle(
       snapshotId: id,
       artifact: loaded.artifact,
       resumeCommand: `bot-bottle resume ${slug}`,
+      hostAccess: { requested: review.hostAccess, granted },
+      env: runConfig?.env ?? [],
+      resets: review.resets,
     };
   }, "bot-bottle-import-");
 }

@@ -141,13 +141,13 @@ export async function pruneHeld(
     result.repointed = await freezer.repointCurrent(agent, current, newest, options.dryRun);
   }
   if (options.dryRun) return result;
-  for (const orphan of result.orphans) await freezer.removeSnapshot(agent, orphan);
+  for (const orphan of result.orphans) await freezer.removeOwnSnapshot(agent, orphan);
   for (const record of removed) {
     // The record goes first: an interruption then leaves an unrecorded snapshot,
     // which the next prune removes, never a record of a snapshot that is gone.
     history.snapshots = history.snapshots.filter((each) => each.id !== record.id);
     await agent.state.writeHistory(history);
-    if (record.artifact !== current) await freezer.removeSnapshot(agent, record.artifact);
+    if (record.artifact !== current) await freezer.removeOwnSnapshot(agent, record.artifact);
   }
   return result;
 }

@@ -50,6 +50,38 @@ export async function dockerShim(stallAt: string[], after = false): Promise<Dock
   };
 }
 
+/**
+ * Makes a `docker` that runs the real one, except that the command whose
+ * arguments start with `failAt` (e.g. `["tag"]`) fails as the engine would,
+ * with `Error response from daemon: injected failure` and exit status 1.
+ */
+export async function dockerFailure(failAt: string[]): Promise<DockerShim> {
+  const dir = await Deno.makeTempDir({ prefix: "bot-bottle-shim-" });
+  const mark = join(dir, "reached");
+  const match = failAt.map((word, n) => `[ "\${${n + 1}:-}" = '${word}' ]`).join(" && ");
+  await Deno.writeTextFile(
+    join(dir, "docker"),
+    [
+      "#!/bin/sh",
+      `if ${match}; then`,
+      `  : > '${mark}'`,
+      "  echo 'Error response from daemon: injected failure' >&2",
+      "  exit 1",
+      "fi",
+      `exec '${REAL_DOCKER}' "$@"`,
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  return {
+    env: { PATH: `${dir}:${Deno.env.get("PATH")}` },
+    reached: () => Deno.lstat(mark).then(() => true, () => false),
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
 /** A Docker engine socket that can die. */
 export interface EngineProxy extends AsyncDisposable {
   /** The environment that sends the docker CLI through it. */

@@ -404,6 +404,31 @@ const REFUSALS: {
     says: /has the entry "metadata\.json" twice/,
   },
   {
+    name: "two manifest.json",
+    make: async () => {
+      const [manifest, metadata, artifact] = goodMembers();
+      return gzip(await craftTar([manifest, metadata, manifest, artifact]));
+    },
+    says: /has the entry "manifest\.json" twice/,
+  },
+  {
+    name: "a character device entry",
+    make: async () => {
+      const [manifest, metadata] = goodMembers();
+      return gzip(
+        await craftTar([manifest, metadata, {
+          header: {
+            name: "artifact.docker.tar",
+            type: "character-device",
+            devmajor: 1,
+            devminor: 3,
+          },
+        }]),
+      );
+    },
+    says: /entry "artifact\.docker\.tar" is a character-device/,
+  },
+  {
     name: "a duplicate artifact after a good one",
     make: async () => {
       const members = goodMembers();
