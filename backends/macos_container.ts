@@ -25,6 +25,7 @@ import {
   type StartSpec,
 } from "../lib/freezer.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
+import type { ArtifactImages } from "../lib/artifact_names.ts";
 import { type OciImageConfig, writeOciImageArchive } from "../lib/oci_image_layout.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
 
@@ -35,15 +36,29 @@ const FIRST_EXPORT = "0.10.0";
 /** Apple's container names are at most 63 characters (a DNS label). */
 const NAME_LIMIT = 63;
 
+/** An OCI descriptor's digest, where `image list` gives one. */
+const Descriptor = v.optional(v.looseObject({ digest: v.string() }));
+
 /**
  * One image of `container image list --format json`: before 1.0.0
- * `{reference, descriptor}`; from 1.0.0 `{id, configuration: {name, …}, variants}`.
+ * `{reference, descriptor}`; from 1.0.0 `{id, configuration: {name,
+ * descriptor, …}, variants}`. The descriptor is the image's index in Apple's
+ * content-addressed store: the `index.json` descriptor it was loaded from, or
+ * (a loaded manifest) the index the store made for it; `image save` writes
+ * that index back, so a saved image lists the digest in its archive's
+ * `index.json`.
  */
-const ImageName = v.union([
-  v.pipe(v.looseObject({ reference: v.string() }), v.transform((image) => image.reference)),
+const ListedImage = v.union([
   v.pipe(
-    v.looseObject({ configuration: v.looseObject({ name: v.string() }) }),
-    v.transform((image) => image.configuration.name),
+    v.looseObject({ reference: v.string(), descriptor: Descriptor }),
+    v.transform((image) => ({ name: image.reference, digest: image.descriptor?.digest })),
+  ),
+  v.pipe(
+    v.looseObject({ configuration: v.looseObject({ name: v.string(), descriptor: Descriptor }) }),
+    v.transform((image) => ({
+      name: image.configuration.name,
+      digest: image.configuration.descriptor?.digest,
+    })),
   ),
 ]);
 
@@ -278,6 +293,16 @@ export class MacosContainerFreezer extends Freezer {
     return (await this.#images()).has(normalise(artifact));
   }
 
+  /**
+   * Whether `name` is already the image the artifact holds: its listed
+   * descriptor digest is one of the digests in the artifact's `index.json`
+   * (the store is content-addressed and `image save` writes the stored index).
+   */
+  protected override async holdsImage(name: string, images: ArtifactImages): Promise<boolean> {
+    const digest = (await this.#images()).get(normalise(name));
+    return digest !== undefined && images.indexDigests.includes(digest);
+  }
+
   /** `container image delete`; an absent image is fine. */
   override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
     if (!(await this.snapshotExists(artifact))) return;
@@ -298,19 +323,20 @@ export class MacosContainerFreezer extends Freezer {
     }]));
   }
 
-  async #images(): Promise<Set<string>> {
+  /** Every image in the store: its name (normalised) → its descriptor digest, when listed. */
+  async #images(): Promise<Map<string, string | undefined>> {
     const images = parseOutput(
-      v.array(ImageName),
+      v.array(ListedImage),
       await this.run("imageList", {}),
       this.commands,
       "imageList",
     );
-    return new Set(images.map(normalise));
+    return new Map(images.map((image) => [normalise(image.name), image.digest]));
   }
 
   /** Every image in the `container` image store. */
   protected override async imageReferences(): Promise<string[]> {
-    return [...await this.#images()];
+    return [...(await this.#images()).keys()];
   }
 
   /** `container image save -o <slug>.tar <image>`. */

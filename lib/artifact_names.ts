@@ -4,8 +4,10 @@
  * image load` would bring, from the artifact's own manifests — a `docker
  * save` tar's `manifest.json` (`RepoTags`) and legacy `repositories`, and an
  * OCI image layout's `index.json` (and any small nested index blob), whose
- * descriptors carry `io.containerd.image.name` and
- * `org.opencontainers.image.ref.name`. An import checks these before it loads
+ * descriptors carry `com.apple.containerization.image.name`,
+ * `io.containerd.image.name` and `org.opencontainers.image.ref.name` — and
+ * the digests of that `index.json`'s descriptors, by which Apple's store
+ * knows the image. An import checks these before it loads
  * anything, so that no file can retag an image that is not its bottle's.
  *
  * @module
@@ -19,7 +21,17 @@ const MAX_NAMING_BYTES = 1024 * 1024;
 /** Blobs up to this size are looked at, in case they are a nested OCI index. */
 const MAX_INDEX_BLOB_BYTES = 64 * 1024;
 
-const NAME_ANNOTATIONS = ["io.containerd.image.name", "org.opencontainers.image.ref.name"];
+/**
+ * The annotations that name an image. Apple's `container image load` reads
+ * `com.apple.containerization.image.name` first, then the other two.
+ */
+const NAME_ANNOTATIONS = [
+  "com.apple.containerization.image.name",
+  "io.containerd.image.name",
+  "org.opencontainers.image.ref.name",
+];
+/** The annotation that may hold a bare tag. */
+const REF_NAME = "org.opencontainers.image.ref.name";
 
 /** What {@linkcode ArtifactNamesReader} found in an artifact. */
 export interface ArtifactImages {
@@ -33,6 +45,13 @@ export interface ArtifactImages {
   bareTags: string[];
   /** The image's config digest (`sha256:…`, Docker's image id), when `manifest.json` names it. */
   configDigest?: string;
+  /**
+   * The digests of the descriptors in the top-level `index.json`, as written
+   * (`sha256:…`), in order, without repeats; empty without an `index.json`.
+   * Apple's content-addressed image store lists a loaded index under this very
+   * digest, and `container image save` writes it back unchanged.
+   */
+  indexDigests: string[];
 }
 
 /**
@@ -88,6 +107,7 @@ export class ArtifactNamesReader {
       imageCount: Math.max(this.#docker.length, this.#indexDigests.size),
       names: this.#names,
       bareTags: this.#bareTags,
+      indexDigests: [...this.#indexDigests],
       ...this.#docker.length === 1 && this.#docker[0].config
         ? { configDigest: this.#docker[0].config }
         : {},
@@ -178,7 +198,7 @@ export class ArtifactNamesReader {
         const name = (annotations as Record<string, unknown>)[key];
         if (typeof name !== "string") continue;
         // A ref.name may be a bare tag; load then names the image after the other annotation.
-        if (key === NAME_ANNOTATIONS[1] && !/[:/@]/.test(name)) this.#bareTags.push(name);
+        if (key === REF_NAME && !/[:/@]/.test(name)) this.#bareTags.push(name);
         else this.#names.push(name);
       }
     }

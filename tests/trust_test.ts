@@ -226,6 +226,59 @@ Deno.test("import refuses an OCI-layout artifact whose io.containerd.image.name 
   }
 });
 
+Deno.test(
+  "macos-container: import --name refuses a file whose snapshot name is on a different image, loading nothing",
+  async () => {
+    await using home = await tempHome();
+    const theirs = `bot-bottle-committed-origin-a1b2c:${CRAFTED_ID}`;
+    const image = (marker: string) => ({
+      reference: theirs,
+      files: { "work/notes.txt": `${marker}\n` },
+      config: { Cmd: ["sh"] },
+      platform: { os: "linux", architecture: "arm64" },
+    });
+    await using doubles = await installDoubles({
+      container: { ...defaultContainerWorld(), images: [image("the file's")] },
+    });
+    const dir = await Deno.makeTempDir();
+    try {
+      // The file's artifact is what `container image save` wrote for its image…
+      const artifact = join(dir, "artifact.macos-container.tar");
+      const save = await new Deno.Command("container", {
+        args: ["image", "save", "-o", artifact, theirs],
+        env: doubles.env,
+        stdout: "null",
+      }).output();
+      equal(save.code, 0);
+      // …and here that name is on another image.
+      const mine = image("this machine's");
+      await doubles.container.write({ ...defaultContainerWorld(), images: [mine] });
+      const file = await craftedBottle(join(dir, "o.bottle"), {
+        slug: "origin-a1b2c",
+        backend: "macos-container",
+        artifactPath: artifact,
+      });
+      const run = await runCli(["import", file, "--name", "copy-d3e4f"], {
+        ...home.env,
+        ...doubles.env,
+      });
+      equal(run.code, 1);
+      equal(
+        run.stderr,
+        `bot-bottle: error: ${file} is refused: its snapshot is named "${theirs}", which here ` +
+          `names another image, and loading would move that name; remove or rename that image ` +
+          `first, or import on a machine without it; nothing was loaded\n`,
+      );
+      const world = await doubles.container.read();
+      deepStrictEqual(world.images, [mine]);
+      deepStrictEqual(world.calls.filter((call) => call[0] === "image" && call[1] !== "list"), []);
+      deepStrictEqual(await snapshotTree(home.root), {});
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 /** The issue's run configuration: the host's root, the engine socket, host networking. */
 const hostRunConfig = (volume: string) =>
   runConfig({

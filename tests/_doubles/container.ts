@@ -49,12 +49,33 @@
 //   names too, from 1.1.0 on stderr when the tar goes to stdout; `image tag`,
 //   `image delete` (missing without `-f`: `failed to delete one or more
 //   images: […]`) (facts).
+// - Image digests (src containerization ImageStore+OCILayout.swift,
+//   ImageStore+Import.swift, ImageStore+Export.swift): the store is
+//   content-addressed and keeps each image as an index. `image load` keeps an
+//   `index.json` entry that is an index as it is (the listed descriptor digest
+//   is that entry's digest); for an entry that is a manifest it makes a
+//   one-entry index (the manifest with its platform, annotated
+//   `com.apple.containerization.index.indirect`) and lists that index's
+//   digest. `image save` writes the stored index back byte for byte (all
+//   platforms), its `index.json` entry carrying the listed digest and the names
+//   in `com.apple.containerization.image.name`, `io.containerd.image.name` and
+//   `org.opencontainers.image.ref.name`; `load` takes the name from the first
+//   of those three it finds. So an image saved and loaded again lists the same
+//   digest. The double keeps an image as its content (files, config,
+//   platform) and derives the blobs from it, deterministically: `save` writes
+//   the layer (a tar with fixed metadata), config, manifest and that indirect
+//   index, and `image list` reports the index's digest — so, as with the real
+//   store, what `save` writes is what is listed, and a save→load round trip
+//   lists the same digest. (Unlike the real store, a layout that the double did
+//   not write lists the digest of the double's own blobs for its content, not
+//   the file's.)
 // - `stop`, `start`, `delete [-f]` with the CLI's per-id reporting (src).
 // - Injected failures (`failures`), and a delay in `export`
 //   (`exportDelayMs`) to test interrupts.
 
 import { writeWorldFile } from "./world_file.ts";
 import { createHash } from "node:crypto";
+import { pack as tarPack } from "tar-stream";
 import { join, normalize, resolve } from "node:path";
 import type {
   ContainerWorld,
@@ -456,6 +477,8 @@ const MEDIA = {
 } as const;
 
 const NAME_ANNOTATIONS = ["io.containerd.image.name", "org.opencontainers.image.ref.name"];
+/** The name annotation the store reads first and `save` writes too. */
+const APPLE_NAME_ANNOTATION = "com.apple.containerization.image.name";
 
 interface Descriptor {
   mediaType: string;
@@ -465,46 +488,133 @@ interface Descriptor {
   platform?: { os: string; architecture: string };
 }
 
-async function writeBlob(blobs: string, content: Uint8Array, mediaType: string) {
-  const hex = sha256(content);
-  await Deno.writeFile(join(blobs, hex), content);
-  return { mediaType, digest: `sha256:${hex}`, size: content.length };
+/** An annotation the store puts on an index it made for a manifest (containerization AnnotationKeys). */
+const INDEX_INDIRECT = "com.apple.containerization.index.indirect";
+
+/** JSON with every object's keys sorted, so equal content gives equal bytes. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, each) =>
+      isRecord(each)
+        ? Object.fromEntries(Object.keys(each).sort().map((key) => [key, each[key]]))
+        : each,
+  );
 }
 
-function jsonBytes(value: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(value));
+/** A blob and its descriptor. */
+interface StoredBlob {
+  descriptor: Descriptor;
+  content: Uint8Array;
 }
 
-/** Writes an OCI image-layout tar holding `images` at `out`. */
+function blob(content: Uint8Array, mediaType: string): StoredBlob {
+  return {
+    descriptor: { mediaType, digest: `sha256:${sha256(content)}`, size: content.length },
+    content,
+  };
+}
+
+/** `files` as a tar with fixed metadata, sorted: the same files always give the same bytes. */
+async function filesTar(files: Record<string, string>): Promise<Uint8Array> {
+  const pack = tarPack();
+  const chunks: Uint8Array[] = [];
+  const done = (async () => {
+    for await (const chunk of pack) chunks.push(chunk as Uint8Array);
+  })();
+  for (const path of Object.keys(files).sort()) {
+    const content = encoder.encode(files[path]);
+    await new Promise<void>((resolve, reject) =>
+      pack.entry(
+        {
+          name: safeRelative(path),
+          size: content.length,
+          mode: 0o644,
+          mtime: new Date(0),
+          uid: 0,
+          gid: 0,
+        },
+        content as unknown as Buffer,
+        (error?: Error | null) => error ? reject(error) : resolve(),
+      )
+    );
+  }
+  pack.finalize();
+  await done;
+  const bytes = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+/**
+ * The blobs the store keeps for an image, as `image save` writes them: the
+ * layer, the config, the manifest and, on top, the index the store made for
+ * that manifest when it was loaded (one entry with the platform, annotated
+ * `com.apple.containerization.index.indirect`). Derived from the image's
+ * content alone, so the same image always gives the same digests.
+ */
+async function imageBlobs(image: FakeImage): Promise<{ index: StoredBlob; blobs: StoredBlob[] }> {
+  const layer = blob(await filesTar(image.files), MEDIA.layer);
+  const config = blob(
+    encoder.encode(canonicalJson({
+      architecture: image.platform.architecture,
+      os: image.platform.os,
+      config: image.config,
+      rootfs: { type: "layers", diff_ids: [layer.descriptor.digest] },
+    })),
+    MEDIA.config,
+  );
+  const manifest = blob(
+    encoder.encode(canonicalJson({
+      schemaVersion: 2,
+      mediaType: MEDIA.manifest,
+      config: config.descriptor,
+      layers: [layer.descriptor],
+    })),
+    MEDIA.manifest,
+  );
+  const index = blob(
+    encoder.encode(canonicalJson({
+      schemaVersion: 2,
+      mediaType: MEDIA.index,
+      manifests: [{ ...manifest.descriptor, platform: image.platform }],
+      annotations: { [INDEX_INDIRECT]: "true" },
+    })),
+    MEDIA.index,
+  );
+  return { index, blobs: [layer, config, manifest, index] };
+}
+
+/** The image's descriptor in the store: its index's. */
+async function imageDescriptor(image: FakeImage): Promise<Descriptor> {
+  return (await imageBlobs(image)).index.descriptor;
+}
+
+/**
+ * Writes an OCI image-layout tar holding `images` at `out`: each
+ * `index.json` entry is the image's index descriptor (the real `save` takes
+ * only index-typed images) with its names in the annotations.
+ */
 async function writeImageLayout(images: FakeImage[], out: string): Promise<void> {
   await withTempDir(async (dir) => {
     const layout = join(dir, "layout");
     const blobs = join(layout, "blobs", "sha256");
     await Deno.mkdir(blobs, { recursive: true });
     const manifests: Descriptor[] = [];
-    for (const [n, image] of images.entries()) {
-      const layerTar = join(dir, `layer-${n}.tar`);
-      await writeFilesTar(image.files, layerTar);
-      const layer = await writeBlob(blobs, await Deno.readFile(layerTar), MEDIA.layer);
-      const config = await writeBlob(
-        blobs,
-        jsonBytes({
-          architecture: image.platform.architecture,
-          os: image.platform.os,
-          config: image.config,
-          rootfs: { type: "layers", diff_ids: [layer.digest] },
-        }),
-        MEDIA.config,
-      );
-      const manifest = await writeBlob(
-        blobs,
-        jsonBytes({ schemaVersion: 2, mediaType: MEDIA.manifest, config, layers: [layer] }),
-        MEDIA.manifest,
-      );
+    for (const image of images) {
+      const { index, blobs: all } = await imageBlobs(image);
+      for (const each of all) {
+        await Deno.writeFile(join(blobs, each.descriptor.digest.slice(7)), each.content);
+      }
       manifests.push({
-        ...manifest,
-        platform: image.platform,
-        annotations: Object.fromEntries(NAME_ANNOTATIONS.map((key) => [key, image.reference])),
+        ...index.descriptor,
+        annotations: Object.fromEntries(
+          [APPLE_NAME_ANNOTATION, ...NAME_ANNOTATIONS].map((key) => [key, image.reference]),
+        ),
       });
     }
     await Deno.writeTextFile(
@@ -513,7 +623,7 @@ async function writeImageLayout(images: FakeImage[], out: string): Promise<void>
     );
     await Deno.writeTextFile(
       join(layout, "index.json"),
-      JSON.stringify({ schemaVersion: 2, mediaType: MEDIA.index, manifests }),
+      JSON.stringify({ schemaVersion: 2, manifests }),
     );
     await tar(["-C", layout, "-cf", out, "."], "failed to write archive");
   });
@@ -717,7 +827,8 @@ async function readImageLayout(archive: string): Promise<FakeImage[]> {
     const images: FakeImage[] = [];
     for (const [n, value] of index.manifests.entries()) {
       const descriptor = asDescriptor(value, "index.json");
-      const reference = NAME_ANNOTATIONS.map((key) => descriptor.annotations?.[key]).find((v) => v);
+      const reference = [APPLE_NAME_ANNOTATION, ...NAME_ANNOTATIONS]
+        .map((key) => descriptor.annotations?.[key]).find((v) => v);
       if (!reference) {
         throw invalidImage(
           `image ${descriptor.digest} in index.json has no name ` +
@@ -802,15 +913,8 @@ function listed(container: FakeContainer, version: Version) {
 /** When every running container of the double started (ISO 8601, as the 1.x CLI encodes dates). */
 const STARTED = "2026-12-01T00:00:00Z";
 
-function imageDescription(image: FakeImage) {
-  return {
-    reference: image.reference,
-    descriptor: {
-      mediaType: MEDIA.index,
-      digest: `sha256:${sha256(JSON.stringify(image))}`,
-      size: 1234,
-    },
-  };
+async function imageDescription(image: FakeImage) {
+  return { reference: image.reference, descriptor: await imageDescriptor(image) };
 }
 
 /**
@@ -819,9 +923,10 @@ function imageDescription(image: FakeImage) {
  * `{id, configuration: {creationDate, name, descriptor}, variants}` (keys
  * sorted, no `reference`), `id` the index digest's hex.
  */
-function imageListed(image: FakeImage, version: Version) {
-  const { reference, descriptor } = imageDescription(image);
+async function imageListed(image: FakeImage, version: Version) {
+  const { reference, descriptor } = await imageDescription(image);
   if (before(version, [1, 0, 0])) return { reference, descriptor };
+  const manifest = (await imageBlobs(image)).blobs[2].descriptor;
   return {
     configuration: { creationDate: STARTED, descriptor, name: reference },
     id: descriptor.digest.slice("sha256:".length),
@@ -831,9 +936,9 @@ function imageListed(image: FakeImage, version: Version) {
         config: image.config,
         os: image.platform.os,
       },
-      digest: `sha256:${sha256(`${descriptor.digest}/manifest`)}`,
+      digest: manifest.digest,
       platform: image.platform,
-      size: 1234,
+      size: manifest.size,
     }],
   };
 }
@@ -1480,20 +1585,21 @@ const imageList: Handler = async ({ world, version, parsed }) => {
   if (parsed.flags.has("quiet")) {
     for (const image of world.images) await print(image.reference);
   } else if (parsed.values.get("format") === "json") {
-    await print(JSON.stringify(world.images.map((image) => imageListed(image, version))));
+    const listed = [];
+    for (const image of world.images) listed.push(await imageListed(image, version));
+    await print(JSON.stringify(listed));
   } else {
-    await print(table([
-      ["NAME", "TAG", "DIGEST"],
-      ...world.images.map((image) => {
-        const colon = image.reference.lastIndexOf(":");
-        const tagged = colon > image.reference.lastIndexOf("/");
-        return [
-          tagged ? image.reference.slice(0, colon) : image.reference,
-          tagged ? image.reference.slice(colon + 1) : "<none>",
-          imageDescription(image).descriptor.digest.slice(7, 19),
-        ];
-      }),
-    ]));
+    const rows = [];
+    for (const image of world.images) {
+      const colon = image.reference.lastIndexOf(":");
+      const tagged = colon > image.reference.lastIndexOf("/");
+      rows.push([
+        tagged ? image.reference.slice(0, colon) : image.reference,
+        tagged ? image.reference.slice(colon + 1) : "<none>",
+        (await imageDescriptor(image)).digest.slice(7, 19),
+      ]);
+    }
+    await print(table([["NAME", "TAG", "DIGEST"], ...rows]));
   }
 };
 

@@ -709,6 +709,62 @@ Deno.test("image save then load round-trips files, config and platform", async (
   assert.deepEqual(await tmpEntries(doubles), [], "temp files left behind");
 });
 
+Deno.test("image list's descriptor is the index image save writes, and the same after save → delete → load, in both list shapes", async () => {
+  const image: FakeImage = {
+    reference: "bot-bottle-committed-dev:20261124T141500Z",
+    files: { "work/notes.txt": "agent work\n", "etc/hostname": "dev\n" },
+    config: { Cmd: ["sh"], Labels: { "bot-bottle.slug": "dev" } },
+    platform: { os: "linux", architecture: "arm64" },
+  };
+  const other: FakeImage = { ...image, reference: "other:v1", files: { "a.txt": "a\n" } };
+  for (const version of ["0.12.3", "1.2.1"]) {
+    await using doubles = await installDoubles({
+      container: world({ version, images: [image, other] }),
+    });
+    const digests = async () => {
+      const listed = JSON.parse(
+        (await container(doubles, "image", "list", "--format", "json")).stdout,
+      );
+      return Object.fromEntries(
+        listed.map((each: Record<string, Record<string, unknown>>) =>
+          "reference" in each ? [each.reference, each.descriptor.digest] : [
+            each.configuration.name,
+            (each.configuration.descriptor as { digest: string }).digest,
+          ]
+        ),
+      );
+    };
+    const listed = await digests();
+    assert.match(listed[image.reference], /^sha256:[0-9a-f]{64}$/);
+    assert.notEqual(listed[image.reference], listed[other.reference], version);
+
+    const archive = join(doubles.dir, "image.tar");
+    const saved = await container(doubles, "image", "save", "-o", archive, image.reference);
+    assert.equal(saved.code, 0, saved.stderr);
+    const [entry] = JSON.parse(await tarFile(archive, "index.json")).manifests;
+    assert.equal(entry.mediaType, "application/vnd.oci.image.index.v1+json");
+    assert.equal(entry.digest, listed[image.reference], version);
+    for (
+      const key of [
+        "com.apple.containerization.image.name",
+        "io.containerd.image.name",
+        "org.opencontainers.image.ref.name",
+      ]
+    ) assert.equal(entry.annotations[key], image.reference, key);
+    // The index blob is there, and is what its digest says.
+    const blob = join("blobs", "sha256", entry.digest.slice(7));
+    await run("tar", "-C", doubles.dir, "-xf", archive, `./${blob}`);
+    assert.equal(
+      `sha256:${await sha256(await Deno.readFile(join(doubles.dir, blob)))}`,
+      entry.digest,
+    );
+
+    assert.equal((await container(doubles, "image", "delete", image.reference)).code, 0);
+    assert.equal((await container(doubles, "image", "load", "-i", archive)).code, 0);
+    assert.deepEqual(await digests(), listed, version);
+  }
+});
+
 Deno.test("image load prints the names (after Loaded images: before 1.0.0); image save to stdout prints them on stderr from 1.1.0", async () => {
   const image: FakeImage = {
     reference: "snap:v1",

@@ -75,6 +75,28 @@ Deno.test("a docker save of the bottle's own image may be loaded, and tells its 
   equal(artifactNameProblem(both, OWN), undefined);
 });
 
+Deno.test("indexDigests are the top-level index.json descriptors' digests, in order, once each", async () => {
+  const digest = (n: number) => `sha256:${String(n).repeat(64)}`;
+  const entry = (n: number, mediaType = "application/vnd.oci.image.index.v1+json") => ({
+    mediaType,
+    digest: digest(n),
+    size: 10,
+    annotations: { "io.containerd.image.name": OWN },
+  });
+  const images = await read(
+    await tar([
+      file("index.json", { schemaVersion: 2, manifests: [entry(3), entry(1), entry(3)] }),
+      // A nested index's descriptors are not the image's.
+      file(`blobs/sha256/${"3".repeat(64)}`, {
+        manifests: [entry(7, "application/vnd.oci.image.manifest.v1+json")],
+      }),
+    ]),
+  );
+  deepStrictEqual(images.indexDigests, [digest(3), digest(1)]);
+  // A docker save tar without index.json has none.
+  deepStrictEqual((await read(await tar([dockerManifest([OWN]), layer]))).indexDigests, []);
+});
+
 const REFUSED: [string, () => Promise<Uint8Array>, RegExp][] = [
   [
     "RepoTags naming another image too (the retag file)",
@@ -126,6 +148,17 @@ const REFUSED: [string, () => Promise<Uint8Array>, RegExp][] = [
         }),
       ]),
     /"victim-base:latest"/,
+  ],
+  [
+    "an index.json whose com.apple.containerization.image.name (read first by Apple's load) is another image",
+    () =>
+      tar([
+        index({
+          "com.apple.containerization.image.name": "victim-base:latest",
+          "io.containerd.image.name": OWN,
+        }),
+      ]),
+    /would name the image "victim-base:latest"/,
   ],
   [
     "a legacy repositories file naming another image",
