@@ -466,7 +466,7 @@ const REFUSALS: {
   },
   {
     name: "a tar whose first entry is not manifest.json, uncompressed",
-    make: async () => {
+    make: () => {
       const [manifest, metadata, artifact] = goodMembers();
       return craftTar([metadata, manifest, artifact]);
     },
