@@ -11,7 +11,7 @@ import { BackendError, BadInputError, BotBottleError, CommitCancelled } from "./
 import { type Prompter, terminalPrompter } from "./prompter.ts";
 import { join } from "node:path";
 import { emptyRunConfig, type RunConfig, runValues } from "./run_config.ts";
-import { newSnapshotId } from "./snapshot_history.ts";
+import { newSnapshotId, type SnapshotRecord } from "./snapshot_history.ts";
 import type { TemplateValues } from "./template.ts";
 import { VERSION } from "./version.ts";
 
@@ -705,6 +705,17 @@ export abstract class Freezer {
     const legacy = history.snapshots.find((record) => record.id === "legacy");
     if (legacy) legacy.artifact = await this.adoptLegacy(agent, legacy.artifact);
     const id = newSnapshotId(new Date(), history.snapshots.map((record) => record.id));
+    const record = (artifact: string, sizeBytes: number | null): SnapshotRecord => ({
+      id,
+      createdAt: new Date().toISOString(),
+      backend: this.backend,
+      artifact,
+      sizeBytes,
+      parent: history.resumedFrom,
+      toolVersion: VERSION,
+      message: options.message ?? null,
+    });
+    await agent.state.checkHistoryRoom(record("", null));
     const undo = new AsyncDisposableStack();
     let current: string;
     try {
@@ -716,16 +727,7 @@ export abstract class Freezer {
       const { artifact, current: named = artifact, runConfig, sizeBytes }: Frozen =
         typeof frozen === "string" ? { artifact: frozen } : frozen;
       current = named;
-      history.snapshots.push({
-        id,
-        createdAt: new Date().toISOString(),
-        backend: this.backend,
-        artifact,
-        sizeBytes: sizeBytes ?? null,
-        parent: history.resumedFrom,
-        toolVersion: VERSION,
-        message: options.message ?? null,
-      });
+      history.snapshots.push(record(artifact, sizeBytes ?? null));
       try {
         await agent.state.recordCommit({ history, runConfig, committedImage: current });
       } catch (error) {

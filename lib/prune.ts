@@ -142,12 +142,16 @@ export async function pruneHeld(
   }
   if (options.dryRun) return result;
   for (const orphan of result.orphans) await freezer.removeSnapshot(agent, orphan);
-  for (const record of removed) {
-    // The record goes first: an interruption then leaves an unrecorded snapshot,
-    // which the next prune removes, never a record of a snapshot that is gone.
-    history.snapshots = history.snapshots.filter((each) => each.id !== record.id);
+  if (removed.length > 0) {
+    // The records go first, in one write: an interruption then leaves unrecorded snapshots,
+    // which the next prune removes, never a record of a snapshot that is gone. (One write,
+    // not one a snapshot: pruning 10,000 of them rewrote a 2 MB file 10,000 times.)
+    const gone = new Set(removed.map((record) => record.id));
+    history.snapshots = history.snapshots.filter((each) => !gone.has(each.id));
     await agent.state.writeHistory(history);
-    if (record.artifact !== current) await freezer.removeSnapshot(agent, record.artifact);
+    for (const record of removed) {
+      if (record.artifact !== current) await freezer.removeSnapshot(agent, record.artifact);
+    }
   }
   return result;
 }
