@@ -62,6 +62,12 @@ export interface FreezeContext {
    * each change it makes (an image made, a tag moved, a file linked).
    */
   undo: AsyncDisposableStack;
+  /**
+   * `false` to snapshot without pausing the bottle (only where
+   * {@linkcode Freezer.commitsWithoutPause}); files being written may then be
+   * caught half-way.
+   */
+  pause?: boolean;
 }
 
 /** A bottle's state as bot-bottle reports it. */
@@ -144,6 +150,9 @@ export interface FreezerClass {
 export abstract class Freezer {
   /** The command templates this class runs. Subclasses list theirs. */
   static readonly requiredCommands: readonly string[] = [];
+
+  /** Whether {@linkcode FreezeContext.pause} `false` is honoured (Docker's `--pause=false`). */
+  readonly commitsWithoutPause: boolean = false;
 
   /** The backend's registry name. */
   readonly backend: string;
@@ -695,10 +704,19 @@ export abstract class Freezer {
    * @throws {CommitCancelled} When the user declined a confirmation; nothing was written.
    * @throws {BackendError} When the backend failed; nothing was written.
    */
-  async commit(agent: Agent, options: { message?: string } = {}): Promise<CommitResult> {
+  async commit(
+    agent: Agent,
+    options: { message?: string; pause?: boolean } = {},
+  ): Promise<CommitResult> {
     if (!this.names.includes(agent.backend)) {
       throw new BadInputError(
         `bottle "${agent.slug}" runs on backend "${agent.backend}", not "${this.backend}"`,
+      );
+    }
+    if (options.pause === false && !this.commitsWithoutPause) {
+      throw new BadInputError(
+        `--no-pause works only on docker, and bottle "${agent.slug}" runs on ${this.backend}; ` +
+          `commit it without --no-pause`,
       );
     }
     const history = await agent.state.readHistory(this.backend);
@@ -723,6 +741,7 @@ export abstract class Freezer {
         id,
         previous: history.snapshots.at(-1)?.artifact,
         undo,
+        ...options.pause === false ? { pause: false } : {},
       });
       const { artifact, current: named = artifact, runConfig, sizeBytes }: Frozen =
         typeof frozen === "string" ? { artifact: frozen } : frozen;

@@ -21,12 +21,20 @@ export const commitCommand: CliCommand = {
     "Snapshots the bottle <slug> on the backend its metadata names, records the snapshot in",
     "its state directory (committed-image, .preserve), and prints how to resume and export it.",
     "Without <slug> on a terminal, picks from the running bottles that have state.",
+    "Docker pauses the bottle while it copies its files (seconds for a gigabyte); --no-pause",
+    "lets the agent work on, at the price that a file being written during the copy may be",
+    "caught half-way in the snapshot.",
   ].join("\n"),
   options: {
     yes: { type: "boolean", short: "y", description: "answer yes to every confirmation" },
     "no-restart": {
       type: "boolean",
       description: "leave a bottle that had to be stopped for its snapshot stopped",
+    },
+    "no-pause": {
+      type: "boolean",
+      description: "docker only: do not pause the agent while its files are copied (files " +
+        "being written may be caught half-way)",
     },
     message: {
       type: "string",
@@ -55,6 +63,7 @@ export const commitCommand: CliCommand = {
       prompter,
       restart: values["no-restart"] !== true,
       message: typeof values.message === "string" ? values.message : undefined,
+      ...values["no-pause"] === true ? { pause: false } : {},
       ...lockingOptions(values, context),
       log: json ? undefined : context.log,
     });

@@ -45,7 +45,15 @@ dockerTest(
     const rows = JSON.parse(listed.stdout);
     equal(rows.length, 10_001);
 
-    const resumed = await runCli(["resume", bottle.slug, "--at", "~1", "--replace", "--yes", "--json"], env);
+    const resumed = await runCli([
+      "resume",
+      bottle.slug,
+      "--at",
+      "~1",
+      "--replace",
+      "--yes",
+      "--json",
+    ], env);
     equal(resumed.code, 0, resumed.stderr);
     const pruned = await runCli(["prune", bottle.slug, "--keep", "2", "--dry-run", "--json"], env);
     equal(pruned.code, 0, pruned.stderr);
