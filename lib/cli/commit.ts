@@ -4,12 +4,11 @@
  * @module
  */
 
-import { type Agent, loadAgent } from "../agent.ts";
-import { listStateSlugs, stateRoot } from "../bottle_state.ts";
-import { commit } from "../commit.ts";
+import type { Agent } from "../agent.ts";
+import { dax } from "../_internal/dax.ts";
 import { BackendError, BadInputError, CommitCancelled, UsageError } from "../errors.ts";
-import { type Prompter, terminalPrompter } from "../prompter.ts";
-import { loadRegistry, type Registry } from "../registry.ts";
+import type { Prompter } from "../prompter.ts";
+import type { Registry } from "../registry.ts";
 import { type CliCommand, type CliContext, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 
 /** `bot-bottle commit`. */
@@ -55,6 +54,14 @@ export const commitCommand: CliCommand = {
       );
     }
     const json = values.json === true;
+    // dax runs every backend command: its load (tens of ms) starts now and overlaps the
+    // loading of the rest and the reading of the state. Its failure shows where it is used.
+    dax().catch(() => {});
+    const [{ commit }, { terminalPrompter }, { loadRegistry }] = await Promise.all([
+      import("../commit.ts"),
+      import("../prompter.ts"),
+      import("../registry.ts"),
+    ]);
     const prompter = terminalPrompter({ yes: values.yes === true });
     const registry = await loadRegistry();
     const slug = positionals[0] ?? await pickBottle(registry, prompter, context);
@@ -81,6 +88,10 @@ async function pickBottle(
   if (!Deno.stdin.isTerminal() || !Deno.stderr.isTerminal()) {
     throw new UsageError(`${noSlug}; pass the bottle's slug: bot-bottle commit <slug>`);
   }
+  const [{ loadAgent }, { listStateSlugs, stateRoot }] = await Promise.all([
+    import("../agent.ts"),
+    import("../bottle_state.ts"),
+  ]);
   const root = stateRoot();
   const agents = new Map<string, Agent[]>();
   for (const slug of await listStateSlugs(root)) {

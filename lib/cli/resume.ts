@@ -5,8 +5,6 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { terminalPrompter } from "../prompter.ts";
-import { resume } from "../resume.ts";
 import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 
 /** `bot-bottle resume`. */
@@ -44,6 +42,10 @@ export const resumeCommand: CliCommand = {
         `resume takes one slug, got ${positionals.length}; run "bot-bottle resume --help" for usage`,
       );
     }
+    const [{ resume }, { terminalPrompter }] = await Promise.all([
+      import("../resume.ts"),
+      import("../prompter.ts"),
+    ]);
     const result = await resume(positionals[0], {
       at: typeof values.at === "string" ? values.at : undefined,
       replace: values.replace === true,
