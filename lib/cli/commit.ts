@@ -10,6 +10,7 @@ import { BackendError, BadInputError, CommitCancelled, UsageError } from "../err
 import type { Prompter } from "../prompter.ts";
 import type { Registry } from "../registry.ts";
 import { type CliCommand, type CliContext, lockingOptions, WAIT_OPTIONS } from "./command.ts";
+import { phaseProgress } from "./progress.ts";
 
 /** `bot-bottle commit`. */
 export const commitCommand: CliCommand = {
@@ -65,15 +66,20 @@ export const commitCommand: CliCommand = {
     const prompter = terminalPrompter({ yes: values.yes === true });
     const registry = await loadRegistry();
     const slug = positionals[0] ?? await pickBottle(registry, prompter, context);
-    const result = await commit(slug, {
-      registry,
-      prompter,
-      restart: values["no-restart"] !== true,
-      message: typeof values.message === "string" ? values.message : undefined,
-      ...values["no-pause"] === true ? { pause: false } : {},
-      ...lockingOptions(values, context),
-      log: json ? undefined : context.log,
-    });
+    const progress = phaseProgress(`committing ${slug}`, !json, context.log);
+    let result;
+    try {
+      result = await commit(slug, {
+        registry,
+        restart: values["no-restart"] !== true,
+        message: typeof values.message === "string" ? values.message : undefined,
+        ...values["no-pause"] === true ? { pause: false } : {},
+        ...lockingOptions(values, context),
+        ...progress.around(context, prompter, json ? undefined : context.log),
+      });
+    } finally {
+      progress.finish();
+    }
     if (json) context.print(JSON.stringify(result));
   },
 };
