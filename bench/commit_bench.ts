@@ -182,7 +182,7 @@ async function main(): Promise<void> {
           if (mb === 1) {
             slug = await freshBottle(mb);
             await commit(slug);
-            await padHistory(slug);
+            if (side === "tool") await padHistory(slug);
             longMs = (await commit(slug)).ms;
             await dispose(slug);
           }

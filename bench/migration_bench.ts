@@ -170,10 +170,14 @@ async function writeTree(dir: string, mb: number): Promise<void> {
   const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const encoder = new TextEncoder();
   let written = 0;
+  const made = new Set<string>();
   for (let n = 0; written < mb * 1024 * 1024; n++) {
     const library = n % 10 === 0;
     const sub = `${dir}/${library ? "usr/lib" : "node_modules"}/p${Math.floor(n / 50)}`;
-    if (n % 50 === 0 || n % 10 === 0) await Deno.mkdir(sub, { recursive: true });
+    if (!made.has(sub)) {
+      await Deno.mkdir(sub, { recursive: true });
+      made.add(sub);
+    }
     let bytes: Uint8Array;
     if (library) {
       // A binary: half random, half zero padding and tables, 20 KiB–1 MiB.
@@ -462,7 +466,10 @@ const peak = (values: number[]) =>
 function report(results: SizeResult[], startupKiB: number[]): string[] {
   const lines = [
     `Migration: ${
-      results.map(({ mb, runs }) => `${runs} run${runs === 1 ? "" : "s"} at ${mb} MiB`).join(", ")
+      results.map(({ kind, mb, runs }) =>
+        `${runs} run${runs === 1 ? "" : "s"} of ${kind} at ${mb} MiB`
+      )
+        .join(", ")
     }, no warm-up; wall clock around the subprocess; throughput is MB (10^6 bytes) of the ` +
     `\`docker save\` artifact per second; peak memory in MB: \`/usr/bin/time -f %M\` of the ` +
     `whole command (Deno and the docker CLI it runs), and \`VmHWM\` of the Deno process alone.`,
