@@ -199,9 +199,10 @@ const ManifestSchema = v.pipe(
 
 /**
  * Writes a bottle archive to `out`: hashes the artifact, then streams the tar
- * through the compressor (zstd unless `input.compression` says otherwise) into a private (0600) temporary file beside `out`, flushes it
- * and moves it to `out`. A failure or an interrupt leaves no `out` and no
- * temporary file; `out` is never overwritten.
+ * through the compressor (zstd unless `input.compression` says otherwise)
+ * into a private (0600) temporary file beside `out`, flushes it and moves it
+ * to `out`. A failure or an interrupt leaves no `out` and no temporary file;
+ * `out` is never overwritten.
  *
  * @param out The archive to create. It must not exist.
  * @param input The manifest fields, the JSON members and the artifact.
@@ -302,8 +303,9 @@ export async function writeBottleArchive(
 
 /**
  * Reads the bottle archive `file` (zstd, gzip or plain, told by its first
- * bytes): streams it through the decompressor and a tar parser, checks every member against the manifest, and writes the artifact
- * into `into` while hashing it. On any refusal nothing is left in `into`.
+ * bytes): streams it through the decompressor and a tar parser, checks every
+ * member against the manifest, and writes the artifact into `into` while
+ * hashing it. On any refusal nothing is left in `into`.
  *
  * @param file The archive.
  * @param into A private directory, made by the caller, for the artifact.
