@@ -143,14 +143,32 @@ export async function pruneHeld(
   if (options.dryRun) return result;
   for (const orphan of result.orphans) await freezer.removeSnapshot(agent, orphan);
   if (removed.length > 0) {
-    // The records go first, in one write: an interruption then leaves unrecorded snapshots,
-    // which the next prune removes, never a record of a snapshot that is gone. (One write,
-    // not one a snapshot: pruning 10,000 of them rewrote a 2 MB file 10,000 times.)
+    // The records go first, in one write (not one a snapshot: pruning 10,000 of them rewrote
+    // a 2 MB file 10,000 times), so the history never names a snapshot that is gone. When the
+    // removals stop (a failure, an interrupt), the records of the snapshots still there go
+    // back, in one more write: nothing is left unrecorded either.
+    const all = history.snapshots;
     const gone = new Set(removed.map((record) => record.id));
-    history.snapshots = history.snapshots.filter((each) => !gone.has(each.id));
+    history.snapshots = all.filter((each) => !gone.has(each.id));
     await agent.state.writeHistory(history);
-    for (const record of removed) {
-      if (record.artifact !== current) await freezer.removeSnapshot(agent, record.artifact);
+    let next = 0;
+    try {
+      for (; next < removed.length; next++) {
+        const record = removed[next];
+        if (record.artifact !== current) await freezer.removeSnapshot(agent, record.artifact);
+      }
+    } catch (error) {
+      await freezer.cleanup(async () => {
+        const still = new Set<string>();
+        for (const record of removed.slice(next)) {
+          if (record.artifact === current || await freezer.snapshotExists(record.artifact)) {
+            still.add(record.id);
+          }
+        }
+        history.snapshots = all.filter((each) => !gone.has(each.id) || still.has(each.id));
+        await agent.state.writeHistory(history);
+      }).catch(() => {}); // then they are unrecorded, and the next prune removes them
+      throw error;
     }
   }
   return result;
