@@ -63,6 +63,7 @@ export {
 } from "./lib/snapshot_history.ts";
 export { emptyRunConfig, type RunConfig } from "./lib/run_config.ts";
 export { ARCHIVE_FORMAT_VERSION, type ArchiveManifest } from "./lib/bottle_archive.ts";
+export { type Compression, COMPRESSIONS } from "./lib/archive_compression.ts";
 export { exportBottle, type ExportOptions, type ExportResult } from "./lib/export.ts";
 export { importBottle, type ImportOptions, type ImportResult } from "./lib/import.ts";
 export type { ArtifactImages } from "./lib/artifact_names.ts";

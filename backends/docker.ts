@@ -82,6 +82,7 @@ export class DockerFreezer extends Freezer {
   /** The registry commands this freezer runs. */
   static override readonly requiredCommands = [
     "commit",
+    "commitNoPause",
     "tag",
     "inspect",
     "pruneSnapshots",
@@ -101,6 +102,9 @@ export class DockerFreezer extends Freezer {
     "importImage",
   ];
 
+  /** `docker commit --pause=false`: the agent runs on while its files are copied. */
+  override readonly commitsWithoutPause = true;
+
   /**
    * Runs `docker commit` into `bot-bottle-committed-<slug>:<id>`, reading the
    * container's run configuration at the same time, flattens the snapshot
@@ -109,7 +113,7 @@ export class DockerFreezer extends Freezer {
    */
   protected override async freeze(
     agent: Agent,
-    { id, previous, undo }: FreezeContext,
+    { id, previous, undo, pause }: FreezeContext,
   ): Promise<Frozen> {
     const image = this.imageRepository(agent.slug) + `:${id}`;
     const latest = this.imageName(agent.slug);
@@ -119,7 +123,11 @@ export class DockerFreezer extends Freezer {
     let inspected: CommandResult | undefined;
     try {
       [, inspected] = await Promise.all([
-        this.run("commit", { slug: agent.slug, container, image }, agent),
+        this.run(
+          pause === false ? "commitNoPause" : "commit",
+          { slug: agent.slug, container, image },
+          agent,
+        ),
         this.run("inspect", { container }, agent).then(
           (result) => result,
           () => undefined, // the commit's error says why

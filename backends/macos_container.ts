@@ -26,7 +26,7 @@ import {
 } from "../lib/freezer.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
 import type { ArtifactImages } from "../lib/artifact_names.ts";
-import { type OciImageConfig, writeOciImageArchive } from "../lib/oci_image_layout.ts";
+import type { OciImageConfig } from "../lib/oci_image_layout.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
 
 /** The first `container` release that exports a running container live. */
@@ -234,6 +234,9 @@ export class MacosContainerFreezer extends Freezer {
       await this.run("export", { path: rootfs, container: name }, agent);
       const size = (await Deno.stat(rootfs)).size;
       const archive = join(dir, "image.tar");
+      // Loaded here: node:crypto and the layout code are for this step only, and every
+      // command loads this module with the registry.
+      const { writeOciImageArchive } = await import("../lib/oci_image_layout.ts");
       await writeOciImageArchive(dir, {
         references: [image, this.imageName(agent.slug)],
         layer: rootfs,

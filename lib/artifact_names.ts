@@ -14,7 +14,7 @@
  */
 
 import { posix } from "node:path";
-import { type Extract, extract as tarExtract } from "tar-stream";
+import { type TarHeader, TarWalk } from "./_internal/tar_walk.ts";
 
 /** The largest naming file read (`manifest.json`, `index.json`, `repositories`, an index blob). */
 const MAX_NAMING_BYTES = 1024 * 1024;
@@ -25,6 +25,9 @@ const MAX_INDEX_BLOB_BYTES = 64 * 1024;
  * The annotations that name an image. Apple's `container image load` reads
  * `com.apple.containerization.image.name` first, then the other two.
  */
+/** The files in which an image archive names its images. */
+const NAMING_FILES = ["manifest.json", "index.json", "repositories"];
+
 const NAME_ANNOTATIONS = [
   "com.apple.containerization.image.name",
   "io.containerd.image.name",
@@ -56,14 +59,15 @@ export interface ArtifactImages {
 
 /**
  * Reads an artifact as it streams past: hand it every chunk with
- * {@linkcode ArtifactNamesReader.write} (chunks must not be reused
- * afterwards), then {@linkcode ArtifactNamesReader.finish}. Anything that is
- * not a tar is reported through {@linkcode ArtifactImages.problem}, never
- * thrown.
+ * {@linkcode ArtifactNamesReader.write}, then
+ * {@linkcode ArtifactNamesReader.finish}. It walks the tar's headers as each
+ * chunk comes and copies only the small naming files, so it keeps no chunk:
+ * the caller may free a chunk's buffer as soon as `write` returns. Anything
+ * that is not a tar is reported through {@linkcode ArtifactImages.problem},
+ * never thrown.
  */
 export class ArtifactNamesReader {
-  readonly #extract: Extract = tarExtract();
-  readonly #reading: Promise<void>;
+  readonly #walk: TarWalk;
   #problem: string | undefined;
   readonly #seen = new Set<string>();
   readonly #docker: { tags: string[]; config?: string }[] = [];
@@ -72,86 +76,75 @@ export class ArtifactNamesReader {
   readonly #bareTags: string[] = [];
 
   constructor() {
-    this.#reading = this.#read().catch((error) => {
-      this.#problem ??= `it is not a readable image archive (${error?.message ?? error})`;
+    this.#walk = new TarWalk({
+      entry: (header) => this.#entry(header),
+      data: (header, bytes) => this.#data(header, bytes),
     });
   }
 
-  /** Takes the next chunk of the artifact, with backpressure. */
-  async write(chunk: Uint8Array): Promise<void> {
-    const extract = this.#extract;
-    if (this.#problem !== undefined || extract.destroying) return;
-    if (!extract.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          extract.off("drain", done);
-          extract.off("close", done);
-          resolve();
-        };
-        extract.on("drain", done);
-        extract.on("close", done);
-      });
+  /** Takes the next chunk of the artifact; keeps no reference to it. */
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.#problem !== undefined) return Promise.resolve();
+    try {
+      this.#walk.write(chunk);
+    } catch (error) {
+      this.#problem ??= `it is not a readable image archive (${(error as Error).message})`;
     }
+    return Promise.resolve();
   }
 
   /** Ends the artifact and tells what it holds. */
-  async finish(): Promise<ArtifactImages> {
-    if (!this.#extract.destroying) this.#extract.end(undefined);
-    await this.#reading;
+  finish(): Promise<ArtifactImages> {
     const problem = this.#problem ??
       (this.#docker.length === 0 && this.#indexDigests.size === 0 && this.#names.length === 0
         ? "it holds neither a manifest.json nor an index.json, so it is no image archive"
         : undefined);
-    return {
+    return Promise.resolve({
       ...problem === undefined ? {} : { problem },
       imageCount: Math.max(this.#docker.length, this.#indexDigests.size),
       names: this.#names,
       bareTags: this.#bareTags,
       indexDigests: [...this.#indexDigests],
-      ...this.#docker.length === 1 && this.#docker[0].config
+      ...this.#docker.length === 1 && this.#docker[0]?.config
         ? { configDigest: this.#docker[0].config }
         : {},
-    };
+    });
   }
 
-  /** Ends reading early, e.g. when the outer archive failed. */
-  destroy(): void {
-    this.#extract.destroy();
-  }
+  /** Ends reading early, e.g. when the outer archive failed (nothing is held). */
+  destroy(): void {}
 
-  async #read(): Promise<void> {
-    for await (const entry of this.#extract) {
-      const { type, size = 0 } = entry.header;
-      const name = posix.normalize(entry.header.name).replace(/^\/+/, "").replace(/\/+$/, "");
-      const naming = ["manifest.json", "index.json", "repositories"].includes(name);
-      if (naming && this.#seen.has(name)) this.#fail(`it holds ${name} twice`);
-      this.#seen.add(name);
-      if (naming && type !== "file") {
-        this.#fail(`its ${name} is a ${type ?? "special file"}, not a regular file`);
-      }
-      const blob = name.startsWith("blobs/") && type === "file" && size <= MAX_INDEX_BLOB_BYTES;
-      if (this.#problem !== undefined || !(naming || blob) || type !== "file") {
-        entry.resume();
-        continue;
-      }
-      if (size > MAX_NAMING_BYTES) {
-        this.#fail(`its ${name} is ${size} bytes, over the limit of ${MAX_NAMING_BYTES}`);
-        entry.resume();
-        continue;
-      }
-      const chunks: Uint8Array[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Uint8Array);
-      let value: unknown;
-      try {
-        value = JSON.parse(new TextDecoder().decode(concat(chunks)));
-      } catch (error) {
-        if (naming) this.#fail(`its ${name} is not JSON (${(error as Error).message})`);
-        continue;
-      }
-      if (name === "manifest.json") this.#dockerManifest(value);
-      else if (name === "repositories") this.#repositories(value);
-      else this.#index(value, name === "index.json");
+  /** Whether to read an entry: the naming files, and small blobs (a nested index). */
+  #entry({ name: raw, type, size }: TarHeader): boolean {
+    const name = posix.normalize(raw).replace(/^\/+/, "").replace(/\/+$/, "");
+    const naming = NAMING_FILES.includes(name);
+    if (naming && this.#seen.has(name)) this.#fail(`it holds ${name} twice`);
+    this.#seen.add(name);
+    if (naming && type !== "file") {
+      this.#fail(`its ${name} is a ${type}, not a regular file`);
     }
+    const blob = name.startsWith("blobs/") && type === "file" && size <= MAX_INDEX_BLOB_BYTES;
+    if (this.#problem !== undefined || !(naming || blob) || type !== "file") return false;
+    if (size > MAX_NAMING_BYTES) {
+      this.#fail(`its ${name} is ${size} bytes, over the limit of ${MAX_NAMING_BYTES}`);
+      return false;
+    }
+    return true;
+  }
+
+  #data({ name: raw }: TarHeader, bytes: Uint8Array): void {
+    const name = posix.normalize(raw).replace(/^\/+/, "").replace(/\/+$/, "");
+    const naming = NAMING_FILES.includes(name);
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder().decode(bytes));
+    } catch (error) {
+      if (naming) this.#fail(`its ${name} is not JSON (${(error as Error).message})`);
+      return;
+    }
+    if (name === "manifest.json") this.#dockerManifest(value);
+    else if (name === "repositories") this.#repositories(value);
+    else this.#index(value, name === "index.json");
   }
 
   #fail(problem: string): void {
@@ -253,14 +246,4 @@ export function artifactNameProblem(images: ArtifactImages, expected: string): s
 
 function isStrings(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((each) => typeof each === "string");
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
 }

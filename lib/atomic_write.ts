@@ -14,6 +14,13 @@ import { BadInputError } from "./errors.ts";
 /** The largest state file bot-bottle reads: 1 MiB. Its own files are a few kilobytes. */
 export const MAX_STATE_FILE_BYTES = 1024 * 1024;
 /**
+ * The largest `snapshots.json` bot-bottle reads: 32 MiB, some 130,000
+ * snapshots at ~250 bytes each (a commit every 5 minutes for over a year,
+ * with retention off). bot-bottle never writes a larger one: the commit that
+ * would is refused, with a message to prune.
+ */
+export const MAX_HISTORY_FILE_BYTES = 32 * 1024 * 1024;
+/**
  * The deepest nesting of arrays and objects a state JSON file may have:
  * deeper values would overflow the stack of `JSON.stringify` when written back.
  */
@@ -169,16 +176,18 @@ export async function writeFileAtomic(
  * old content is read first, with {@linkcode readFileNoFollow}: when any of
  * the files is a symbolic link or not a regular file, nothing is written.
  *
- * @param files The files and their new content, in the order to write them.
+ * @param files The files and their new content, in the order to write them,
+ * each with the largest size accepted of its old content (default
+ * {@linkcode MAX_STATE_FILE_BYTES}).
  * @throws {BadInputError} When a file is a symbolic link, not a regular file,
- * or larger than {@linkcode MAX_STATE_FILE_BYTES}; nothing was written.
+ * or larger than its limit; nothing was written.
  * @throws The first error of a write; the files are then as they were.
  */
 export async function writeFilesTogether(
-  files: readonly { path: string; content: string }[],
+  files: readonly { path: string; content: string; maxBytes?: number }[],
 ): Promise<void> {
   const olds: (Uint8Array | undefined)[] = [];
-  for (const file of files) olds.push((await readFileNoFollow(file.path))?.data);
+  for (const file of files) olds.push((await readFileNoFollow(file.path, file.maxBytes))?.data);
   const written: { path: string; old: Uint8Array | undefined }[] = [];
   try {
     for (const [index, file] of files.entries()) {

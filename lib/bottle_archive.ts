@@ -1,7 +1,7 @@
 /**
  * The bottle archive: the one portable file that `bot-bottle export` writes
- * and `bot-bottle import` reads. It is a gzip-compressed tar holding, flat
- * (no directories):
+ * and `bot-bottle import` reads. It is a tar, compressed with zstd (the
+ * default), gzip or not at all, holding, flat (no directories):
  *
  * 1. `manifest.json`, always the first entry, so a reader checks the format
  *    before it reads anything else;
@@ -9,8 +9,14 @@
  * 3. `run-config.json`, when the bottle has one;
  * 4. the artifact, one file named by the manifest (e.g. `artifact.docker.tar`).
  *
- * Both directions stream: the artifact is never held in memory, and the
- * small JSON members are capped at {@linkcode MAX_JSON_MEMBER_BYTES}.
+ * Both directions stream with backpressure from end to end (file →
+ * decompressor → tar parser → hash → file, and back), so memory stays the
+ * same whatever the size and however well the data compresses: a gigabyte of
+ * zeros, which gunzip inflates a thousandfold, waits in no queue. The small
+ * JSON members are capped at {@linkcode MAX_JSON_MEMBER_BYTES}.
+ *
+ * Format 1 was always gzip. Format 2 is format 1 with the compression left to
+ * the writer; the reader tells it by the file's first bytes.
  *
  * @module
  */
@@ -18,18 +24,33 @@
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
+import { PassThrough, type Readable, type Transform } from "node:stream";
+import {
+  constants as zlibConstants,
+  createGunzip,
+  createGzip,
+  createZstdCompress,
+  createZstdDecompress,
+} from "node:zlib";
 import { type Extract, extract as tarExtract, type Pack, pack as tarPack } from "tar-stream";
 import * as v from "valibot";
+import type { Compression } from "./archive_compression.ts";
 import { type ArtifactImages, ArtifactNamesReader } from "./artifact_names.ts";
 import { BadInputError } from "./errors.ts";
 import { describeIssues } from "./schema_issues.ts";
 import { isSlug } from "./slug.ts";
 
-/** The archive format this bot-bottle writes. */
-export const ARCHIVE_FORMAT_VERSION = 1;
+/**
+ * The archive format this bot-bottle writes: 2, or 1 when asked for gzip (a
+ * format-1 archive is exactly a gzip-compressed format-2 one, and bot-bottle
+ * 0.1 reads it).
+ */
+export const ARCHIVE_FORMAT_VERSION = 2;
 
-/** The archive formats this bot-bottle reads. */
-export const READABLE_FORMAT_VERSIONS: readonly number[] = [1];
+/** The archive formats this bot-bottle reads: 1 (gzip only) and 2 (zstd, gzip or none). */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
+
+export { type Compression, COMPRESSIONS } from "./archive_compression.ts";
 
 /** The largest `manifest.json`, `metadata.json` or `run-config.json` accepted: 1 MiB. */
 export const MAX_JSON_MEMBER_BYTES = 1024 * 1024;
@@ -39,11 +60,12 @@ const METADATA = "metadata.json";
 const RUN_CONFIG = "run-config.json";
 const RESERVED_NAMES: readonly string[] = [MANIFEST, METADATA, RUN_CONFIG];
 
-// Chunk sizes, chosen for peak memory: a chunk of the artifact when writing,
-// and of the compressed archive when reading (whose decompressed chunks,
-// which cannot be freed early, grow with it).
+// Chunk sizes: a chunk of the artifact when writing, of the archive when
+// reading, and of a (de)compressor's output. Memory is bounded by the streams'
+// backpressure, not by these; they only set how many calls a gigabyte costs.
 const CHUNK_BYTES = 256 * 1024;
-const READ_CHUNK_BYTES = 64 * 1024;
+const READ_CHUNK_BYTES = 256 * 1024;
+const ZLIB_CHUNK_BYTES = 256 * 1024;
 
 /** What `manifest.json` says: the format, the bottle, the snapshot and the artifact. */
 export interface ArchiveManifest {
@@ -101,6 +123,8 @@ export interface WriteArchiveInput {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Aborting it stops the write, removes the temporary file and throws its reason. */
   signal?: AbortSignal;
+  /** How to compress the archive (default: `"zstd"`). */
+  compression?: Compression;
 }
 
 /** What {@linkcode readBottleArchive} found, all of it checked against the manifest. */
@@ -140,7 +164,10 @@ const NonEmpty = v.pipe(v.string(), v.nonEmpty("must not be empty"));
 
 const ManifestSchema = v.pipe(
   v.object({
-    formatVersion: v.literal(ARCHIVE_FORMAT_VERSION),
+    formatVersion: v.picklist(
+      READABLE_FORMAT_VERSIONS,
+      `must be one of ${READABLE_FORMAT_VERSIONS.join(", ")}`,
+    ),
     slug: v.pipe(v.string(), v.check(isSlug, "must be a bottle slug such as dev-abc12")),
     backend: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9_-]*$/, "must be a backend name")),
     snapshot: v.object({
@@ -175,9 +202,10 @@ const ManifestSchema = v.pipe(
 
 /**
  * Writes a bottle archive to `out`: hashes the artifact, then streams the tar
- * through gzip into a private (0600) temporary file beside `out`, flushes it
- * and moves it to `out`. A failure or an interrupt leaves no `out` and no
- * temporary file; `out` is never overwritten.
+ * through the compressor (zstd unless `input.compression` says otherwise)
+ * into a private (0600) temporary file beside `out`, flushes it and moves it
+ * to `out`. A failure or an interrupt leaves no `out` and no temporary file;
+ * `out` is never overwritten.
  *
  * @param out The archive to create. It must not exist.
  * @param input The manifest fields, the JSON members and the artifact.
@@ -238,7 +266,7 @@ export async function writeBottleArchive(
   // Checked before the (long) hashing, with the digest filled in after it.
   const manifest = checkManifest({
     ...input.manifest,
-    formatVersion: ARCHIVE_FORMAT_VERSION,
+    formatVersion: (input.compression ?? "zstd") === "gzip" ? 1 : ARCHIVE_FORMAT_VERSION,
     createdAt: new Date().toISOString(),
     artifact: { name: input.artifactName, sha256: "0".repeat(64), sizeBytes: info.size },
     hasRunConfig: runConfig !== undefined,
@@ -264,7 +292,7 @@ export async function writeBottleArchive(
         { name: METADATA, bytes: metadata },
         ...(runConfig ? [{ name: RUN_CONFIG, bytes: runConfig }] : []),
       ];
-      await writeTarGz(file, members, manifest, input);
+      await writeTar(file, members, manifest, input);
       await file.sync();
     }
     signal?.throwIfAborted();
@@ -277,9 +305,10 @@ export async function writeBottleArchive(
 }
 
 /**
- * Reads the bottle archive `file`: streams it through gunzip and a tar
- * parser, checks every member against the manifest, and writes the artifact
- * into `into` while hashing it. On any refusal nothing is left in `into`.
+ * Reads the bottle archive `file` (zstd, gzip or plain, told by its first
+ * bytes): streams it through the decompressor and a tar parser, checks every
+ * member against the manifest, and writes the artifact into `into` while
+ * hashing it. On any refusal nothing is left in `into`.
  *
  * @param file The archive.
  * @param into A private directory, made by the caller, for the artifact.
@@ -288,7 +317,7 @@ export async function writeBottleArchive(
  * @param signal Aborting it stops the read, removes the artifact and throws
  * its reason.
  * @returns The manifest, the JSON members' text and the artifact's path.
- * @throws {BadInputError} When `file` is missing, not gzip, corrupt or
+ * @throws {BadInputError} When `file` is missing, not an archive, corrupt or
  * truncated; when its first entry is not a valid `manifest.json` of a format
  * this bot-bottle reads; when an entry is not a regular file, has an unsafe
  * or unexpected name, or is duplicated; when a member is missing or over
@@ -320,13 +349,19 @@ export async function readBottleArchive(
         `export the bottle again with "bot-bottle export"`,
       cause === undefined ? undefined : { cause },
     );
-  const handle = await openGzip(file);
-  const gunzip = new DecompressionStream("gzip");
-  const pumping = pump(handle, gunzip.writable);
+  // The one pipeline: file → decompressor → tar parser → (per entry) hash → file. Each
+  // stage waits for the next, so nothing piles up between them. Another consumer of the
+  // artifact's bytes attaches where they are hashed, below.
+  const { handle, compression } = await openArchive(file);
+  const decompressor = decompressorFor(compression);
+  decompressor.on("error", () => {}); // reaches the feeding, which reports it
+  const pumping = pump(handle, decompressor);
   const extract = tarExtract();
+  const tail = new TarTail();
   const feeding = feed(
-    gunzip.readable,
+    decompressor,
     extract,
+    tail,
     (error) =>
       refuse(
         `its compressed data is truncated or corrupt (${(error as Error).message ?? error})`,
@@ -338,7 +373,9 @@ export async function readBottleArchive(
   const damaged = (error: unknown) => {
     if (error instanceof BadInputError) return error;
     const message = (error as Error)?.message ?? String(error);
-    return message === "Unexpected end of data"
+    const cutShort = message === "Unexpected end of data" ||
+      (tail.ended && !tail.complete() && !message.startsWith("Invalid tar header"));
+    return cutShort
       ? refuse("it ends in the middle of its tar data, so it is truncated", error)
       : refuse(`its tar data is corrupt (${message})`, error);
   };
@@ -407,6 +444,10 @@ export async function readBottleArchive(
           await Promise.all([writeAll(out, chunk), names.write(chunk)]);
           done += chunk.byteLength;
           onProgress?.(done, sizeBytes);
+          // A chunk that ends its buffer is the last the tar parser takes from it: free the
+          // buffer now, not at the next garbage collection, which V8 puts off for some 64 MiB
+          // of them. (Another consumer of these bytes must copy what it keeps.)
+          releaseFilled(chunk);
         }
         artifactImages = await names.finish();
         const digest = hash.digest("hex");
@@ -425,6 +466,11 @@ export async function readBottleArchive(
       }
     }
 
+    // zstd reads a cut-off frame as a shorter stream, without an error: a tar must end
+    // with its end-of-archive blocks.
+    if (!tail.complete()) {
+      throw refuse("it ends in the middle of its tar data, so it is truncated");
+    }
     if (manifest === undefined) throw refuse(`it has no entries, not even "${MANIFEST}"`);
     const missing = expectedNames(manifest).filter((name) => !seen.has(name));
     if (missing.length > 0) {
@@ -495,8 +541,8 @@ function parseManifest(
   const version = (value as { formatVersion?: unknown } | null)?.formatVersion;
   if (typeof version === "number" && !READABLE_FORMAT_VERSIONS.includes(version)) {
     throw new BadInputError(
-      `${file} is an archive of format ${version}, but this bot-bottle reads only format ` +
-        `${READABLE_FORMAT_VERSIONS.join(", ")}; it was probably written by a newer ` +
+      `${file} is an archive of format ${version}, but this bot-bottle reads only formats ` +
+        `${READABLE_FORMAT_VERSIONS.join(" and ")}; it was probably written by a newer ` +
         `bot-bottle, so upgrade bot-bottle to import it`,
     );
   }
@@ -608,7 +654,15 @@ async function publish(temp: string, out: string): Promise<void> {
   await Deno.remove(temp).catch(() => {});
 }
 
-async function openGzip(file: string): Promise<Deno.FsFile> {
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+const GZIP_MAGIC = [0x1f, 0x8b];
+// A plain archive starts with the tar header of its first entry, named manifest.json.
+const TAR_MAGIC = [...new TextEncoder().encode(MANIFEST), 0];
+
+/** Opens `file` and tells its compression by its first bytes. */
+async function openArchive(
+  file: string,
+): Promise<{ handle: Deno.FsFile; compression: Compression }> {
   const handle = await Deno.open(file).catch((error) => {
     throw new BadInputError(
       error instanceof Deno.errors.NotFound
@@ -624,105 +678,201 @@ async function openGzip(file: string): Promise<Deno.FsFile> {
           `file that "bot-bottle export" wrote`,
       );
     }
-    const magic = new Uint8Array(2);
+    const magic = new Uint8Array(TAR_MAGIC.length);
     let got = 0;
-    while (got < 2) {
+    while (got < magic.length) {
       const n = await handle.read(magic.subarray(got));
       if (n === null) break;
       got += n;
     }
-    if (got < 2 || magic[0] !== 0x1f || magic[1] !== 0x8b) {
+    const startsWith = (bytes: number[]) =>
+      got >= bytes.length && bytes.every((byte, i) => magic[i] === byte);
+    const compression: Compression | undefined = startsWith(ZSTD_MAGIC)
+      ? "zstd"
+      : startsWith(GZIP_MAGIC)
+      ? "gzip"
+      : startsWith(TAR_MAGIC)
+      ? "none"
+      : undefined;
+    if (compression === undefined) {
       throw new BadInputError(
-        `${file} is not a bot-bottle archive: it is not gzip-compressed; pass a file made by ` +
-          `"bot-bottle export"`,
+        `${file} is not a bot-bottle archive: it is neither zstd- nor gzip-compressed, nor a ` +
+          `tar starting with ${MANIFEST}; pass a file made by "bot-bottle export"`,
       );
     }
     await handle.seek(0, Deno.SeekMode.Start);
+    return { handle, compression };
   } catch (error) {
     handle.close();
     throw error;
   }
-  return handle;
+}
+
+function decompressorFor(compression: Compression): Transform {
+  switch (compression) {
+    case "zstd":
+      return createZstdDecompress({ chunkSize: ZLIB_CHUNK_BYTES });
+    case "gzip":
+      return createGunzip({ chunkSize: ZLIB_CHUNK_BYTES });
+    case "none":
+      return new PassThrough({ highWaterMark: ZLIB_CHUNK_BYTES });
+  }
+}
+
+function compressorFor(compression: Compression): Transform {
+  switch (compression) {
+    case "zstd":
+      // Level 3 (zstd's default): several times gzip's speed at a better ratio. The
+      // frame's checksum lets the reader tell damage from data, as gzip's CRC does.
+      return createZstdCompress({
+        chunkSize: ZLIB_CHUNK_BYTES,
+        params: {
+          [zlibConstants.ZSTD_c_compressionLevel]: 3,
+          [zlibConstants.ZSTD_c_checksumFlag]: 1,
+        },
+      });
+    case "gzip":
+      return createGzip({ chunkSize: ZLIB_CHUNK_BYTES });
+    case "none":
+      return new PassThrough({ highWaterMark: ZLIB_CHUNK_BYTES });
+  }
 }
 
 /**
- * Writes `file` into `sink` through one reused buffer, and closes the file.
- * Never rejects: a failure errors `sink`, whose reader then sees it.
+ * Writes `file` into `sink`, waiting whenever the sink is full, then ends it
+ * and closes the file. Never rejects: a failure destroys `sink`, whose reader
+ * then sees it.
  */
-async function pump(file: Deno.FsFile, sink: WritableStream<BufferSource>): Promise<void> {
-  const writer = sink.getWriter();
+async function pump(file: Deno.FsFile, sink: Transform): Promise<void> {
+  const passThrough = sink instanceof PassThrough;
   try {
-    const buffer = new Uint8Array(READ_CHUNK_BYTES);
     for (;;) {
+      // A new buffer each time: the sink may hold on to it until it has consumed it.
+      const buffer = new Uint8Array(READ_CHUNK_BYTES);
       const n = await file.read(buffer);
       if (n === null) break;
-      await writer.write(buffer.subarray(0, n)); // resolves once consumed: the buffer is free
+      if (sink.destroyed) return;
+      if (passThrough) {
+        // It hands the buffer itself on: the reader of the artifact frees it.
+        if (!sink.write(buffer.subarray(0, n))) await nodeDrained(sink);
+      } else {
+        // A decompressor calls back once it has consumed the buffer, and only as fast as
+        // its output is read.
+        await consumed(sink, buffer.subarray(0, n));
+        release(buffer);
+      }
     }
-    await writer.close();
+    sink.end();
   } catch (error) {
-    await writer.abort(error).catch(() => {});
+    if (!sink.destroyed) sink.destroy(error as Error);
   } finally {
     file.close();
   }
 }
 
-/** Writes `source` into the tar parser with backpressure; ends or destroys it. */
-async function feed(
-  source: ReadableStream<Uint8Array<ArrayBuffer>>,
-  sink: Extract,
-  corrupt: (error: unknown) => Error,
-): Promise<void> {
-  try {
-    for await (const chunk of source) {
-      if (sink.destroying) break; // the reader stopped: cancels the source, closing the file
-      if (!sink.write(chunk)) await drained(sink);
+/** The last bytes of a tar stream, to tell whether it ended with its end-of-archive blocks. */
+class TarTail {
+  /** Whether the stream ended (as opposed to failed or still going). */
+  ended = false;
+  #total = 0;
+  #last = new Uint8Array(1024);
+
+  see(chunk: Uint8Array): void {
+    const last = this.#last;
+    if (chunk.byteLength >= last.byteLength) {
+      last.set(chunk.subarray(chunk.byteLength - last.byteLength));
+    } else {
+      last.copyWithin(0, chunk.byteLength);
+      last.set(chunk, last.byteLength - chunk.byteLength);
     }
-    if (!sink.destroying) sink.end(undefined);
-  } catch (error) {
-    if (!sink.destroying) sink.destroy(corrupt(error));
+    this.#total += chunk.byteLength;
+  }
+
+  /** Whether the stream ended with the two zero blocks that close a tar. */
+  complete(): boolean {
+    return this.ended && this.#total >= this.#last.byteLength &&
+      this.#total % 512 === 0 && this.#last.every((byte) => byte === 0);
   }
 }
 
-/** Streams the tar of `members` then the artifact, gzip-compressed, into `file`. */
-async function writeTarGz(
+/** Writes `source` into the tar parser with backpressure; ends or destroys it. */
+async function feed(
+  source: Readable,
+  sink: Extract,
+  tail: TarTail,
+  corrupt: (error: unknown) => Error,
+): Promise<void> {
+  try {
+    for await (const chunk of source as AsyncIterable<Uint8Array>) {
+      if (sink.destroying) break; // the reader stopped: destroys the source, ending the pump
+      tail.see(chunk);
+      if (!sink.write(chunk)) await drained(sink);
+    }
+    if (!sink.destroying) {
+      tail.ended = true;
+      sink.end(undefined);
+    }
+  } catch (error) {
+    if (!sink.destroying) sink.destroy(corrupt(error));
+  } finally {
+    if (!source.destroyed) source.destroy();
+  }
+}
+
+/**
+ * Streams the tar of `members` then the artifact through the compressor into
+ * `file`: pack → compressor → file, each stage waiting for the next.
+ */
+async function writeTar(
   file: Deno.FsFile,
   members: { name: string; bytes: Uint8Array }[],
   manifest: ArchiveManifest,
   input: WriteArchiveInput,
 ): Promise<void> {
   const pack = tarPack();
+  const compression = input.compression ?? "zstd";
+  const compressor = compressorFor(compression);
+  compressor.on("error", () => {}); // reaches the writing, which reports it
   let firstError: unknown;
   const note = (error: unknown) => {
     firstError ??= error;
     throw error;
   };
-  const abort = () => pack.destroy(input.signal?.reason);
+  const abort = () => {
+    pack.destroy(input.signal?.reason);
+    compressor.destroy(input.signal?.reason);
+  };
   input.signal?.addEventListener("abort", abort, { once: true });
   try {
-    // The artifact's chunks, which the compressor's side frees once it has them.
+    // The artifact's chunks, which are freed once the compressor has consumed them.
     const owned = new WeakSet<ArrayBufferLike>();
     const producing = produce(pack, members, manifest, input, owned).catch((error) => {
       pack.destroy(error);
       note(error);
     });
-    const gzip = new CompressionStream("gzip");
     const compressing = (async () => {
-      const writer = gzip.writable.getWriter();
       try {
-        for await (const chunk of pack as AsyncIterable<Uint8Array<ArrayBuffer>>) {
-          await writer.write(chunk); // resolves once compressed, so the chunk is spent
+        for await (const chunk of pack as AsyncIterable<Uint8Array>) {
+          // Resolves once the compressor has consumed the chunk, so it is spent.
+          if (compression === "none") {
+            if (!compressor.write(chunk)) await nodeDrained(compressor);
+            continue;
+          }
+          await consumed(compressor, chunk);
           if (owned.has(chunk.buffer)) release(chunk);
         }
-        await writer.close();
+        compressor.end();
       } catch (error) {
-        await writer.abort(error).catch(() => {});
+        compressor.destroy(error as Error);
         throw error;
       }
     })().catch(note);
     const writing = (async () => {
-      for await (const chunk of gzip.readable) {
+      for await (const chunk of compressor as AsyncIterable<Uint8Array>) {
         await writeAll(file, chunk);
-        release(chunk);
+        // The compressor's output, or (uncompressed) the artifact's own chunks: spent now.
+        if (compression !== "none") releaseFilled(chunk);
+        else if (owned.has(chunk.buffer)) release(chunk);
       }
     })().catch(note);
     const results = await Promise.allSettled([producing, compressing, writing]);
@@ -807,10 +957,56 @@ function release(chunk: Uint8Array): void {
   ) buffer.transfer(0);
 }
 
+/**
+ * Frees the buffer under a stream's chunk once its last slice is spent: a
+ * (de)compressor fills one buffer with slices, in order, and starts a new one
+ * when it is full, and the tar parser hands on slices of its input in order,
+ * so a slice that ends its buffer is the last of it.
+ */
+function releaseFilled(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (
+    buffer instanceof ArrayBuffer && !buffer.detached &&
+    chunk.byteOffset + chunk.byteLength === buffer.byteLength
+  ) buffer.transfer(0);
+}
+
 interface DrainableStream {
   destroying: boolean;
   on(event: "drain" | "close", listener: () => void): unknown;
   off(event: "drain" | "close", listener: () => void): unknown;
+}
+
+/** Writes `chunk` into `stream` and waits until it has consumed it; rejects when it closes. */
+function consumed(stream: Transform, chunk: Uint8Array): Promise<void> {
+  if (stream.destroyed) return Promise.reject(new Error("the stream was closed"));
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error | null) => {
+      stream.off("close", onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onClose = () => settle(new Error("the stream was closed"));
+    stream.on("close", onClose);
+    stream.write(chunk, settle);
+  });
+}
+
+/** Waits for a full Node writable to drain; rejects when it closes or fails instead. */
+function nodeDrained(stream: Transform): Promise<void> {
+  if (stream.destroyed) return Promise.reject(new Error("the stream was closed"));
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error) => {
+      stream.off("drain", onDrain);
+      stream.off("close", onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onDrain = () => settle();
+    const onClose = () => settle(new Error("the stream was closed"));
+    stream.on("drain", onDrain);
+    stream.on("close", onClose);
+  });
 }
 
 /** Waits for a backpressured streamx writable to drain; rejects when it closes instead. */

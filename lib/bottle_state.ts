@@ -15,6 +15,7 @@
 import { join, resolve } from "node:path";
 import {
   type FileRead,
+  MAX_HISTORY_FILE_BYTES,
   MAX_JSON_DEPTH,
   MAX_STATE_FILE_BYTES,
   readFileNoFollow,
@@ -23,7 +24,14 @@ import {
 import { BadInputError } from "./errors.ts";
 import { type Metadata, validateMetadata } from "./metadata.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
-import { emptyHistory, type History, HISTORY_FILE, parseHistory } from "./snapshot_history.ts";
+import {
+  emptyHistory,
+  type History,
+  HISTORY_FILE,
+  parseHistory,
+  quickHistory,
+  type SnapshotRecord,
+} from "./snapshot_history.ts";
 import { isSlug, parseSlug } from "./slug.ts";
 
 /** The name of the file that holds the committed artifact's reference. */
@@ -34,7 +42,7 @@ export const PRESERVE_FILE = ".preserve";
 export const METADATA_FILE = "metadata.json";
 /** bot-bottle's record of how the bottle ran, written by a commit, read by resume. */
 export const RUN_CONFIG_FILE = "run-config.json";
-export { MAX_JSON_DEPTH, MAX_STATE_FILE_BYTES };
+export { MAX_HISTORY_FILE_BYTES, MAX_JSON_DEPTH, MAX_STATE_FILE_BYTES };
 
 /**
  * Where bot-bottle keeps its state: `$BOT_BOTTLE_HOME` when set, else
@@ -213,7 +221,12 @@ export class BottleState {
   async readHistory(backend: string): Promise<History> {
     const file = this.path(HISTORY_FILE);
     const read = await this.#read(HISTORY_FILE);
-    if (read !== undefined) return parseHistory(parseStateJson(read.data, file), file);
+    if (read !== undefined) {
+      // The quick way for a file bot-bottle wrote (a valid history nests 3 deep, and V8's
+      // JSON.parse does not recurse); anything else goes the checked way, for its message.
+      const quick = quickHistory(parseOrUndefined(decodeText(read.data, file)));
+      return quick ?? parseHistory(parseStateJson(read.data, file), file);
+    }
     const history = emptyHistory();
     const committed = await this.readCommittedImageRecord();
     if (committed !== undefined) {
@@ -232,13 +245,37 @@ export class BottleState {
   }
 
   /**
+   * Refuses, before anything is made, a snapshot whose record would grow
+   * `snapshots.json` past {@linkcode MAX_HISTORY_FILE_BYTES}, which
+   * bot-bottle could then no longer read.
+   *
+   * @param record The new snapshot's record, its artifact and size not yet known.
+   * @throws {BadInputError} When it would, saying to prune.
+   */
+  async checkHistoryRoom(record: SnapshotRecord): Promise<void> {
+    const size = await Deno.lstat(this.path(HISTORY_FILE)).then((info) => info.size, () => 0);
+    // The record, its separator, and room for the artifact and size still to come.
+    const grown = size + new TextEncoder().encode(JSON.stringify(record)).byteLength + 2 + 1024;
+    if (grown > MAX_HISTORY_FILE_BYTES) throw this.historyFull(grown);
+  }
+
+  /** The refusal of a history that would grow to `bytes`. */
+  historyFull(bytes: number): BadInputError {
+    return new BadInputError(
+      `bottle "${this.slug}" has too many snapshots: its history would grow to ${bytes} ` +
+        `bytes, past the ${MAX_HISTORY_FILE_BYTES} bot-bottle reads; nothing was changed. ` +
+        `Remove old snapshots first: bot-bottle prune ${this.slug} --keep 1000`,
+    );
+  }
+
+  /**
    * Replaces `snapshots.json` atomically.
    *
    * @throws {BadInputError} When the directory or the file is a symbolic
    * link, or not what it should be; nothing is written.
    */
   async writeHistory(history: History): Promise<void> {
-    await this.#write([{ name: HISTORY_FILE, content: jsonText(history) }]);
+    await this.#write([{ name: HISTORY_FILE, content: historyText(history) }]);
   }
 
   /**
@@ -260,7 +297,7 @@ export class BottleState {
     const reference = referenceLine(commit.committedImage);
     await this.#write([
       ...commit.metadata ? [{ name: METADATA_FILE, content: jsonText(commit.metadata) }] : [],
-      { name: HISTORY_FILE, content: jsonText(commit.history) },
+      { name: HISTORY_FILE, content: historyText(commit.history) },
       ...commit.runConfig ? [{ name: RUN_CONFIG_FILE, content: jsonText(commit.runConfig) }] : [],
       { name: COMMITTED_IMAGE_FILE, content: reference },
       ...(await this.isPreserved()) ? [] : [{ name: PRESERVE_FILE, content: "" }],
@@ -360,8 +397,22 @@ export class BottleState {
    */
   async #write(files: { name: string; content: string }[]): Promise<void> {
     await this.checkDirectory();
+    // Nothing is written that the reader would refuse.
+    for (const { name, content } of files) {
+      const bytes = new TextEncoder().encode(content).byteLength;
+      if (bytes <= maxBytesOf(name)) continue;
+      if (name === HISTORY_FILE) throw this.historyFull(bytes);
+      throw new BadInputError(
+        `${this.path(name)} would grow to ${bytes} bytes, past the ${maxBytesOf(name)} ` +
+          `bot-bottle reads; nothing was changed`,
+      );
+    }
     await writeFilesTogether(
-      files.map(({ name, content }) => ({ path: this.path(name), content })),
+      files.map(({ name, content }) => ({
+        path: this.path(name),
+        content,
+        maxBytes: maxBytesOf(name),
+      })),
     );
   }
 
@@ -373,7 +424,15 @@ export class BottleState {
       );
     }
     if (!(await this.checkDirectory())) return undefined;
-    return await readFileNoFollow(this.path(name));
+    return await readFileNoFollow(this.path(name), maxBytesOf(name));
+  }
+}
+
+function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 
@@ -415,14 +474,19 @@ function parseStateJson(data: Uint8Array, file: string): unknown {
 function jsonDepth(text: string): number {
   let depth = 0;
   let deepest = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const char = text.charCodeAt(i);
-    if (inString) {
-      if (char === 0x5c) i++; // a backslash: skip the escaped character
-      else if (char === 0x22) inString = false;
-    } else if (char === 0x22) {
-      inString = true;
+    if (char === 0x22) {
+      // A string: jump to its closing quote, one not escaped by a backslash. (Strings are
+      // most of a history's text, so this is what keeps a long one quick.)
+      for (;;) {
+        const end = text.indexOf('"', i + 1);
+        if (end === -1) return deepest; // unterminated: JSON.parse refuses it
+        let backslashes = 0;
+        while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
+        i = end;
+        if (backslashes % 2 === 0) break;
+      }
     } else if (char === 0x5b || char === 0x7b) {
       depth++;
       if (depth > deepest) deepest = depth;
@@ -432,6 +496,24 @@ function jsonDepth(text: string): number {
     }
   }
   return deepest;
+}
+
+/** The largest content of a state file bot-bottle reads, and so writes. */
+function maxBytesOf(name: string): number {
+  return name === HISTORY_FILE ? MAX_HISTORY_FILE_BYTES : MAX_STATE_FILE_BYTES;
+}
+
+/**
+ * `snapshots.json`'s content: one snapshot a line, compact (~250 bytes a
+ * snapshot, not the ~350 of indented JSON), still easy to read and to diff.
+ */
+function historyText(history: History): string {
+  const { snapshots, ...rest } = history;
+  const head = JSON.stringify(rest).slice(0, -1);
+  if (snapshots.length === 0) return `${head},"snapshots":[]}\n`;
+  return `${head},"snapshots":[\n${
+    snapshots.map((record) => JSON.stringify(record)).join(",\n")
+  }\n]}\n`;
 }
 
 /** The content of one of the state's JSON files: indented, ending in a newline. */

@@ -20,6 +20,12 @@ export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {
   /** A note kept with the snapshot in the history. */
   message?: string;
   /**
+   * `false` to snapshot a Docker bottle without pausing it (`docker commit
+   * --pause=false`): the agent works on, and files it is writing may be caught
+   * half-way. Refused on the other backends.
+   */
+  pause?: boolean;
+  /**
    * How many snapshots to keep afterwards; older ones are pruned once the
    * commit succeeded (default: `BOT_BOTTLE_KEEP_SNAPSHOTS`, else 10; 0 keeps all).
    */
@@ -55,6 +61,7 @@ export async function commit(slug: string, options: CommitOptions = {}): Promise
   const registry = options.registry ?? await loadRegistry();
   const result = await registry.getFreezer(agent.backend, options).commit(agent, {
     message: options.message,
+    ...options.pause === false ? { pause: false } : {},
   });
   if (keep === 0) return result;
   // Retention runs only after the commit succeeded, and its failure does not undo it.

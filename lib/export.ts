@@ -8,6 +8,7 @@
 import { resolve } from "node:path";
 import { loadAgent } from "./agent.ts";
 import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
+import type { Compression } from "./archive_compression.ts";
 import { type ArchiveManifest, writeBottleArchive } from "./bottle_archive.ts";
 import { BadInputError } from "./errors.ts";
 import { METADATA_FILE, RUN_CONFIG_FILE } from "./bottle_state.ts";
@@ -22,6 +23,8 @@ export interface ExportOptions extends GetFreezerOptions, BottleLockOptions {
   at?: string;
   /** The file to write (default: `<slug>-<id>.bottle` in the current directory). */
   out?: string;
+  /** How to compress the file (default: zstd). */
+  compression?: Compression;
   /** Called as the artifact is written, with bytes done and the total. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** The registry to use (default: {@linkcode loadRegistry}). */
@@ -39,7 +42,7 @@ export interface ExportResult {
 }
 
 /**
- * Writes a snapshot of the bottle `slug` as one file: a gzip-compressed tar
+ * Writes a snapshot of the bottle `slug` as one file: a zstd-compressed tar
  * of a manifest (format version, slug, backend, snapshot, lineage, tool
  * version, the artifact's SHA-256 and size), `metadata.json`,
  * `run-config.json`, and the artifact. The artifact streams through; the
@@ -113,6 +116,7 @@ export async function exportBottle(
       artifactName: artifact.name,
       onProgress: options.onProgress,
       signal: options.signal,
+      compression: options.compression,
     });
   }, "bot-bottle-export-");
   return { file: resolve(file), manifest };

@@ -13,7 +13,7 @@ import { BackendError, BadInputError, BotBottleError, CommitCancelled } from "./
 import { type Prompter, terminalPrompter } from "./prompter.ts";
 import { join } from "node:path";
 import { emptyRunConfig, type RunConfig, runValues } from "./run_config.ts";
-import { newSnapshotId } from "./snapshot_history.ts";
+import { newSnapshotId, type SnapshotRecord } from "./snapshot_history.ts";
 import type { TemplateValues } from "./template.ts";
 import { VERSION } from "./version.ts";
 
@@ -72,6 +72,12 @@ export interface FreezeContext {
    * each change it makes (an image made, a tag moved, a file linked).
    */
   undo: AsyncDisposableStack;
+  /**
+   * `false` to snapshot without pausing the bottle (only where
+   * {@linkcode Freezer.commitsWithoutPause}); files being written may then be
+   * caught half-way.
+   */
+  pause?: boolean;
 }
 
 /** What {@linkcode Freezer.importArtifact} is given besides the artifact. */
@@ -164,6 +170,9 @@ export interface FreezerClass {
 export abstract class Freezer {
   /** The command templates this class runs. Subclasses list theirs. */
   static readonly requiredCommands: readonly string[] = [];
+
+  /** Whether {@linkcode FreezeContext.pause} `false` is honoured (Docker's `--pause=false`). */
+  readonly commitsWithoutPause: boolean = false;
 
   /** The backend's registry name. */
   readonly backend: string;
@@ -837,16 +846,36 @@ export abstract class Freezer {
    * @throws {CommitCancelled} When the user declined a confirmation; nothing was written.
    * @throws {BackendError} When the backend failed; nothing was written.
    */
-  async commit(agent: Agent, options: { message?: string } = {}): Promise<CommitResult> {
+  async commit(
+    agent: Agent,
+    options: { message?: string; pause?: boolean } = {},
+  ): Promise<CommitResult> {
     if (!this.names.includes(agent.backend)) {
       throw new BadInputError(
         `bottle "${agent.slug}" runs on backend "${agent.backend}", not "${this.backend}"`,
+      );
+    }
+    if (options.pause === false && !this.commitsWithoutPause) {
+      throw new BadInputError(
+        `--no-pause works only on docker, and bottle "${agent.slug}" runs on ${this.backend}; ` +
+          `commit it without --no-pause`,
       );
     }
     const history = await agent.state.readHistory(this.backend);
     const legacy = history.snapshots.find((record) => record.id === "legacy");
     if (legacy) legacy.artifact = await this.adoptLegacy(agent, legacy.artifact);
     const id = newSnapshotId(new Date(), history.snapshots.map((record) => record.id));
+    const record = (artifact: string, sizeBytes: number | null): SnapshotRecord => ({
+      id,
+      createdAt: new Date().toISOString(),
+      backend: this.backend,
+      artifact,
+      sizeBytes,
+      parent: history.resumedFrom,
+      toolVersion: VERSION,
+      message: options.message ?? null,
+    });
+    await agent.state.checkHistoryRoom(record("", null));
     const undo = new AsyncDisposableStack();
     let current: string;
     let warnings: string[];
@@ -855,21 +884,13 @@ export abstract class Freezer {
         id,
         previous: history.snapshots.at(-1)?.artifact,
         undo,
+        ...options.pause === false ? { pause: false } : {},
       });
       const { artifact, current: named = artifact, runConfig, sizeBytes }: Frozen =
         typeof frozen === "string" ? { artifact: frozen } : frozen;
       current = named;
       warnings = typeof frozen === "string" ? [] : frozen.warnings ?? [];
-      history.snapshots.push({
-        id,
-        createdAt: new Date().toISOString(),
-        backend: this.backend,
-        artifact,
-        sizeBytes: sizeBytes ?? null,
-        parent: history.resumedFrom,
-        toolVersion: VERSION,
-        message: options.message ?? null,
-      });
+      history.snapshots.push(record(artifact, sizeBytes ?? null));
       try {
         await agent.state.recordCommit({ history, runConfig, committedImage: current });
       } catch (error) {

@@ -142,12 +142,34 @@ export async function pruneHeld(
   }
   if (options.dryRun) return result;
   for (const orphan of result.orphans) await freezer.removeOwnSnapshot(agent, orphan);
-  for (const record of removed) {
-    // The record goes first: an interruption then leaves an unrecorded snapshot,
-    // which the next prune removes, never a record of a snapshot that is gone.
-    history.snapshots = history.snapshots.filter((each) => each.id !== record.id);
+  if (removed.length > 0) {
+    // The records go first, in one write (not one a snapshot: pruning 10,000 of them rewrote
+    // a 2 MB file 10,000 times), so the history never names a snapshot that is gone. When the
+    // removals stop (a failure, an interrupt), the records of the snapshots still there go
+    // back, in one more write: nothing is left unrecorded either.
+    const all = history.snapshots;
+    const gone = new Set(removed.map((record) => record.id));
+    history.snapshots = all.filter((each) => !gone.has(each.id));
     await agent.state.writeHistory(history);
-    if (record.artifact !== current) await freezer.removeOwnSnapshot(agent, record.artifact);
+    let next = 0;
+    try {
+      for (; next < removed.length; next++) {
+        const record = removed[next];
+        if (record.artifact !== current) await freezer.removeOwnSnapshot(agent, record.artifact);
+      }
+    } catch (error) {
+      await freezer.cleanup(async () => {
+        const still = new Set<string>();
+        for (const record of removed.slice(next)) {
+          if (record.artifact === current || await freezer.snapshotExists(record.artifact)) {
+            still.add(record.id);
+          }
+        }
+        history.snapshots = all.filter((each) => !gone.has(each.id) || still.has(each.id));
+        await agent.state.writeHistory(history);
+      }).catch(() => {}); // then they are unrecorded, and the next prune removes them
+      throw error;
+    }
   }
   return result;
 }

@@ -19,6 +19,16 @@ import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./
 
 const BUILTIN_URL = new URL("../registry.json", import.meta.url);
 
+/**
+ * The built-in freezers, imported by literal specifiers: `deno compile`
+ * bundles them, and nothing loads them before the registry does.
+ */
+const BUILTIN_FREEZERS: Readonly<Record<string, () => Promise<{ default?: unknown }>>> = {
+  "./backends/docker.ts": () => import("../backends/docker.ts"),
+  "./backends/macos_container.ts": () => import("../backends/macos_container.ts"),
+  "./backends/smolmachines.ts": () => import("../backends/smolmachines.ts"),
+};
+
 /** A backend as the registry declares it, its freezer module loaded. */
 export interface RegisteredBackend {
   /** The backend's name. */
@@ -138,7 +148,7 @@ export interface LoadRegistryOptions {
 export async function loadRegistry(options: LoadRegistryOptions = {}): Promise<Registry> {
   const fromEnv = options.path === undefined;
   const path = options.path ?? (Deno.env.get("BOT_BOTTLE_REGISTRY") || undefined);
-  if (path === undefined) return await buildRegistry("built-in", BUILTIN_URL, builtinRegistry);
+  if (path === undefined) return await builtIn();
   const url = pathToFileURL(resolve(path));
   const writable = await writableByOthers(fileURLToPath(url));
   if (writable !== undefined) {
@@ -161,6 +171,50 @@ export async function loadRegistry(options: LoadRegistryOptions = {}): Promise<R
     );
   }
   return await buildRegistry(path, url, json);
+}
+
+/**
+ * The built-in registry, loaded without being validated on every run: it is
+ * part of the program, and tests/lib/registry_test.ts validates it as any
+ * registry file is. Its freezer modules load side by side.
+ */
+async function builtIn(): Promise<Registry> {
+  const file = builtinRegistry as RegistryFile;
+  const aliases = file.aliases ?? {};
+  const entries = Object.entries(file.backends);
+  const freezers = await Promise.all(
+    entries.map(([name, entry]) =>
+      loadFreezerModule(BUILTIN_URL, name, entry.freezer, (problem): never => {
+        throw new BadInputError(`registry built-in is invalid: ${problem}`);
+      }, false)
+    ),
+  );
+  const backends = new Map<string, RegisteredBackend>();
+  entries.forEach(([name, entry], index) => {
+    backends.set(name, {
+      name,
+      aliases: Object.keys(aliases).filter((alias) => aliases[alias] === name),
+      description: entry.description,
+      requires: entry.requires,
+      module: entry.freezer,
+      freezer: freezers[index],
+      commands: entry.commands,
+      longRunning: entry.longRunning ?? [],
+    });
+  });
+  return new Registry("built-in", backends, aliases);
+}
+
+/**
+ * Validates the built-in registry as {@linkcode loadRegistry} validates a
+ * registry file (its shape, templates, aliases, and the commands each freezer
+ * needs), which it skips at run time. For tests.
+ *
+ * @returns The registry so validated.
+ * @throws {BadInputError} When it is invalid.
+ */
+export async function validateBuiltinRegistry(): Promise<Registry> {
+  return await buildRegistry("built-in", BUILTIN_URL, builtinRegistry);
 }
 
 async function buildRegistry(source: string, url: URL, json: unknown): Promise<Registry> {
@@ -240,7 +294,8 @@ async function loadFreezerModule(
   }
   let module: { default?: unknown };
   try {
-    module = await import(moduleUrl.href);
+    const builtin = registryUrl.href === BUILTIN_URL.href ? BUILTIN_FREEZERS[path] : undefined;
+    module = await (builtin ? builtin() : import(moduleUrl.href));
   } catch (error) {
     return fail(`${field}: cannot load ${path}: ${(error as Error).message.split("\n")[0]}`);
   }

@@ -80,15 +80,24 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
   const snapshot = findSnapshot(history, options.at ?? "~0", slug);
   const artifact = snapshot.artifact;
   await freezer.checkResume(agent);
-  if (!(await freezer.snapshotExists(artifact))) {
+  // Three reads side by side (they change nothing), their failures reported in this order.
+  const [exists, readConfig, probed] = await Promise.allSettled([
+    freezer.snapshotExists(artifact),
+    agent.state.readRunConfig(),
+    freezer.bottleStatus(slug),
+  ]);
+  if (exists.status === "rejected") throw exists.reason;
+  if (!exists.value) {
     throw new BadInputError(
       `the snapshot ${snapshot.id} of bottle "${slug}", ${artifact}, no longer exists on ` +
         `${freezer.backend}; commit the bottle again, resume another snapshot, or import one`,
     );
   }
-  const config = await agent.state.readRunConfig();
+  if (readConfig.status === "rejected") throw readConfig.reason;
+  if (probed.status === "rejected") throw probed.reason;
+  const config = readConfig.value;
   const bottle = freezer.bottleName(slug);
-  const status = await freezer.bottleStatus(slug);
+  const status = probed.value;
   if (status === "running") {
     if (!options.replace) {
       throw new BadInputError(

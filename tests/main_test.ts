@@ -286,6 +286,27 @@ dockerTest("commit --verbose shows the docker command it runs", async () => {
   );
 });
 
+dockerTest(
+  "commit --no-pause runs docker commit --pause=false, and the snapshot holds the bottle's files",
+  async () => {
+    await using home = await tempHome();
+    await using bottle = await startBottle();
+    await home.writeBottle(bottle.slug);
+    await bottle.exec("sh", "-c", "echo unpaused > /marker");
+    const run = await runCli(["commit", "--no-pause", "--verbose", bottle.slug], home.env);
+    equal(run.code, 0, run.stderr);
+    match(
+      run.stderr,
+      new RegExp(
+        `^\\$ docker commit --pause=false --change 'LABEL bot-bottle.slug=${bottle.slug}' ` +
+          `${bottle.container} bot-bottle-committed-${bottle.slug}:\\d{8}T\\d{6}Z$`,
+        "m",
+      ),
+    );
+    equal(await docker("run", "--rm", bottle.image, "cat", "/marker"), "unpaused");
+  },
+);
+
 dockerTest("a failed commit keeps the previous snapshot and its record", async () => {
   await using home = await tempHome();
   await using bottle = await startBottle();

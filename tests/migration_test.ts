@@ -72,7 +72,7 @@ dockerTest("a damaged export is refused with nothing written, here or in the eng
   const damaged: [string, Uint8Array, RegExp][] = [
     ["truncated", bytes.slice(0, Math.floor(bytes.length / 2)), /truncated|corrupt/],
     ["flipped", flip(bytes, Math.floor(bytes.length / 2)), /corrupt|SHA-256|damaged/],
-    ["not gzip", new TextEncoder().encode("just text\n"), /not gzip-compressed/],
+    ["not an archive", new TextEncoder().encode("just text\n"), /is not a bot-bottle archive/],
   ];
   const before = await snapshotTree(home.root);
   for (const [what, content, message] of damaged) {
@@ -85,6 +85,62 @@ dockerTest("a damaged export is refused with nothing written, here or in the eng
     equal(await docker("images", "-q", `bot-bottle-committed-${label}`), "", what);
   }
 });
+
+dockerTest(
+  "a format-1 archive written by bot-bottle 0.1 imports, and exports again in every compression",
+  async () => {
+    // tests/_fixtures/format1.bottle: gzip, written by the export code of ca16894; its artifact is
+    // the docker save of a scratch image holding /hello.txt.
+    const fixture = new URL("./_fixtures/format1.bottle", import.meta.url).pathname;
+    await using home = await tempHome();
+    const slug = testSlug("fmt");
+    try {
+      const imported = await runCli(["import", fixture, "--name", slug, "--json"], home.env);
+      equal(imported.code, 0, imported.stderr);
+      equal(JSON.parse(imported.stdout).snapshotId, "20261124T141500Z");
+      const container = (await docker("create", `bot-bottle-committed-${slug}:latest`, "x")).trim();
+      try {
+        const tar = join(home.home, "hello.tar");
+        await docker("cp", `${container}:/hello.txt`, tar);
+        match(await Deno.readTextFile(tar), /made by bot-bottle 0\.1\.0, archive format 1/);
+      } finally {
+        await docker("rm", container);
+      }
+      const magic: Record<string, number[]> = {
+        zstd: [0x28, 0xb5, 0x2f, 0xfd],
+        gzip: [0x1f, 0x8b],
+        none: [...new TextEncoder().encode("manifest.json")],
+      };
+      for (const [compression, head] of Object.entries(magic)) {
+        const file = join(home.home, `${compression}.bottle`);
+        const run = await runCli(
+          ["export", slug, "-o", file, "--compression", compression],
+          home.env,
+        );
+        equal(run.code, 0, run.stderr);
+        deepStrictEqual(
+          [...(await Deno.readFile(file)).subarray(0, head.length)],
+          head,
+          compression,
+        );
+        const again = await runCli(["import", file, "--name", `${slug}-${compression}`], home.env);
+        equal(again.code, 0, again.stderr);
+      }
+      const before = await snapshotTree(home.root);
+      const bad = await runCli(
+        ["export", slug, "-o", join(home.home, "x"), "--compression", "xz"],
+        home.env,
+      );
+      equal(bad.code, 2, bad.stderr);
+      equal(bad.stderr, 'bot-bottle: error: --compression takes zstd, gzip or none, not "xz"\n');
+      deepStrictEqual(await snapshotTree(home.root), before);
+    } finally {
+      for (const name of [slug, ...["zstd", "gzip", "none"].map((c) => `${slug}-${c}`)]) {
+        await removeBottleObjects(name);
+      }
+    }
+  },
+);
 
 Deno.test("macos-container and smolmachines bottles move by export and import through the doubles", async () => {
   for (const backend of ["macos-container", "smolmachines"]) {

@@ -4,13 +4,13 @@
  * @module
  */
 
-import { type Agent, loadAgent } from "../agent.ts";
-import { listStateSlugs, stateRoot } from "../bottle_state.ts";
-import { commit } from "../commit.ts";
+import type { Agent } from "../agent.ts";
+import { dax } from "../_internal/dax.ts";
 import { BackendError, BadInputError, CommitCancelled, UsageError } from "../errors.ts";
-import { type Prompter, terminalPrompter } from "../prompter.ts";
-import { loadRegistry, type Registry } from "../registry.ts";
+import type { Prompter } from "../prompter.ts";
+import type { Registry } from "../registry.ts";
 import { type CliCommand, type CliContext, lockingOptions, WAIT_OPTIONS } from "./command.ts";
+import { phaseProgress } from "./progress.ts";
 
 /** `bot-bottle commit`. */
 export const commitCommand: CliCommand = {
@@ -21,12 +21,20 @@ export const commitCommand: CliCommand = {
     "Snapshots the bottle <slug> on the backend its metadata names, records the snapshot in",
     "its state directory (committed-image, .preserve), and prints how to resume and export it.",
     "Without <slug> on a terminal, picks from the running bottles that have state.",
+    "Docker pauses the bottle while it copies its files (seconds for a gigabyte); --no-pause",
+    "lets the agent work on, at the price that a file being written during the copy may be",
+    "caught half-way in the snapshot.",
   ].join("\n"),
   options: {
     yes: { type: "boolean", short: "y", description: "answer yes to every confirmation" },
     "no-restart": {
       type: "boolean",
       description: "leave a bottle that had to be stopped for its snapshot stopped",
+    },
+    "no-pause": {
+      type: "boolean",
+      description: "docker only: do not pause the agent while its files are copied (files " +
+        "being written may be caught half-way)",
     },
     message: {
       type: "string",
@@ -47,17 +55,31 @@ export const commitCommand: CliCommand = {
       );
     }
     const json = values.json === true;
+    // dax runs every backend command: its load (tens of ms) starts now and overlaps the
+    // loading of the rest and the reading of the state. Its failure shows where it is used.
+    dax().catch(() => {});
+    const [{ commit }, { terminalPrompter }, { loadRegistry }] = await Promise.all([
+      import("../commit.ts"),
+      import("../prompter.ts"),
+      import("../registry.ts"),
+    ]);
     const prompter = terminalPrompter({ yes: values.yes === true });
     const registry = await loadRegistry();
     const slug = positionals[0] ?? await pickBottle(registry, prompter, context);
-    const result = await commit(slug, {
-      registry,
-      prompter,
-      restart: values["no-restart"] !== true,
-      message: typeof values.message === "string" ? values.message : undefined,
-      ...lockingOptions(values, context),
-      log: json ? undefined : context.log,
-    });
+    const progress = phaseProgress(`committing ${slug}`, !json, context.log);
+    let result;
+    try {
+      result = await commit(slug, {
+        registry,
+        restart: values["no-restart"] !== true,
+        message: typeof values.message === "string" ? values.message : undefined,
+        ...values["no-pause"] === true ? { pause: false } : {},
+        ...lockingOptions(values, context),
+        ...progress.around(context, prompter, json ? undefined : context.log),
+      });
+    } finally {
+      progress.finish();
+    }
     if (json) context.print(JSON.stringify(result));
   },
 };
@@ -72,6 +94,10 @@ async function pickBottle(
   if (!Deno.stdin.isTerminal() || !Deno.stderr.isTerminal()) {
     throw new UsageError(`${noSlug}; pass the bottle's slug: bot-bottle commit <slug>`);
   }
+  const [{ loadAgent }, { listStateSlugs, stateRoot }] = await Promise.all([
+    import("../agent.ts"),
+    import("../bottle_state.ts"),
+  ]);
   const root = stateRoot();
   const agents = new Map<string, Agent[]>();
   for (const slug of await listStateSlugs(root)) {

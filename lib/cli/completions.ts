@@ -4,10 +4,8 @@
  * @module
  */
 
-import { listStateSlugs, stateRoot } from "../bottle_state.ts";
 import { COMPLETION_SHELLS, completionScript, type CompletionShell } from "../completions.ts";
 import { UsageError } from "../errors.ts";
-import { loadRegistry } from "../registry.ts";
 import type { CliCommand } from "./command.ts";
 
 const SHELLS: readonly string[] = COMPLETION_SHELLS;
@@ -44,6 +42,7 @@ export function completionsCommand(commands: () => readonly CliCommand[]): CliCo
             `completions --slugs takes no arguments; run "bot-bottle completions --help" for usage`,
           );
         }
+        const { listStateSlugs, stateRoot } = await import("../bottle_state.ts");
         for (const slug of await listStateSlugs(stateRoot())) context.print(slug);
         return;
       }
@@ -55,6 +54,7 @@ export function completionsCommand(commands: () => readonly CliCommand[]): CliCo
           }; run "bot-bottle completions --help" for usage`,
         );
       }
+      const { loadRegistry } = await import("../registry.ts");
       const registry = await loadRegistry();
       const script = completionScript(shell as CompletionShell, commands(), {
         optionValues: { backend: [...registry.backends.keys()] },

@@ -4,9 +4,7 @@
  * @module
  */
 
-import { destroy } from "../destroy.ts";
 import { UsageError } from "../errors.ts";
-import { terminalPrompter } from "../prompter.ts";
 import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 
 /** `bot-bottle destroy`. */
@@ -33,6 +31,11 @@ export const destroyCommand: CliCommand = {
         `destroy takes one slug, got ${positionals.length}; run "bot-bottle destroy --help" for usage`,
       );
     }
+    // Loaded here, not at start-up: every command loads only what it runs.
+    const [{ destroy }, { terminalPrompter }] = await Promise.all([
+      import("../destroy.ts"),
+      import("../prompter.ts"),
+    ]);
     const result = await destroy(positionals[0], {
       keepSnapshot: values["keep-snapshot"] === true,
       prompter: terminalPrompter({ yes: values.yes === true }),

@@ -5,6 +5,7 @@
  */
 
 import { UsageError } from "../errors.ts";
+import { type Compression, COMPRESSIONS } from "../archive_compression.ts";
 import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 import { byteProgress } from "./progress.ts";
 import { formatBytes } from "./table.ts";
@@ -13,23 +14,36 @@ import { formatBytes } from "./table.ts";
 export const exportCommand: CliCommand = {
   name: "export",
   summary: "write a bottle's snapshot to one file, to move it to another machine",
-  usage: "bot-bottle export <slug> [--at <id|~N>] [-o <file>]",
+  usage: "bot-bottle export <slug> [--at <id|~N>] [-o <file>] [--compression zstd|gzip|none]",
   description: [
-    "Writes one gzip-compressed file holding a manifest (format, slug, backend, snapshot,",
-    "lineage, tool version, the artifact's SHA-256 and size), metadata.json, run-config.json and",
-    "the artifact (docker save / container image save output, or the .smolmachine). The file is",
-    "written whole or not at all, with mode 0600: it holds whatever the bottle held, secrets",
-    "included. Default name: <slug>-<snapshot id>.bottle. Import it with bot-bottle import.",
+    "Writes one file holding a manifest (format, slug, backend, snapshot, lineage, tool",
+    "version, the artifact's SHA-256 and size), metadata.json, run-config.json and the artifact",
+    "(docker save / container image save output, or the .smolmachine), compressed with zstd.",
+    "--compression gzip writes archive format 1, which bot-bottle 0.1 reads too (slower to",
+    "write); none suits data that is already compressed. The file is written whole or not at",
+    "all, with mode 0600: it holds whatever the bottle held, secrets included. Default name:",
+    "<slug>-<snapshot id>.bottle. Import it with bot-bottle import.",
   ].join("\n"),
   options: {
     at: { type: "string", valueName: "id|~N", description: "the snapshot (default: the newest)" },
     output: { type: "string", short: "o", valueName: "file", description: "the file to write" },
+    compression: {
+      type: "string",
+      valueName: "zstd|gzip|none",
+      description: "how to compress it (default: zstd)",
+    },
     json: { type: "boolean", description: "print one JSON object on stdout instead" },
     ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
     if (positionals.length !== 1) {
       throw new UsageError(`export takes one slug; run "bot-bottle export --help" for usage`);
+    }
+    const compression = values.compression ?? "zstd";
+    if (!(COMPRESSIONS as readonly unknown[]).includes(compression)) {
+      throw new UsageError(
+        `--compression takes zstd, gzip or none, not ${JSON.stringify(compression)}`,
+      );
     }
     const progress = await byteProgress("Exporting", values.json !== true);
     try {
@@ -39,6 +53,7 @@ export const exportCommand: CliCommand = {
       const result = await exportBottle(positionals[0], {
         at: typeof values.at === "string" ? values.at : undefined,
         out: typeof values.output === "string" ? values.output : undefined,
+        compression: compression as Compression,
         onProgress: progress.update,
         ...lockingOptions(values, context),
       });

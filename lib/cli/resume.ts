@@ -5,9 +5,8 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { terminalPrompter } from "../prompter.ts";
-import { resume } from "../resume.ts";
 import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
+import { phaseProgress } from "./progress.ts";
 
 /** `bot-bottle resume`. */
 export const resumeCommand: CliCommand = {
@@ -44,14 +43,28 @@ export const resumeCommand: CliCommand = {
         `resume takes one slug, got ${positionals.length}; run "bot-bottle resume --help" for usage`,
       );
     }
-    const result = await resume(positionals[0], {
-      at: typeof values.at === "string" ? values.at : undefined,
-      replace: values.replace === true,
-      noPreserve: values["no-preserve"] === true,
-      prompter: terminalPrompter({ yes: values.yes === true }),
-      ...lockingOptions(values, context),
-      log: values.json ? undefined : context.log,
-    });
-    if (values.json) context.print(JSON.stringify(result));
+    const [{ resume }, { terminalPrompter }] = await Promise.all([
+      import("../resume.ts"),
+      import("../prompter.ts"),
+    ]);
+    const json = values.json === true;
+    const progress = phaseProgress(`resuming ${positionals[0]}`, !json, context.log);
+    let result;
+    try {
+      result = await resume(positionals[0], {
+        at: typeof values.at === "string" ? values.at : undefined,
+        replace: values.replace === true,
+        noPreserve: values["no-preserve"] === true,
+        ...lockingOptions(values, context),
+        ...progress.around(
+          context,
+          terminalPrompter({ yes: values.yes === true }),
+          json ? undefined : context.log,
+        ),
+      });
+    } finally {
+      progress.finish();
+    }
+    if (json) context.print(JSON.stringify(result));
   },
 };

@@ -5,7 +5,6 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { snapshots } from "../snapshots.ts";
 import type { CliCommand } from "./command.ts";
 import { formatBytes, formatTable } from "./table.ts";
 
@@ -28,6 +27,7 @@ export const snapshotsCommand: CliCommand = {
         `snapshots takes one slug, got ${positionals.length}; run "bot-bottle snapshots --help"`,
       );
     }
+    const { snapshots } = await import("../snapshots.ts");
     const rows = await snapshots(positionals[0]);
     if (values.json) {
       context.print(JSON.stringify(rows));

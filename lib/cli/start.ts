@@ -4,7 +4,6 @@
  * @module
  */
 
-import { start } from "../start.ts";
 import { UsageError } from "../errors.ts";
 import type { CliCommand } from "./command.ts";
 import { list, string } from "./values.ts";
@@ -53,6 +52,7 @@ export const startCommand: CliCommand = {
     if (image === undefined) {
       throw new UsageError(`start needs --image; run "bot-bottle start --help" for usage`);
     }
+    const { start } = await import("../start.ts");
     const result = await start({
       image,
       backend: string(values.backend),

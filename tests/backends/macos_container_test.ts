@@ -322,6 +322,21 @@ Deno.test("macos-container commit --json prints the artifact and commands, and n
   });
 });
 
+Deno.test("macos-container commit --no-pause is refused, changing nothing", async () => {
+  await using t = await setUp();
+  const before = await snapshotTree(t.home.home);
+  const world = await t.doubles.container.read();
+  const run = await t.commit("--no-pause");
+  equal(run.code, 1);
+  equal(
+    run.stderr,
+    `bot-bottle: error: --no-pause works only on docker, and bottle "${SLUG}" runs on ` +
+      `macos-container; commit it without --no-pause\n`,
+  );
+  deepStrictEqual(await snapshotTree(t.home.home), before);
+  deepStrictEqual(await t.doubles.container.read(), world);
+});
+
 Deno.test("macos-container lists running bottles by slug for the picker", async () => {
   const { getFreezer } = await import("../../mod.ts");
   await using t = await setUp({}, {});

@@ -5,10 +5,12 @@
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { zstdDecompressSync } from "node:zlib";
 import { type Header, pack as tarPack } from "tar-stream";
 import {
   ARCHIVE_FORMAT_VERSION,
   type ArchiveManifest,
+  COMPRESSIONS,
   readBottleArchive,
   type WriteArchiveInput,
   writeBottleArchive,
@@ -141,47 +143,57 @@ Deno.test("the crafted good archive is read, so the refusals below are each for 
   deepStrictEqual(await listDir(inDir), ["dev-abc12.bottle"]);
 });
 
-Deno.test("writeBottleArchive() then readBottleArchive() gives back every member as it was", async () => {
-  await using dir = await tempDir();
-  const { inDir, into, artifactPath, archive } = await workspace(dir.path, ARTIFACT);
-  const writeProgress: [number, number][] = [];
-  const written = await writeBottleArchive(archive, {
-    manifest: manifestFields(),
-    metadataJson: METADATA,
-    runConfigJson: RUN_CONFIG,
-    artifactPath,
-    artifactName: "artifact.docker.tar",
-    onProgress: (done, total) => writeProgress.push([done, total]),
-  });
+/** The first bytes of an archive of each compression. */
+const MAGIC: Record<string, number[]> = {
+  zstd: [0x28, 0xb5, 0x2f, 0xfd],
+  gzip: [0x1f, 0x8b],
+  none: [...new TextEncoder().encode("manifest.json"), 0],
+};
 
-  equal(written.formatVersion, 1);
-  equal(written.hasRunConfig, true);
-  deepStrictEqual(written.artifact, {
-    name: "artifact.docker.tar",
-    sha256: createHash("sha256").update(ARTIFACT).digest("hex"),
-    sizeBytes: ARTIFACT.byteLength,
-  });
-  ok(!Number.isNaN(Date.parse(written.createdAt)));
-  deepStrictEqual(writeProgress.at(-1), [ARTIFACT.byteLength, ARTIFACT.byteLength]);
+for (const compression of COMPRESSIONS) {
+  Deno.test(`writeBottleArchive() then readBottleArchive() gives back every member as it was (${compression})`, async () => {
+    await using dir = await tempDir();
+    const { inDir, into, artifactPath, archive } = await workspace(dir.path, ARTIFACT);
+    const writeProgress: [number, number][] = [];
+    const written = await writeBottleArchive(archive, {
+      manifest: manifestFields(),
+      metadataJson: METADATA,
+      runConfigJson: RUN_CONFIG,
+      artifactPath,
+      artifactName: "artifact.docker.tar",
+      onProgress: (done, total) => writeProgress.push([done, total]),
+      compression,
+    });
 
-  equal((await Deno.stat(archive)).mode! & 0o777, 0o600);
-  const head = (await Deno.readFile(archive)).subarray(0, 2);
-  deepStrictEqual([...head], [0x1f, 0x8b]);
-  deepStrictEqual(await listDir(inDir), ["dev-abc12.bottle"]);
+    equal(written.formatVersion, compression === "gzip" ? 1 : 2);
+    equal(written.hasRunConfig, true);
+    deepStrictEqual(written.artifact, {
+      name: "artifact.docker.tar",
+      sha256: createHash("sha256").update(ARTIFACT).digest("hex"),
+      sizeBytes: ARTIFACT.byteLength,
+    });
+    ok(!Number.isNaN(Date.parse(written.createdAt)));
+    deepStrictEqual(writeProgress.at(-1), [ARTIFACT.byteLength, ARTIFACT.byteLength]);
 
-  const readProgress: [number, number][] = [];
-  const read = await readBottleArchive(archive, into, (done, total) => {
-    readProgress.push([done, total]);
+    equal((await Deno.stat(archive)).mode! & 0o777, 0o600);
+    const head = (await Deno.readFile(archive)).subarray(0, MAGIC[compression].length);
+    deepStrictEqual([...head], MAGIC[compression]);
+    deepStrictEqual(await listDir(inDir), ["dev-abc12.bottle"]);
+
+    const readProgress: [number, number][] = [];
+    const read = await readBottleArchive(archive, into, (done, total) => {
+      readProgress.push([done, total]);
+    });
+    deepStrictEqual(read.manifest, written);
+    equal(read.metadataJson, METADATA);
+    equal(read.runConfigJson, RUN_CONFIG);
+    equal(read.artifactPath, join(into, "artifact.docker.tar"));
+    deepStrictEqual(await Deno.readFile(read.artifactPath), ARTIFACT);
+    equal((await Deno.stat(read.artifactPath)).mode! & 0o777, 0o600);
+    deepStrictEqual(readProgress.at(-1), [ARTIFACT.byteLength, ARTIFACT.byteLength]);
+    ok(readProgress.every(([done], i) => i === 0 || done >= readProgress[i - 1][0]));
   });
-  deepStrictEqual(read.manifest, written);
-  equal(read.metadataJson, METADATA);
-  equal(read.runConfigJson, RUN_CONFIG);
-  equal(read.artifactPath, join(into, "artifact.docker.tar"));
-  deepStrictEqual(await Deno.readFile(read.artifactPath), ARTIFACT);
-  equal((await Deno.stat(read.artifactPath)).mode! & 0o777, 0o600);
-  deepStrictEqual(readProgress.at(-1), [ARTIFACT.byteLength, ARTIFACT.byteLength]);
-  ok(readProgress.every(([done], i) => i === 0 || done >= readProgress[i - 1][0]));
-});
+}
 
 Deno.test("the manifest is the first entry and the archive is flat", async () => {
   await using dir = await tempDir();
@@ -192,7 +204,7 @@ Deno.test("the manifest is the first entry and the archive is flat", async () =>
     artifactPath,
     artifactName: "artifact.docker.tar",
   });
-  const tar = await gunzip(await Deno.readFile(archive));
+  const tar = zstdDecompressSync(await Deno.readFile(archive));
   const names: string[] = [];
   for (let offset = 0; offset + 512 <= tar.length;) {
     const header = tar.subarray(offset, offset + 512);
@@ -295,7 +307,7 @@ const REFUSALS: {
   {
     name: "an unknown formatVersion 99",
     make: async () => gzip(await craftTar(goodMembers(craftedManifest({ formatVersion: 99 })))),
-    says: /format 99, but this bot-bottle reads only format 1; .*newer bot-bottle/,
+    says: /format 99, but this bot-bottle reads only formats 1 and 2; .*newer bot-bottle/,
   },
   {
     name: "a manifest that is not JSON",
@@ -473,14 +485,22 @@ const REFUSALS: {
     says: /tar data is corrupt/,
   },
   {
-    name: "an uncompressed tar (not gzip at all)",
-    make: (_good, goodTar) => goodTar,
-    says: /is not gzip-compressed/,
+    name: "a file of other bytes (a zip)",
+    make: () => new Uint8Array([0x50, 0x4b, 0x03, 0x04, ...new Uint8Array(60)]),
+    says: /is not a bot-bottle archive: it is neither zstd- nor gzip-compressed, nor a tar/,
+  },
+  {
+    name: "a tar whose first entry is not manifest.json, uncompressed",
+    make: () => {
+      const [manifest, metadata, artifact] = goodMembers();
+      return craftTar([metadata, manifest, artifact]);
+    },
+    says: /is not a bot-bottle archive: it is neither zstd- nor gzip-compressed, nor a tar/,
   },
   {
     name: "an empty file",
     make: () => new Uint8Array(),
-    says: /is not gzip-compressed/,
+    says: /is not a bot-bottle archive/,
   },
   {
     name: "a gzip checksum that does not match",
@@ -519,6 +539,7 @@ for (const refusal of REFUSALS) {
       metadataJson: METADATA,
       artifactPath,
       artifactName: "artifact.docker.tar",
+      compression: "gzip",
     });
     const good = await Deno.readFile(archive);
     const bad = join(inDir, "bad.bottle");
@@ -719,4 +740,69 @@ Deno.test("writeBottleArchive() refuses an artifact that is a symbolic link, nev
     },
   );
   deepStrictEqual(await listDir(inDir), []);
+});
+
+for (const compression of ["zstd", "none"] as const) {
+  for (const cut of [0.5, 0.9]) {
+    Deno.test(`readBottleArchive() refuses a ${compression} archive cut at ${cut * 100}% and leaves nothing behind`, async () => {
+      await using dir = await tempDir();
+      const { inDir, into, artifactPath, archive } = await workspace(dir.path, ARTIFACT);
+      await writeBottleArchive(archive, {
+        manifest: manifestFields(),
+        metadataJson: METADATA,
+        artifactPath,
+        artifactName: "artifact.docker.tar",
+        compression,
+      });
+      const good = await Deno.readFile(archive);
+      const bad = join(inDir, "bad.bottle");
+      await Deno.writeFile(bad, good.subarray(0, Math.floor(good.length * cut)));
+      await rejects(readBottleArchive(bad, into), (error) => {
+        ok(error instanceof BadInputError, `not a BadInputError: ${error}`);
+        ok(/truncated/.test(error.message), error.message);
+        return true;
+      });
+      deepStrictEqual(await listDir(into), []);
+    });
+  }
+}
+
+Deno.test("readBottleArchive() refuses a zstd archive with a byte flipped in its compressed data", async () => {
+  await using dir = await tempDir();
+  const { inDir, into, artifactPath, archive } = await workspace(dir.path, ARTIFACT);
+  await writeBottleArchive(archive, {
+    manifest: manifestFields(),
+    metadataJson: METADATA,
+    artifactPath,
+    artifactName: "artifact.docker.tar",
+  });
+  const bytes = await Deno.readFile(archive);
+  bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+  const bad = join(inDir, "bad.bottle");
+  await Deno.writeFile(bad, bytes);
+  await rejects(readBottleArchive(bad, into), (error) => {
+    ok(error instanceof BadInputError, `not a BadInputError: ${error}`);
+    ok(/corrupt|truncated|SHA-256/.test(error.message), error.message);
+    return true;
+  });
+  deepStrictEqual(await listDir(into), []);
+});
+
+Deno.test("a format-1 archive written by bot-bottle 0.1.0 (gzip) is still read", async () => {
+  // tests/_fixtures/format1.bottle was written by writeBottleArchive() as of ca16894, before
+  // format 2: a one-file scratch Docker image (docker import, then docker save).
+  await using dir = await tempDir();
+  const read = await readBottleArchive(
+    new URL("../_fixtures/format1.bottle", import.meta.url).pathname,
+    dir.path,
+  );
+  equal(read.manifest.formatVersion, 1);
+  equal(read.manifest.slug, "fmtone");
+  equal(read.manifest.artifact.name, "artifact.docker.tar");
+  equal(await sha256File(read.artifactPath), read.manifest.artifact.sha256);
+  equal(
+    read.manifest.artifact.sha256,
+    "0ded5d6ff954af92c51c60513e3648ba2bd771dc9284b48d00c766597f92ee06",
+  );
+  equal(JSON.parse(read.metadataJson).identity, "fmtone");
 });

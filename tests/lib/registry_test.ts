@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import DockerFreezer from "../../backends/docker.ts";
 import { BadInputError } from "../../lib/errors.ts";
-import { loadRegistry } from "../../lib/registry.ts";
+import { loadRegistry, validateBuiltinRegistry } from "../../lib/registry.ts";
 import { PLACEHOLDERS } from "../../lib/template.ts";
 
 // A registry file must name its freezer modules relative to itself, so temp
@@ -88,6 +88,15 @@ Deno.test("loadRegistry() loads the built-in registry with the docker backend", 
   equal(docker.module, "./backends/docker.ts");
   deepStrictEqual(docker.aliases, [""]);
   deepStrictEqual(docker.commands.commit, BUILTIN.backends.docker.commands.commit);
+});
+
+Deno.test("the built-in registry, which runs unchecked, passes every check a registry file gets", async () => {
+  const checked = await validateBuiltinRegistry();
+  const loaded = await loadRegistry({});
+  deepStrictEqual([...checked.backends.keys()], [...loaded.backends.keys()]);
+  for (const [name, backend] of checked.backends) {
+    deepStrictEqual(loaded.resolve(name), backend);
+  }
 });
 
 Deno.test('resolve("") gives docker, for state written before the backend field', async () => {

@@ -3,6 +3,7 @@
 
 import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
+import { runCli } from "../../_helpers/cli.ts";
 import { docker, dockerTest, startBottle } from "../../_helpers/docker.ts";
 import { hasTerminal, runOnTerminal } from "../../_helpers/terminal.ts";
 import { tempHome } from "../../_helpers/temp_home.ts";
@@ -31,6 +32,38 @@ if (hasTerminal) {
         await Deno.readTextFile(join(home.stateDir(running.slug), "committed-image")),
         `${running.image}\n`,
       );
+    },
+  );
+
+  dockerTest(
+    "commit and resume on a terminal show a live line of their phase and time; without one, or with --json, nothing",
+    async () => {
+      await using home = await tempHome();
+      await using bottle = await startBottle();
+      await home.writeBottle(bottle.slug);
+      // The line appears after a second; 0 here so that a quick commit shows it too.
+      const env = { ...home.env, BOT_BOTTLE_PROGRESS_AFTER_MS: "0" };
+
+      const committed = await runOnTerminal(["commit", bottle.slug], env, []);
+      equal(committed.code, 0, committed.screen);
+      match(
+        committed.screen,
+        new RegExp(`committing ${bottle.slug}: running docker commit \\(\\d+\\.\\d s\\)`),
+      );
+      match(committed.screen, new RegExp(`committed bottle "${bottle.slug}"`));
+      const resumed = await runOnTerminal(["resume", bottle.slug, "--replace", "--yes"], env, []);
+      equal(resumed.code, 0, resumed.screen);
+      match(
+        resumed.screen,
+        new RegExp(`resuming ${bottle.slug}: running docker \\w+ \\(\\d+\\.\\d s\\)`),
+      );
+
+      const json = await runOnTerminal(["commit", bottle.slug, "--json"], env, []);
+      equal(json.code, 0, json.screen);
+      ok(!json.screen.includes("committing"), json.screen);
+      const piped = await runCli(["commit", bottle.slug], env);
+      equal(piped.code, 0, piped.stderr);
+      ok(!piped.stderr.includes("committing"), piped.stderr);
     },
   );
 } else {
