@@ -18,6 +18,7 @@ const NOT_PUBLISHED = [
   ".github/",
   "features/",
   "dist/",
+  "release.json",
 ];
 
 /** Runs `deno publish --dry-run`; returns its status, output and the files it would publish. */
