@@ -68,7 +68,7 @@ export function featureSnippet(version: string = VERSION): string {
 
 /**
  * The files that must show the locations literally, each with what it must
- * hold: the installer carries the download base and the repository in one
+ * hold, a string listed twice where it is shown twice: the installer carries the download base and the repository in one
  * marked line each (it runs as `curl … | sh`, with nothing to read them from),
  * and the docs show the commands a user copies.
  */
@@ -97,10 +97,12 @@ export function mirrors(version: string = VERSION): Record<string, string[]> {
     ],
     "docs/install.md": [
       `curl -fsSL ${installScriptUrl(version)} | sh -s -- --version ${version}`,
+      `curl -fsSL ${installScriptUrl(version)} | sh -s -- --version ${version}`,
       `wget -qO- ${installScriptUrl(version)} | sh -s -- --version ${version}`,
       `curl -fsSL ${installScriptUrl(version)} | sudo sh -s -- --version ${version}`,
       `\`${HOME.downloadUrl}/vX.Y.Z/\``,
       `\`BOT_BOTTLE_DOWNLOAD_URL\` replaces \`${HOME.downloadUrl}\``,
+      featureSnippet(version),
       featureSnippet(version),
       `--registry ${host} --namespace ${namespace}`,
     ],

@@ -1,7 +1,7 @@
 // The project's home (release.json): the one place its download locations
 // are written. Every file that must show them literally (scripts/home.ts
-// mirrors()) shows release.json's values, and no other file in the tree holds
-// a copy.
+// mirrors()) shows release.json's values, as many times as it is known to,
+// and no other file in the tree holds a copy.
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import release from "../release.json" with { type: "json" };
@@ -68,14 +68,18 @@ Deno.test("release.json holds one location per kind, each well-formed", () => {
 });
 
 Deno.test("every file that shows the locations shows release.json's", async () => {
-  const missing: string[] = [];
+  const wrong: string[] = [];
   for (const [path, expected] of Object.entries(mirrors())) {
     const text = await Deno.readTextFile(new URL(path, ROOT));
-    for (const copy of expected) {
-      if (!text.includes(copy)) missing.push(`${path}: ${JSON.stringify(copy)}`);
+    for (const copy of new Set(expected)) {
+      const want = expected.filter((each) => each === copy).length;
+      const found = text.split(copy).length - 1;
+      if (found !== want) {
+        wrong.push(`${path}: ${JSON.stringify(copy)} ${found} times, not ${want}`);
+      }
     }
   }
-  deepStrictEqual(missing, [], "write release.json's values there");
+  deepStrictEqual(wrong, [], "write release.json's values there (scripts/home.ts mirrors())");
 });
 
 Deno.test("install.sh carries each location in one marked line", async () => {
