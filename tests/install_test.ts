@@ -5,6 +5,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
+import { HOME } from "../scripts/home.ts";
 import {
   BASE_TOOLS,
   DASH,
@@ -370,10 +371,8 @@ Deno.test("install.sh --help shows the options and the download URL a mirror rep
 
   equal(run.code, 0, run.stderr);
   match(run.stdout, /^usage: sh install\.sh --version X\.Y\.Z \[--dir DIR\]\n/);
-  match(
-    run.stdout,
-    /BOT_BOTTLE_DOWNLOAD_URL .*\n.*https:\/\/github\.com\/bot-bottle\/bot-bottle\/releases\/download/,
-  );
+  // The default, release.json's download base, on the line after the variable.
+  equal(run.stdout.match(/BOT_BOTTLE_DOWNLOAD_URL .*\n\s+(\S+)\);\n/)?.[1], HOME.downloadUrl);
   match(run.stdout, /URL\/vX\.Y\.Z\/<asset> and\n\s+URL\/vX\.Y\.Z\/SHA256SUMS/);
 });
 

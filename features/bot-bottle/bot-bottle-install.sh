@@ -3,9 +3,7 @@
 # and the release's SHA256SUMS, checks the binary's SHA-256, and puts it at
 # DIR/bot-bottle in one rename.
 #
-#   curl -fsSL https://raw.githubusercontent.com/bot-bottle/bot-bottle/v0.1.0/install.sh \
-#     | sh -s -- --version 0.1.0
-#
+# docs/install.md shows the one-line install (curl … | sh -s -- --version X.Y.Z);
 # "sh install.sh --help" lists the options; docs/install.md has the details.
 # POSIX sh only (dash, busybox sh, macOS sh). features/bot-bottle/ ships a
 # copy of this file as bot-bottle-install.sh; a test keeps the two identical.
@@ -14,9 +12,13 @@
 # this script cut short runs nothing.
 
 PROG="bot-bottle install"
-DEFAULT_DOWNLOAD_URL=https://github.com/bot-bottle/bot-bottle/releases/download
-RELEASES=https://github.com/bot-bottle/bot-bottle/releases
-ISSUES=https://github.com/bot-bottle/bot-bottle/issues
+# The project's home. release.json is where it is written: these two marked
+# lines must say the same (tests/home_test.ts checks them); a fork or a mirror
+# changes release.json and these lines, see docs/install.md.
+REPOSITORY=https://github.com/bot-bottle/bot-bottle # release.json "repository"
+DEFAULT_DOWNLOAD_URL=https://github.com/bot-bottle/bot-bottle/releases/download # release.json "downloadUrl"
+RELEASES=$REPOSITORY/releases
+ISSUES=$REPOSITORY/issues
 
 usage() {
   cat <<EOF
@@ -206,7 +208,9 @@ main() {
   if [ -n "${BOT_BOTTLE_DOWNLOAD_URL:-}" ]; then
     where_hint="check that the mirror BOT_BOTTLE_DOWNLOAD_URL=$base is reachable and serves release v$version as $base/v$version/<file>"
   else
-    where_hint="check that this machine can reach github.com and that release v$version exists at $RELEASES"
+    host=${base#*://}
+    host=${host%%/*}
+    where_hint="check that this machine can reach $host and that release v$version exists at $RELEASES"
   fi
 
   tmp_dir=$(mktemp -d "${TMPDIR:-/tmp}/bot-bottle-install.XXXXXX") ||

@@ -21,7 +21,7 @@ if [ -n "${DOWNLOADURL:-}" ]; then
   export BOT_BOTTLE_DOWNLOAD_URL
 fi
 if [ -z "${VERSION:-}" ]; then
-  echo 'bot-bottle install: error: the Feature'"'"'s "version" option is empty; set it in devcontainer.json, e.g. "ghcr.io/bot-bottle/bot-bottle/bot-bottle:1": { "version": "0.1.0" }' >&2
+  echo 'bot-bottle install: error: the Feature'"'"'s "version" option is empty; set it in devcontainer.json among the Feature'"'"'s options, e.g. { "version": "0.1.0" }' >&2
   exit 1
 fi
 

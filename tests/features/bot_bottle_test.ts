@@ -25,6 +25,7 @@ import {
   withPrivateMounts,
 } from "../_helpers/installer.ts";
 import { fakeBinary, fakeRelease, HOST_ASSET, releaseServer } from "../_helpers/release_server.ts";
+import { featureSnippet } from "../../scripts/home.ts";
 
 /** The release the Feature installs by default. */
 const VERSION = denoJson.version;
@@ -96,7 +97,7 @@ Deno.test("the Feature's version option defaults to the current release (deno.js
   equal(feature.options.downloadUrl.default, "");
   const readme = await Deno.readTextFile(join(FEATURE_DIR, "README.md"));
   ok(
-    readme.includes(`"ghcr.io/bot-bottle/bot-bottle/bot-bottle:1": { "version": "${VERSION}" }`),
+    readme.includes(featureSnippet(VERSION)),
     "features/bot-bottle/README.md shows the devcontainer.json snippet pinned to the current release",
   );
 });
@@ -323,7 +324,7 @@ Deno.test("the Feature says which option to set when its version is empty or not
     const [version, reason] of [
       [
         "",
-        /^bot-bottle install: error: the Feature's "version" option is empty; set it in devcontainer\.json, e\.g\. "ghcr\.io\/bot-bottle\/bot-bottle\/bot-bottle:1": \{ "version": "\d+\.\d+\.\d+" \}\n$/,
+        /^bot-bottle install: error: the Feature's "version" option is empty; set it in devcontainer\.json among the Feature's options, e\.g\. \{ "version": "\d+\.\d+\.\d+" \}\n$/,
       ],
       ["latest", /^bot-bottle install: error: version "latest" is not a release version X\.Y\.Z/],
     ] as const
