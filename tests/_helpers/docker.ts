@@ -38,16 +38,18 @@ if (noDockerReason && !requireDocker) {
  * Declares a test that needs the Docker engine. Without one it is reported
  * as ignored, with the reason in its name, unless BOT_BOTTLE_REQUIRE_DOCKER=1
  * (CI), where it fails. A `slow` test (minutes) is skipped, and reported so,
- * when BOT_BOTTLE_SKIP_SLOW=1; CI runs it.
+ * when BOT_BOTTLE_SKIP_SLOW=1; CI runs it. `missing` says why another tool
+ * the test needs is not there (the same rule: ignored, or failed in CI).
  */
 export function dockerTest(
   name: string,
   fn: () => Promise<void>,
-  options: { slow?: boolean } = {},
+  options: { slow?: boolean; missing?: string | undefined } = {},
 ): void {
   const skipSlow = options.slow === true && Deno.env.get("BOT_BOTTLE_SKIP_SLOW") === "1";
-  const ignore = skipSlow || (noDockerReason !== undefined && !requireDocker);
-  const reason = skipSlow ? "slow, and BOT_BOTTLE_SKIP_SLOW=1" : noDockerReason;
+  const missing = noDockerReason ?? options.missing;
+  const ignore = skipSlow || (missing !== undefined && !requireDocker);
+  const reason = skipSlow ? "slow, and BOT_BOTTLE_SKIP_SLOW=1" : missing;
   Deno.test({
     name: `${options.slow ? "(slow) " : ""}${name}${ignore ? ` [ignored: ${reason}]` : ""}`,
     ignore,
@@ -55,6 +57,7 @@ export function dockerTest(
     sanitizeOps: false,
     async fn() {
       if (noDockerReason) throw new Error(`Docker is required here: ${noDockerReason}`);
+      if (options.missing) throw new Error(`this test cannot run here: ${options.missing}`);
       await ensureTestImage();
       await fn();
     },
