@@ -82,7 +82,7 @@
 //   `registry login [--scheme S] --password-stdin -u NAME SERVER` checks the
 //   login against the registry and keeps it (src RegistryLogin.swift:
 //   `must provide --username with --password-stdin`); the prompt is not
-//   simulated. The registry failures (unreachable, TLS, unauthorized, unknown
+//   simulated. The registry failures (unreachable, TLS, untrusted CA, unauthorized, unknown
 //   tag, digest mismatch, not an image) are in the double's own words: their
 //   real texts come from apple/containerization, which was not read.
 // - Injected failures (`failures`), and a delay in `export`
@@ -1775,6 +1775,12 @@ function registryFailure(operation: string, reference: string, error: RegistryEr
             ? `TLS handshake with ${failure.url} failed`
             : `${failure.url}: the server answered HTTP over a TLS port`
         }`,
+      );
+    case "untrusted":
+      return new CliError(
+        "internalError",
+        `failed to ${operation} image ${reference}: the TLS certificate of ${failure.url} is ` +
+          `not trusted`,
       );
     case "unauthorized":
       return new CliError(

@@ -1561,3 +1561,21 @@ Deno.test("image push/pull argument errors are the parser's, exit 64", async () 
   assert.equal(unknown.code, 64);
   assert.match(unknown.stderr, /^Error: Unknown option '--bogus'\n/);
 });
+
+Deno.test("image push to a TLS registry whose CA is not trusted fails; a trusted one works", async () => {
+  const reference = "r.example.com:5443/team/dev:v1";
+  const image = runImage({ reference });
+  await using doubles = await installDoubles({
+    container: world({ images: [image] }),
+    registry: { hosts: { "r.example.com:5443": { tls: true, untrusted: true } } },
+  });
+  const untrusted = await container(doubles, "image", "push", reference);
+  assert.equal(untrusted.code, 1);
+  assert.equal(
+    untrusted.stderr,
+    `Error: failed to push image ${reference}: the TLS certificate of ` +
+      "https://r.example.com:5443/v2/ is not trusted\n",
+  );
+  await doubles.registry.write({ hosts: { "r.example.com:5443": { tls: true } } });
+  assert.equal((await container(doubles, "image", "push", reference)).code, 0);
+});

@@ -1,7 +1,9 @@
 // Test doubles of the backend CLIs that cannot run here (Apple `container`,
 // `smolvm`): executables put first on PATH, each a TypeScript program that
 // keeps its world (containers, machines, images, every call made) in a JSON
-// file the test reads and writes. See container.ts and smolvm.ts.
+// file the test reads and writes. See container.ts and smolvm.ts. Both push
+// to and pull from one registry directory (registry.ts), `<dir>/registry`,
+// named to them by BOT_BOTTLE_DOUBLE_REGISTRY.
 
 import { join } from "node:path";
 import { writeWorldFile } from "./world_file.ts";

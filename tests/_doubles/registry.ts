@@ -11,7 +11,8 @@
 // Content-addressed as a real registry is: the same content gives the same
 // digest, so a pull can verify what it got (a test may tamper with a stored
 // manifest or blob to see the mismatch refused). A host missing from
-// hosts.json, or one marked unreachable, cannot be reached; one with `users`
+// hosts.json, or one marked unreachable, cannot be reached; one with TLS
+// must be asked over https (and fails when `untrusted`); one with `users`
 // answers 401 unless the double's world has a login for it.
 
 import { createHash } from "node:crypto";
@@ -24,6 +25,11 @@ export interface RegistryHost {
   reachable?: boolean;
   /** Optional: it serves HTTPS (default false: plain HTTP, as a loopback test registry). */
   tls?: boolean;
+  /**
+   * Optional: with `tls`, its certificate is signed by a CA the clients do not
+   * trust (default false).
+   */
+  untrusted?: boolean;
   /** Optional: htpasswd users (name → password); without it anyone may push and pull. */
   users?: Record<string, string>;
 }
@@ -95,6 +101,7 @@ export function sha256(bytes: Uint8Array | string): string {
 export type RegistryFailure =
   | { kind: "unreachable"; url: string }
   | { kind: "tls"; url: string }
+  | { kind: "untrusted"; url: string }
   | { kind: "unauthorized"; host: string }
   | { kind: "unknown"; what: string }
   | { kind: "mismatch"; expected: string; actual: string };
@@ -141,6 +148,7 @@ async function connect(
   const url = `${scheme}://${ref.host}/v2/`;
   if (!host || host.reachable === false) throw new RegistryError({ kind: "unreachable", url });
   if ((host.tls ?? false) !== (scheme === "https")) throw new RegistryError({ kind: "tls", url });
+  if (host.tls && host.untrusted) throw new RegistryError({ kind: "untrusted", url });
   if (host.users && (!login || host.users[login.username] !== login.password)) {
     throw new RegistryError({ kind: "unauthorized", host: ref.host });
   }

@@ -111,8 +111,11 @@
 //   `logins`). Refusals with smolvm-registry's `RegistryError` texts
 //   (crates/smolvm-registry/src/lib.rs, client.rs), as `agent operation
 //   failed: registry push|pull: …`: a missing file (`push: file not found`),
-//   unreachable (`HTTP request failed: …`), a Basic-auth registry without
-//   the right login (`registry authentication failed: unsupported
+//   unreachable or an untrusted certificate (`HTTP request failed: …`: reqwest
+//   shows only its top-level error), plain HTTP to a TLS registry (`registry
+//   returned 400: Client sent an HTTP request to an HTTPS server.`, the
+//   distribution registry's answer), a Basic-auth registry without the right
+//   login (`registry authentication failed: unsupported
 //   authenticate challenge: Basic realm=…`: smolvm only answers Bearer
 //   challenges), an unknown tag (`blob not found: REPO:TAG`), a digest that
 //   does not match (`digest mismatch: expected …, got …`); pulling something
@@ -1313,6 +1316,9 @@ function registryMessage(operation: string, error: RegistryError): SmolvmError {
   const reason = (() => {
     switch (failure.kind) {
       case "unreachable":
+      case "untrusted":
+        // reqwest's error shows only its top level: a refused connection and a
+        // certificate it does not trust read the same.
         return `HTTP request failed: error sending request for url (${failure.url})`;
       case "tls":
         return failure.url.startsWith("http:")

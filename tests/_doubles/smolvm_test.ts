@@ -1069,3 +1069,32 @@ Deno.test("smolvm pack pull of an artifact for another CPU warns but writes it",
   );
   ok(await exists(out));
 });
+
+Deno.test("smolvm pack push uses https off loopback: an untrusted CA fails as reqwest reports it", async () => {
+  await using doubles = await withMachines([{}], {});
+  const file = await packed(doubles);
+  await doubles.registry.write({
+    hosts: {
+      "r.example.com:5443": { tls: true, untrusted: true },
+      "127.0.0.1:5000": { tls: true },
+    },
+  });
+  failedWithLast(
+    await smolvm(doubles, ["pack", "push", "r.example.com:5443/team/dev:v1", "-f", file]),
+    "agent operation failed: registry push: HTTP request failed: error sending request for url " +
+      "(https://r.example.com:5443/v2/)",
+  );
+  failedWithLast(
+    await smolvm(doubles, ["pack", "push", REF, "-f", file]),
+    "agent operation failed: registry push: registry returned 400: Client sent an HTTP request " +
+      "to an HTTPS server.",
+  );
+  await doubles.registry.write({ hosts: { "r.example.com:5443": { tls: true } } });
+  succeeded(await smolvm(doubles, ["pack", "push", "r.example.com:5443/team/dev:v1", "-f", file]));
+});
+
+/** A failure after progress lines: the last stderr line is `Error: <message>`, exit 1. */
+function failedWithLast(run: Run, message: string): void {
+  equal(run.code, 1);
+  equal(run.stderr.split("\n").at(-2), `Error: ${message}`);
+}
