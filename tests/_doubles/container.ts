@@ -70,6 +70,21 @@
 //   not write lists the digest of the double's own blobs for its content, not
 //   the file's.)
 // - `stop`, `start`, `delete [-f]` with the CLI's per-id reporting (src).
+// - `image push REF` (the image must be in the store; prints REF, src
+//   ImagePush.swift) and `image pull REF` (stored as REF, `:latest` added when
+//   it has no tag; prints nothing, src ImagePull.swift), to and from the
+//   doubles' shared registry (registry.ts), content-addressed: the same image
+//   pushed twice has the same digest, and a pull verifies it. `--scheme`:
+//   before 1.3.0 the default `auto` is http for localhost and private IPv4
+//   (src RequestScheme.swift), from 1.3.0 the default is https and `auto` is
+//   gone (facts); an unknown scheme is `unsupported scheme X` (src). So a
+//   plain-HTTP registry on 127.0.0.1 needs `--scheme http` from 1.3.0.
+//   `registry login [--scheme S] --password-stdin -u NAME SERVER` checks the
+//   login against the registry and keeps it (src RegistryLogin.swift:
+//   `must provide --username with --password-stdin`); the prompt is not
+//   simulated. The registry failures (unreachable, TLS, untrusted CA, unauthorized, unknown
+//   tag, digest mismatch, not an image) are in the double's own words: their
+//   real texts come from apple/containerization, which was not read.
 // - Injected failures (`failures`), and a delay in `export`
 //   (`exportDelayMs`) to test interrupts.
 
@@ -77,6 +92,14 @@ import { writeWorldFile } from "./world_file.ts";
 import { createHash } from "node:crypto";
 import { pack as tarPack } from "tar-stream";
 import { join, normalize, resolve } from "node:path";
+import {
+  parseReference,
+  ping as pingRegistry,
+  pull as pullFromRegistry,
+  push as pushToRegistry,
+  type Reference,
+  RegistryError,
+} from "./registry.ts";
 import type {
   ContainerWorld,
   FakeContainer,
@@ -1698,6 +1721,184 @@ function spec(
   return { path, options: [...options, DEBUG], positionals };
 }
 
+// ---------------------------------------------------------------------------
+// Registries: `image push`, `image pull`, `registry login` (src ImagePush.swift,
+// ImagePull.swift, RegistryLogin.swift, RequestScheme.swift; facts)
+
+/**
+ * The scheme for `host`: `--scheme http|https` as given; `auto` (the default
+ * before 1.3.0) is http for an internal host (localhost, 10/8, 127/8,
+ * 172.16/12, 192.168/16) and https otherwise (src RequestScheme.swift). From
+ * 1.3.0 the default is https and `auto` is gone (facts); an unknown scheme is
+ * `unsupported scheme X` (src).
+ */
+function schemeFor(parsed: Parsed, version: Version, host: string): "http" | "https" {
+  const modern = !before(version, [1, 3, 0]);
+  const scheme = parsed.values.get("scheme") ?? (modern ? "https" : "auto");
+  if (scheme === "http" || scheme === "https") return scheme;
+  if (scheme !== "auto" || modern) {
+    throw new CliError("invalidArgument", `unsupported scheme ${scheme}`);
+  }
+  const bare = host.replace(/:\d+$/, "");
+  const internal = bare === "localhost" ||
+    /^(10|127)\.\d+\.\d+\.\d+$/.test(bare) ||
+    /^192\.168\.\d+\.\d+$/.test(bare) ||
+    /^172\.(1[6-9]|2\d|3[01])\.\d+\.\d+$/.test(bare);
+  return internal ? "http" : "https";
+}
+
+/** The reference, or `invalidArgument` as the CLI refuses a malformed one. */
+function registryReference(reference: string): Reference {
+  const parsed = parseReference(reference);
+  if (!parsed) throw new CliError("invalidArgument", `invalid reference ${reference}`);
+  return parsed;
+}
+
+/**
+ * A registry failure in the double's own words (the real texts come from
+ * apple/containerization's RegistryClient, not read): one line naming what
+ * failed and where.
+ */
+function registryFailure(operation: string, reference: string, error: RegistryError): CliError {
+  const failure = error.failure;
+  switch (failure.kind) {
+    case "unreachable":
+      return new CliError(
+        "internalError",
+        `failed to ${operation} image ${reference}: could not connect to ${failure.url}`,
+      );
+    case "tls":
+      return new CliError(
+        "internalError",
+        `failed to ${operation} image ${reference}: ${
+          failure.url.startsWith("https:")
+            ? `TLS handshake with ${failure.url} failed`
+            : `${failure.url}: the server answered HTTP over a TLS port`
+        }`,
+      );
+    case "untrusted":
+      return new CliError(
+        "internalError",
+        `failed to ${operation} image ${reference}: the TLS certificate of ${failure.url} is ` +
+          `not trusted`,
+      );
+    case "unauthorized":
+      return new CliError(
+        "internalError",
+        `failed to ${operation} image ${reference}: unauthorized: authentication required ` +
+          `for ${failure.host}`,
+      );
+    case "unknown":
+      return new CliError(
+        "notFound",
+        `failed to ${operation} image ${reference}: manifest unknown`,
+      );
+    case "mismatch":
+      return new CliError(
+        "internalError",
+        `failed to ${operation} image ${reference}: digest mismatch: expected ` +
+          `${failure.expected}, got ${failure.actual}`,
+      );
+  }
+}
+
+/** The JSON of `value` with its object keys sorted: the same content, the same bytes. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, each]) => each !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${
+      entries.map(([key, each]) => `${JSON.stringify(key)}:${canonical(each)}`).join(",")
+    }}`;
+  }
+  return JSON.stringify(value);
+}
+
+const IMAGE_INDEX = "application/vnd.oci.image.index.v1+json";
+
+// `container image push REF`: the image must be in the store; prints the
+// reference when done (src ImagePush.swift).
+const imagePush: Handler = async ({ world, version, parsed }) => {
+  const reference = parsed.positionals[0];
+  const image = world.images.find((i) => i.reference === reference);
+  if (!image) throw imageNotFound(world, reference);
+  const ref = registryReference(reference);
+  const scheme = schemeFor(parsed, version, ref.host);
+  const content = { files: image.files, config: image.config, platform: image.platform };
+  try {
+    await pushToRegistry(
+      { ...ref, tag: ref.tag ?? "latest" },
+      scheme,
+      world.logins?.[ref.host],
+      { mediaType: IMAGE_INDEX },
+      new TextEncoder().encode(canonical(content)),
+    );
+  } catch (error) {
+    if (error instanceof RegistryError) throw registryFailure("push", reference, error);
+    throw error;
+  }
+  await print(image.reference);
+};
+
+// `container image pull REF`: fetches and unpacks into the store under the
+// normalized reference (`:latest` added); prints nothing but progress (src ImagePull.swift).
+const imagePull: Handler = async ({ world, version, parsed }) => {
+  const reference = parsed.positionals[0];
+  const ref = registryReference(reference);
+  const scheme = schemeFor(parsed, version, ref.host);
+  let pulled;
+  try {
+    pulled = await pullFromRegistry(ref, scheme, world.logins?.[ref.host]);
+  } catch (error) {
+    if (error instanceof RegistryError) throw registryFailure("pull", reference, error);
+    throw error;
+  }
+  if (pulled.manifest.mediaType !== IMAGE_INDEX) {
+    throw new CliError(
+      "unsupported",
+      `failed to pull image ${reference}: ${
+        pulled.manifest.artifactType ?? pulled.manifest.mediaType
+      } is not an image`,
+    );
+  }
+  const content = JSON.parse(new TextDecoder().decode(pulled.blob)) as Pick<
+    FakeImage,
+    "files" | "config" | "platform"
+  >;
+  const stored = ref.digest || ref.tag ? reference : `${reference}:latest`;
+  world.images = world.images.filter((i) => i.reference !== stored);
+  world.images.push({ reference: stored, ...content });
+};
+
+// `container registry login [--scheme S] [--password-stdin] [-u NAME] SERVER`:
+// checks the credentials against the registry, then keeps them (the keychain;
+// here the world's `logins`) (src RegistryLogin.swift).
+const registryLogin: Handler = async ({ world, version, parsed }) => {
+  const server = parsed.positionals[0];
+  const username = parsed.values.get("username") ?? "";
+  if (!parsed.flags.has("password-stdin")) {
+    throw new CliError(
+      "unsupported",
+      "container test double: an interactive password prompt is not simulated (use --password-stdin)",
+    );
+  }
+  if (username === "") {
+    throw new CliError("invalidArgument", "must provide --username with --password-stdin");
+  }
+  const password = (await new Response(Deno.stdin.readable).text()).trim();
+  const scheme = schemeFor(parsed, version, server);
+  const login = { username, password };
+  try {
+    await pingRegistry(server, scheme, login);
+  } catch (error) {
+    if (error instanceof RegistryError) throw registryFailure("log in to", server, error);
+    throw error;
+  }
+  world.logins = { ...world.logins, [server]: login };
+};
+
 const ALL: OptionSpec = { long: "all", short: "a" };
 const FORMAT: OptionSpec = { long: "format", value: "<format>", choices: ["json", "table"] };
 const QUIET: OptionSpec = { long: "quiet", short: "q" };
@@ -1780,6 +1981,18 @@ function runOptions(): OptionSpec[] {
   ];
 }
 
+/** The options of `image push`/`pull` (Flags.Registry, Progress, platform). */
+function registryOptions(): OptionSpec[] {
+  return [
+    { long: "scheme", value: "<scheme>" },
+    { long: "progress", value: "<type>", choices: ["none", "ansi", "plain"] },
+    { long: "disable-progress-updates" },
+    { long: "arch", short: "a", value: "<arch>" },
+    { long: "os", value: "<os>" },
+    { long: "platform", value: "<platform>" },
+  ];
+}
+
 const RUN_POSITIONALS: PositionalSpec[] = [
   { name: "image", required: true, variadic: false },
   { name: "arguments", required: false, variadic: true, passthrough: true },
@@ -1849,11 +2062,33 @@ function commands(version: Version): Record<string, Command | Record<string, Com
         ]),
         run: imageTag,
       },
+      push: {
+        spec: spec(["image", "push"], registryOptions(), [
+          { name: "reference", required: true, variadic: false },
+        ]),
+        run: imagePush,
+      },
+      pull: {
+        spec: spec(["image", "pull"], registryOptions(), [
+          { name: "reference", required: true, variadic: false },
+        ]),
+        run: imagePull,
+      },
       save: {
         spec: spec(["image", "save"], [{ long: "output", short: "o", value: "<output>" }], [
           { name: "references", required: true, variadic: true },
         ]),
         run: imageSave,
+      },
+    },
+    registry: {
+      login: {
+        spec: spec(["registry", "login"], [
+          { long: "scheme", value: "<scheme>" },
+          { long: "password-stdin" },
+          { long: "username", short: "u", value: "<username>" },
+        ], [{ name: "server", required: true, variadic: false }]),
+        run: registryLogin,
       },
     },
     system: {

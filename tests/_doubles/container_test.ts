@@ -1319,3 +1319,263 @@ Deno.test("run with the service down, with an injected failure, with a bad optio
   const noImage = await container(failing, "run", "-d");
   assert.equal(noImage.stderr.split("\n")[0], "Error: Missing expected argument '<image>'");
 });
+
+// --- image push, image pull, registry login ------------------------------------------
+
+const PUSH_REF = "127.0.0.1:5000/team/dev:v1";
+
+/** Runs the double with `input` on stdin. */
+async function containerWithInput(
+  doubles: Doubles,
+  input: string,
+  ...args: string[]
+): Promise<Result> {
+  const child = new Deno.Command("container", {
+    args,
+    env: doubles.env,
+    cwd: doubles.dir,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(encoder.encode(input));
+  await writer.close();
+  const output = await child.output();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+    bytes: output.stdout,
+  };
+}
+
+/** The digest `image list --format json` shows for `reference` (1.x shape). */
+async function listedDigest(doubles: Doubles, reference: string): Promise<string | undefined> {
+  const result = await container(doubles, "image", "list", "--format", "json");
+  assert.equal(result.code, 0, result.stderr);
+  const images = JSON.parse(result.stdout) as {
+    configuration: { name: string; descriptor: { digest: string } };
+  }[];
+  return images.find((each) => each.configuration.name === reference)?.configuration.descriptor
+    .digest;
+}
+
+Deno.test("image tag + image push + image pull round-trip an image through the registry (1.2.1: auto is http on loopback)", async () => {
+  const image = runImage();
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  assert.equal((await container(doubles, "image", "tag", image.reference, PUSH_REF)).code, 0);
+  const pushed = await container(doubles, "image", "push", PUSH_REF);
+  assert.equal(pushed.code, 0, pushed.stderr);
+  assert.equal(pushed.stdout, `${PUSH_REF}\n`);
+  const digest = await listedDigest(doubles, PUSH_REF);
+  assert.equal((await container(doubles, "image", "delete", PUSH_REF, image.reference)).code, 0);
+  const pulled = await container(doubles, "image", "pull", PUSH_REF);
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.equal(pulled.stdout, "");
+  const [back] = (await doubles.container.read()).images;
+  assert.deepEqual(back, { ...image, reference: PUSH_REF });
+  assert.equal(await listedDigest(doubles, PUSH_REF), digest, "the same content, the same digest");
+  const untagged = await container(doubles, "image", "pull", "127.0.0.1:5000/team/dev");
+  assert.equal(untagged.code, 1, "no `latest` was pushed");
+});
+
+Deno.test("image push stores content-addressed manifests: the same image under two tags has one digest", async () => {
+  const image = runImage({ reference: PUSH_REF });
+  const other = runImage({ reference: "127.0.0.1:5000/team/dev:v2" });
+  await using doubles = await installDoubles({ container: world({ images: [image, other] }) });
+  assert.equal((await container(doubles, "image", "push", PUSH_REF)).code, 0);
+  assert.equal((await container(doubles, "image", "push", other.reference)).code, 0);
+  const tags = join(doubles.registry.dir, "127.0.0.1:5000", "team/dev", "tags");
+  const v1 = await Deno.readTextFile(join(tags, "v1"));
+  assert.match(v1, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(await Deno.readTextFile(join(tags, "v2")), v1);
+  const byDigest = await container(doubles, "image", "pull", `127.0.0.1:5000/team/dev@${v1}`);
+  assert.equal(byDigest.code, 0, byDigest.stderr);
+});
+
+Deno.test("image push of an image not in the store is not found, and pushes nothing", async () => {
+  await using doubles = await installDoubles({ container: world() });
+  const result = await container(doubles, "image", "push", PUSH_REF);
+  assert.equal(result.code, 1);
+  assert.equal(result.stderr, `Error: Image with reference ${PUSH_REF} not found\n`);
+  assert.equal(await exists(join(doubles.registry.dir, "127.0.0.1:5000")), false);
+});
+
+Deno.test("from 1.3.0 the default scheme is https and auto is gone: a plain-HTTP loopback registry needs --scheme http", async () => {
+  const image = runImage({ reference: PUSH_REF });
+  await using doubles = await installDoubles({
+    container: world({ version: "1.3.0", images: [image] }),
+  });
+  const https = await container(doubles, "image", "push", PUSH_REF);
+  assert.equal(https.code, 1);
+  assert.equal(
+    https.stderr,
+    `Error: failed to push image ${PUSH_REF}: TLS handshake with https://127.0.0.1:5000/v2/ failed\n`,
+  );
+  const auto = await container(doubles, "image", "push", "--scheme", "auto", PUSH_REF);
+  assert.equal(auto.code, 1);
+  assert.equal(auto.stderr, "Error: unsupported scheme auto\n");
+  const http = await container(doubles, "image", "push", "--scheme", "http", PUSH_REF);
+  assert.equal(http.code, 0, http.stderr);
+  const pull = await container(doubles, "image", "pull", "--scheme", "http", PUSH_REF);
+  assert.equal(pull.code, 0, pull.stderr);
+});
+
+Deno.test("before 1.3.0 --scheme auto (the default) is http for loopback and private hosts, https otherwise", async () => {
+  const images = ["10.1.2.3:5000/a:v1", "192.168.1.9:5000/a:v1", "172.20.0.1:5000/a:v1"]
+    .map((reference) => runImage({ reference }));
+  const hosts = Object.fromEntries(
+    ["10.1.2.3:5000", "192.168.1.9:5000", "172.20.0.1:5000"].map((host) => [host, {}]),
+  );
+  await using doubles = await installDoubles({
+    container: world({
+      version: "1.2.1",
+      images: [...images, runImage({ reference: "r.example.com/a:v1" })],
+    }),
+    registry: { hosts: { ...hosts, "r.example.com": { tls: true } } },
+  });
+  for (const image of images) {
+    const result = await container(doubles, "image", "push", image.reference);
+    assert.equal(result.code, 0, `${image.reference}: ${result.stderr}`);
+  }
+  const public_ = await container(doubles, "image", "push", "r.example.com/a:v1");
+  assert.equal(public_.code, 0, public_.stderr);
+  const bad = await container(doubles, "image", "push", "--scheme", "ftp", "r.example.com/a:v1");
+  assert.equal(bad.stderr, "Error: unsupported scheme ftp\n");
+});
+
+Deno.test("image pull refusals: unreachable, unknown tag, tampered manifest, not an image — nothing stored", async () => {
+  const image = runImage({ reference: PUSH_REF });
+  await using doubles = await installDoubles({ container: world({ images: [image] }) });
+  assert.equal((await container(doubles, "image", "push", PUSH_REF)).code, 0);
+  assert.equal((await container(doubles, "image", "delete", PUSH_REF)).code, 0);
+  const fails = async (reference: string, stderr: string) => {
+    const result = await container(doubles, "image", "pull", reference);
+    assert.equal(result.code, 1);
+    assert.equal(result.stderr, stderr);
+    assert.deepEqual((await doubles.container.read()).images, []);
+  };
+  await fails(
+    "127.0.0.1:5001/team/dev:v1",
+    "Error: failed to pull image 127.0.0.1:5001/team/dev:v1: could not connect to " +
+      "http://127.0.0.1:5001/v2/\n",
+  );
+  await fails(
+    "127.0.0.1:5000/team/dev:gone",
+    "Error: failed to pull image 127.0.0.1:5000/team/dev:gone: manifest unknown\n",
+  );
+  await doubles.registry.update((hosts) => {
+    hosts.hosts["127.0.0.1:5000"].reachable = false;
+  });
+  await fails(
+    PUSH_REF,
+    `Error: failed to pull image ${PUSH_REF}: could not connect to http://127.0.0.1:5000/v2/\n`,
+  );
+  await doubles.registry.update((hosts) => {
+    delete hosts.hosts["127.0.0.1:5000"].reachable;
+  });
+  const manifests = join(doubles.registry.dir, "127.0.0.1:5000", "team/dev", "manifests");
+  for await (const entry of Deno.readDir(manifests)) {
+    const path = join(manifests, entry.name);
+    await Deno.writeTextFile(path, (await Deno.readTextFile(path)).replace("}", ',"x":1}'));
+  }
+  const tampered = await container(doubles, "image", "pull", PUSH_REF);
+  assert.equal(tampered.code, 1);
+  assert.match(
+    tampered.stderr,
+    /^Error: failed to pull image .*: digest mismatch: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64}\n$/,
+  );
+  // A smolvm artifact pushed to the same registry is not an image.
+  const file = join(doubles.dir, "a.smolmachine");
+  await Deno.writeTextFile(file, "not a real pack");
+  const smol = await new Deno.Command("smolvm", {
+    args: ["pack", "push", "127.0.0.1:5000/team/vm:v1", "-f", file],
+    env: doubles.env,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(smol.code, 0, decoder.decode(smol.stderr));
+  await fails(
+    "127.0.0.1:5000/team/vm:v1",
+    "Error: failed to pull image 127.0.0.1:5000/team/vm:v1: " +
+      "application/vnd.smolmachines.smolmachine.v1 is not an image\n",
+  );
+});
+
+Deno.test("registry login checks the password and keeps it; push and pull to an auth registry need it", async () => {
+  const image = runImage({ reference: PUSH_REF });
+  await using doubles = await installDoubles({
+    container: world({ images: [image] }),
+    registry: { hosts: { "127.0.0.1:5000": { users: { ann: "s3cret" } } } },
+  });
+  const unauthorized = await container(doubles, "image", "push", PUSH_REF);
+  assert.equal(unauthorized.code, 1);
+  assert.equal(
+    unauthorized.stderr,
+    `Error: failed to push image ${PUSH_REF}: unauthorized: authentication required for ` +
+      "127.0.0.1:5000\n",
+  );
+  const noUser = await containerWithInput(
+    doubles,
+    "s3cret\n",
+    "registry",
+    "login",
+    "--password-stdin",
+    "127.0.0.1:5000",
+  );
+  assert.equal(noUser.stderr, "Error: must provide --username with --password-stdin\n");
+  const wrong = await containerWithInput(
+    doubles,
+    "nope\n",
+    "registry",
+    "login",
+    "-u",
+    "ann",
+    "--password-stdin",
+    "127.0.0.1:5000",
+  );
+  assert.equal(wrong.code, 1);
+  assert.equal((await doubles.container.read()).logins, undefined, "a failed login keeps nothing");
+  const login = await containerWithInput(
+    doubles,
+    "s3cret\n",
+    "registry",
+    "login",
+    "-u",
+    "ann",
+    "--password-stdin",
+    "127.0.0.1:5000",
+  );
+  assert.equal(login.code, 0, login.stderr);
+  assert.equal((await container(doubles, "image", "push", PUSH_REF)).code, 0);
+  assert.equal((await container(doubles, "image", "pull", PUSH_REF)).code, 0);
+});
+
+Deno.test("image push/pull argument errors are the parser's, exit 64", async () => {
+  await using doubles = await installDoubles({ container: world() });
+  const missing = await container(doubles, "image", "push");
+  assert.equal(missing.code, 64);
+  assert.match(missing.stderr, /^Error: Missing expected argument '<reference>'\n/);
+  const unknown = await container(doubles, "image", "pull", "--bogus", PUSH_REF);
+  assert.equal(unknown.code, 64);
+  assert.match(unknown.stderr, /^Error: Unknown option '--bogus'\n/);
+});
+
+Deno.test("image push to a TLS registry whose CA is not trusted fails; a trusted one works", async () => {
+  const reference = "r.example.com:5443/team/dev:v1";
+  const image = runImage({ reference });
+  await using doubles = await installDoubles({
+    container: world({ images: [image] }),
+    registry: { hosts: { "r.example.com:5443": { tls: true, untrusted: true } } },
+  });
+  const untrusted = await container(doubles, "image", "push", reference);
+  assert.equal(untrusted.code, 1);
+  assert.equal(
+    untrusted.stderr,
+    `Error: failed to push image ${reference}: the TLS certificate of ` +
+      "https://r.example.com:5443/v2/ is not trusted\n",
+  );
+  await doubles.registry.write({ hosts: { "r.example.com:5443": { tls: true } } });
+  assert.equal((await container(doubles, "image", "push", reference)).code, 0);
+});

@@ -135,6 +135,11 @@ export interface ContainerWorld {
    * is refused with `network NAME not found`.
    */
   networks?: string[];
+  /**
+   * Optional: registry logins (host → credentials), as `container registry
+   * login` keeps them in the keychain; `image push`/`pull` use them.
+   */
+  logins?: Record<string, { username: string; password: string }>;
   /** Every argv the double was called with, in order (without the `container` word). */
   calls: string[][];
 }

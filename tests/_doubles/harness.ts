@@ -1,7 +1,9 @@
 // Test doubles of the backend CLIs that cannot run here (Apple `container`,
 // `smolvm`): executables put first on PATH, each a TypeScript program that
 // keeps its world (containers, machines, images, every call made) in a JSON
-// file the test reads and writes. See container.ts and smolvm.ts.
+// file the test reads and writes. See container.ts and smolvm.ts. Both push
+// to and pull from one registry directory (registry.ts), `<dir>/registry`,
+// named to them by BOT_BOTTLE_DOUBLE_REGISTRY.
 
 import { join } from "node:path";
 import { writeWorldFile } from "./world_file.ts";
@@ -9,6 +11,7 @@ import { type CliRun, DENO_DIR, runCli } from "../_helpers/cli.ts";
 import { launcherMetadata, type TempHome, tempHome } from "../_helpers/temp_home.ts";
 import type { ContainerWorld } from "./container_world.ts";
 import type { SmolvmWorld } from "./smolvm_world.ts";
+import { defaultRegistryHosts, type RegistryHosts, writeRegistryHosts } from "./registry.ts";
 
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
@@ -35,6 +38,8 @@ export interface Doubles extends AsyncDisposable {
   tmp: string;
   container: World<ContainerWorld>;
   smolvm: World<SmolvmWorld>;
+  /** The registry both doubles push to and pull from (see registry.ts): `<dir>/registry`. */
+  registry: World<RegistryHosts> & { dir: string };
 }
 
 function world<T>(path: string): World<T> {
@@ -62,7 +67,7 @@ function shellQuote(value: string): string {
  * directory, with the given worlds (defaults: see each world module).
  */
 export async function installDoubles(
-  worlds: { container?: ContainerWorld; smolvm?: SmolvmWorld } = {},
+  worlds: { container?: ContainerWorld; smolvm?: SmolvmWorld; registry?: RegistryHosts } = {},
 ): Promise<Doubles> {
   const { defaultContainerWorld } = await import("./container_world.ts");
   const { defaultSmolvmWorld } = await import("./smolvm_world.ts");
@@ -77,10 +82,13 @@ export async function installDoubles(
   };
   await doubles.container.write(worlds.container ?? defaultContainerWorld());
   await doubles.smolvm.write(worlds.smolvm ?? defaultSmolvmWorld());
+  const registryDir = join(dir, "registry");
+  await writeRegistryHosts(registryDir, worlds.registry ?? defaultRegistryHosts());
   for (const [name, program] of [["container", "container.ts"], ["smolvm", "smolvm.ts"]]) {
     const script = [
       "#!/bin/sh",
       `BOT_BOTTLE_DOUBLE_WORLD=${shellQuote(join(dir, `${name}.json`))} \\`,
+      `BOT_BOTTLE_DOUBLE_REGISTRY=${shellQuote(registryDir)} \\`,
       `DENO_DIR=${shellQuote(DENO_DIR)} \\`,
       `exec ${shellQuote(Deno.execPath())} run --allow-all --quiet --config ${
         shellQuote(CONFIG)
@@ -95,6 +103,7 @@ export async function installDoubles(
     tmp,
     env: { PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`, TMPDIR: tmp },
     ...doubles,
+    registry: { ...world<RegistryHosts>(join(registryDir, "hosts.json")), dir: registryDir },
     async [Symbol.asyncDispose]() {
       await Deno.remove(dir, { recursive: true });
     },

@@ -16,11 +16,17 @@
 //   smolvm --version                                 `smolvm X.Y.Z` (facts)
 //   smolvm machine ls [--json]                       (alias: list)
 //   smolvm machine status [--name NAME] [--json]
-//   smolvm machine start [--name NAME]
+//   smolvm machine start [--name NAME] [--branchable | --forkable]
 //   smolvm machine stop [--name NAME]
 //   smolvm machine create --name NEW (--from FILE.smolmachine | --image IMAGE) [--net]
+//   smolvm machine create --name NEW --from CKPT [--at ~N]        (from 1.10.0)
 //   smolvm machine delete --name NAME [-f]           (alias: rm)
+//   smolvm machine exec --name NAME [-i] [-t] [-e K=V] [-w DIR] [--timeout D] -- CMD…
+//   smolvm machine checkpoint --name NAME -o CKPT [--store DIR] [--history N] (from 1.10.0)
+//   smolvm machine checkpoint-log CKPT                            (from 1.10.0)
 //   smolvm pack create --from-vm NAME [--include-workspace] -o OUT
+//   smolvm pack push REF -f FILE.smolmachine
+//   smolvm pack pull REF [-o FILE]
 //
 // Behaviour, and where it comes from:
 // - `start`, `stop` and `status` act on the machine named `default` when
@@ -55,6 +61,65 @@
 //   filesystem, its `/workspace` (empty without one) and its network setting.
 // - `machine delete` without `-f` stops the machine, asks, and on no answer
 //   prints `Cancelled` and exits 0 (facts).
+// - Memory (`FakeMachine.memory`): every fresh start boots with a new boot id
+//   and an empty tmpfs `/run`; a stop loses both. `machine exec` reads and
+//   writes the machine through `cat PATH…` and `-i … tee PATH`
+//   (`/proc/sys/kernel/random/boot_id` and `/run/…` are memory, `/workspace/…`
+//   the storage disk, the rest the root filesystem), so a test tells a resumed
+//   checkpoint (same boot id, `/run` kept) from a fresh boot. A stopped
+//   machine is refused with the facts' words (`machine 'NAME' is not
+//   running. Use 'smolvm machine start --name NAME' first.`).
+// - `machine start --forkable` (every version: src/cli/machine.rs at v1.0.1 to
+//   v1.9.3) and its new name `--branchable` (from 1.10.0, with checkpoints;
+//   before, clap refuses it) make the machine branchable, decided at start
+//   (facts): a stop clears it.
+// - `machine checkpoint` (facts; from 1.10.0, "about 1.10" there — before,
+//   clap's `unrecognized subcommand 'checkpoint'`): `-o` must end in
+//   `.smolcheckpoint`, from 1.19.1 also `.checkpoint` (facts; the refusal's
+//   words are the double's own). Refused, in this order: a missing machine
+//   (`vm not found`), one not running (the facts' exec words: the facts give
+//   no text of their own), one not started branchable (on macOS before
+//   1.20.0 `… guest RAM has no file-backed regions`, facts; elsewhere the
+//   double's own words), one with host mounts or published sockets (`the
+//   initial portable checkpoint profile does not support …; stop or detach
+//   these resources before capture`, facts). The machine keeps running and
+//   the double prints the facts' `Source resumed after 0.024s; packaging
+//   continued in the background`. The checkpoint is a JSON file, or with
+//   `--store` (or an existing directory as `-o`) a directory holding
+//   `checkpoint.json`; it records `<os>/<arch>` and the machine's root
+//   filesystem, `/workspace`, network setting and memory. Checkpointing again
+//   to the same path adds a generation (newest `~0`), keeping `--history N`
+//   (default 32, facts) — how generations accumulate is not in the facts; this
+//   is the double's reading. `checkpoint-log CKPT` lists them as `~N <id>
+//   <time> <machine> <mem>` (facts).
+// - `machine create --from CKPT [--at ~N]` (facts): another host platform is
+//   refused (`checkpoint host platform '…' does not match '…'`, facts), as is
+//   `--cpus`/`--mem` (facts: restore rejects them; the words are the
+//   double's); the machine's next `start` resumes the generation's memory (and
+//   is branchable), later starts boot fresh. `--at` without a checkpoint is
+//   refused (the double's words).
+// - `machine checkpoint-prune`, `pause`, `resume` (from 1.10.0, facts) are not
+//   simulated.
+// - `pack push REF -f FILE` / `pack pull REF [-o FILE]` (every 1.x: src
+//   src/cli/pack.rs from v0.5.10): the registry is the doubles' shared one
+//   (registry.ts). Progress on stderr as src prints it (`Pushing FILE to
+//   HOST/REPO:TAG`, `Pushed successfully` with the layer and manifest
+//   digests; `Pulling …`, `Pulled successfully -> DEST (N bytes)`, and a
+//   warning, not an error, for an artifact of another platform). Plain HTTP
+//   for a loopback host, HTTPS otherwise (src/registry.rs); credentials from
+//   the docker config (`docker login`, src/registry.rs: the world's
+//   `logins`). Refusals with smolvm-registry's `RegistryError` texts
+//   (crates/smolvm-registry/src/lib.rs, client.rs), as `agent operation
+//   failed: registry push|pull: …`: a missing file (`push: file not found`),
+//   unreachable or an untrusted certificate (`HTTP request failed: …`: reqwest
+//   shows only its top-level error), plain HTTP to a TLS registry (`registry
+//   returned 400: Client sent an HTTP request to an HTTPS server.`, the
+//   distribution registry's answer), a Basic-auth registry without the right
+//   login (`registry authentication failed: unsupported
+//   authenticate challenge: Basic realm=…`: smolvm only answers Bearer
+//   challenges), an unknown tag (`blob not found: REPO:TAG`), a digest that
+//   does not match (`digest mismatch: expected …, got …`); pulling something
+//   that is not a `.smolmachine` artifact is refused in the double's words.
 //
 // Each call is appended to the world's `calls` and written out before the
 // command runs, so an interrupted `pack create` (see `packDelayMs`) is still
@@ -63,13 +128,14 @@
 // did meanwhile.
 //
 // Real options this double does not simulate (`pack create --image`, …) and
-// real subcommands it does not simulate (`machine exec`, `machine shell`, …)
+// real subcommands it does not simulate (`machine shell`, `pack inspect`, …)
 // fail with `Error: smolvm test double: … is not simulated`, exit status 1,
 // so a test never mistakes them for a real refusal.
 
 import { writeWorldFile } from "./world_file.ts";
 import { dirname, join, resolve } from "node:path";
-import type { FakeMachine, SmolvmWorld } from "./smolvm_world.ts";
+import type { FakeMachine, MachineMemory, SmolvmWorld } from "./smolvm_world.ts";
+import { isLoopback, parseReference, pull, push, RegistryError, sha256 } from "./registry.ts";
 
 /** A runtime error: printed as `Error: <message>`, exit status 1. */
 class SmolvmError extends Error {
@@ -119,6 +185,8 @@ interface Parsed {
   values: Map<string, string>;
   flags: Set<string>;
   positionals: string[];
+  /** For `machine exec`: the command after `--`. */
+  command?: string[];
 }
 
 interface Command {
@@ -141,7 +209,6 @@ const DEFAULT_MEMORY_MIB = 8192;
 /** The real `machine` subcommands this double does not simulate. */
 const UNSIMULATED_MACHINE = [
   "run",
-  "exec",
   "fork",
   "fork-release",
   "egress-events",
@@ -159,7 +226,10 @@ const UNSIMULATED_MACHINE = [
 const ALIASES = ["list", "rm", "sh"];
 
 /** The real `pack` subcommands this double does not simulate. */
-const UNSIMULATED_PACK = ["run", "push", "pull", "inspect", "prune"];
+const UNSIMULATED_PACK = ["run", "inspect", "prune"];
+
+/** The real `machine` subcommands from 1.10.0 this double does not simulate. */
+const UNSIMULATED_CHECKPOINT = ["checkpoint-prune", "pause", "resume"];
 
 const stdout = (text: string) => console.log(text);
 const stderr = (text: string) => console.error(text);
@@ -347,14 +417,14 @@ function pidOf(machine: FakeMachine): number | null {
 function describe(machine: FakeMachine) {
   return {
     cpus: DEFAULT_CPUS,
-    forkable: false,
+    forkable: machine.branchable ?? false,
     image: imageOf(machine),
     memory_mib: DEFAULT_MEMORY_MIB,
-    mounts: 0,
+    mounts: machine.mounts?.length ?? 0,
     name: machine.name,
     network: machine.network ?? false,
     pid: pidOf(machine),
-    ports: 0,
+    ports: machine.publishedSockets?.length ?? 0,
     state: machine.state,
   };
 }
@@ -425,35 +495,63 @@ const status: Command = {
 
 // --- machine start / stop ----------------------------------------------------
 
-const start: Command = {
-  spec: {
-    path: "machine start",
-    usage: "smolvm machine start [OPTIONS]",
-    options: [{ long: "--name", value: "<NAME>" }],
-    positionals: [],
-  },
-  run(args, world) {
-    const name = args.values.get("--name") ?? "default";
-    const machine = find(world, name);
-    if (machine.state === "running" || machine.state === "frozen") {
-      stdout(`Machine '${name}' already running (PID: ${pidOf(machine)})`);
-      return UNCHANGED;
-    }
-    // Before 1.7.3 a registry machine without network was created, and its first start
-    // failed pulling the image inside the guest (the text here is the double's own).
-    if (machine.state === "created" && machine.source === "registry" && !machine.network) {
-      throw new SmolvmError(
-        `agent operation failed: pull image: failed to pull '${imageOf(machine)}': ` +
-          `dial tcp: lookup registry-1.docker.io: no such host`,
-      );
-    }
-    // created, stopped, failed; an unreachable one is killed and started afresh.
-    stdout(`Starting machine '${name}'...`);
-    machine.state = "running";
-    stdout(`Started machine: ${name}`);
-    return CHANGED;
-  },
-};
+/** `machine start`: `--forkable` in every version, `--branchable` (its new name) from 1.10.0. */
+function start(world: SmolvmWorld): Command {
+  return {
+    spec: {
+      path: "machine start",
+      usage: "smolvm machine start [OPTIONS]",
+      options: [
+        { long: "--name", value: "<NAME>" },
+        { long: "--forkable" },
+        ...(checkpoints(world) ? [{ long: "--branchable" }] : []),
+      ],
+      positionals: [],
+    },
+    run(args, world) {
+      const name = args.values.get("--name") ?? "default";
+      const machine = find(world, name);
+      if (machine.state === "running" || machine.state === "frozen") {
+        stdout(`Machine '${name}' already running (PID: ${pidOf(machine)})`);
+        return UNCHANGED;
+      }
+      // Before 1.7.3 a registry machine without network was created, and its first start
+      // failed pulling the image inside the guest (the text here is the double's own).
+      if (machine.state === "created" && machine.source === "registry" && !machine.network) {
+        throw new SmolvmError(
+          `agent operation failed: pull image: failed to pull '${imageOf(machine)}': ` +
+            `dial tcp: lookup registry-1.docker.io: no such host`,
+        );
+      }
+      // created, stopped, failed; an unreachable one is killed and started afresh.
+      stdout(`Starting machine '${name}'...`);
+      machine.state = "running";
+      if (machine.restore) {
+        // Created from a checkpoint: it resumes where it was, memory and all, branchable still.
+        machine.memory = machine.restore;
+        machine.branchable = true;
+        delete machine.restore;
+      } else {
+        machine.memory = { bootId: crypto.randomUUID(), run: {} };
+        machine.branchable = args.flags.has("--branchable") || args.flags.has("--forkable");
+      }
+      stdout(`Started machine: ${name}`);
+      return CHANGED;
+    },
+  };
+}
+
+/** Whether this version has memory checkpoints (`machine checkpoint`, `--branchable`): 1.10.0. */
+function checkpoints(world: SmolvmWorld): boolean {
+  return atLeast(world.version, [1, 10, 0]);
+}
+
+/** A machine stops: its memory is gone, and branchability is decided again at the next start. */
+function halt(machine: FakeMachine): void {
+  machine.state = "stopped";
+  delete machine.memory;
+  delete machine.branchable;
+}
 
 const stop: Command = {
   spec: {
@@ -469,12 +567,12 @@ const stop: Command = {
       case "running":
       case "frozen":
         stdout(`Stopping machine '${name}'...`);
-        machine.state = "stopped";
+        halt(machine);
         stdout(`Stopped machine: ${name}`);
         return CHANGED;
       case "unreachable":
         // smolvm kills the VMM whose agent no longer answers.
-        machine.state = "stopped";
+        halt(machine);
         stdout(`Stopped machine: ${name}`);
         return CHANGED;
       default:
@@ -486,8 +584,11 @@ const stop: Command = {
 
 // --- machine create / delete -------------------------------------------------
 
-/** `machine create`: the name is positional before 1.0.2, `--name` from 1.0.2. */
-function create(nameIsFlag: boolean): Command {
+/**
+ * `machine create`: the name is positional before 1.0.2, `--name` from 1.0.2;
+ * from 1.10.0 `--from` also takes a checkpoint, with `--at ~N`.
+ */
+function create(nameIsFlag: boolean, world: SmolvmWorld): Command {
   const spec: CommandSpec = {
     path: "machine create",
     usage: nameIsFlag
@@ -501,6 +602,7 @@ function create(nameIsFlag: boolean): Command {
       { long: "--mem", value: "<MiB>" },
       { long: "--net" },
       { long: "--smolfile", short: "-s", value: "<PATH>", unsimulated: true },
+      ...(checkpoints(world) ? [{ long: "--at", value: "<GENERATION>" }] : []),
     ],
     positionals: nameIsFlag ? [] : ["<NAME>"],
   };
@@ -511,7 +613,23 @@ function create(nameIsFlag: boolean): Command {
       const from = args.values.get("--from");
       const image = args.values.get("--image");
       let machine: FakeMachine;
-      if (from !== undefined) {
+      const at = args.values.get("--at");
+      if (from !== undefined && checkpoints(world) && isCheckpointPath(from, world)) {
+        for (const option of ["--cpus", "--mem"]) {
+          if (args.values.has(option)) {
+            throw new SmolvmError(
+              `config operation failed: create from checkpoint: ${option} cannot be changed when ` +
+                `restoring a checkpoint (it resumes with the machine's own resources)`,
+            );
+          }
+        }
+        machine = await machineFromCheckpoint(name, from, at ?? "~0", world);
+      } else if (at !== undefined) {
+        throw new SmolvmError(
+          `config operation failed: create machine: --at selects a checkpoint generation; ` +
+            `it needs --from <checkpoint>`,
+        );
+      } else if (from !== undefined) {
         machine = await machineFromArtifact(name, from, world);
       } else if (image !== undefined) {
         refuseExisting(world, name);
@@ -645,10 +763,10 @@ function remove(nameIsFlag: boolean): Command {
       // smolvm stops the machine before it asks.
       if (machine.state === "running") {
         stdout(`Stopping machine '${name}'...`);
-        machine.state = "stopped";
+        halt(machine);
         changed = true;
       } else if (machine.state === "unreachable") {
-        machine.state = "stopped";
+        halt(machine);
         changed = true;
       }
       if (!args.flags.has("--force")) {
@@ -894,6 +1012,448 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
 
+// --- machine exec ---------------------------------------------------------------
+
+/**
+ * `machine exec --name NAME [-i] [-t] [-e K=V] [-w DIR] [--timeout D] -- CMD…`:
+ * a stopped machine is refused (facts). The double runs a few commands on the
+ * machine it models, enough to read and write its disks and its memory:
+ * `cat PATH…`, `tee PATH` (stdin), `true`, `false`. `/proc/sys/kernel/random/boot_id`
+ * and `/run/…` (a tmpfs) are in memory; `/workspace/…` is the storage disk;
+ * everything else is the root filesystem.
+ */
+const exec: Command = {
+  spec: {
+    path: "machine exec",
+    usage: "smolvm machine exec [OPTIONS] --name <NAME> -- <COMMAND>...",
+    options: [
+      { long: "--name", value: "<NAME>", required: true },
+      { long: "--interactive", short: "-i" },
+      { long: "--tty", short: "-t" },
+      { long: "--env", short: "-e", value: "<KEY=VALUE>" },
+      { long: "--workdir", short: "-w", value: "<DIR>" },
+      { long: "--timeout", value: "<DURATION>" },
+    ],
+    positionals: [],
+  },
+  async run(args, world) {
+    const name = args.values.get("--name")!;
+    const machine = find(world, name);
+    const memory = memoryOf(machine);
+    const [program, ...operands] = args.command ?? [];
+    const place = (path: string): [Record<string, string>, string] => {
+      if (path === "/proc/sys/kernel/random/boot_id") {
+        return [{ [path]: `${memory.bootId}\n` }, path];
+      }
+      if (path.startsWith("/run/")) return [memory.run, path.slice(5)];
+      if (path.startsWith("/workspace/")) return [machine.workspace ??= {}, path.slice(11)];
+      return [machine.files, path.replace(/^\//, "")];
+    };
+    switch (program) {
+      case "true":
+        return UNCHANGED;
+      case "false":
+        throw new ExitStatus(1);
+      case "cat": {
+        let status = 0;
+        for (const path of operands) {
+          const [tree, key] = place(path);
+          if (Object.hasOwn(tree, key)) {
+            await Deno.stdout.write(new TextEncoder().encode(tree[key]));
+          } else {
+            stderr(`cat: ${path}: No such file or directory`);
+            status = 1;
+          }
+        }
+        if (status) throw new ExitStatus(status);
+        return UNCHANGED;
+      }
+      case "tee": {
+        if (operands.length !== 1 || !args.flags.has("--interactive")) {
+          throw notSimulated("'machine exec -- tee' other than `-i … -- tee PATH`");
+        }
+        const text = await new Response(Deno.stdin.readable).text();
+        const [tree, key] = place(operands[0]);
+        tree[key] = text;
+        await Deno.stdout.write(new TextEncoder().encode(text));
+        return CHANGED;
+      }
+      default:
+        throw notSimulated(`'machine exec -- ${program ?? ""}'`);
+    }
+  },
+};
+
+// --- machine checkpoint / checkpoint-log ------------------------------------------
+
+/**
+ * The memory of a running machine (one a test put in the world running has a
+ * boot id derived from its name), or the facts' refusal for one that is not.
+ */
+function memoryOf(machine: FakeMachine): MachineMemory {
+  if (machine.state !== "running") {
+    throw new SmolvmError(
+      `machine '${machine.name}' is not running. Use 'smolvm machine start --name ${machine.name}' first.`,
+    );
+  }
+  const hex = (fnv(machine.name).toString(16) + "0".repeat(32)).slice(0, 32);
+  const bootId = [0, 8, 12, 16, 20].map((at, i, all) => hex.slice(at, all[i + 1] ?? 32)).join("-");
+  return machine.memory ??= { bootId, run: {} };
+}
+
+/** One captured generation of a checkpoint: the machine as it was, memory included. */
+interface Generation {
+  id: string;
+  time: string;
+  machine: string;
+  memoryMib: number;
+  arch: string;
+  network: boolean;
+  files: Record<string, string>;
+  workspace: Record<string, string>;
+  memory: MachineMemory;
+}
+
+/**
+ * A checkpoint as the double writes it: a JSON file (or, with `--store`, a
+ * directory holding `checkpoint.json`), newest generation first.
+ */
+interface Checkpoint {
+  format: "smolcheckpoint";
+  hostPlatform: string;
+  generations: Generation[];
+}
+
+/** `<os>/<arch>` of this host, as a checkpoint records it. */
+function hostPlatform(world: SmolvmWorld): string {
+  return `${world.hostOs === "macos" ? "darwin" : "linux"}/${ociArch(world.hostArch)}`;
+}
+
+/** Whether `path` names a checkpoint: `.smolcheckpoint`, and from 1.19.1 `.checkpoint`. */
+function isCheckpointPath(path: string, world: SmolvmWorld): boolean {
+  return path.endsWith(".smolcheckpoint") ||
+    (atLeast(world.version, [1, 19, 1]) && path.endsWith(".checkpoint"));
+}
+
+/** The checkpoint at `path` (a file, or a directory with `checkpoint.json`), if there is one. */
+async function readCheckpoint(path: string): Promise<Checkpoint | undefined> {
+  const stat = await Deno.stat(path).catch(() => undefined);
+  if (!stat) return undefined;
+  const file = stat.isDirectory ? join(path, "checkpoint.json") : path;
+  const text = await Deno.readTextFile(file).catch(() => "");
+  try {
+    const checkpoint = JSON.parse(text) as Checkpoint;
+    return checkpoint.format === "smolcheckpoint" ? checkpoint : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const checkpointCommand: Command = {
+  spec: {
+    path: "machine checkpoint",
+    usage: "smolvm machine checkpoint [OPTIONS] --name <NAME> --output <PATH>",
+    options: [
+      { long: "--name", value: "<NAME>", required: true },
+      { long: "--output", short: "-o", value: "<PATH>", required: true },
+      { long: "--store", value: "<DIR>" },
+      { long: "--history", value: "<N>" },
+    ],
+    positionals: [],
+  },
+  async run(args, world) {
+    const name = args.values.get("--name")!;
+    const output = args.values.get("--output")!;
+    const historyText = args.values.get("--history") ?? "32";
+    if (!/^\d+$/.test(historyText) || Number(historyText) < 1) {
+      throw usageError(
+        `invalid value '${historyText}' for '--history <N>': expected a positive integer`,
+      );
+    }
+    const extensions = atLeast(world.version, [1, 19, 1])
+      ? "`.smolcheckpoint` or `.checkpoint`"
+      : "`.smolcheckpoint`";
+    if (!isCheckpointPath(output, world)) {
+      throw new SmolvmError(
+        `config operation failed: machine checkpoint: --output must end in ${extensions}: ${output}`,
+      );
+    }
+    const machine = find(world, name);
+    const memory = memoryOf(machine);
+    if (!machine.branchable) {
+      if (world.hostOs === "macos" && !atLeast(world.version, [1, 20, 0])) {
+        throw new SmolvmError(
+          `agent operation failed: machine checkpoint: cannot snapshot '${name}': guest RAM ` +
+            `has no file-backed regions`,
+        );
+      }
+      throw new SmolvmError(
+        `agent operation failed: machine checkpoint: machine '${name}' was not started with ` +
+          `--branchable (decided at start, it cannot be added later). Restart it with: ` +
+          `smolvm machine stop --name ${name} && smolvm machine start --name ${name} --branchable`,
+      );
+    }
+    const held = [
+      ...(machine.mounts?.length ? ["host mounts (-v)"] : []),
+      ...(machine.publishedSockets?.length ? ["published sockets"] : []),
+    ];
+    if (held.length) {
+      throw new SmolvmError(
+        `the initial portable checkpoint profile does not support ${held.join(", ")}; ` +
+          `stop or detach these resources before capture`,
+      );
+    }
+    const state = {
+      machine: name,
+      memoryMib: DEFAULT_MEMORY_MIB,
+      arch: machine.arch,
+      network: machine.network ?? false,
+      files: machine.files,
+      workspace: machine.workspace ?? {},
+      memory,
+    };
+    const generation: Generation = {
+      id: sha256(JSON.stringify(state)).slice(7, 19),
+      time: new Date().toISOString(),
+      ...state,
+    };
+    const store = args.values.get("--store");
+    const previous = await readCheckpoint(output);
+    const generations = [generation, ...(previous?.generations ?? [])]
+      .slice(0, Number(historyText));
+    const checkpoint: Checkpoint = {
+      format: "smolcheckpoint",
+      hostPlatform: hostPlatform(world),
+      generations,
+    };
+    const isDirectory = store !== undefined ||
+      (await Deno.stat(output).then((stat) => stat.isDirectory, () => false));
+    if (store !== undefined) await Deno.mkdir(store, { recursive: true });
+    if (isDirectory) await Deno.mkdir(output, { recursive: true });
+    await writeWorldFile(isDirectory ? join(output, "checkpoint.json") : output, checkpoint)
+      .catch((error) => {
+        throw new SmolvmError(
+          `agent operation failed: machine checkpoint: write ${output}: ${error.message}`,
+        );
+      });
+    stdout(`Checkpoint ${generation.id} of '${name}' -> ${output}`);
+    stdout("Source resumed after 0.024s; packaging continued in the background");
+    return UNCHANGED;
+  },
+};
+
+const checkpointLog: Command = {
+  spec: {
+    path: "machine checkpoint-log",
+    usage: "smolvm machine checkpoint-log <CHECKPOINT>",
+    options: [],
+    positionals: ["<CHECKPOINT>"],
+  },
+  async run(args) {
+    const path = args.positionals[0];
+    const checkpoint = await readCheckpoint(path);
+    if (!checkpoint) {
+      throw new SmolvmError(`config operation failed: checkpoint-log: not a checkpoint: ${path}`);
+    }
+    checkpoint.generations.forEach((each, index) =>
+      stdout(`~${index} ${each.id} ${each.time} ${each.machine} ${each.memoryMib} MiB`)
+    );
+    return UNCHANGED;
+  },
+};
+
+/** A new machine record from generation `at` (`~N`) of the checkpoint at `path`. */
+async function machineFromCheckpoint(
+  name: string,
+  path: string,
+  at: string,
+  world: SmolvmWorld,
+): Promise<FakeMachine> {
+  if (!(await exists(path))) {
+    throw new SmolvmError(
+      `config operation failed: create from checkpoint: file not found: ${path}`,
+    );
+  }
+  const checkpoint = await readCheckpoint(path);
+  if (!checkpoint) {
+    throw new SmolvmError(
+      `config operation failed: create from checkpoint: not a checkpoint: ${path}`,
+    );
+  }
+  if (checkpoint.hostPlatform !== hostPlatform(world)) {
+    throw new SmolvmError(
+      `checkpoint host platform '${checkpoint.hostPlatform}' does not match '${
+        hostPlatform(world)
+      }'`,
+    );
+  }
+  const match = /^~(\d+)$/.exec(at);
+  const generation = match ? checkpoint.generations[Number(match[1])] : undefined;
+  if (!generation) {
+    throw new SmolvmError(
+      `config operation failed: create from checkpoint: no generation ${at} in ${path} ` +
+        `(it has ~0 to ~${checkpoint.generations.length - 1})`,
+    );
+  }
+  refuseExisting(world, name);
+  return {
+    name,
+    state: "created",
+    source: "smolmachine",
+    arch: generation.arch,
+    files: generation.files,
+    workspace: generation.workspace,
+    network: generation.network,
+    restore: generation.memory,
+  };
+}
+
+// --- pack push / pull -------------------------------------------------------------
+
+/** smolvm's `RegistryError`s (smolvm-registry/src/lib.rs), as the double's registry fails. */
+function registryMessage(operation: string, error: RegistryError): SmolvmError {
+  const failure = error.failure;
+  const reason = (() => {
+    switch (failure.kind) {
+      case "unreachable":
+      case "untrusted":
+        // reqwest's error shows only its top level: a refused connection and a
+        // certificate it does not trust read the same.
+        return `HTTP request failed: error sending request for url (${failure.url})`;
+      case "tls":
+        return failure.url.startsWith("http:")
+          ? "registry returned 400: Client sent an HTTP request to an HTTPS server."
+          : `HTTP request failed: error sending request for url (${failure.url})`;
+      case "unauthorized":
+        return `registry authentication failed: unsupported authenticate challenge: ` +
+          `Basic realm="Registry Realm"`;
+      case "unknown":
+        return `blob not found: ${failure.what}`;
+      case "mismatch":
+        return `digest mismatch: expected ${failure.expected}, got ${failure.actual}`;
+    }
+  })();
+  return new SmolvmError(`agent operation failed: registry ${operation}: ${reason}`);
+}
+
+const ARTIFACT_TYPE = "application/vnd.smolmachines.smolmachine.v1";
+
+/** The reference parsed, the scheme smolvm uses for its host, and the login it has. */
+function registryTarget(ref: string, world: SmolvmWorld) {
+  const parsed = parseReference(ref);
+  if (!parsed) {
+    throw new SmolvmError(`agent operation failed: parse reference: invalid reference: ${ref}`);
+  }
+  // src/registry.rs: http for a local registry, else https.
+  const scheme: "http" | "https" = isLoopback(parsed.host) ? "http" : "https";
+  return { parsed, scheme, login: world.logins?.[parsed.host] };
+}
+
+const packPush: Command = {
+  spec: {
+    path: "pack push",
+    usage: "smolvm pack push --file <PATH> <REFERENCE>",
+    options: [{ long: "--file", short: "-f", value: "<PATH>", required: true }],
+    positionals: ["<REFERENCE>"],
+  },
+  async run(args, world) {
+    const file = args.values.get("--file")!;
+    if (!(await exists(file))) {
+      throw new SmolvmError(`agent operation failed: push: file not found: ${file}`);
+    }
+    const { parsed, scheme, login } = registryTarget(args.positionals[0], world);
+    const tag = parsed.tag ?? "latest";
+    stderr(`Pushing ${file} to ${parsed.host}/${parsed.repository}:${tag}`);
+    const blob = await Deno.readFile(file);
+    const manifest = {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      artifactType: ARTIFACT_TYPE,
+      config: { mediaType: "application/vnd.smolmachines.machine.config.v1+json" },
+      annotations: { "platform": await artifactPlatform(file) },
+    };
+    try {
+      const pushed = await push({ ...parsed, tag }, scheme, login, manifest, blob);
+      stderr(
+        `Pushed successfully\n  Layer:    ${pushed.layer.digest} (${pushed.layer.size} bytes)\n` +
+          `  Manifest: ${pushed.digest}`,
+      );
+    } catch (error) {
+      if (error instanceof RegistryError) throw registryMessage("push", error);
+      throw error;
+    }
+    return UNCHANGED;
+  },
+};
+
+/** `linux/<arch>` of a `.smolmachine` the double wrote (its `manifest.json`), or `unknown`. */
+async function artifactPlatform(file: string): Promise<string> {
+  const out = await new Deno.Command("tar", {
+    args: ["-xOf", resolve(file), "manifest.json"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  try {
+    return `linux/${ociArch(JSON.parse(new TextDecoder().decode(out.stdout)).arch)}`;
+  } catch {
+    return "unknown";
+  }
+}
+
+const packPull: Command = {
+  spec: {
+    path: "pack pull",
+    usage: "smolvm pack pull [OPTIONS] <REFERENCE>",
+    options: [{ long: "--output", short: "-o", value: "<PATH>" }],
+    positionals: ["<REFERENCE>"],
+  },
+  async run(args, world) {
+    const { parsed, scheme, login } = registryTarget(args.positionals[0], world);
+    stderr(
+      `Pulling ${parsed.host}/${parsed.repository}:${parsed.digest ?? parsed.tag ?? "latest"}`,
+    );
+    let pulled;
+    try {
+      pulled = await pull(parsed, scheme, login);
+    } catch (error) {
+      if (error instanceof RegistryError) throw registryMessage("pull", error);
+      throw error;
+    }
+    if (pulled.manifest.artifactType !== ARTIFACT_TYPE) {
+      // The double's own words: the real check of the artifact type was not read.
+      throw new SmolvmError(
+        `agent operation failed: registry pull: invalid manifest: artifactType ` +
+          `'${pulled.manifest.artifactType ?? "none"}' is not '${ARTIFACT_TYPE}'`,
+      );
+    }
+    const cache = Deno.env.get("XDG_CACHE_HOME") ??
+      join(Deno.env.get("HOME") ?? "/root", ".cache");
+    const dest = args.values.get("--output") ??
+      join(cache, "smolvm", "blobs", `${pulled.digest.slice(7)}.smolmachine`);
+    await Deno.mkdir(dirname(resolve(dest)), { recursive: true });
+    await Deno.writeFile(dest, pulled.blob);
+    stderr(`Pulled successfully -> ${dest} (${pulled.blob.length} bytes)`);
+    const platform = (pulled.manifest.annotations as Record<string, string> | undefined)
+      ?.platform;
+    const current = `linux/${ociArch(world.hostArch)}`;
+    if (platform && platform !== current) {
+      stderr(
+        `Warning: this artifact was built for ${platform} and will not run on ${current} ` +
+          `(current platform).\nTo run on ${current}, create a new pack:\n\n  ` +
+          `smolvm pack create --image <image> -o <output>`,
+      );
+    }
+    return UNCHANGED;
+  },
+};
+
+/** A command's own exit status (`machine exec` of a failing command). */
+class ExitStatus extends Error {
+  constructor(readonly status: number) {
+    super(`exit status ${status}`);
+    this.name = "ExitStatus";
+  }
+}
+
 // --- dispatch -----------------------------------------------------------------
 
 /** The command `args` names, its canonical path and its own arguments. */
@@ -908,15 +1468,25 @@ function route(
         ls: ls,
         list: ls,
         status,
-        start,
+        start: start(world),
         stop,
-        create: create(nameIsFlag),
+        create: create(nameIsFlag, world),
+        exec,
+        ...(checkpoints(world)
+          ? { checkpoint: checkpointCommand, "checkpoint-log": checkpointLog }
+          : {}),
         delete: remove(nameIsFlag),
         rm: remove(nameIsFlag),
       },
-      unsimulated: UNSIMULATED_MACHINE,
+      unsimulated: [
+        ...UNSIMULATED_MACHINE,
+        ...(checkpoints(world) ? UNSIMULATED_CHECKPOINT : []),
+      ],
     },
-    pack: { commands: { create: packCreate(world) }, unsimulated: UNSIMULATED_PACK },
+    pack: {
+      commands: { create: packCreate(world), push: packPush, pull: packPull },
+      unsimulated: UNSIMULATED_PACK,
+    },
   };
   const [first, second, ...rest] = args;
   if (first === "--version" || first === "-V") return { version: true };
@@ -975,7 +1545,18 @@ export async function main(args: string[], worldPath: string): Promise<number> {
       return 0;
     }
     const { command, rest } = routed;
-    const parsed = parse(command.spec, rest);
+    // `machine exec … -- CMD…`: the command after `--` is not parsed as options.
+    const dashes = command === exec ? rest.indexOf("--") : -1;
+    const parsed = parse(command.spec, dashes < 0 ? rest : rest.slice(0, dashes));
+    if (command === exec) {
+      parsed.command = dashes < 0 ? [] : rest.slice(dashes + 1);
+      if (parsed.command.length === 0) {
+        throw usageError(
+          "the following required arguments were not provided:\n  <COMMAND>...",
+          command.spec.usage,
+        );
+      }
+    }
     const failure = injectedFailure(world, args) ??
       injectedFailure(world, [...command.spec.path.split(" "), ...rest]);
     if (failure !== undefined) throw new SmolvmError(failure);
@@ -983,6 +1564,7 @@ export async function main(args: string[], worldPath: string): Promise<number> {
     if (outcome.changed) await write(world);
     return 0;
   } catch (error) {
+    if (error instanceof ExitStatus) return error.status;
     if (error instanceof HelpRequest) {
       stdout(error.message);
       return 0;

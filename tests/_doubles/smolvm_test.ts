@@ -647,3 +647,454 @@ Deno.test("smolvm pack create sleeps packDelayMs after recording the call, so an
     ["pack", "create", "--from-vm", NAME, "-o", "out"],
   ]);
 });
+
+// --- memory, checkpoints, registries ---------------------------------------------
+
+const BOOT_ID = "/proc/sys/kernel/random/boot_id";
+
+/** `machine exec --name NAME -- cat PATH` of a running machine: the file's content. */
+async function readIn(doubles: Doubles, path: string, name = NAME): Promise<string> {
+  const run = await smolvm(doubles, ["machine", "exec", "--name", name, "--", "cat", path]);
+  succeeded(run);
+  return run.stdout;
+}
+
+async function writeIn(doubles: Doubles, path: string, text: string, name = NAME): Promise<void> {
+  succeeded(
+    await smolvm(doubles, ["machine", "exec", "--name", name, "-i", "--", "tee", path], {
+      input: text,
+    }),
+  );
+}
+
+/** A stopped machine of the default world, started branchable, with `/run/agent` in memory. */
+async function branchableMachine(world: Partial<SmolvmWorld> = {}): Promise<Doubles> {
+  const doubles = await withMachines([{ state: "stopped" }], world);
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", NAME, "--branchable"]));
+  await writeIn(doubles, "/run/agent", "pid 42, turn 7\n");
+  return doubles;
+}
+
+Deno.test("smolvm machine exec reads and writes memory, /workspace and the root filesystem; a fresh boot loses memory", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }]);
+  const stopped = await smolvm(doubles, ["machine", "exec", "--name", NAME, "--", "cat", "/x"]);
+  failedWith(
+    stopped,
+    `machine '${NAME}' is not running. Use 'smolvm machine start --name ${NAME}' first.`,
+  );
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", NAME]));
+  const boot = await readIn(doubles, BOOT_ID);
+  match(boot, /^[0-9a-f-]{36}\n$/);
+  await writeIn(doubles, "/run/agent", "alive\n");
+  await writeIn(doubles, "/workspace/new.txt", "disk\n");
+  equal(await readIn(doubles, "/run/agent"), "alive\n");
+  equal(await readIn(doubles, "/workspace/plan.md"), "the agent's plan\n");
+  equal(await readIn(doubles, "/work/notes.txt"), "agent work\n");
+  const missing = await smolvm(doubles, ["machine", "exec", "--name", NAME, "--", "cat", "/nope"]);
+  deepStrictEqual([missing.code, missing.stderr], [1, "cat: /nope: No such file or directory\n"]);
+  succeeded(await smolvm(doubles, ["machine", "stop", "--name", NAME]));
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", NAME]));
+  ok((await readIn(doubles, BOOT_ID)) !== boot, "a fresh boot has a new boot id");
+  const gone = await smolvm(doubles, [
+    "machine",
+    "exec",
+    "--name",
+    NAME,
+    "--",
+    "cat",
+    "/run/agent",
+  ]);
+  equal(gone.code, 1, "a stop loses /run");
+  equal(await readIn(doubles, "/workspace/new.txt"), "disk\n", "the storage disk persists");
+});
+
+Deno.test("smolvm machine start --branchable (alias --forkable) shows as forkable until the machine stops", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }]);
+  const forkable = async () =>
+    JSON.parse((await smolvm(doubles, ["machine", "status", "--name", NAME, "--json"])).stdout)
+      .forkable;
+  for (const flag of ["--branchable", "--forkable"]) {
+    succeeded(await smolvm(doubles, ["machine", "start", "--name", NAME, flag]));
+    equal(await forkable(), true, flag);
+    succeeded(await smolvm(doubles, ["machine", "stop", "--name", NAME]));
+    equal(await forkable(), false, "decided at start: a stop clears it");
+  }
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", NAME]));
+  equal(await forkable(), false);
+});
+
+Deno.test("smolvm machine checkpoint captures a running branchable machine, which keeps running", async () => {
+  await using doubles = await branchableMachine();
+  const boot = await readIn(doubles, BOOT_ID);
+  const out = join(doubles.dir, "a.smolcheckpoint");
+  const run = await smolvm(doubles, ["machine", "checkpoint", "--name", NAME, "-o", out]);
+  succeeded(run);
+  match(run.stdout, /Source resumed after 0\.024s; packaging continued in the background/);
+  equal(await stateOf(doubles), "running");
+  equal(await readIn(doubles, BOOT_ID), boot, "the source kept running: same boot");
+  ok((await Deno.stat(out)).isFile);
+});
+
+Deno.test("smolvm machine create --from a checkpoint resumes its memory and disks; a later start boots fresh", async () => {
+  await using doubles = await branchableMachine();
+  const boot = await readIn(doubles, BOOT_ID);
+  await writeIn(doubles, "/workspace/work.txt", "written before the checkpoint\n");
+  const out = join(doubles.dir, "a.smolcheckpoint");
+  succeeded(await smolvm(doubles, ["machine", "checkpoint", "--name", NAME, "-o", out]));
+  succeeded(await smolvm(doubles, ["machine", "delete", "--name", NAME, "-f"]));
+  succeeded(await smolvm(doubles, ["machine", "create", "--name", "back", "--from", out]));
+  equal(await stateOf(doubles, "back"), "created");
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", "back"]));
+  equal(await readIn(doubles, BOOT_ID, "back"), boot, "resumed, not booted");
+  equal(await readIn(doubles, "/run/agent", "back"), "pid 42, turn 7\n");
+  equal(await readIn(doubles, "/workspace/work.txt", "back"), "written before the checkpoint\n");
+  equal(await readIn(doubles, "/work/notes.txt", "back"), "agent work\n");
+  succeeded(await smolvm(doubles, ["machine", "stop", "--name", "back"]));
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", "back"]));
+  ok((await readIn(doubles, BOOT_ID, "back")) !== boot, "only the first start resumes");
+});
+
+Deno.test("smolvm a pack carries no memory: create --from a pack boots fresh", async () => {
+  await using doubles = await branchableMachine();
+  const boot = await readIn(doubles, BOOT_ID);
+  succeeded(await smolvm(doubles, ["machine", "stop", "--name", NAME]));
+  const stub = join(doubles.dir, "p");
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", stub]));
+  succeeded(
+    await smolvm(doubles, ["machine", "create", "--name", "p", "--from", `${stub}.smolmachine`]),
+  );
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", "p"]));
+  ok((await readIn(doubles, BOOT_ID, "p")) !== boot);
+  equal(
+    (await smolvm(doubles, ["machine", "exec", "--name", "p", "--", "cat", "/run/agent"])).code,
+    1,
+  );
+});
+
+Deno.test("smolvm machine checkpoint refuses a stopped, a non-branchable and a mount-holding machine, writing nothing", async () => {
+  await using doubles = await withMachines([
+    { state: "stopped" },
+    { name: "plain" },
+    { name: "mounted", branchable: true, mounts: ["/home/me/src:/src"] },
+    { name: "both", branchable: true, mounts: ["/a:/a"], publishedSockets: ["/tmp/s.sock"] },
+  ]);
+  const out = join(doubles.dir, "x.smolcheckpoint");
+  const capture = (name: string) =>
+    smolvm(doubles, ["machine", "checkpoint", "--name", name, "-o", out]);
+  failedWith(
+    await capture(NAME),
+    `machine '${NAME}' is not running. Use 'smolvm machine start --name ${NAME}' first.`,
+  );
+  const plain = await capture("plain");
+  equal(plain.code, 1);
+  match(plain.stderr, /^Error: .*'plain' was not started with --branchable.*\n$/);
+  failedWith(
+    await capture("mounted"),
+    "the initial portable checkpoint profile does not support host mounts (-v); " +
+      "stop or detach these resources before capture",
+  );
+  failedWith(
+    await capture("both"),
+    "the initial portable checkpoint profile does not support host mounts (-v), published " +
+      "sockets; stop or detach these resources before capture",
+  );
+  failedWith(await capture("nope"), "vm not found: nope");
+  equal(await exists(out), false);
+  deepStrictEqual((await machines(doubles)).map((each) => each.state), [
+    "stopped",
+    "running",
+    "running",
+    "running",
+  ]);
+});
+
+Deno.test("smolvm on macOS before 1.20.0 a non-branchable capture fails with no file-backed regions", async () => {
+  await using doubles = await withMachines([{}], { version: "1.19.1", hostOs: "macos" });
+  const run = await smolvm(doubles, [
+    "machine",
+    "checkpoint",
+    "--name",
+    NAME,
+    "-o",
+    join(doubles.dir, "x.smolcheckpoint"),
+  ]);
+  equal(run.code, 1);
+  match(run.stderr, /^Error: .*guest RAM has no file-backed regions\n$/);
+});
+
+Deno.test("smolvm machine checkpoint -o takes .smolcheckpoint, and .checkpoint from 1.19.1", async () => {
+  for (
+    const [version, accepted] of [["1.19.0", false], ["1.19.1", true], ["1.25.4", true]] as const
+  ) {
+    await using doubles = await branchableMachine({ version });
+    const out = join(doubles.dir, "a.checkpoint");
+    const run = await smolvm(doubles, ["machine", "checkpoint", "--name", NAME, "-o", out]);
+    equal(run.code, accepted ? 0 : 1, `${version}: ${run.stderr}`);
+    equal(await exists(out), accepted);
+    const other = await smolvm(doubles, [
+      "machine",
+      "checkpoint",
+      "--name",
+      NAME,
+      "-o",
+      join(doubles.dir, "a.tar"),
+    ]);
+    equal(other.code, 1);
+    match(other.stderr, /--output must end in `\.smolcheckpoint`/);
+  }
+});
+
+Deno.test("smolvm checkpoints to one path keep --history generations; checkpoint-log lists them; --at picks one", async () => {
+  await using doubles = await branchableMachine();
+  const out = join(doubles.dir, "g.smolcheckpoint");
+  for (const turn of ["1", "2", "3"]) {
+    await writeIn(doubles, "/run/agent", `turn ${turn}\n`);
+    succeeded(
+      await smolvm(doubles, ["machine", "checkpoint", "--name", NAME, "-o", out, "--history", "2"]),
+    );
+  }
+  const log = await smolvm(doubles, ["machine", "checkpoint-log", out]);
+  succeeded(log);
+  const lines = log.stdout.trim().split("\n");
+  equal(lines.length, 2, "--history 2 keeps two");
+  match(lines[0], new RegExp(`^~0 [0-9a-f]{12} \\S+ ${NAME} 8192 MiB$`));
+  match(lines[1], /^~1 /);
+  succeeded(
+    await smolvm(doubles, ["machine", "create", "--name", "old", "--from", out, "--at", "~1"]),
+  );
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", "old"]));
+  equal(await readIn(doubles, "/run/agent", "old"), "turn 2\n");
+  succeeded(await smolvm(doubles, ["machine", "create", "--name", "new", "--from", out]));
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", "new"]));
+  equal(await readIn(doubles, "/run/agent", "new"), "turn 3\n");
+  const beyond = await smolvm(doubles, [
+    "machine",
+    "create",
+    "--name",
+    "x",
+    "--from",
+    out,
+    "--at",
+    "~2",
+  ]);
+  equal(beyond.code, 1);
+  match(beyond.stderr, /no generation ~2/);
+  equal(await stateOf(doubles, "x"), undefined);
+});
+
+Deno.test("smolvm machine checkpoint --store writes a directory, which create --from takes", async () => {
+  await using doubles = await branchableMachine();
+  const out = join(doubles.dir, "d.smolcheckpoint");
+  succeeded(
+    await smolvm(doubles, [
+      "machine",
+      "checkpoint",
+      "--name",
+      NAME,
+      "-o",
+      out,
+      "--store",
+      join(doubles.dir, "store"),
+    ]),
+  );
+  ok((await Deno.stat(out)).isDirectory);
+  succeeded(await smolvm(doubles, ["machine", "create", "--name", "d", "--from", out]));
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", "d"]));
+  equal(await readIn(doubles, "/run/agent", "d"), "pid 42, turn 7\n");
+});
+
+Deno.test("smolvm restore refuses another host platform and --cpus/--mem, creating nothing", async () => {
+  await using doubles = await branchableMachine();
+  const out = join(doubles.dir, "a.smolcheckpoint");
+  succeeded(await smolvm(doubles, ["machine", "checkpoint", "--name", NAME, "-o", out]));
+  await doubles.smolvm.update((world) => {
+    world.hostArch = "aarch64";
+  });
+  failedWith(
+    await smolvm(doubles, ["machine", "create", "--name", "n", "--from", out]),
+    "checkpoint host platform 'linux/amd64' does not match 'linux/arm64'",
+  );
+  await doubles.smolvm.update((world) => {
+    world.hostArch = "x86_64";
+    world.hostOs = "macos";
+  });
+  failedWith(
+    await smolvm(doubles, ["machine", "create", "--name", "n", "--from", out]),
+    "checkpoint host platform 'linux/amd64' does not match 'darwin/amd64'",
+  );
+  await doubles.smolvm.update((world) => {
+    delete world.hostOs;
+  });
+  const cpus = await smolvm(doubles, [
+    "machine",
+    "create",
+    "--name",
+    "n",
+    "--from",
+    out,
+    "--cpus",
+    "2",
+  ]);
+  equal(cpus.code, 1);
+  match(cpus.stderr, /--cpus cannot be changed when restoring a checkpoint/);
+  equal(await stateOf(doubles, "n"), undefined);
+});
+
+Deno.test("smolvm before 1.10.0 has no checkpoint, checkpoint-log, --branchable or --at: clap refuses them", async () => {
+  await using doubles = await withMachines([{ state: "stopped" }], { version: "1.9.3" });
+  for (const sub of ["checkpoint", "checkpoint-log"]) {
+    const run = await smolvm(doubles, ["machine", sub, "--name", NAME]);
+    equal(run.code, 2);
+    match(run.stderr, new RegExp(`^error: unrecognized subcommand '${sub}'\n`));
+  }
+  const branchable = await smolvm(doubles, ["machine", "start", "--name", NAME, "--branchable"]);
+  equal(branchable.code, 2);
+  match(branchable.stderr, /^error: unexpected argument '--branchable' found\n/);
+  equal(await stateOf(doubles), "stopped");
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", NAME, "--forkable"]));
+  const at = await smolvm(doubles, [
+    "machine",
+    "create",
+    "--name",
+    "n",
+    "--from",
+    "x",
+    "--at",
+    "~0",
+  ]);
+  equal(at.code, 2);
+  match(at.stderr, /^error: unexpected argument '--at' found\n/);
+});
+
+// --- pack push / pull ---
+
+/** A `.smolmachine` of the default machine, packed in the doubles' dir. */
+async function packed(doubles: Doubles): Promise<string> {
+  succeeded(await smolvm(doubles, ["machine", "stop", "--name", NAME]));
+  const stub = join(doubles.dir, "p");
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", stub]));
+  return `${stub}.smolmachine`;
+}
+
+const REF = "127.0.0.1:5000/team/dev:v1";
+
+Deno.test("smolvm pack push then pack pull round-trips the artifact, content-addressed", async () => {
+  await using doubles = await withMachines([{}]);
+  const file = await packed(doubles);
+  const pushed = await smolvm(doubles, ["pack", "push", REF, "-f", file]);
+  succeeded(pushed);
+  match(pushed.stderr, new RegExp(`^Pushing ${file} to 127\\.0\\.0\\.1:5000/team/dev:v1\n`));
+  const digest = /Manifest: (sha256:[0-9a-f]{64})/.exec(pushed.stderr)?.[1];
+  ok(digest, pushed.stderr);
+  const again = await smolvm(doubles, ["pack", "push", "127.0.0.1:5000/team/dev:v2", "-f", file]);
+  equal(
+    /Manifest: (sha256:[0-9a-f]{64})/.exec(again.stderr)?.[1],
+    digest,
+    "same content, same digest",
+  );
+  const out = join(doubles.dir, "pulled.smolmachine");
+  const pulled = await smolvm(doubles, ["pack", "pull", REF, "-o", out]);
+  succeeded(pulled);
+  match(pulled.stderr, /Pulled successfully -> .*pulled\.smolmachine \(\d+ bytes\)/);
+  deepStrictEqual(await Deno.readFile(out), await Deno.readFile(file));
+  const byDigest = join(doubles.dir, "d.smolmachine");
+  succeeded(
+    await smolvm(doubles, ["pack", "pull", `127.0.0.1:5000/team/dev@${digest}`, "-o", byDigest]),
+  );
+  deepStrictEqual(await Deno.readFile(byDigest), await Deno.readFile(file));
+  succeeded(await smolvm(doubles, ["machine", "create", "--name", "again", "--from", out]));
+});
+
+Deno.test("smolvm pack push/pull refusals: missing file, unreachable, unauthorized, unknown tag, tampered blob", async () => {
+  await using doubles = await withMachines([{}]);
+  const file = await packed(doubles);
+  failedWith(
+    await smolvm(doubles, ["pack", "push", REF, "-f", join(doubles.dir, "nope.smolmachine")]),
+    `agent operation failed: push: file not found: ${join(doubles.dir, "nope.smolmachine")}`,
+  );
+  const out = join(doubles.dir, "o.smolmachine");
+  const pullFails = async (ref: string, message: string) => {
+    const run = await smolvm(doubles, ["pack", "pull", ref, "-o", out]);
+    equal(run.code, 1);
+    equal(run.stderr.split("\n").at(-2), `Error: ${message}`);
+    equal(await exists(out), false);
+  };
+  await pullFails(
+    "127.0.0.1:5000/team/dev:none",
+    "agent operation failed: registry pull: blob not found: team/dev:none",
+  );
+  await pullFails(
+    "127.0.0.1:5999/team/dev:v1",
+    "agent operation failed: registry pull: HTTP request failed: error sending request for url " +
+      "(http://127.0.0.1:5999/v2/)",
+  );
+  await doubles.registry.write({ hosts: { "127.0.0.1:5000": { users: { ann: "pw" } } } });
+  const push = await smolvm(doubles, ["pack", "push", REF, "-f", file]);
+  equal(push.code, 1);
+  equal(
+    push.stderr.split("\n").at(-2),
+    "Error: agent operation failed: registry push: registry authentication failed: " +
+      'unsupported authenticate challenge: Basic realm="Registry Realm"',
+  );
+  await doubles.smolvm.update((world) => {
+    world.logins = { "127.0.0.1:5000": { username: "ann", password: "pw" } };
+  });
+  succeeded(await smolvm(doubles, ["pack", "push", REF, "-f", file]));
+  const blobs = join(doubles.registry.dir, "127.0.0.1:5000", "team/dev", "blobs");
+  for await (const blob of Deno.readDir(blobs)) {
+    await Deno.writeTextFile(join(blobs, blob.name), "tampered");
+  }
+  const run = await smolvm(doubles, ["pack", "pull", REF, "-o", out]);
+  equal(run.code, 1);
+  match(
+    run.stderr,
+    /Error: agent operation failed: registry pull: digest mismatch: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64}\n$/,
+  );
+  equal(await exists(out), false);
+});
+
+Deno.test("smolvm pack pull of an artifact for another CPU warns but writes it", async () => {
+  await using doubles = await withMachines([{}]);
+  const file = await packed(doubles);
+  succeeded(await smolvm(doubles, ["pack", "push", REF, "-f", file]));
+  await doubles.smolvm.update((world) => {
+    world.hostArch = "aarch64";
+  });
+  const out = join(doubles.dir, "o.smolmachine");
+  const run = await smolvm(doubles, ["pack", "pull", REF, "-o", out]);
+  succeeded(run);
+  match(
+    run.stderr,
+    /Warning: this artifact was built for linux\/amd64 and will not run on linux\/arm64/,
+  );
+  ok(await exists(out));
+});
+
+Deno.test("smolvm pack push uses https off loopback: an untrusted CA fails as reqwest reports it", async () => {
+  await using doubles = await withMachines([{}], {});
+  const file = await packed(doubles);
+  await doubles.registry.write({
+    hosts: {
+      "r.example.com:5443": { tls: true, untrusted: true },
+      "127.0.0.1:5000": { tls: true },
+    },
+  });
+  failedWithLast(
+    await smolvm(doubles, ["pack", "push", "r.example.com:5443/team/dev:v1", "-f", file]),
+    "agent operation failed: registry push: HTTP request failed: error sending request for url " +
+      "(https://r.example.com:5443/v2/)",
+  );
+  failedWithLast(
+    await smolvm(doubles, ["pack", "push", REF, "-f", file]),
+    "agent operation failed: registry push: registry returned 400: Client sent an HTTP request " +
+      "to an HTTPS server.",
+  );
+  await doubles.registry.write({ hosts: { "r.example.com:5443": { tls: true } } });
+  succeeded(await smolvm(doubles, ["pack", "push", "r.example.com:5443/team/dev:v1", "-f", file]));
+});
+
+/** A failure after progress lines: the last stderr line is `Error: <message>`, exit 1. */
+function failedWithLast(run: Run, message: string): void {
+  equal(run.code, 1);
+  equal(run.stderr.split("\n").at(-2), `Error: ${message}`);
+}

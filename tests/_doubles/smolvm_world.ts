@@ -33,6 +33,30 @@ export interface FakeMachine {
    * fork clones and `.smolmachine` machines.
    */
   image?: string;
+  /**
+   * Optional: started with `--branchable`/`--forkable` (decided at each start;
+   * a stop clears it). Only such a machine can be checkpointed.
+   */
+  branchable?: boolean;
+  /**
+   * Optional: its memory while it runs (absent when stopped): `bootId` (what
+   * `cat /proc/sys/kernel/random/boot_id` prints: new at every fresh boot) and
+   * `run` (its tmpfs `/run`, relative path → content). A checkpoint carries
+   * it; a stop, a pack and a fresh boot do not.
+   */
+  memory?: MachineMemory;
+  /** Optional: the memory its next start resumes (set by `create --from` a checkpoint). */
+  restore?: MachineMemory;
+  /** Optional: host mounts (`-v HOST:GUEST`), which a checkpoint refuses. */
+  mounts?: string[];
+  /** Optional: published sockets, which a checkpoint refuses. */
+  publishedSockets?: string[];
+}
+
+/** A running machine's memory, as the double models it (see `FakeMachine.memory`). */
+export interface MachineMemory {
+  bootId: string;
+  run: Record<string, string>;
 }
 
 /** Everything the `smolvm` double knows. */
@@ -47,6 +71,13 @@ export interface SmolvmWorld {
   includeWorkspace?: boolean;
   /** The host's CPU architecture: `x86_64` or `aarch64`. */
   hostArch: string;
+  /** Optional: the host's OS, `linux` (default) or `macos` (a checkpoint records `<os>/<arch>`). */
+  hostOs?: "linux" | "macos";
+  /**
+   * Optional: registry logins (host → credentials), as `docker login` leaves
+   * them in the docker config that smolvm reads (src/registry.rs).
+   */
+  logins?: Record<string, { username: string; password: string }>;
   /** Whether registries can be reached (packing a registry-image machine needs it up to 1.16.0). */
   network: boolean;
   machines: FakeMachine[];
