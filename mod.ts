@@ -88,6 +88,12 @@ export {
   UsageError,
 } from "./lib/errors.ts";
 export {
+  Backend,
+  type BackendClass,
+  type BackendOptions,
+  type BackendSpec,
+} from "./lib/backend.ts";
+export {
   type BottleStatus,
   type CommitResult,
   type FreezeContext,
@@ -104,6 +110,7 @@ export {
 export type { Metadata } from "./lib/metadata.ts";
 export { type Prompter, terminalPrompter, type TerminalPrompterOptions } from "./lib/prompter.ts";
 export {
+  type GetBackendOptions,
   getFreezer,
   type GetFreezerOptions,
   loadRegistry,
@@ -120,6 +127,7 @@ export {
   type TemplateValues,
 } from "./lib/template.ts";
 export { VERSION } from "./lib/version.ts";
-export { DockerFreezer } from "./backends/docker.ts";
-export { MacosContainerFreezer } from "./backends/macos_container.ts";
-export { SmolmachinesFreezer } from "./backends/smolmachines.ts";
+export { ImageBackend } from "./backends/image.ts";
+export { DockerBackend, DockerFreezer } from "./backends/docker.ts";
+export { MacosContainerBackend, MacosContainerFreezer } from "./backends/macos_container.ts";
+export { SmolmachinesBackend, SmolmachinesFreezer } from "./backends/smolmachines.ts";

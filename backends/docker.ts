@@ -11,13 +11,9 @@ import type { Agent } from "../lib/agent.ts";
 import type { ArtifactImages } from "../lib/artifact_names.ts";
 import type { CommandResult } from "../lib/backend_commands.ts";
 import { BackendError, BackendUnavailableError, Interrupted } from "../lib/errors.ts";
-import {
-  type BottleStatus,
-  type FreezeContext,
-  Freezer,
-  type Frozen,
-  type InventoryEntry,
-} from "../lib/freezer.ts";
+import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
+import { type BottleStatus, type InventoryEntry } from "../lib/backend.ts";
+import { ImageBackend } from "./image.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
 import { KINDS } from "../lib/template.ts";
 
@@ -65,22 +61,10 @@ const Inspect = v.tuple([v.looseObject({
   }))),
 })]);
 
-/**
- * Snapshots a Docker bottle with `docker commit`, which pauses the container
- * while it copies the filesystem changes and keeps the image config (command,
- * entrypoint, environment, working directory, user). Volumes, bind mounts,
- * published ports and memory are not captured; the commit records the
- * container's mounts, network, labels and terminal settings in
- * `run-config.json`, and `resume` passes them to `docker run` again.
- *
- * Each snapshot is its own tag, `bot-bottle-committed-<slug>:<id>`, and
- * `:latest` moves to the newest, so no commit leaves an image untagged. The
- * snapshots carry the label `bot-bottle.slug=<slug>`, by which removing a
- * bottle's snapshots also removes any untagged image of it.
- */
-export class DockerFreezer extends Freezer {
-  /** The registry commands this freezer runs. */
-  static override readonly requiredCommands = [
+/** Runs bottles as Docker containers; their snapshots are images. */
+export class DockerBackend extends ImageBackend {
+  /** The registry commands this backend and its freezer run. */
+  static override readonly requiredCommands: readonly string[] = [
     "commit",
     "commitNoPause",
     "tag",
@@ -101,151 +85,6 @@ export class DockerFreezer extends Freezer {
     "exportContainer",
     "importImage",
   ];
-
-  /** `docker commit --pause=false`: the agent runs on while its files are copied. */
-  override readonly commitsWithoutPause = true;
-
-  /**
-   * Runs `docker commit` into `bot-bottle-committed-<slug>:<id>`, reading the
-   * container's run configuration at the same time, flattens the snapshot
-   * when it nears Docker's layer limit, then moves `:latest` to it. Each
-   * step registers its undoing first.
-   */
-  protected override async freeze(
-    agent: Agent,
-    { id, previous, undo, pause }: FreezeContext,
-  ): Promise<Frozen> {
-    const image = this.imageRepository(agent.slug) + `:${id}`;
-    const latest = this.imageName(agent.slug);
-    const container = this.bottleName(agent.slug);
-    // No separate state probe: docker commit's own error says when the
-    // container is missing or the engine is down.
-    let inspected: CommandResult | undefined;
-    try {
-      [, inspected] = await Promise.all([
-        this.run(
-          pause === false ? "commitNoPause" : "commit",
-          { slug: agent.slug, container, image },
-          agent,
-        ),
-        this.run("inspect", { container }, agent).then(
-          (result) => result,
-          () => undefined, // the commit's error says why
-        ),
-      ]);
-    } catch (error) {
-      // An interrupted commit may still finish in the engine.
-      if (error instanceof Interrupted) this.undoSnapshot(undo, agent, image);
-      throw error;
-    }
-    this.undoSnapshot(undo, agent, image);
-    const moveLatest = async () => {
-      await this.run("tag", { image, target: latest }, agent);
-      this.undoMove(undo, latest, previous);
-    };
-    // Both settle before a failure is thrown, so the undo steps are complete.
-    const [moved, inspectedImage] = await Promise.allSettled([
-      moveLatest(),
-      this.#inspectImage(agent, image),
-    ]);
-    if (moved.status === "rejected") throw moved.reason;
-    if (inspectedImage.status === "rejected") throw inspectedImage.reason;
-    let [snapshot] = inspectedImage.value;
-    const layers = snapshot.RootFS.Layers?.length ?? 0;
-    if (layers >= FLATTEN_AT_LAYERS) {
-      this.log(
-        `snapshot ${image} has ${layers} layers, near Docker's limit of about 125; ` +
-          `flattening it into one layer`,
-      );
-      await this.#flatten(agent, id, image, snapshot.Config ?? {});
-      await this.run("tag", { image, target: latest }, agent);
-      // The layered image, untagged now, goes.
-      await this.run("pruneSnapshots", { slug: agent.slug }, agent);
-      [snapshot] = await this.#inspectImage(agent, image);
-    }
-    return {
-      artifact: image,
-      current: latest,
-      sizeBytes: snapshot.Size,
-      runConfig: inspected && this.#runConfig(inspected),
-    };
-  }
-
-  async #inspectImage(agent: Agent, image: string) {
-    const result = await this.run("imageInspect", { image }, agent);
-    return parseOutput(ImageInspect, result, this.commands, "imageInspect");
-  }
-
-  /**
-   * Replaces the image `image` with one of a single layer holding the same
-   * files (`docker export` of a stopped container made from it, piped into
-   * `docker import`) and the same config (`--change`).
-   */
-  async #flatten(agent: Agent, id: string, image: string, config: ImageConfig): Promise<void> {
-    const temp = `bot-bottle.flatten-${agent.slug}-${id}`;
-    await this.run("createStopped", { container: temp, slug: agent.slug, image }, agent);
-    try {
-      await this.runPiped(["exportContainer", "importImage"], {
-        container: temp,
-        image,
-        change: importChanges(config),
-      }, agent);
-    } finally {
-      await this.run("remove", { container: temp }, agent, { signal: null }).catch(() => {});
-    }
-  }
-
-  /** Tags a snapshot made before histories were kept `:legacy`, before `:latest` moves. */
-  protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
-    const legacy = `${this.imageRepository(agent.slug)}:legacy`;
-    if (artifact === legacy) return legacy;
-    try {
-      await this.run("tag", { image: artifact, target: legacy }, agent);
-      return legacy;
-    } catch (error) {
-      if (error instanceof BackendError && /No such image/i.test(error.stderr)) return artifact;
-      throw error;
-    }
-  }
-
-  #runConfig(inspected: CommandResult): RunConfig {
-    const [{ Config: config, HostConfig: host, Mounts: mounts }] = parseOutput(
-      Inspect,
-      inspected,
-      this.commands,
-      "inspect",
-    );
-    const runConfig = emptyRunConfig();
-    runConfig.env = config.Env ?? [];
-    for (const mount of mounts ?? []) {
-      const source = mount.Type === "bind"
-        ? mount.Source
-        : mount.Type === "volume"
-        ? mount.Name
-        : undefined;
-      if (!source) continue;
-      runConfig.volumes.push(`${source}:${mount.Destination}${mount.RW === false ? ":ro" : ""}`);
-    }
-    if (config.WorkingDir) runConfig.workdir = config.WorkingDir;
-    if (config.User) runConfig.user = config.User;
-    const network = host?.NetworkMode;
-    if (
-      network && !["default", "bridge"].includes(network) && KINDS.containerName.accepts(network)
-    ) {
-      runConfig.network = network;
-    }
-    runConfig.labels = Object.entries(config.Labels ?? {})
-      .filter(([key]) => key !== SLUG_LABEL && !key.startsWith("com.docker."))
-      .map(([key, value]) => `${key}=${value}`);
-    runConfig.tty = config.Tty === true;
-    runConfig.interactive = config.OpenStdin === true;
-    return runConfig;
-  }
-
-  /** `docker save -o <slug>.tar <image>`. */
-  override exportCommand(agent: Agent, artifact: string): string {
-    return `docker save -o ${agent.slug}.tar ${artifact}`;
-  }
 
   /** `docker exec -it bot-bottle-<slug> sh`. */
   override shellCommand(slug: string): string {
@@ -398,6 +237,171 @@ export class DockerFreezer extends Freezer {
       );
     }
     return error;
+  }
+}
+
+/**
+ * Snapshots a Docker bottle with `docker commit`, which pauses the container
+ * while it copies the filesystem changes and keeps the image config (command,
+ * entrypoint, environment, working directory, user). Volumes, bind mounts,
+ * published ports and memory are not captured; the commit records the
+ * container's mounts, network, labels and terminal settings in
+ * `run-config.json`, and `resume` passes them to `docker run` again.
+ *
+ * Each snapshot is its own tag, `bot-bottle-committed-<slug>:<id>`, and
+ * `:latest` moves to the newest, so no commit leaves an image untagged. The
+ * snapshots carry the label `bot-bottle.slug=<slug>`, by which removing a
+ * bottle's snapshots also removes any untagged image of it.
+ */
+export class DockerFreezer extends Freezer<DockerBackend> {
+  /** The backend it snapshots with. */
+  static readonly Backend: typeof DockerBackend = DockerBackend;
+
+  /** `docker commit --pause=false`: the agent runs on while its files are copied. */
+  override readonly commitsWithoutPause = true;
+
+  /**
+   * Runs `docker commit` into `bot-bottle-committed-<slug>:<id>`, reading the
+   * container's run configuration at the same time, flattens the snapshot
+   * when it nears Docker's layer limit, then moves `:latest` to it. Each
+   * step registers its undoing first.
+   */
+  protected override async freeze(
+    agent: Agent,
+    { id, previous, undo, pause }: FreezeContext,
+  ): Promise<Frozen> {
+    const image = this.bottles.imageRepository(agent.slug) + `:${id}`;
+    const latest = this.bottles.imageName(agent.slug);
+    const container = this.bottles.bottleName(agent.slug);
+    // No separate state probe: docker commit's own error says when the
+    // container is missing or the engine is down.
+    let inspected: CommandResult | undefined;
+    try {
+      [, inspected] = await Promise.all([
+        this.bottles.run(
+          pause === false ? "commitNoPause" : "commit",
+          { slug: agent.slug, container, image },
+          agent,
+        ),
+        this.bottles.run("inspect", { container }, agent).then(
+          (result) => result,
+          () => undefined, // the commit's error says why
+        ),
+      ]);
+    } catch (error) {
+      // An interrupted commit may still finish in the engine.
+      if (error instanceof Interrupted) this.bottles.undoSnapshot(undo, agent, image);
+      throw error;
+    }
+    this.bottles.undoSnapshot(undo, agent, image);
+    const moveLatest = async () => {
+      await this.bottles.run("tag", { image, target: latest }, agent);
+      this.bottles.undoMove(undo, latest, previous);
+    };
+    // Both settle before a failure is thrown, so the undo steps are complete.
+    const [moved, inspectedImage] = await Promise.allSettled([
+      moveLatest(),
+      this.#inspectImage(agent, image),
+    ]);
+    if (moved.status === "rejected") throw moved.reason;
+    if (inspectedImage.status === "rejected") throw inspectedImage.reason;
+    let [snapshot] = inspectedImage.value;
+    const layers = snapshot.RootFS.Layers?.length ?? 0;
+    if (layers >= FLATTEN_AT_LAYERS) {
+      this.log(
+        `snapshot ${image} has ${layers} layers, near Docker's limit of about 125; ` +
+          `flattening it into one layer`,
+      );
+      await this.#flatten(agent, id, image, snapshot.Config ?? {});
+      await this.bottles.run("tag", { image, target: latest }, agent);
+      // The layered image, untagged now, goes.
+      await this.bottles.run("pruneSnapshots", { slug: agent.slug }, agent);
+      [snapshot] = await this.#inspectImage(agent, image);
+    }
+    return {
+      artifact: image,
+      current: latest,
+      sizeBytes: snapshot.Size,
+      runConfig: inspected && this.#runConfig(inspected),
+    };
+  }
+
+  async #inspectImage(agent: Agent, image: string) {
+    const result = await this.bottles.run("imageInspect", { image }, agent);
+    return parseOutput(ImageInspect, result, this.bottles.commands, "imageInspect");
+  }
+
+  /**
+   * Replaces the image `image` with one of a single layer holding the same
+   * files (`docker export` of a stopped container made from it, piped into
+   * `docker import`) and the same config (`--change`).
+   */
+  async #flatten(agent: Agent, id: string, image: string, config: ImageConfig): Promise<void> {
+    const temp = `bot-bottle.flatten-${agent.slug}-${id}`;
+    await this.bottles.run("createStopped", { container: temp, slug: agent.slug, image }, agent);
+    try {
+      await this.bottles.runPiped(["exportContainer", "importImage"], {
+        container: temp,
+        image,
+        change: importChanges(config),
+      }, agent);
+    } finally {
+      await this.bottles.run("remove", { container: temp }, agent, { signal: null }).catch(
+        () => {},
+      );
+    }
+  }
+
+  /** Tags a snapshot made before histories were kept `:legacy`, before `:latest` moves. */
+  protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
+    const legacy = `${this.bottles.imageRepository(agent.slug)}:legacy`;
+    if (artifact === legacy) return legacy;
+    try {
+      await this.bottles.run("tag", { image: artifact, target: legacy }, agent);
+      return legacy;
+    } catch (error) {
+      if (error instanceof BackendError && /No such image/i.test(error.stderr)) return artifact;
+      throw error;
+    }
+  }
+
+  #runConfig(inspected: CommandResult): RunConfig {
+    const [{ Config: config, HostConfig: host, Mounts: mounts }] = parseOutput(
+      Inspect,
+      inspected,
+      this.bottles.commands,
+      "inspect",
+    );
+    const runConfig = emptyRunConfig();
+    runConfig.env = config.Env ?? [];
+    for (const mount of mounts ?? []) {
+      const source = mount.Type === "bind"
+        ? mount.Source
+        : mount.Type === "volume"
+        ? mount.Name
+        : undefined;
+      if (!source) continue;
+      runConfig.volumes.push(`${source}:${mount.Destination}${mount.RW === false ? ":ro" : ""}`);
+    }
+    if (config.WorkingDir) runConfig.workdir = config.WorkingDir;
+    if (config.User) runConfig.user = config.User;
+    const network = host?.NetworkMode;
+    if (
+      network && !["default", "bridge"].includes(network) && KINDS.containerName.accepts(network)
+    ) {
+      runConfig.network = network;
+    }
+    runConfig.labels = Object.entries(config.Labels ?? {})
+      .filter(([key]) => key !== SLUG_LABEL && !key.startsWith("com.docker."))
+      .map(([key, value]) => `${key}=${value}`);
+    runConfig.tty = config.Tty === true;
+    runConfig.interactive = config.OpenStdin === true;
+    return runConfig;
+  }
+
+  /** `docker save -o <slug>.tar <image>`. */
+  override exportCommand(agent: Agent, artifact: string): string {
+    return `docker save -o ${agent.slug}.tar ${artifact}`;
   }
 }
 

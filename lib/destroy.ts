@@ -56,21 +56,21 @@ export async function destroy(slug: string, options: DestroyOptions = {}): Promi
   await using _lock = await lockSlug(slug, "destroy", options);
   const agent = await loadAgent(slug, options.root);
   const registry = options.registry ?? await loadRegistry();
-  const freezer = registry.getFreezer(agent.backend, options);
+  const backend = registry.getBackend(agent.backend, options);
   const log = options.log ?? (() => {});
-  const status = await freezer.bottleStatus(slug);
-  const named = options.keepSnapshot ? [] : await snapshotArtifacts(agent, freezer.backend);
+  const status = await backend.bottleStatus(slug);
+  const named = options.keepSnapshot ? [] : await snapshotArtifacts(agent, backend.name);
   // Only the bottle's own snapshots, whatever its state files name; the rest are left alone.
   const artifacts: string[] = [];
   for (const artifact of named) {
-    if (!(await freezer.ownershipProblem(slug, agent.state.dir, artifact))) {
+    if (!(await backend.ownershipProblem(slug, agent.state.dir, artifact))) {
       artifacts.push(artifact);
     }
   }
   const losses = [
     ...status === "absent"
       ? []
-      : [`the ${status} ${freezer.bottleName(slug)} and every change in it`],
+      : [`the ${status} ${backend.bottleName(slug)} and every change in it`],
     ...artifacts.length === 0 ? [] : [
       `its ${artifacts.length === 1 ? "snapshot" : `${artifacts.length} snapshots`} ` +
       `(${artifacts.join(", ")})`,
@@ -87,12 +87,12 @@ export async function destroy(slug: string, options: DestroyOptions = {}): Promi
   }
   const result: DestroyResult = { slug, removedBottle: status !== "absent" };
   if (status !== "absent") {
-    await freezer.removeBottle(slug);
-    log(`removed ${freezer.bottleName(slug)}`);
+    await backend.removeBottle(slug);
+    log(`removed ${backend.bottleName(slug)}`);
   }
   if (options.keepSnapshot) return result;
   for (const artifact of named) {
-    if (await freezer.removeOwnSnapshot(agent, artifact)) log(`removed the snapshot ${artifact}`);
+    if (await backend.removeOwnSnapshot(agent, artifact)) log(`removed the snapshot ${artifact}`);
   }
   result.removedSnapshots = artifacts;
   await removeStateDirectory(agent);

@@ -68,8 +68,8 @@ export async function exportBottle(
   await using _lock = await lockSlug(slug, "export", options, { shared: true });
   const agent = await loadAgent(slug, options.root);
   const registry = options.registry ?? await loadRegistry();
-  const freezer = registry.getFreezer(agent.backend, options);
-  const history = await agent.state.readHistory(freezer.backend);
+  const backend = registry.getBackend(agent.backend, options);
+  const history = await agent.state.readHistory(backend.name);
   if (history.snapshots.length === 0) {
     throw new BadInputError(
       `bottle "${slug}" has no snapshot to export; commit it first: bot-bottle commit ${slug}`,
@@ -80,10 +80,10 @@ export async function exportBottle(
   if (await Deno.lstat(file).then(() => true, () => false)) {
     throw new BadInputError(`${file} already exists; pass another -o, or remove it`);
   }
-  if (!(await freezer.snapshotExists(snapshot.artifact))) {
+  if (!(await backend.snapshotExists(snapshot.artifact))) {
     throw new BadInputError(
       `the snapshot ${snapshot.id} of bottle "${slug}", ${snapshot.artifact}, no longer exists ` +
-        `on ${freezer.backend}; export another one (see "bot-bottle snapshots ${slug}")`,
+        `on ${backend.name}; export another one (see "bot-bottle snapshots ${slug}")`,
     );
   }
   const metadataJson = await agent.state.readText(METADATA_FILE);
@@ -95,11 +95,11 @@ export async function exportBottle(
   }
   const runConfigJson = await agent.state.readText(RUN_CONFIG_FILE);
   const manifest = await withTempDir(async (dir) => {
-    const artifact = await freezer.exportArtifact(agent, snapshot.artifact, dir);
+    const artifact = await backend.exportArtifact(agent, snapshot.artifact, dir);
     return await writeBottleArchive(file, {
       manifest: {
         slug,
-        backend: freezer.backend,
+        backend: backend.name,
         snapshot: {
           id: snapshot.id,
           createdAt: snapshot.createdAt,

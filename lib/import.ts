@@ -97,9 +97,9 @@ export async function importBottle(
     const archive = await readBottleArchive(file, dir, options.onProgress, options.signal);
     const { manifest } = archive;
     const slug = parseSlug(options.name ?? manifest.slug);
-    const freezer = registry.getFreezer(manifest.backend, options);
+    const backend = registry.getBackend(manifest.backend, options);
     if (
-      freezer.backend === "smolmachines" && manifest.platform &&
+      backend.name === "smolmachines" && manifest.platform &&
       manifest.platform.arch !== Deno.build.arch
     ) {
       throw new BadInputError(
@@ -120,7 +120,7 @@ export async function importBottle(
     // The file is untrusted: nothing of it reaches this host unless the user says yes.
     const review = reviewForeignBottle(metadata.metadata, rawRunConfig);
     // Before anything here changes: what the artifact would name (image backends).
-    await freezer.checkImport({
+    await backend.checkImport({
       source: file,
       from: manifest.slug,
       snapshotId: manifest.snapshot.id,
@@ -136,7 +136,7 @@ export async function importBottle(
           `with --name, or add the snapshot to it with --force`,
       );
     }
-    const history: History = exists ? await state.readHistory(freezer.backend) : emptyHistory();
+    const history: History = exists ? await state.readHistory(backend.name) : emptyHistory();
     let id = manifest.snapshot.id;
     for (let n = 2; history.snapshots.some((record) => record.id === id); n++) {
       id = `${manifest.snapshot.id}-${n}`;
@@ -146,7 +146,7 @@ export async function importBottle(
     let granted = false;
     let runConfig = review.safeRunConfig;
     try {
-      loaded = await freezer.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
+      loaded = await backend.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
         id,
         previous: history.snapshots.at(-1)?.artifact,
         undo,
@@ -165,7 +165,7 @@ export async function importBottle(
       history.snapshots.push({
         id,
         createdAt: manifest.snapshot.createdAt,
-        backend: freezer.backend,
+        backend: backend.name,
         artifact: loaded.artifact,
         sizeBytes: manifest.artifact.sizeBytes,
         parent: manifest.snapshot.parent,
@@ -177,16 +177,16 @@ export async function importBottle(
         metadata: {
           ...review.metadata,
           identity: slug,
-          backend: freezer.backend,
-          bottle_names: [freezer.bottleName(slug)],
-          ...freezer.backend === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
+          backend: backend.name,
+          bottle_names: [backend.bottleName(slug)],
+          ...backend.name === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
         },
         history,
         runConfig,
         committedImage: loaded.current,
       });
     } catch (error) {
-      await freezer.unwind(undo);
+      await backend.unwind(undo);
       if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
       throw error;
     }
@@ -195,7 +195,7 @@ export async function importBottle(
     options.log?.(`to resume it: bot-bottle resume ${slug}`);
     return {
       slug,
-      backend: freezer.backend,
+      backend: backend.name,
       snapshotId: id,
       artifact: loaded.artifact,
       resumeCommand: `bot-bottle resume ${slug}`,

@@ -118,10 +118,10 @@ export async function pruneHeld(
   checkKeep(keep);
   const agent = await loadAgent(slug, options.root);
   const registry = options.registry ?? await loadRegistry();
-  const freezer = registry.getFreezer(agent.backend, options);
-  const history = await agent.state.readHistory(freezer.backend);
+  const backend = registry.getBackend(agent.backend, options);
+  const history = await agent.state.readHistory(backend.name);
   const protect = new Set(history.snapshots.slice(-keep).map((record) => record.id));
-  if (history.resumedFrom && (await freezer.bottleStatus(slug)) !== "absent") {
+  if (history.resumedFrom && (await backend.bottleStatus(slug)) !== "absent") {
     protect.add(history.resumedFrom);
   }
   const removed = history.snapshots.filter((record) => !protect.has(record.id));
@@ -131,17 +131,17 @@ export async function pruneHeld(
     freedBytes: removed.reduce((sum, record) => sum + (record.sizeBytes ?? 0), 0),
     dryRun: options.dryRun === true,
     orphans: leftovers
-      ? await freezer.orphanSnapshots(agent, history.snapshots.map((record) => record.artifact))
+      ? await backend.orphanSnapshots(agent, history.snapshots.map((record) => record.artifact))
       : [],
     repointed: false,
   };
   const current = await agent.state.readCommittedImage();
   const newest = history.snapshots.at(-1)?.artifact;
   if (leftovers && current !== undefined && newest !== undefined) {
-    result.repointed = await freezer.repointCurrent(agent, current, newest, options.dryRun);
+    result.repointed = await backend.repointCurrent(agent, current, newest, options.dryRun);
   }
   if (options.dryRun) return result;
-  for (const orphan of result.orphans) await freezer.removeOwnSnapshot(agent, orphan);
+  for (const orphan of result.orphans) await backend.removeOwnSnapshot(agent, orphan);
   if (removed.length > 0) {
     // The records go first, in one write (not one a snapshot: pruning 10,000 of them rewrote
     // a 2 MB file 10,000 times), so the history never names a snapshot that is gone. When the
@@ -155,13 +155,13 @@ export async function pruneHeld(
     try {
       for (; next < removed.length; next++) {
         const record = removed[next];
-        if (record.artifact !== current) await freezer.removeOwnSnapshot(agent, record.artifact);
+        if (record.artifact !== current) await backend.removeOwnSnapshot(agent, record.artifact);
       }
     } catch (error) {
-      await freezer.cleanup(async () => {
+      await backend.cleanup(async () => {
         const still = new Set<string>();
         for (const record of removed.slice(next)) {
-          if (record.artifact === current || await freezer.snapshotExists(record.artifact)) {
+          if (record.artifact === current || await backend.snapshotExists(record.artifact)) {
             still.add(record.id);
           }
         }

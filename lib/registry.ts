@@ -12,7 +12,8 @@ import * as v from "valibot";
 import builtinRegistry from "../registry.json" with { type: "json" };
 import { BackendCommands, type BackendCommandsOptions } from "./backend_commands.ts";
 import { BadInputError } from "./errors.ts";
-import { Freezer, type FreezerClass, type FreezerOptions } from "./freezer.ts";
+import { Backend, type BackendOptions } from "./backend.ts";
+import { Freezer, type FreezerClass } from "./freezer.ts";
 import { type RegistryFile, RegistrySchema } from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
 import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
@@ -50,7 +51,10 @@ export interface RegisteredBackend {
 }
 
 /** Options for {@linkcode Registry.getFreezer}. */
-export interface GetFreezerOptions extends FreezerOptions, BackendCommandsOptions {}
+export interface GetFreezerOptions extends BackendOptions, BackendCommandsOptions {}
+
+/** Options for {@linkcode Registry.getBackend}. */
+export type GetBackendOptions = GetFreezerOptions;
 
 /** A loaded and validated registry. */
 export class Registry {
@@ -99,7 +103,29 @@ export class Registry {
   }
 
   /**
-   * The factory: builds the freezer of the backend `name` (aliases resolved).
+   * Builds the backend `name` (aliases resolved): what runs its bottles.
+   *
+   * @param name A backend name or alias.
+   * @param options Where the backend logs, how it asks, and a hook for every command run.
+   * @returns The backend.
+   * @throws {BadInputError} When no backend has that name, listing the known ones.
+   */
+  getBackend(name: string, options: GetBackendOptions = {}): Backend {
+    const backend = this.resolve(name);
+    const commands = new BackendCommands(backend.name, backend.commands, {
+      ...options,
+      requires: backend.requires,
+      longRunning: backend.longRunning,
+    });
+    return new backend.freezer.Backend(
+      { backend: backend.name, names: [backend.name, ...backend.aliases], commands },
+      options,
+    );
+  }
+
+  /**
+   * The factory: builds the freezer of the backend `name` (aliases
+   * resolved), over that backend ({@linkcode Registry.getBackend}).
    *
    * @param name A backend name or alias.
    * @param options Where the freezer logs, how it asks, and a hook for every command run.
@@ -107,16 +133,7 @@ export class Registry {
    * @throws {BadInputError} When no backend has that name, listing the known ones.
    */
   getFreezer(name: string, options: GetFreezerOptions = {}): Freezer {
-    const backend = this.resolve(name);
-    const commands = new BackendCommands(backend.name, backend.commands, {
-      ...options,
-      requires: backend.requires,
-      longRunning: backend.longRunning,
-    });
-    return new backend.freezer(
-      { backend: backend.name, names: [backend.name, ...backend.aliases], commands },
-      options,
-    );
+    return new (this.resolve(name).freezer)(this.getBackend(name, options), options);
   }
 }
 
@@ -249,7 +266,7 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
       }
     }
     const freezer = await loadFreezerModule(url, name, entry.freezer, fail, source !== "built-in");
-    for (const command of freezer.requiredCommands) {
+    for (const command of freezer.Backend.requiredCommands) {
       if (!Object.hasOwn(entry.commands, command)) {
         fail(`backends.${name}.commands.${command} is missing; ${entry.freezer} needs it`);
       }
@@ -302,6 +319,12 @@ async function loadFreezerModule(
   const candidate = module.default;
   if (typeof candidate !== "function" || !(candidate.prototype instanceof Freezer)) {
     return fail(`${field}: ${path} must export a Freezer subclass as its default export`);
+  }
+  const backendClass: unknown = (candidate as { Backend?: unknown }).Backend;
+  if (typeof backendClass !== "function" || !(backendClass.prototype instanceof Backend)) {
+    return fail(
+      `${field}: ${path}'s default export must name its Backend subclass as its static Backend`,
+    );
   }
   return candidate as unknown as FreezerClass;
 }

@@ -114,7 +114,7 @@ async function pickBottle(
   const running: string[] = [];
   for (const [backend, group] of agents) {
     try {
-      const slugs = new Set(await registry.getFreezer(backend).runningSlugs());
+      const slugs = new Set(await registry.getBackend(backend).runningSlugs());
       running.push(...group.filter((agent) => slugs.has(agent.slug)).map((agent) => agent.slug));
     } catch (error) {
       if (!(error instanceof BackendError)) throw error;

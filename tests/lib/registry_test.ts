@@ -307,7 +307,7 @@ Deno.test("loadRegistry() rejects an alias that shadows a backend name", async (
 });
 
 Deno.test("loadRegistry() rejects a registry missing a command the freezer requires", async () => {
-  for (const command of DockerFreezer.requiredCommands) {
+  for (const command of DockerFreezer.Backend.requiredCommands) {
     await rejectsInvalid(
       registryWith((registry) => {
         delete registry.backends.docker.commands[command];

@@ -1,0 +1,564 @@
+/**
+ * The backend: what runs bottles on one engine (Docker, Apple `container`,
+ * smolvm). It starts, resumes, stops and removes bottles, tells their state,
+ * keeps and removes their snapshots, and saves and loads snapshot artifacts.
+ * The freezer ({@linkcode Freezer}) and every other operation use it.
+ *
+ * @module
+ */
+
+import type { Agent } from "./agent.ts";
+import type { ArtifactImages } from "./artifact_names.ts";
+import type { BackendCommands, CommandResult } from "./backend_commands.ts";
+import { BackendError, CommitCancelled } from "./errors.ts";
+import { type Prompter, terminalPrompter } from "./prompter.ts";
+import type { RunConfig } from "./run_config.ts";
+import type { TemplateValues } from "./template.ts";
+
+/** A bottle's state as bot-bottle reports it. */
+export type BottleStatus = "running" | "stopped" | "absent";
+
+/** What a backend knows about one bottle, from {@linkcode Backend.inventory}. */
+export interface InventoryEntry {
+  /** The bottle's state. */
+  state: BottleStatus;
+  /** Whether its snapshot exists in the backend (`false` when it has none). */
+  snapshotExists: boolean;
+  /** The snapshot's size in bytes, when the backend tells. */
+  snapshotBytes?: number;
+}
+
+/** What a new bottle runs. */
+export interface StartSpec {
+  /** The image (an image reference; for smolvm, what `machine create --image` takes). */
+  image: string;
+  /** Environment variables, `NAME=value`. */
+  env: string[];
+  /** Bind mounts, `HOST:GUEST[:ro]`. */
+  volumes: string[];
+  /** The command and its arguments (empty: the image's default). */
+  command: string[];
+}
+
+/** What {@linkcode Backend.importArtifact} is given besides the artifact. */
+export interface ImportContext {
+  /** The new snapshot's id, for the artifact's name. */
+  id: string;
+  /** The artifact of the bottle's newest snapshot before this one, if there is one. */
+  previous?: string;
+  /**
+   * Steps that undo what the import made so far; they run, last first, when
+   * the import fails or is interrupted (see {@linkcode Backend.unwind}).
+   */
+  undo: AsyncDisposableStack;
+  /** The `.bottle` file, for messages. */
+  source: string;
+  /** The snapshot's id in the file (`id` may differ, when the bottle here already has it). */
+  snapshotId: string;
+  /** What the artifact's own manifests name (image backends refuse any other name). */
+  images?: ArtifactImages;
+}
+
+/** Options every backend (and freezer) takes. */
+export interface BackendOptions {
+  /** Receives progress and hint lines meant for the user (default: dropped). */
+  log?: (line: string) => void;
+  /** Asks confirmations (default: none can be asked, so a needed confirmation is an error). */
+  prompter?: Prompter;
+  /**
+   * Start a bottle again after it was stopped for its snapshot (default
+   * `true`; the CLI's `--no-restart` sets `false`).
+   */
+  restart?: boolean;
+}
+
+/** How a backend stops and starts its bottle, for {@linkcode Backend.whileStopped}. */
+export interface StopSpec {
+  /** Whether the bottle is running now (if not, nothing is stopped or asked). */
+  running: boolean;
+  /** What stopping costs beyond ending the agent's session, one clause each. */
+  consequences?: string[];
+  /** Stops it. */
+  stop(): Promise<unknown>;
+  /** Starts it again; runs even after an interrupt. */
+  start(): Promise<unknown>;
+  /** The command a user runs to start it by hand, for messages. */
+  startCommand: string;
+}
+
+/** The registry entry a backend is built from. */
+export interface BackendSpec {
+  /** The backend's registry name. */
+  backend: string;
+  /** Every `backend` metadata value that means this backend (its name and its aliases). */
+  names: readonly string[];
+  /** The backend's command templates. */
+  commands: BackendCommands;
+}
+
+/** A backend class, as a freezer names it ({@linkcode FreezerClass.Backend}). */
+export interface BackendClass {
+  /** Builds the backend from its registry entry. */
+  new (spec: BackendSpec, options?: BackendOptions): Backend;
+  /** The command templates the class and its freezer run; the registry must declare each. */
+  readonly requiredCommands: readonly string[];
+}
+
+/**
+ * The base class of every backend: running bottles, keeping their
+ * snapshots, and the plumbing its commands share (templates, failures
+ * explained, undo steps, stopping a bottle after asking). Image backends
+ * share {@linkcode ImageBackend} (in `backends/image.ts`).
+ */
+export abstract class Backend {
+  /** The command templates this class and its freezer run. Subclasses list theirs. */
+  static readonly requiredCommands: readonly string[] = [];
+
+  /** The backend's registry name. */
+  readonly name: string;
+  /** Every `backend` metadata value this backend serves. */
+  readonly names: readonly string[];
+  /** The backend's command templates. */
+  readonly commands: BackendCommands;
+  /** Where user-facing lines go. */
+  readonly log: (line: string) => void;
+  /** Asks the user; throws when a backend needs a confirmation and none can be asked. */
+  protected readonly prompter: Prompter;
+  /** Whether to start a bottle again after stopping it for a snapshot. */
+  protected readonly restart: boolean;
+  /** Set while undo steps run: their commands run even after an interrupt. */
+  #unwinding = false;
+
+  /**
+   * Builds the backend from its registry entry; {@linkcode Registry.getBackend} calls this.
+   *
+   * @param spec The backend's registry entry: name, aliases and command templates.
+   * @param options Where user-facing lines go, and how to ask the user.
+   */
+  constructor(spec: BackendSpec, options: BackendOptions = {}) {
+    this.name = spec.backend;
+    this.names = spec.names;
+    this.commands = spec.commands;
+    this.log = options.log ?? (() => {});
+    this.prompter = options.prompter ?? terminalPrompter({ interactive: false });
+    this.restart = options.restart ?? true;
+  }
+
+  /**
+   * Lists the slugs of this backend's running bottles.
+   *
+   * @returns The slugs, from bottle names of the form `bot-bottle-<slug>`.
+   * @throws {BackendError} When the backend cannot be asked.
+   */
+  abstract runningSlugs(): Promise<string[]>;
+
+  /**
+   * Creates and starts the bottle `bot-bottle-<slug>` from an image.
+   *
+   * @param slug The new bottle's slug.
+   * @param spec The image, environment, volumes and command.
+   * @throws {BackendError} When the backend failed.
+   */
+  abstract startBottle(slug: string, spec: StartSpec): Promise<void>;
+
+  /**
+   * Checks, before anything runs, that the backend can start a bottle with
+   * this spec (every value against its placeholder's kind).
+   *
+   * @param slug The new bottle's slug.
+   * @param spec The image, environment, volumes and command.
+   * @throws {BadInputError} When a value is not acceptable.
+   */
+  abstract checkStart(slug: string, spec: StartSpec): void;
+
+  /**
+   * Checks, before `resume` changes anything (before it removes a stopped
+   * or replaced bottle), that this backend can resume the bottle: a backend
+   * too old, a name the backend cannot take. The default accepts.
+   *
+   * @param agent The bottle.
+   * @throws {BadInputError} When the bottle's values are not acceptable.
+   * @throws {BackendError} When the backend cannot resume it.
+   */
+  checkResume(_agent: Agent): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
+   * Boots the bottle `bot-bottle-<slug>` from a snapshot, as it ran.
+   *
+   * @param agent The bottle.
+   * @param artifact The snapshot, as `committed-image` names it.
+   * @param config How it ran, when a commit recorded it.
+   */
+  abstract resumeBottle(agent: Agent, artifact: string, config?: RunConfig): Promise<void>;
+
+  /**
+   * Tells what state the bottle `bot-bottle-<slug>` is in.
+   *
+   * @param slug The bottle's slug.
+   * @returns `running`, `stopped` (also created, exited, paused…) or `absent`.
+   */
+  abstract bottleStatus(slug: string): Promise<BottleStatus>;
+
+  /**
+   * Stops and removes the bottle `bot-bottle-<slug>`; nothing happens when it is absent.
+   *
+   * @param slug The bottle's slug.
+   */
+  abstract removeBottle(slug: string): Promise<void>;
+
+  /**
+   * Tells whether a snapshot still exists in the backend.
+   *
+   * @param artifact The snapshot, as `committed-image` names it.
+   */
+  abstract snapshotExists(artifact: string): Promise<boolean>;
+
+  /**
+   * Why `artifact` is not bottle `slug`'s own snapshot, whatever a state file
+   * says, or `undefined` when it is (see `ownership.ts`).
+   *
+   * @param slug The bottle's slug.
+   * @param stateDir Its state directory (for backends that keep snapshots there).
+   * @param artifact The snapshot, as a state file names it.
+   * @returns The problem, for a warning.
+   */
+  abstract ownershipProblem(
+    slug: string,
+    stateDir: string,
+    artifact: string,
+  ): Promise<string | undefined>;
+
+  /**
+   * Removes a snapshot when it is the bottle's own (see
+   * {@linkcode Backend.ownershipProblem}); anything else is left alone with
+   * a warning naming it. Every removal of a snapshot goes through here.
+   *
+   * @param agent The bottle.
+   * @param artifact The snapshot, as a state file names it.
+   * @returns Whether it was the bottle's (and so was removed).
+   */
+  async removeOwnSnapshot(agent: Agent, artifact: string): Promise<boolean> {
+    if (!(await this.owns(agent.slug, agent.state.dir, artifact))) return false;
+    await this.removeSnapshot(agent, artifact);
+    return true;
+  }
+
+  /** Whether `artifact` is the bottle's own; warns, naming it, when it is not. */
+  protected async owns(slug: string, stateDir: string, artifact: string): Promise<boolean> {
+    const problem = await this.ownershipProblem(slug, stateDir, artifact);
+    if (problem === undefined) return true;
+    this.log(
+      `warning: left ${artifact} alone: a state file of bottle "${slug}" names it, but ` +
+        `${problem}, so it is not the bottle's own; remove it by hand if it is not needed`,
+    );
+    return false;
+  }
+
+  /**
+   * Lists the bottle's snapshots that the backend holds but the history does
+   * not record: what a commit or an import left behind when it could not
+   * clean up after itself (the engine had died).
+   *
+   * @param agent The bottle.
+   * @param recorded The artifacts the history records.
+   * @returns Their artifacts.
+   */
+  abstract orphanSnapshots(agent: Agent, recorded: readonly string[]): Promise<string[]>;
+
+  /**
+   * Points what `committed-image` names back at the newest snapshot, when a
+   * commit or import that could not clean up (the engine had died) left it
+   * on another. The default finds nothing to do.
+   *
+   * @param agent The bottle.
+   * @param current What `committed-image` names.
+   * @param newest The newest recorded snapshot's artifact.
+   * @param check Only tell whether it points elsewhere.
+   * @returns Whether it pointed elsewhere.
+   */
+  repointCurrent(
+    _agent: Agent,
+    _current: string,
+    _newest: string,
+    _check = false,
+  ): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  /**
+   * Removes a snapshot from the backend; nothing happens when it is gone.
+   *
+   * @param agent The bottle it belongs to.
+   * @param artifact The snapshot, as `committed-image` names it.
+   */
+  abstract removeSnapshot(agent: Agent, artifact: string): Promise<void>;
+
+  /**
+   * Tells, with a fixed number of backend queries however many bottles
+   * there are, the state of each bottle and the size of each snapshot.
+   *
+   * @param bottles The slugs, each with its snapshot when it has one.
+   * @returns What the backend knows, by slug.
+   */
+  abstract inventory(
+    bottles: readonly { slug: string; artifact?: string }[],
+  ): Promise<Map<string, InventoryEntry>>;
+
+  /** A command that opens a shell in the running bottle, for hints. */
+  abstract shellCommand(slug: string): string;
+
+  /**
+   * Writes a snapshot's artifact as one file, to carry to another machine.
+   *
+   * @param agent The bottle.
+   * @param artifact The snapshot's artifact.
+   * @param dir A private directory to write into.
+   * @returns The file, and the name it has in an export archive.
+   */
+  abstract exportArtifact(
+    agent: Agent,
+    artifact: string,
+    dir: string,
+  ): Promise<{ path: string; name: string }>;
+
+  /**
+   * Loads an exported artifact into the backend as snapshot `context.id` of
+   * bottle `slug`, and makes it the newest. Like a freeze, it registers the
+   * undoing of each change in `context.undo`.
+   *
+   * @param slug The bottle it now belongs to.
+   * @param from The bottle it was exported from (its artifact carries that name).
+   * @param file The exported artifact.
+   * @param stateDir The bottle's state directory (for backends that keep artifacts there).
+   * @param context The snapshot's id, the bottle's newest snapshot before it, the undo steps,
+   * and what the artifact names.
+   * @returns The snapshot's own artifact, and what `committed-image` names.
+   * @throws {BadInputError} When the artifact may not be imported; nothing was loaded.
+   */
+  abstract importArtifact(
+    slug: string,
+    from: string,
+    file: string,
+    stateDir: string,
+    context: ImportContext,
+  ): Promise<{ artifact: string; current: string }>;
+
+  /**
+   * Checks, before anything is loaded or written, that an exported artifact
+   * may be imported.
+   *
+   * @param source The `.bottle` file, for messages.
+   * @param from The bottle it was exported from.
+   * @param snapshotId The snapshot's id in the file.
+   * @param images What the artifact's own manifests name.
+   * @throws {BadInputError} When it may not be imported; nothing was changed.
+   */
+  abstract checkImport(
+    context: { source: string; from: string; snapshotId: string; images?: ArtifactImages },
+  ): Promise<void>;
+
+  /**
+   * Explains a failed command in the user's terms, e.g. a missing container
+   * or an engine that is not running. The default keeps the error as it is.
+   *
+   * @param error The failure.
+   * @param agent The bottle the command was about, if any.
+   * @returns The error to throw instead.
+   */
+  protected explainFailure(error: BackendError, _agent?: Agent): BackendError {
+    return error;
+  }
+
+  /**
+   * Runs `snapshot` with the bottle stopped, for backends that cannot
+   * snapshot a running bottle. A running bottle is stopped only after the
+   * user agreed to a prompt naming the consequences; afterwards it is started
+   * again (unless `restart` is off, or it was interrupted), and the log says
+   * which state it was left in.
+   *
+   * @param agent The bottle.
+   * @param spec Whether it runs, and how to stop and start it.
+   * @param snapshot The work to do while it is stopped.
+   * @returns What `snapshot` returned.
+   * @throws {CommitCancelled} When the user declined; nothing was stopped.
+   */
+  async whileStopped<T>(
+    agent: Agent,
+    spec: StopSpec,
+    snapshot: () => Promise<T>,
+  ): Promise<T> {
+    if (!spec.running) return await snapshot();
+    const consequences = ["stopping it ends the agent's session", ...spec.consequences ?? []];
+    const question = `bottle "${agent.slug}" is running and must be stopped to snapshot it ` +
+      `(${consequences.join("; ")}); stop it now?`;
+    if (!(await this.prompter.confirm(question))) {
+      throw new CommitCancelled(
+        `commit cancelled; bottle "${agent.slug}" is still running and nothing was changed`,
+      );
+    }
+    await spec.stop();
+    this.log(`stopped bottle "${agent.slug}" for its snapshot`);
+    try {
+      return await snapshot();
+    } finally {
+      await this.#startAgain(agent, spec);
+    }
+  }
+
+  async #startAgain(agent: Agent, spec: StopSpec): Promise<void> {
+    if (!this.restart) {
+      this.log(`bottle "${agent.slug}" was left stopped; start it with: ${spec.startCommand}`);
+      return;
+    }
+    try {
+      await spec.start();
+      this.log(`started bottle "${agent.slug}" again`);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.log(
+        `warning: bottle "${agent.slug}" was left stopped: starting it again failed (${reason}); ` +
+          `start it with: ${spec.startCommand}`,
+      );
+    }
+  }
+
+  /**
+   * Adds an undo step to a freeze's {@linkcode FreezeContext.undo}: when it
+   * runs and fails, a warning says what was left behind and how to remove it.
+   *
+   * @param undo The freeze's undo steps.
+   * @param leftBehind What stays if the step fails, e.g. `the image x:1`.
+   * @param fix The command or action that removes it by hand.
+   * @param step The step.
+   */
+  deferUndo(
+    undo: AsyncDisposableStack,
+    leftBehind: string,
+    fix: string,
+    step: () => Promise<unknown>,
+  ): void {
+    undo.defer(async () => {
+      try {
+        await step();
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        this.log(`warning: could not undo ${leftBehind} (${reason}); ${fix}`);
+      }
+    });
+  }
+
+  /**
+   * Adds the undo step of a snapshot made (or, after an interrupt, maybe
+   * made): removing it. Should that fail, `prune` removes it later.
+   *
+   * @param undo The freeze's undo steps.
+   * @param agent The bottle.
+   * @param artifact The snapshot.
+   */
+  undoSnapshot(undo: AsyncDisposableStack, agent: Agent, artifact: string): void {
+    this.deferUndo(
+      undo,
+      `the half-made snapshot ${artifact}`,
+      `"bot-bottle prune ${agent.slug}" removes it once the engine answers again`,
+      () => this.removeOwnSnapshot(agent, artifact),
+    );
+  }
+
+  /**
+   * Runs clean-up work after a failure or an interrupt: the backend commands
+   * it runs are not stopped by the interrupt (they still have their timeout).
+   *
+   * @param work The clean-up, e.g. removing a half-started bottle.
+   * @returns What `work` returned.
+   */
+  async cleanup<T>(work: () => Promise<T>): Promise<T> {
+    const was = this.#unwinding;
+    this.#unwinding = true;
+    try {
+      return await work();
+    } finally {
+      this.#unwinding = was;
+    }
+  }
+
+  /**
+   * Runs the undo steps a freeze or an import registered, as clean-up (see
+   * {@linkcode Backend.cleanup}).
+   *
+   * @param undo The steps.
+   */
+  async unwind(undo: AsyncDisposableStack): Promise<void> {
+    await this.cleanup(() => undo.disposeAsync());
+  }
+
+  /** The backend's name for the running bottle: `bot-bottle-<slug>`. */
+  bottleName(slug: string): string {
+    return `bot-bottle-${slug}`;
+  }
+
+  /**
+   * A {@linkcode BackendError} for something a command's output showed,
+   * rather than its exit status: a missing bottle, a state that cannot be
+   * snapshotted, output that cannot be read.
+   *
+   * @param message The message.
+   * @param command The registry command whose output showed it.
+   * @param result That command's result, when there is one.
+   */
+  backendError(message: string, command: string, result?: CommandResult): BackendError {
+    return new BackendError(message, {
+      backend: this.name,
+      command,
+      argv: result?.argv ?? [],
+      exitCode: result?.exitCode,
+      stdout: result?.stdout ?? "",
+      stderr: result?.stderr ?? "",
+    });
+  }
+
+  /**
+   * Runs one of the backend's commands, explaining failures.
+   *
+   * @param name The command's name in the registry.
+   * @param values The placeholder values.
+   * @param agent The bottle the command is about, for messages.
+   * @param options `signal: null` runs it even after an interrupt.
+   */
+  async run(
+    name: string,
+    values: TemplateValues,
+    agent?: Agent,
+    options: { signal?: AbortSignal | null } = {},
+  ): Promise<CommandResult> {
+    return await this.runPiped([name], values, agent, options);
+  }
+
+  /**
+   * Runs the backend's commands as a pipeline (see
+   * {@linkcode BackendCommands.runPiped}), explaining failures.
+   *
+   * @param names The commands' names in the registry, first to last.
+   * @param values The placeholder values, shared by all of them.
+   * @param agent The bottle the commands are about, for messages.
+   * @param options `signal: null` runs them even after an interrupt.
+   */
+  async runPiped(
+    names: readonly [string, ...string[]],
+    values: TemplateValues,
+    agent?: Agent,
+    options: { signal?: AbortSignal | null } = {},
+  ): Promise<CommandResult> {
+    try {
+      return await this.commands.runPiped(
+        names,
+        values,
+        this.#unwinding ? { signal: null } : options,
+      );
+    } catch (error) {
+      if (error instanceof BackendError) throw this.explainFailure(error, agent);
+      throw error;
+    }
+  }
+}
