@@ -118,6 +118,7 @@ export {
   type RegisteredBackend,
   Registry,
 } from "./lib/registry.ts";
+export type { Engine } from "./lib/registry_schema.ts";
 export { isSlug, mintSlug, parseSlug, slugFromLabel } from "./lib/slug.ts";
 export {
   type PlaceholderKind,

@@ -10,9 +10,15 @@ import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/agent.ts";
 import type { ArtifactImages } from "../lib/artifact_names.ts";
 import type { CommandResult } from "../lib/backend_commands.ts";
-import { BackendError, BackendUnavailableError, Interrupted } from "../lib/errors.ts";
+import {
+  BackendError,
+  BackendUnavailableError,
+  BadInputError,
+  Interrupted,
+} from "../lib/errors.ts";
 import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
-import { type BottleStatus, type InventoryEntry } from "../lib/backend.ts";
+import type { BackendOptions, BackendSpec, BottleStatus, InventoryEntry } from "../lib/backend.ts";
+import type { Engine } from "../lib/registry_schema.ts";
 import { ImageBackend } from "./image.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
 import { KINDS } from "../lib/template.ts";
@@ -61,8 +67,16 @@ const Inspect = v.tuple([v.looseObject({
   }))),
 })]);
 
-/** Runs bottles as Docker containers; their snapshots are images. */
+/**
+ * Runs bottles as containers of Docker or a Docker-compatible engine (podman,
+ * nerdctl…); their snapshots are images. What differs between engines — the
+ * executable and its templates, its error wording, the hints — comes from
+ * the registry entry's `commands` and `engine`.
+ */
 export class DockerBackend extends ImageBackend {
+  /** Its error wording and hints are the registry entry's `engine`. */
+  static override readonly needsEngine: boolean = true;
+
   /** The registry commands this backend and its freezer run. */
   static override readonly requiredCommands: readonly string[] = [
     "commit",
@@ -86,9 +100,61 @@ export class DockerBackend extends ImageBackend {
     "importImage",
   ];
 
-  /** `docker exec -it bot-bottle-<slug> sh`. */
+  /** The engine's wording, from the registry entry. */
+  get engine(): Engine {
+    if (this.#engine) return this.#engine;
+    throw new BadInputError(
+      `backends.${this.name}.engine is missing from the registry; the docker module needs it`,
+    );
+  }
+
+  readonly #engine: Engine | undefined;
+  readonly #patterns = new Map<keyof Engine["errors"], RegExp>();
+
+  /**
+   * Builds the backend from its registry entry, with its engine's wording.
+   *
+   * @param spec The backend's registry entry.
+   * @param options Where user-facing lines go, and how to ask the user.
+   */
+  constructor(spec: BackendSpec, options: BackendOptions = {}) {
+    super(spec, options);
+    this.#engine = spec.engine;
+  }
+
+  /**
+   * Whether a failure is the engine saying `kind` (e.g. that there is no such image).
+   *
+   * @param error The failure.
+   * @param kind What the engine's words would mean.
+   */
+  says(error: unknown, kind: keyof Engine["errors"]): error is BackendError {
+    return error instanceof BackendError && this.#means(error.stderr, kind);
+  }
+
+  /** Whether the engine's words `text` mean `kind`. */
+  #means(text: string, kind: keyof Engine["errors"]): boolean {
+    let pattern = this.#patterns.get(kind);
+    if (!pattern) this.#patterns.set(kind, pattern = new RegExp(this.engine.errors[kind], "i"));
+    return pattern.test(text);
+  }
+
+  /**
+   * One of the engine's hints, its placeholders filled.
+   *
+   * @param kind Which hint.
+   * @param values `slug`, `container` and `image`.
+   */
+  hint(kind: keyof Engine["hints"], values: Record<string, string> = {}): string {
+    return this.engine.hints[kind].replace(
+      /\{(slug|container|image)\}/g,
+      (whole, key: string) => values[key] ?? whole,
+    );
+  }
+
+  /** The engine's shell hint, e.g. `docker exec -it bot-bottle-<slug> sh`. */
   override shellCommand(slug: string): string {
-    return `docker exec -it ${this.bottleName(slug)} sh`;
+    return this.hint("shell", { slug, container: this.bottleName(slug) });
   }
 
   /** From `docker container inspect --format {{.State.Status}}`. */
@@ -97,7 +163,7 @@ export class DockerBackend extends ImageBackend {
       const { stdout } = await this.run("state", { container: this.bottleName(slug) });
       return statusOf(stdout.trim());
     } catch (error) {
-      if (error instanceof BackendError && /No such (container|object)/i.test(error.stderr)) {
+      if (this.says(error, "noSuchContainer")) {
         return "absent";
       }
       throw error;
@@ -109,7 +175,7 @@ export class DockerBackend extends ImageBackend {
     try {
       await this.run("remove", { container: this.bottleName(slug) });
     } catch (error) {
-      if (!(error instanceof BackendError) || !/No such container/i.test(error.stderr)) throw error;
+      if (!this.says(error, "noSuchContainer")) throw error;
     }
   }
 
@@ -123,7 +189,7 @@ export class DockerBackend extends ImageBackend {
     try {
       return (await this.run("imageId", { image }, agent)).stdout.trim();
     } catch (error) {
-      if (error instanceof BackendError && /No such image/i.test(error.stderr)) return undefined;
+      if (this.says(error, "noSuchImage")) return undefined;
       throw error;
     }
   }
@@ -138,7 +204,7 @@ export class DockerBackend extends ImageBackend {
     try {
       await this.run("imageDelete", { image: artifact }, agent);
     } catch (error) {
-      if (!(error instanceof BackendError) || !/No such image/i.test(error.stderr)) throw error;
+      if (!this.says(error, "noSuchImage")) throw error;
     }
     await this.run("pruneSnapshots", { slug: agent.slug }, agent);
   }
@@ -209,29 +275,25 @@ export class DockerBackend extends ImageBackend {
   /** Names an unreachable engine, a refused socket, or a missing container. */
   protected override explainFailure(error: BackendError, agent?: Agent): BackendError {
     const said = error.stderr.trim().split("\n").at(-1) ?? "";
-    if (
-      /Cannot connect to the Docker daemon|Is the docker daemon running|error during connect/i.test(
-        said,
-      )
-    ) {
+    const { name } = this.engine;
+    if (this.#means(said, "unreachable")) {
       return new BackendUnavailableError(
-        `cannot reach the Docker engine (${said}); start Docker and try again`,
+        `cannot reach the ${name} engine (${said}); ${this.hint("unreachable")}`,
         error,
         { cause: error },
       );
     }
-    if (/permission denied.*docker/i.test(said)) {
+    if (this.#means(said, "denied")) {
       return new BackendUnavailableError(
-        `not allowed to use the Docker engine (${said}); add your user to the "docker" group ` +
-          `or run as a user that may use Docker`,
+        `not allowed to use the ${name} engine (${said}); ${this.hint("denied")}`,
         error,
         { cause: error },
       );
     }
-    if (agent && error.command === "commit" && /No such container/i.test(said)) {
+    if (agent && error.command === "commit" && this.#means(said, "noSuchContainer")) {
       return new BackendError(
-        `bottle "${agent.slug}" has no container "${this.bottleName(agent.slug)}" on Docker; ` +
-          `it has stopped and been removed, or was started elsewhere; see "docker ps -a"`,
+        `bottle "${agent.slug}" has no container "${this.bottleName(agent.slug)}" on ${name}; ` +
+          `it has stopped and been removed, or was started elsewhere; see "${this.hint("list")}"`,
         error,
         { cause: error },
       );
@@ -360,7 +422,7 @@ export class DockerFreezer extends Freezer<DockerBackend> {
       await this.bottles.run("tag", { image: artifact, target: legacy }, agent);
       return legacy;
     } catch (error) {
-      if (error instanceof BackendError && /No such image/i.test(error.stderr)) return artifact;
+      if (this.bottles.says(error, "noSuchImage")) return artifact;
       throw error;
     }
   }
@@ -399,9 +461,9 @@ export class DockerFreezer extends Freezer<DockerBackend> {
     return runConfig;
   }
 
-  /** `docker save -o <slug>.tar <image>`. */
+  /** The engine's export hint, e.g. `docker save -o <slug>.tar <image>`. */
   override exportCommand(agent: Agent, artifact: string): string {
-    return `docker save -o ${agent.slug}.tar ${artifact}`;
+    return this.bottles.hint("export", { slug: agent.slug, image: artifact });
   }
 }
 

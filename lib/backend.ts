@@ -13,6 +13,7 @@ import type { BackendCommands, CommandResult } from "./backend_commands.ts";
 import { BackendError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
 import type { RunConfig } from "./run_config.ts";
+import type { Engine } from "./registry_schema.ts";
 import type { TemplateValues } from "./template.ts";
 
 /** A bottle's state as bot-bottle reports it. */
@@ -94,6 +95,8 @@ export interface BackendSpec {
   names: readonly string[];
   /** The backend's command templates. */
   commands: BackendCommands;
+  /** Its engine's wording, when the registry declares it. */
+  engine?: Engine;
 }
 
 /** A backend class, as a freezer names it ({@linkcode FreezerClass.Backend}). */
@@ -102,6 +105,8 @@ export interface BackendClass {
   new (spec: BackendSpec, options?: BackendOptions): Backend;
   /** The command templates the class and its freezer run; the registry must declare each. */
   readonly requiredCommands: readonly string[];
+  /** Whether its registry entry must declare the engine's wording (`engine`). */
+  readonly needsEngine: boolean;
 }
 
 /**
@@ -113,6 +118,8 @@ export interface BackendClass {
 export abstract class Backend {
   /** The command templates this class and its freezer run. Subclasses list theirs. */
   static readonly requiredCommands: readonly string[] = [];
+  /** Whether its registry entry must declare the engine's wording; a module serving several engines does. */
+  static readonly needsEngine: boolean = false;
 
   /** The backend's registry name. */
   readonly name: string;

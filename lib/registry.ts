@@ -14,7 +14,7 @@ import { BackendCommands, type BackendCommandsOptions } from "./backend_commands
 import { BadInputError } from "./errors.ts";
 import { Backend, type BackendOptions } from "./backend.ts";
 import { Freezer, type FreezerClass } from "./freezer.ts";
-import { type RegistryFile, RegistrySchema } from "./registry_schema.ts";
+import { type Engine, type RegistryFile, RegistrySchema } from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
 import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
 
@@ -28,6 +28,16 @@ const BUILTIN_FREEZERS: Readonly<Record<string, () => Promise<{ default?: unknow
   "./backends/docker.ts": () => import("../backends/docker.ts"),
   "./backends/macos_container.ts": () => import("../backends/macos_container.ts"),
   "./backends/smolmachines.ts": () => import("../backends/smolmachines.ts"),
+};
+
+/**
+ * The built-in modules by the name any registry may use, `builtin:<backend>`
+ * (also from the compiled binary, which holds no module files).
+ */
+const BUILTIN_BY_NAME: Readonly<Record<string, string>> = {
+  "builtin:docker": "./backends/docker.ts",
+  "builtin:macos-container": "./backends/macos_container.ts",
+  "builtin:smolmachines": "./backends/smolmachines.ts",
 };
 
 /** A backend as the registry declares it, its freezer module loaded. */
@@ -46,6 +56,8 @@ export interface RegisteredBackend {
   freezer: FreezerClass;
   /** Its command templates, by name. */
   commands: Readonly<Record<string, Template>>;
+  /** Its engine's wording, when the registry declares it. */
+  engine?: Engine;
   /** The commands that copy a whole snapshot, which get the long timeout. */
   longRunning: readonly string[];
 }
@@ -117,10 +129,12 @@ export class Registry {
       requires: backend.requires,
       longRunning: backend.longRunning,
     });
-    return new backend.freezer.Backend(
-      { backend: backend.name, names: [backend.name, ...backend.aliases], commands },
-      options,
-    );
+    return new backend.freezer.Backend({
+      backend: backend.name,
+      names: [backend.name, ...backend.aliases],
+      commands,
+      ...backend.engine ? { engine: backend.engine } : {},
+    }, options);
   }
 
   /**
@@ -216,6 +230,7 @@ async function builtIn(): Promise<Registry> {
       module: entry.freezer,
       freezer: freezers[index],
       commands: entry.commands,
+      ...entry.engine ? { engine: entry.engine } : {},
       longRunning: entry.longRunning ?? [],
     });
   });
@@ -266,6 +281,16 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
       }
     }
     const freezer = await loadFreezerModule(url, name, entry.freezer, fail, source !== "built-in");
+    if (freezer.Backend.needsEngine && !entry.engine) {
+      fail(`backends.${name}.engine is missing; ${entry.freezer} needs it`);
+    }
+    for (const [kind, pattern] of Object.entries(entry.engine?.errors ?? {})) {
+      try {
+        new RegExp(pattern, "i");
+      } catch (error) {
+        fail(`backends.${name}.engine.errors.${kind}: ${(error as Error).message}`);
+      }
+    }
     for (const command of freezer.Backend.requiredCommands) {
       if (!Object.hasOwn(entry.commands, command)) {
         fail(`backends.${name}.commands.${command} is missing; ${entry.freezer} needs it`);
@@ -284,6 +309,7 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
       module: entry.freezer,
       freezer,
       commands: entry.commands,
+      ...entry.engine ? { engine: entry.engine } : {},
       longRunning: entry.longRunning ?? [],
     });
   }
@@ -298,8 +324,13 @@ async function loadFreezerModule(
   checkMode: boolean,
 ): Promise<FreezerClass> {
   const field = `backends.${backend}.freezer`;
+  const named = BUILTIN_BY_NAME[path];
+  if (path.startsWith("builtin:") && named === undefined) {
+    const known = Object.keys(BUILTIN_BY_NAME).map((name) => `"${name}"`).join(", ");
+    return fail(`${field}: there is no built-in module "${path}"; built-in modules: ${known}`);
+  }
   const moduleUrl = new URL(path, registryUrl);
-  if (checkMode && moduleUrl.protocol === "file:") {
+  if (named === undefined && checkMode && moduleUrl.protocol === "file:") {
     const file = fileURLToPath(moduleUrl);
     const writable = await writableByOthers(file);
     if (writable !== undefined) {
@@ -311,7 +342,11 @@ async function loadFreezerModule(
   }
   let module: { default?: unknown };
   try {
-    const builtin = registryUrl.href === BUILTIN_URL.href ? BUILTIN_FREEZERS[path] : undefined;
+    const builtin = named !== undefined
+      ? BUILTIN_FREEZERS[named]
+      : registryUrl.href === BUILTIN_URL.href
+      ? BUILTIN_FREEZERS[path]
+      : undefined;
     module = await (builtin ? builtin() : import(moduleUrl.href));
   } catch (error) {
     return fail(`${field}: cannot load ${path}: ${(error as Error).message.split("\n")[0]}`);

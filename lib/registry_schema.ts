@@ -20,6 +20,59 @@ export const TemplateSchema = v.pipe(
   ),
 );
 
+const Pattern = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.description(
+    "A regular expression (JavaScript syntax, matched case-insensitively) against the last line " +
+      "of a failed command's error output.",
+  ),
+);
+
+const Text = (description: string) =>
+  v.pipe(
+    v.string(),
+    v.minLength(1),
+    v.description(`${description} {slug}, {container} and {image} are replaced.`),
+  );
+
+/**
+ * What an engine says and what its user is told: what differs between
+ * Docker-compatible engines (docker, podman, nerdctl) run by one module.
+ */
+export const EngineSchema = v.pipe(
+  v.strictObject({
+    name: v.pipe(
+      v.string(),
+      v.minLength(1),
+      v.description('The engine in messages, e.g. "Docker".'),
+    ),
+    errors: v.pipe(
+      v.strictObject({
+        noSuchContainer: Pattern,
+        noSuchImage: Pattern,
+        unreachable: Pattern,
+        denied: Pattern,
+      }),
+      v.description(
+        "How the engine says that a container or an image does not exist, that it cannot be " +
+          "reached, and that the user may not use it.",
+      ),
+    ),
+    hints: v.pipe(
+      v.strictObject({
+        export: Text("A command that copies a snapshot image {image} into a file."),
+        shell: Text("A command that opens a shell in the running bottle {container}."),
+        list: Text("A command that lists every container, for a missing one."),
+        unreachable: Text("What to do when the engine cannot be reached."),
+        denied: Text("What to do when the user may not use the engine."),
+      }),
+      v.description("The hints bot-bottle prints."),
+    ),
+  }),
+  v.description("The engine's wording, for a module that serves several engines (builtin:docker)."),
+);
+
 /** One backend: its freezer module and its command templates. */
 export const BackendSchema = v.strictObject({
   description: v.optional(v.pipe(v.string(), v.description("What the backend runs."))),
@@ -34,11 +87,17 @@ export const BackendSchema = v.strictObject({
   ),
   freezer: v.pipe(
     v.string(),
-    v.regex(/^\.{1,2}\/.+\.ts$/, "the freezer must be a relative path to a .ts module"),
+    v.regex(
+      /^(\.{1,2}\/.+\.ts|builtin:[a-z][a-z0-9-]*)$/,
+      'the freezer must be a relative path to a .ts module, or "builtin:<backend>"',
+    ),
     v.description(
-      "The module whose default export is the backend's Freezer class, relative to this file.",
+      "The module whose default export is the backend's Freezer class, relative to this file; " +
+        'or a built-in one by name: "builtin:docker", "builtin:macos-container", ' +
+        '"builtin:smolmachines".',
     ),
   ),
+  engine: v.optional(EngineSchema),
   commands: v.pipe(
     v.record(
       v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase")),
@@ -76,6 +135,39 @@ export const RegistrySchema = v.strictObject({
     v.description("The backends, by the name stored in a bottle's metadata.json."),
   ),
 });
+
+/** An engine's wording, as the registry declares it (see {@linkcode EngineSchema}). */
+export interface Engine {
+  /** The engine in messages, e.g. `"Docker"`. */
+  name: string;
+  /** Regular expressions, matched case-insensitively against a failed command's errors. */
+  errors: {
+    /** The container does not exist. */
+    noSuchContainer: string;
+    /** The image does not exist. */
+    noSuchImage: string;
+    /** The engine cannot be reached. */
+    unreachable: string;
+    /** The user may not use the engine. */
+    denied: string;
+  };
+  /** Hints, with `{slug}`, `{container}` and `{image}` replaced. */
+  hints: {
+    /** A command that copies a snapshot image into a file. */
+    export: string;
+    /** A command that opens a shell in the running bottle. */
+    shell: string;
+    /** A command that lists every container. */
+    list: string;
+    /** What to do when the engine cannot be reached. */
+    unreachable: string;
+    /** What to do when the user may not use the engine. */
+    denied: string;
+  };
+}
+
+// The schema's output is an Engine: the compiler checks the two agree.
+const _schemaIsEngine = (output: v.InferOutput<typeof EngineSchema>): Engine => output;
 
 /** A parsed registry file. */
 export type RegistryFile = v.InferOutput<typeof RegistrySchema>;

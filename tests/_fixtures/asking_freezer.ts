@@ -7,9 +7,10 @@ import { CommitCancelled } from "../../lib/errors.ts";
 import { Freezer } from "../../lib/freezer.ts";
 import { DockerBackend } from "../../backends/docker.ts";
 
-/** Docker's backend with no commands declared: a commit here runs none. */
+/** Docker's backend with no commands or wording declared: a commit here runs none. */
 export class AskingBackend extends DockerBackend {
   static override readonly requiredCommands: readonly string[] = [];
+  static override readonly needsEngine: boolean = false;
 
   /** Asks the user, as a backend that must stop a bottle does. */
   ask(question: string): Promise<boolean> {
