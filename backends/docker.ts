@@ -7,9 +7,9 @@
 
 import * as v from "valibot";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
-import type { Agent } from "../lib/agent.ts";
-import type { ArtifactImages } from "../lib/artifact_names.ts";
-import type { CommandResult } from "../lib/backend_commands.ts";
+import type { Agent } from "../lib/state/agent.ts";
+import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
+import type { CommandResult } from "../lib/registry/backend_commands.ts";
 import {
   BackendError,
   BackendUnavailableError,
@@ -18,10 +18,10 @@ import {
 } from "../lib/errors.ts";
 import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
 import type { BackendOptions, BackendSpec, BottleStatus, InventoryEntry } from "../lib/backend.ts";
-import type { Engine } from "../lib/registry_schema.ts";
+import type { Engine } from "../lib/registry/registry_schema.ts";
 import { ImageBackend } from "./image.ts";
-import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
-import { KINDS } from "../lib/template.ts";
+import { emptyRunConfig, type RunConfig } from "../lib/state/run_config.ts";
+import { KINDS } from "../lib/registry/template.ts";
 
 const SLUG_LABEL = "bot-bottle.slug";
 

@@ -8,13 +8,13 @@
  */
 
 import { join } from "node:path";
-import type { Agent } from "../lib/agent.ts";
-import { type ArtifactImages, artifactNameProblem } from "../lib/artifact_names.ts";
+import type { Agent } from "../lib/state/agent.ts";
+import { type ArtifactImages, artifactNameProblem } from "../lib/archive/artifact_names.ts";
 import { Backend, type ImportContext, type StartSpec } from "../lib/backend.ts";
 import { BadInputError } from "../lib/errors.ts";
-import { imageOwnershipProblem } from "../lib/ownership.ts";
-import { emptyRunConfig, type RunConfig, runValues } from "../lib/run_config.ts";
-import type { TemplateValues } from "../lib/template.ts";
+import { imageOwnershipProblem } from "../lib/state/ownership.ts";
+import { emptyRunConfig, type RunConfig, runValues } from "../lib/state/run_config.ts";
+import type { TemplateValues } from "../lib/registry/template.ts";
 
 /** The base of the backends whose snapshots are images. */
 export abstract class ImageBackend extends Backend {

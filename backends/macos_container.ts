@@ -9,7 +9,7 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { semver } from "../lib/_internal/semver.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
-import type { Agent } from "../lib/agent.ts";
+import type { Agent } from "../lib/state/agent.ts";
 import {
   BackendError,
   BackendUnavailableError,
@@ -19,9 +19,9 @@ import {
 import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
 import { type BottleStatus, type InventoryEntry, type StartSpec } from "../lib/backend.ts";
 import { ImageBackend } from "./image.ts";
-import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
-import type { ArtifactImages } from "../lib/artifact_names.ts";
-import type { OciImageConfig } from "../lib/oci_image_layout.ts";
+import { emptyRunConfig, type RunConfig } from "../lib/state/run_config.ts";
+import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
+import type { OciImageConfig } from "../lib/archive/oci_image_layout.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
 
 /** The first `container` release that exports a running container live. */
@@ -363,7 +363,7 @@ export class MacosContainerFreezer extends Freezer<MacosContainerBackend> {
       const archive = join(dir, "image.tar");
       // Loaded here: node:crypto and the layout code are for this step only, and every
       // command loads this module with the registry.
-      const { writeOciImageArchive } = await import("../lib/oci_image_layout.ts");
+      const { writeOciImageArchive } = await import("../lib/archive/oci_image_layout.ts");
       await writeOciImageArchive(dir, {
         references: [image, this.bottles.imageName(agent.slug)],
         layer: rootfs,

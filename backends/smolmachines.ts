@@ -8,9 +8,9 @@
 import * as v from "valibot";
 import { semver } from "../lib/_internal/semver.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
-import type { Agent } from "../lib/agent.ts";
+import type { Agent } from "../lib/state/agent.ts";
 import { BackendError, BadInputError } from "../lib/errors.ts";
-import { fileOwnershipProblem } from "../lib/ownership.ts";
+import { fileOwnershipProblem } from "../lib/state/ownership.ts";
 import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
 import { Backend, type BottleStatus, type InventoryEntry, type StartSpec } from "../lib/backend.ts";
 

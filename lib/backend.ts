@@ -7,14 +7,14 @@
  * @module
  */
 
-import type { Agent } from "./agent.ts";
-import type { ArtifactImages } from "./artifact_names.ts";
-import type { BackendCommands, CommandResult } from "./backend_commands.ts";
+import type { Agent } from "./state/agent.ts";
+import type { ArtifactImages } from "./archive/artifact_names.ts";
+import type { BackendCommands, CommandResult } from "./registry/backend_commands.ts";
 import { BackendError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
-import type { RunConfig } from "./run_config.ts";
-import type { Engine } from "./registry_schema.ts";
-import type { TemplateValues } from "./template.ts";
+import type { RunConfig } from "./state/run_config.ts";
+import type { Engine } from "./registry/registry_schema.ts";
+import type { TemplateValues } from "./registry/template.ts";
 
 /** A bottle's state as bot-bottle reports it. */
 export type BottleStatus = "running" | "stopped" | "absent";

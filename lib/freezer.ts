@@ -7,11 +7,11 @@
  * @module
  */
 
-import { type Agent, loadAgent } from "./agent.ts";
+import { type Agent, loadAgent } from "./state/agent.ts";
 import type { Backend, BackendClass, BackendOptions, BackendSpec } from "./backend.ts";
 import { BadInputError, BotBottleError } from "./errors.ts";
-import type { RunConfig } from "./run_config.ts";
-import { newSnapshotId, type SnapshotRecord } from "./snapshot_history.ts";
+import type { RunConfig } from "./state/run_config.ts";
+import { newSnapshotId, type SnapshotRecord } from "./state/snapshot_history.ts";
 import { VERSION } from "./version.ts";
 
 export type {

@@ -2,7 +2,7 @@
 // that must stop a bottle do. It runs no external command: its artifact is a
 // name made from the slug.
 
-import type { Agent } from "../../lib/agent.ts";
+import type { Agent } from "../../lib/state/agent.ts";
 import { CommitCancelled } from "../../lib/errors.ts";
 import { Freezer } from "../../lib/freezer.ts";
 import { DockerBackend } from "../../backends/docker.ts";

@@ -535,7 +535,7 @@ Deno.test("smolmachines keeps each snapshot as its own file; the newest also und
 });
 
 Deno.test("smolmachines: a snapshot file that is a symbolic link counts as missing, never followed", async () => {
-  const { loadRegistry } = await import("../../lib/registry.ts");
+  const { loadRegistry } = await import("../../lib/registry/registry.ts");
   const dir = await Deno.makeTempDir();
   try {
     const target = join(dir, "elsewhere.smolmachine");
@@ -551,8 +551,8 @@ Deno.test("smolmachines: a snapshot file that is a symbolic link counts as missi
 });
 
 Deno.test("smolmachines: prune's leftover check finds snapshot files no history records", async () => {
-  const { loadRegistry } = await import("../../lib/registry.ts");
-  const { loadAgent } = await import("../../lib/agent.ts");
+  const { loadRegistry } = await import("../../lib/registry/registry.ts");
+  const { loadAgent } = await import("../../lib/state/agent.ts");
   await using home = await tempHome();
   const dir = await home.writeBottle(SLUG, { identity: SLUG, backend: "smolmachines" });
   await Deno.mkdir(join(dir, "snapshots"));

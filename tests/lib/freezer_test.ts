@@ -1,8 +1,8 @@
 import { deepStrictEqual, equal, rejects } from "node:assert/strict";
 import { join } from "node:path";
-import type { Agent } from "../../lib/agent.ts";
-import { BackendCommands } from "../../lib/backend_commands.ts";
-import { BottleState } from "../../lib/bottle_state.ts";
+import type { Agent } from "../../lib/state/agent.ts";
+import { BackendCommands } from "../../lib/registry/backend_commands.ts";
+import { BottleState } from "../../lib/state/bottle_state.ts";
 import {
   BackendError,
   BadInputError,
@@ -16,7 +16,7 @@ import {
   type FreezerOptions,
   type Frozen,
 } from "../../lib/freezer.ts";
-import { emptyRunConfig } from "../../lib/run_config.ts";
+import { emptyRunConfig } from "../../lib/state/run_config.ts";
 import { DockerBackend } from "../../backends/docker.ts";
 import type { BackendSpec } from "../../lib/backend.ts";
 import type { Prompter } from "../../lib/prompter.ts";

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import DockerFreezer from "../../backends/docker.ts";
 import { BadInputError } from "../../lib/errors.ts";
-import { loadRegistry, validateBuiltinRegistry } from "../../lib/registry.ts";
-import { PLACEHOLDERS } from "../../lib/template.ts";
+import { loadRegistry, validateBuiltinRegistry } from "../../lib/registry/registry.ts";
+import { PLACEHOLDERS } from "../../lib/registry/template.ts";
 
 // A registry file must name its freezer modules relative to itself, so temp
 // registries live in a temporary folder inside tests/, two levels below the

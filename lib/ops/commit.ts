@@ -4,12 +4,12 @@
  * @module
  */
 
-import { loadAgent } from "./agent.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import type { CommitResult } from "./freezer.ts";
-import { BotBottleError, Interrupted } from "./errors.ts";
+import { loadAgent } from "../state/agent.ts";
+import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import type { CommitResult } from "../freezer.ts";
+import { BotBottleError, Interrupted } from "../errors.ts";
 import { pruneHeld, retention } from "./prune.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode commit}. */
 export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {

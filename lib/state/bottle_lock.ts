@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { readFileNoFollow } from "./atomic_write.ts";
 import { BottleState, stateRoot } from "./bottle_state.ts";
-import { BadInputError, BottleBusyError } from "./errors.ts";
+import { BadInputError, BottleBusyError } from "../errors.ts";
 
 /** The lock file's name in the state directory. */
 export const LOCK_FILE = ".lock";

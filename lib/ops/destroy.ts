@@ -4,11 +4,11 @@
  * @module
  */
 
-import { type Agent, loadAgent } from "./agent.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import { CommitCancelled } from "./errors.ts";
-import { terminalPrompter } from "./prompter.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import { type Agent, loadAgent } from "../state/agent.ts";
+import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import { CommitCancelled } from "../errors.ts";
+import { terminalPrompter } from "../prompter.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode destroy}. */
 export interface DestroyOptions extends GetFreezerOptions, BottleLockOptions {
@@ -48,7 +48,7 @@ export interface DestroyResult {
  * @example
  * ```ts
  * import { destroy } from "./destroy.ts";
- * import { terminalPrompter } from "./prompter.ts";
+ * import { terminalPrompter } from "../prompter.ts";
  * await destroy("dev-abc12", { prompter: terminalPrompter({ yes: true }) });
  * ```
  */

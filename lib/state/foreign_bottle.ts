@@ -11,7 +11,7 @@
  */
 
 import type { Metadata } from "./metadata.ts";
-import type { Prompter } from "./prompter.ts";
+import type { Prompter } from "../prompter.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
 
 /** One thing a foreign bottle's run configuration asks of this host. */

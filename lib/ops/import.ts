@@ -6,17 +6,17 @@
  * @module
  */
 
-import { readBottleArchive } from "./bottle_archive.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import { BottleState, METADATA_FILE, stateRoot } from "./bottle_state.ts";
-import { BadInputError } from "./errors.ts";
-import { grantHostAccess, type HostAccess, reviewForeignBottle } from "./foreign_bottle.ts";
-import { validateMetadata } from "./metadata.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
-import { parseRunConfig } from "./run_config.ts";
-import { emptyHistory, type History } from "./snapshot_history.ts";
-import { parseSlug } from "./slug.ts";
-import { withTempDir } from "./temp_dir.ts";
+import { readBottleArchive } from "../archive/bottle_archive.ts";
+import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import { BottleState, METADATA_FILE, stateRoot } from "../state/bottle_state.ts";
+import { BadInputError } from "../errors.ts";
+import { grantHostAccess, type HostAccess, reviewForeignBottle } from "../state/foreign_bottle.ts";
+import { validateMetadata } from "../state/metadata.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import { parseRunConfig } from "../state/run_config.ts";
+import { emptyHistory, type History } from "../state/snapshot_history.ts";
+import { parseSlug } from "../state/slug.ts";
+import { withTempDir } from "../temp_dir.ts";
 
 /** Options for {@linkcode importBottle}. */
 export interface ImportOptions extends GetFreezerOptions, BottleLockOptions {

@@ -4,11 +4,11 @@
  * @module
  */
 
-import { type Agent, loadAgent } from "./agent.ts";
-import { listStateSlugs, stateRoot } from "./bottle_state.ts";
-import { BackendError, BadInputError } from "./errors.ts";
-import type { InventoryEntry } from "./backend.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import { type Agent, loadAgent } from "../state/agent.ts";
+import { listStateSlugs, stateRoot } from "../state/bottle_state.ts";
+import { BackendError, BadInputError } from "../errors.ts";
+import type { InventoryEntry } from "../backend.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
 
 /** One bottle in a listing. The field names are stable: scripts read them from `ls --json`. */
 export interface BottleRow {

@@ -12,8 +12,8 @@
  * @module
  */
 
-import { BadInputError } from "./errors.ts";
-import { isSlug } from "./slug.ts";
+import { BadInputError } from "../errors.ts";
+import { isSlug } from "../state/slug.ts";
 
 /** A kind of value a placeholder accepts. */
 export interface PlaceholderKind {

@@ -9,25 +9,25 @@
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as v from "valibot";
-import builtinRegistry from "../registry.json" with { type: "json" };
+import builtinRegistry from "../../registry.json" with { type: "json" };
 import { BackendCommands, type BackendCommandsOptions } from "./backend_commands.ts";
-import { BadInputError } from "./errors.ts";
-import { Backend, type BackendOptions } from "./backend.ts";
-import { Freezer, type FreezerClass } from "./freezer.ts";
+import { BadInputError } from "../errors.ts";
+import { Backend, type BackendOptions } from "../backend.ts";
+import { Freezer, type FreezerClass } from "../freezer.ts";
 import { type Engine, type RegistryFile, RegistrySchema } from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
 import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
 
-const BUILTIN_URL = new URL("../registry.json", import.meta.url);
+const BUILTIN_URL = new URL("../../registry.json", import.meta.url);
 
 /**
  * The built-in freezers, imported by literal specifiers: `deno compile`
  * bundles them, and nothing loads them before the registry does.
  */
 const BUILTIN_FREEZERS: Readonly<Record<string, () => Promise<{ default?: unknown }>>> = {
-  "./backends/docker.ts": () => import("../backends/docker.ts"),
-  "./backends/macos_container.ts": () => import("../backends/macos_container.ts"),
-  "./backends/smolmachines.ts": () => import("../backends/smolmachines.ts"),
+  "./backends/docker.ts": () => import("../../backends/docker.ts"),
+  "./backends/macos_container.ts": () => import("../../backends/macos_container.ts"),
+  "./backends/smolmachines.ts": () => import("../../backends/smolmachines.ts"),
 };
 
 /**

@@ -21,7 +21,7 @@ import {
   readFileNoFollow,
   writeFilesTogether,
 } from "./atomic_write.ts";
-import { BadInputError } from "./errors.ts";
+import { BadInputError } from "../errors.ts";
 import { type Metadata, validateMetadata } from "./metadata.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
 import {

@@ -4,12 +4,12 @@
  * @module
  */
 
-import { loadAgent } from "./agent.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import { BackendError, BadInputError, CommitCancelled } from "./errors.ts";
-import { terminalPrompter } from "./prompter.ts";
-import { findSnapshot } from "./snapshot_history.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import { loadAgent } from "../state/agent.ts";
+import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import { BackendError, BadInputError, CommitCancelled } from "../errors.ts";
+import { terminalPrompter } from "../prompter.ts";
+import { findSnapshot } from "../state/snapshot_history.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode resume}. */
 export interface ResumeOptions extends GetFreezerOptions, BottleLockOptions {

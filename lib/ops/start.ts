@@ -4,13 +4,13 @@
  * @module
  */
 
-import { lockSlug } from "./bottle_lock.ts";
-import { BottleState, stateRoot } from "./bottle_state.ts";
-import { BadInputError } from "./errors.ts";
-import type { StartSpec } from "./backend.ts";
+import { lockSlug } from "../state/bottle_lock.ts";
+import { BottleState, stateRoot } from "../state/bottle_state.ts";
+import { BadInputError } from "../errors.ts";
+import type { StartSpec } from "../backend.ts";
 import { dirname } from "node:path";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
-import { mintSlug, slugFromLabel } from "./slug.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import { mintSlug, slugFromLabel } from "../state/slug.ts";
 
 /** Options for {@linkcode start}. */
 export interface StartOptions extends GetFreezerOptions, Partial<StartSpec> {

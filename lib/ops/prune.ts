@@ -5,12 +5,12 @@
  * @module
  */
 
-import { loadAgent } from "./agent.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import { listStateSlugs, stateRoot } from "./bottle_state.ts";
-import { BadInputError, BottleBusyError } from "./errors.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
-import type { SnapshotRecord } from "./snapshot_history.ts";
+import { loadAgent } from "../state/agent.ts";
+import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import { listStateSlugs, stateRoot } from "../state/bottle_state.ts";
+import { BadInputError, BottleBusyError } from "../errors.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import type { SnapshotRecord } from "../state/snapshot_history.ts";
 
 /** How many snapshots a bottle keeps when nothing says otherwise. */
 export const DEFAULT_KEEP = 10;

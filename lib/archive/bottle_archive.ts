@@ -36,9 +36,9 @@ import { type Extract, extract as tarExtract, type Pack, pack as tarPack } from 
 import * as v from "valibot";
 import type { Compression } from "./archive_compression.ts";
 import { type ArtifactImages, ArtifactNamesReader } from "./artifact_names.ts";
-import { BadInputError } from "./errors.ts";
-import { describeIssues } from "./schema_issues.ts";
-import { isSlug } from "./slug.ts";
+import { BadInputError } from "../errors.ts";
+import { describeIssues } from "../registry/schema_issues.ts";
+import { isSlug } from "../state/slug.ts";
 
 /**
  * The archive format this bot-bottle writes: 2, or 1 when asked for gzip (a
@@ -328,7 +328,7 @@ export async function writeBottleArchive(
  * @example Import a snapshot
  * ```ts ignore
  * import { readBottleArchive } from "./bottle_archive.ts";
- * import { withTempDir } from "./temp_dir.ts";
+ * import { withTempDir } from "../temp_dir.ts";
  *
  * await withTempDir(async (dir) => {
  *   const archive = await readBottleArchive("dev-abc12.bottle", dir);

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type CliCommand, COMMON_OPTIONS } from "./cli/command.ts";
+import { type CliCommand, COMMON_OPTIONS } from "./command.ts";
 
 /** The shells {@linkcode completionScript} writes for. */
 export const COMPLETION_SHELLS = ["bash", "zsh", "fish"] as const;

@@ -6,16 +6,16 @@
  */
 
 import { resolve } from "node:path";
-import { loadAgent } from "./agent.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import type { Compression } from "./archive_compression.ts";
-import { type ArchiveManifest, writeBottleArchive } from "./bottle_archive.ts";
-import { BadInputError } from "./errors.ts";
-import { METADATA_FILE, RUN_CONFIG_FILE } from "./bottle_state.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
-import { findSnapshot, type History } from "./snapshot_history.ts";
-import { withTempDir } from "./temp_dir.ts";
-import { VERSION } from "./version.ts";
+import { loadAgent } from "../state/agent.ts";
+import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import type { Compression } from "../archive/archive_compression.ts";
+import { type ArchiveManifest, writeBottleArchive } from "../archive/bottle_archive.ts";
+import { BadInputError } from "../errors.ts";
+import { METADATA_FILE, RUN_CONFIG_FILE } from "../state/bottle_state.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import { findSnapshot, type History } from "../state/snapshot_history.ts";
+import { withTempDir } from "../temp_dir.ts";
+import { VERSION } from "../version.ts";
 
 /** Options for {@linkcode exportBottle}. */
 export interface ExportOptions extends GetFreezerOptions, BottleLockOptions {
