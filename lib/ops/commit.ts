@@ -4,12 +4,12 @@
  * @module
  */
 
-import { loadAgent } from "../state/agent.ts";
-import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import { openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
 import type { CommitResult } from "../freezer.ts";
 import { BotBottleError, Interrupted } from "../errors.ts";
 import { pruneHeld, retention } from "./prune.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode commit}. */
 export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {
@@ -56,10 +56,9 @@ export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {
  */
 export async function commit(slug: string, options: CommitOptions = {}): Promise<CommitResult> {
   const keep = options.keep ?? retention();
-  await using _lock = await lockSlug(slug, "commit", options);
-  const agent = await loadAgent(slug, options.root);
-  const registry = options.registry ?? await loadRegistry();
-  const result = await registry.getFreezer(agent.backend, options).commit(agent, {
+  await using bottle = await openBottle(slug, "commit", options);
+  const freezer = bottle.registry.freezerOver(bottle.backend, options);
+  const result = await freezer.commit(bottle.agent, {
     message: options.message,
     ...options.pause === false ? { pause: false } : {},
   });
@@ -67,7 +66,7 @@ export async function commit(slug: string, options: CommitOptions = {}): Promise
   // Retention runs only after the commit succeeded, and its failure does not undo it.
   const log = options.log ?? (() => {});
   try {
-    const pruned = await pruneHeld(slug, { ...options, registry, keep }, false);
+    const pruned = await pruneHeld(bottle, { ...options, keep }, false);
     result.pruned = pruned.removed.map((record) => record.id);
     if (pruned.removed.length > 0) {
       log(

@@ -4,11 +4,12 @@
  * @module
  */
 
-import { type Agent, loadAgent } from "../state/agent.ts";
-import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import type { Agent } from "../state/agent.ts";
+import { openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
 import { CommitCancelled } from "../errors.ts";
 import { terminalPrompter } from "../prompter.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode destroy}. */
 export interface DestroyOptions extends GetFreezerOptions, BottleLockOptions {
@@ -53,10 +54,8 @@ export interface DestroyResult {
  * ```
  */
 export async function destroy(slug: string, options: DestroyOptions = {}): Promise<DestroyResult> {
-  await using _lock = await lockSlug(slug, "destroy", options);
-  const agent = await loadAgent(slug, options.root);
-  const registry = options.registry ?? await loadRegistry();
-  const backend = registry.getBackend(agent.backend, options);
+  await using bottle = await openBottle(slug, "destroy", options);
+  const { agent, backend } = bottle;
   const log = options.log ?? (() => {});
   const status = await backend.bottleStatus(slug);
   const named = options.keepSnapshot ? [] : await snapshotArtifacts(agent, backend.name);

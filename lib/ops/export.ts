@@ -6,13 +6,14 @@
  */
 
 import { resolve } from "node:path";
-import { loadAgent } from "../state/agent.ts";
-import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+
+import { openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
 import type { Compression } from "../archive/archive_compression.ts";
 import { type ArchiveManifest, writeBottleArchive } from "../archive/bottle_archive.ts";
 import { BadInputError } from "../errors.ts";
 import { METADATA_FILE, RUN_CONFIG_FILE } from "../state/bottle_state.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 import { findSnapshot, type History } from "../state/snapshot_history.ts";
 import { withTempDir } from "../temp_dir.ts";
 import { VERSION } from "../version.ts";
@@ -65,10 +66,8 @@ export async function exportBottle(
   options: ExportOptions = {},
 ): Promise<ExportResult> {
   // Shared: exports run side by side, but not while the bottle's snapshots change.
-  await using _lock = await lockSlug(slug, "export", options, { shared: true });
-  const agent = await loadAgent(slug, options.root);
-  const registry = options.registry ?? await loadRegistry();
-  const backend = registry.getBackend(agent.backend, options);
+  await using bottle = await openBottle(slug, "export", options, { shared: true });
+  const { agent, backend } = bottle;
   const history = await agent.state.readHistory(backend.name);
   if (history.snapshots.length === 0) {
     throw new BadInputError(

@@ -6,7 +6,8 @@
  */
 
 import { loadAgent } from "../state/agent.ts";
-import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import { type LoadedBottle, openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
 import { listStateSlugs, stateRoot } from "../state/bottle_state.ts";
 import { BadInputError, BottleBusyError } from "../errors.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
@@ -89,8 +90,8 @@ export interface PruneResult {
  */
 export async function prune(slug: string, options: PruneOptions = {}): Promise<PruneResult> {
   checkKeep(options.keep ?? retention());
-  await using _lock = await lockSlug(slug, "prune", options);
-  return await pruneHeld(slug, options);
+  await using bottle = await openBottle(slug, "prune", options);
+  return await pruneHeld(bottle, options);
 }
 
 function checkKeep(keep: number): void {
@@ -103,22 +104,20 @@ function checkKeep(keep: number): void {
  * {@linkcode prune} for a caller that holds the bottle's lock (a commit's
  * retention).
  *
- * @param slug The bottle's slug.
+ * @param bottle The bottle, opened by the caller.
  * @param options How many to keep, and whether to only look.
  * @param leftovers Also look for what a failed commit or import left (default
  * `true`; a commit's retention, right after a commit that succeeded, skips it).
  * @returns What was (or would be) removed.
  */
 export async function pruneHeld(
-  slug: string,
+  { agent, backend }: LoadedBottle,
   options: PruneOptions = {},
   leftovers = true,
 ): Promise<PruneResult> {
   const keep = options.keep ?? retention();
   checkKeep(keep);
-  const agent = await loadAgent(slug, options.root);
-  const registry = options.registry ?? await loadRegistry();
-  const backend = registry.getBackend(agent.backend, options);
+  const { slug } = agent;
   const history = await agent.state.readHistory(backend.name);
   const protect = new Set(history.snapshots.slice(-keep).map((record) => record.id));
   if (history.resumedFrom && (await backend.bottleStatus(slug)) !== "absent") {

@@ -4,12 +4,12 @@
  * @module
  */
 
-import { loadAgent } from "../state/agent.ts";
-import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import { openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
 import { BackendError, BadInputError, CommitCancelled } from "../errors.ts";
 import { terminalPrompter } from "../prompter.ts";
 import { findSnapshot } from "../state/snapshot_history.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode resume}. */
 export interface ResumeOptions extends GetFreezerOptions, BottleLockOptions {
@@ -66,10 +66,8 @@ export interface ResumeResult {
  * ```
  */
 export async function resume(slug: string, options: ResumeOptions = {}): Promise<ResumeResult> {
-  await using _lock = await lockSlug(slug, "resume", options);
-  const agent = await loadAgent(slug, options.root);
-  const registry = options.registry ?? await loadRegistry();
-  const backend = registry.getBackend(agent.backend, options);
+  await using opened = await openBottle(slug, "resume", options);
+  const { agent, backend } = opened;
   const log = options.log ?? (() => {});
   const history = await agent.state.readHistory(backend.name);
   if (history.snapshots.length === 0) {

@@ -147,7 +147,18 @@ export class Registry {
    * @throws {BadInputError} When no backend has that name, listing the known ones.
    */
   getFreezer(name: string, options: GetFreezerOptions = {}): Freezer {
-    return new (this.resolve(name).freezer)(this.getBackend(name, options), options);
+    return this.freezerOver(this.getBackend(name, options), options);
+  }
+
+  /**
+   * Builds the freezer of a backend already built (by {@linkcode Registry.getBackend}).
+   *
+   * @param backend The backend.
+   * @param options Where the freezer logs.
+   * @returns A freezer over that backend.
+   */
+  freezerOver(backend: Backend, options: GetFreezerOptions = {}): Freezer {
+    return new (this.resolve(backend.name).freezer)(backend, options);
   }
 }
 

@@ -221,7 +221,31 @@ export async function lockSlug(
   options: LockSlugOptions,
   mode: Pick<LockOptions, "shared" | "create"> = {},
 ): Promise<BottleLock> {
-  return await lockBottle(new BottleState(slug, options.root ?? stateRoot()), operation, {
+  return await lockState(
+    new BottleState(slug, options.root ?? stateRoot()),
+    operation,
+    options,
+    mode,
+  );
+}
+
+/**
+ * {@linkcode lockSlug} for a bottle whose {@linkcode BottleState} the
+ * operation already has (so one command works through one).
+ *
+ * @param state The bottle's state directory.
+ * @param operation The operation, for a waiting process's message.
+ * @param options How to wait, and where the waiting line goes.
+ * @param mode A shared lock, or a state directory to create.
+ * @returns The lock.
+ */
+export async function lockState(
+  state: BottleState,
+  operation: string,
+  options: LockSlugOptions,
+  mode: Pick<LockOptions, "shared" | "create"> = {},
+): Promise<BottleLock> {
+  return await lockBottle(state, operation, {
     wait: options.wait,
     signal: options.signal,
     log: options.onWait ?? options.log,
