@@ -83,6 +83,7 @@ export {
   BadInputError,
   BotBottleError,
   BottleBusyError,
+  Cancelled,
   CommitCancelled,
   Interrupted,
   UsageError,

@@ -7,7 +7,7 @@
 import type { Agent } from "../state/agent.ts";
 import { openBottle } from "./open.ts";
 import type { BottleLockOptions } from "../state/bottle_lock.ts";
-import { CommitCancelled } from "../errors.ts";
+import { Cancelled } from "../errors.ts";
 import { terminalPrompter } from "../prompter.ts";
 import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
@@ -43,7 +43,7 @@ export interface DestroyResult {
  * @param options What to keep, and how to ask.
  * @returns What was removed.
  * @throws {BadInputError} When the slug is invalid or the bottle has no state.
- * @throws {CommitCancelled} When the user declined.
+ * @throws {Cancelled} When the user declined.
  * @throws {UsageError} When a confirmation is needed and cannot be asked.
  *
  * @example
@@ -82,7 +82,7 @@ export async function destroy(slug: string, options: DestroyOptions = {}): Promi
   }
   const prompter = options.prompter ?? terminalPrompter({ interactive: false });
   if (!(await prompter.confirm(`destroy bottle "${slug}": ${losses.join("; ")}?`))) {
-    throw new CommitCancelled(`destroy cancelled; bottle "${slug}" was left as it was`);
+    throw new Cancelled(`destroy cancelled; bottle "${slug}" was left as it was`);
   }
   const result: DestroyResult = { slug, removedBottle: status !== "absent" };
   if (status !== "absent") {

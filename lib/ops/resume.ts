@@ -6,7 +6,7 @@
 
 import { openBottle } from "./open.ts";
 import type { BottleLockOptions } from "../state/bottle_lock.ts";
-import { BackendError, BadInputError, CommitCancelled } from "../errors.ts";
+import { BackendError, BadInputError, Cancelled } from "../errors.ts";
 import { terminalPrompter } from "../prompter.ts";
 import { findSnapshot } from "../state/snapshot_history.ts";
 import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
@@ -55,7 +55,7 @@ export interface ResumeResult {
  * @returns The resumed bottle and how long it took.
  * @throws {BadInputError} When the bottle has no state, no snapshot, a snapshot
  * that is gone, or a running bottle of that name and no `replace`.
- * @throws {CommitCancelled} When the user declined replacing a running bottle.
+ * @throws {Cancelled} When the user declined replacing a running bottle.
  * @throws {BackendError} When the backend failed, or the bottle did not come up.
  * @throws {BottleBusyError} When another process works on the bottle and `wait` is `false`.
  *
@@ -109,7 +109,7 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
         `change since its snapshot; replace it?`,
     );
     if (!yes) {
-      throw new CommitCancelled(`resume cancelled; bottle "${slug}" is still running`);
+      throw new Cancelled(`resume cancelled; bottle "${slug}" is still running`);
     }
   }
   if (status !== "absent") {

@@ -1,4 +1,4 @@
-import { deepStrictEqual, equal, rejects } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
 import type { Agent } from "../../lib/state/agent.ts";
 import { BackendCommands } from "../../lib/registry/backend_commands.ts";
@@ -7,6 +7,7 @@ import {
   BackendError,
   BadInputError,
   BotBottleError,
+  Cancelled,
   CommitCancelled,
   UsageError,
 } from "../../lib/errors.ts";
@@ -406,4 +407,23 @@ Deno.test("run() does not explain errors that are not backend failures", async (
     name: "TypeError",
     message: 'backend "fake" has no command "undeclared"',
   });
+});
+
+Deno.test("every error is named after its class; CommitCancelled is a Cancelled", () => {
+  const errors = [
+    new BotBottleError("x"),
+    new BadInputError("x"),
+    new UsageError("x"),
+    new Cancelled(),
+    new CommitCancelled(),
+  ];
+  deepStrictEqual(errors.map((error) => error.name), [
+    "BotBottleError",
+    "BadInputError",
+    "UsageError",
+    "Cancelled",
+    "CommitCancelled",
+  ]);
+  ok(new CommitCancelled() instanceof Cancelled);
+  equal(new Cancelled().message, "cancelled; nothing was changed");
 });
