@@ -192,25 +192,40 @@ export async function loadRegistry(options: LoadRegistryOptions = {}): Promise<R
   const path = options.path ?? (Deno.env.get("BOT_BOTTLE_REGISTRY") || undefined);
   if (path === undefined) return await builtIn();
   const url = pathToFileURL(resolve(path));
-  const writable = await writableByOthers(fileURLToPath(url));
-  if (writable !== undefined) {
-    throw new BadInputError(
-      `the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""} is writable by ` +
-        `group or others (mode ${writable}), so they could choose the commands bot-bottle runs; ` +
-        `run "chmod go-w ${path}"` +
-        (fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : ""),
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(await Deno.readTextFile(url));
-  } catch (error) {
-    throw new BadInputError(
+  const cannotLoad = (error: unknown) =>
+    new BadInputError(
       `cannot load the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""}: ` +
         `${(error as Error).message}; fix the file` +
         (fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : ""),
       { cause: error },
     );
+  // One open file: its mode is checked on the very file that is then read.
+  let file: Deno.FsFile | undefined;
+  let text: string;
+  try {
+    file = await Deno.open(fileURLToPath(url), { read: true });
+    const writable = modeIfWritableByOthers((await file.stat()).mode);
+    if (writable !== undefined) {
+      throw new BadInputError(
+        `the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""} is writable by ` +
+          `group or others (mode ${writable}), so they could choose the commands bot-bottle ` +
+          `runs; run "chmod go-w ${path}"` +
+          (fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : ""),
+      );
+    }
+    const readable = file.readable;
+    file = undefined; // the stream closes it
+    text = await new Response(readable).text();
+  } catch (error) {
+    file?.close();
+    if (error instanceof BadInputError) throw error;
+    throw cannotLoad(error);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw cannotLoad(error);
   }
   return await buildRegistry(path, url, json);
 }
@@ -382,7 +397,11 @@ async function loadFreezerModule(
  * (also when it cannot be read: loading it reports that).
  */
 async function writableByOthers(file: string): Promise<string | undefined> {
-  const mode = await Deno.stat(file).then((info) => info.mode, () => null);
+  return modeIfWritableByOthers(await Deno.stat(file).then((info) => info.mode, () => null));
+}
+
+/** A file mode in octal (e.g. `"0664"`) when group or others may write, else `undefined`. */
+function modeIfWritableByOthers(mode: number | null): string | undefined {
   if (mode === null || (mode & 0o022) === 0) return undefined;
   return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
 }

@@ -179,6 +179,9 @@ export class BottleState {
    * @throws {TypeError} When `reference` is empty or spans lines.
    * @throws {BadInputError} When the directory or the file is a symbolic
    * link, or not what it should be; nothing is written.
+   * @deprecated Nothing in bot-bottle uses it, and it writes `committed-image`
+   * apart from the history: use {@linkcode BottleState.recordCommit}, which
+   * writes both all or nothing.
    */
   async writeCommittedImage(reference: string): Promise<void> {
     await this.#write([{ name: COMMITTED_IMAGE_FILE, content: referenceLine(reference) }]);
