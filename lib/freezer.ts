@@ -9,7 +9,8 @@
 
 import { type Agent, loadAgent } from "./state/agent.ts";
 import type { Backend, BackendClass, BackendOptions, BackendSpec } from "./backend.ts";
-import { BadInputError, BotBottleError } from "./errors.ts";
+import { BadInputError, BotBottleError, Interrupted } from "./errors.ts";
+import { pruneHeld, retention } from "./ops/prune.ts";
 import type { RunConfig } from "./state/run_config.ts";
 import { newSnapshotId, type SnapshotRecord } from "./state/snapshot_history.ts";
 import { VERSION } from "./version.ts";
@@ -103,8 +104,9 @@ export interface FreezerClass {
  * The base class of every backend's freezer. {@linkcode Freezer.commit} owns
  * the flow: the subclass's {@linkcode Freezer.freeze} makes the snapshot with
  * the backend, then `committed-image` and the history are written, then the
- * bottle is marked preserved, then the resume and export hints are logged.
- * Nothing is recorded unless the snapshot succeeded.
+ * bottle is marked preserved, then the resume and export hints are logged,
+ * then automatic retention prunes old snapshots. Nothing is recorded unless
+ * the snapshot succeeded.
  *
  * @typeParam B The backend the subclass snapshots with.
  */
@@ -182,7 +184,9 @@ export abstract class Freezer<B extends Backend = Backend> {
   }
 
   /**
-   * Snapshots the bottle and records the snapshot in its state directory.
+   * Snapshots the bottle and records the snapshot in its state directory,
+   * then prunes the snapshots beyond the newest `keep` (default:
+   * `BOT_BOTTLE_KEEP_SNAPSHOTS`, else 10; 0 keeps all).
    *
    * @param agent The bottle; its `backend` must be one this freezer serves.
    * @returns What was committed, with the resume and export commands.
@@ -192,8 +196,9 @@ export abstract class Freezer<B extends Backend = Backend> {
    */
   async commit(
     agent: Agent,
-    options: { message?: string; pause?: boolean } = {},
+    options: { message?: string; pause?: boolean; keep?: number } = {},
   ): Promise<CommitResult> {
+    const keep = options.keep ?? retention();
     if (!this.names.includes(agent.backend)) {
       throw new BadInputError(
         `bottle "${agent.slug}" runs on backend "${agent.backend}", not "${this.backend}"`,
@@ -264,7 +269,38 @@ export abstract class Freezer<B extends Backend = Backend> {
     for (const warning of warnings) this.log(`warning: ${warning}`);
     this.log(`to resume from this snapshot: ${result.resumeCommand}`);
     this.log(`to export for migration: ${result.exportCommand}`);
+    if (keep > 0) result.pruned = await this.#retain(agent, keep);
     return result;
+  }
+
+  /**
+   * Automatic retention, once the commit succeeded: prunes the snapshots
+   * beyond the newest `keep`. Its failure does not undo the commit: it is
+   * logged as a warning.
+   *
+   * @returns The ids of the snapshots removed.
+   */
+  async #retain(agent: Agent, keep: number): Promise<string[]> {
+    try {
+      const pruned = await pruneHeld({ agent, backend: this.bottles }, { keep }, false);
+      const ids = pruned.removed.map((record) => record.id);
+      if (ids.length > 0) {
+        this.log(
+          `removed ${ids.length} old snapshot(s) beyond the newest ${keep} ` +
+            `(${ids.join(", ")}); BOT_BOTTLE_KEEP_SNAPSHOTS sets how many are kept`,
+        );
+      }
+      return ids;
+    } catch (error) {
+      if (!(error instanceof BotBottleError)) throw error;
+      this.log(
+        error instanceof Interrupted
+          ? `warning: pruning old snapshots was interrupted (${error.signal}); the commit itself ` +
+            `is recorded, and "bot-bottle prune ${agent.slug}" finishes the pruning`
+          : `warning: old snapshots were not pruned: ${error.message}`,
+      );
+      return [];
+    }
   }
 
   /**

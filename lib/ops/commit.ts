@@ -7,8 +7,6 @@
 import { openBottle } from "./open.ts";
 import type { BottleLockOptions } from "../state/bottle_lock.ts";
 import type { CommitResult } from "../freezer.ts";
-import { BotBottleError, Interrupted } from "../errors.ts";
-import { pruneHeld, retention } from "./prune.ts";
 import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode commit}. */
@@ -55,33 +53,11 @@ export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {
  * ```
  */
 export async function commit(slug: string, options: CommitOptions = {}): Promise<CommitResult> {
-  const keep = options.keep ?? retention();
   await using bottle = await openBottle(slug, "commit", options);
   const freezer = bottle.registry.freezerOver(bottle.backend, options);
-  const result = await freezer.commit(bottle.agent, {
+  return await freezer.commit(bottle.agent, {
     message: options.message,
     ...options.pause === false ? { pause: false } : {},
+    ...options.keep === undefined ? {} : { keep: options.keep },
   });
-  if (keep === 0) return result;
-  // Retention runs only after the commit succeeded, and its failure does not undo it.
-  const log = options.log ?? (() => {});
-  try {
-    const pruned = await pruneHeld(bottle, { ...options, keep }, false);
-    result.pruned = pruned.removed.map((record) => record.id);
-    if (pruned.removed.length > 0) {
-      log(
-        `removed ${pruned.removed.length} old snapshot(s) beyond the newest ${keep} ` +
-          `(${result.pruned.join(", ")}); BOT_BOTTLE_KEEP_SNAPSHOTS sets how many are kept`,
-      );
-    }
-  } catch (error) {
-    if (!(error instanceof BotBottleError)) throw error;
-    log(
-      error instanceof Interrupted
-        ? `warning: pruning old snapshots was interrupted (${error.signal}); the commit itself ` +
-          `is recorded, and "bot-bottle prune ${slug}" finishes the pruning`
-        : `warning: old snapshots were not pruned: ${error.message}`,
-    );
-  }
-  return result;
 }

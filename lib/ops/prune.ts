@@ -111,7 +111,7 @@ function checkKeep(keep: number): void {
  * @returns What was (or would be) removed.
  */
 export async function pruneHeld(
-  { agent, backend }: LoadedBottle,
+  { agent, backend }: Pick<LoadedBottle, "agent" | "backend">,
   options: PruneOptions = {},
   leftovers = true,
 ): Promise<PruneResult> {
