@@ -85,7 +85,8 @@ export async function exportBottle(
         `on ${backend.name}; export another one (see "bot-bottle snapshots ${slug}")`,
     );
   }
-  const metadataJson = await agent.state.readText(METADATA_FILE);
+  // The text openBottle read and validated, under the same lock: read once.
+  const metadataJson = agent.state.metadataText ?? await agent.state.readText(METADATA_FILE);
   if (metadataJson === undefined) {
     throw new BadInputError(
       `${agent.state.path(METADATA_FILE)} disappeared during the export; nothing was ` +

@@ -69,6 +69,7 @@ export function stateRoot(env: Pick<Deno.Env, "get"> = Deno.env): string {
  * directory, nor a symbolic link in place of the directory or of a file.
  */
 export class BottleState {
+  #metadataText: string | undefined;
   /** The bottle's slug. */
   readonly slug: string;
   /** The state root, e.g. `~/.bot-bottle`. */
@@ -125,6 +126,7 @@ export class BottleState {
         }); fix or restore the file`,
       );
     }
+    this.#metadataText = decodeText(read.data, file);
     return result.metadata;
   }
 
@@ -343,6 +345,15 @@ export class BottleState {
    * file is not UTF-8 text.
    * @throws {TypeError} When `name` is not a plain file name (it holds `/`, or is `..`).
    */
+  /**
+   * The text of `metadata.json` as {@linkcode BottleState.readMetadata} last
+   * read and validated it (`undefined` before), so an operation that carries
+   * the file on (export) reads it once.
+   */
+  get metadataText(): string | undefined {
+    return this.#metadataText;
+  }
+
   async readText(name: string): Promise<string | undefined> {
     const read = await this.#read(name);
     return read === undefined ? undefined : decodeText(read.data, this.path(name));
