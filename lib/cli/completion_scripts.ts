@@ -81,6 +81,8 @@ function option(long: string, short: string, description: string): OptionSpec {
  * @returns What its operand completes to.
  * @example
  * ```ts
+ * import { operandCompletion } from "./completion_scripts.ts";
+ * import { exportCommand } from "./export.ts";
  * operandCompletion(exportCommand); // "slug", from "bot-bottle export <slug> [--at <id|~N>] …"
  * ```
  */
@@ -127,6 +129,8 @@ function commandSpec(command: CliCommand, options: CompletionScriptOptions): Com
  * @returns The script, to be sourced by (or installed for) that shell.
  * @example
  * ```ts
+ * import { completionScript } from "./completion_scripts.ts";
+ * import { COMMANDS } from "./commands.ts";
  * await Deno.writeTextFile("bot-bottle.bash", completionScript("bash", COMMANDS));
  * ```
  */

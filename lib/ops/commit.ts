@@ -47,7 +47,7 @@ export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {
  *
  * @example
  * ```ts
- * import { commit } from "./commit.ts";
+ * import { commit } from "@bot-bottle/bot-bottle";
  * const result = await commit("dev-abc12", { log: console.error });
  * console.log(result.artifact); // bot-bottle-committed-dev-abc12:latest
  * ```

@@ -48,8 +48,8 @@ export interface DestroyResult {
  *
  * @example
  * ```ts
- * import { destroy } from "./destroy.ts";
- * import { terminalPrompter } from "../prompter.ts";
+ * import { destroy } from "@bot-bottle/bot-bottle";
+ * import { terminalPrompter } from "@bot-bottle/bot-bottle";
  * await destroy("dev-abc12", { prompter: terminalPrompter({ yes: true }) });
  * ```
  */

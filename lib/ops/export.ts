@@ -57,7 +57,7 @@ export interface ExportResult {
  *
  * @example
  * ```ts
- * import { exportBottle } from "./export.ts";
+ * import { exportBottle } from "@bot-bottle/bot-bottle";
  * const { file } = await exportBottle("dev-abc12", { out: "/tmp/dev.bottle" });
  * ```
  */

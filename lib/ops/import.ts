@@ -83,7 +83,7 @@ export interface ImportResult {
  *
  * @example
  * ```ts
- * import { importBottle } from "./import.ts";
+ * import { importBottle } from "@bot-bottle/bot-bottle";
  * const { resumeCommand } = await importBottle("dev-abc12-20261124T141500Z.bottle");
  * ```
  */

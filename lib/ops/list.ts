@@ -60,7 +60,7 @@ export interface ListOptions extends GetFreezerOptions {
  *
  * @example
  * ```ts
- * import { list } from "./list.ts";
+ * import { list } from "@bot-bottle/bot-bottle";
  * for (const row of await list()) console.log(row.slug, row.state);
  * ```
  */

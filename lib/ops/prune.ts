@@ -84,7 +84,7 @@ export interface PruneResult {
  *
  * @example
  * ```ts
- * import { prune } from "./prune.ts";
+ * import { prune } from "@bot-bottle/bot-bottle";
  * const { removed, freedBytes } = await prune("dev-abc12", { keep: 3 });
  * ```
  */

@@ -61,7 +61,7 @@ export interface ResumeResult {
  *
  * @example
  * ```ts
- * import { resume } from "./resume.ts";
+ * import { resume } from "@bot-bottle/bot-bottle";
  * const { elapsedMs } = await resume("dev-abc12");
  * ```
  */

@@ -26,7 +26,7 @@ export interface SnapshotRow extends SnapshotRecord {
  *
  * @example
  * ```ts
- * import { snapshots } from "./snapshots.ts";
+ * import { snapshots } from "@bot-bottle/bot-bottle";
  * const [newest] = await snapshots("dev-abc12");
  * ```
  */

@@ -51,7 +51,7 @@ export interface StartResult {
  *
  * @example
  * ```ts
- * import { start } from "./start.ts";
+ * import { start } from "@bot-bottle/bot-bottle";
  * const { slug } = await start({ image: "debian:bookworm", label: "dev", command: ["sleep", "infinity"] });
  * ```
  */

@@ -182,7 +182,7 @@ export interface LoadRegistryOptions {
  *
  * @example
  * ```ts
- * import { loadRegistry } from "./registry.ts";
+ * import { loadRegistry } from "@bot-bottle/bot-bottle";
  * const registry = await loadRegistry();
  * const freezer = registry.getFreezer(""); // an old state directory: docker
  * ```
@@ -418,7 +418,7 @@ function modeIfWritableByOthers(mode: number | null): string | undefined {
  *
  * @example
  * ```ts
- * import { getFreezer } from "./registry.ts";
+ * import { getFreezer } from "@bot-bottle/bot-bottle";
  * const freezer = await getFreezer("docker");
  * ```
  */

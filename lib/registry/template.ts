@@ -189,7 +189,7 @@ export function templateProblem(template: Template): string | undefined {
  *
  * @example
  * ```ts
- * import { renderTemplate } from "./template.ts";
+ * import { renderTemplate } from "@bot-bottle/bot-bottle";
  * renderTemplate(["docker", "run", "--env={env...}", "{image}"], {
  *   env: ["A=1", "B=2"],
  *   image: "busybox:latest",

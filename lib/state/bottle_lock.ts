@@ -77,8 +77,8 @@ export interface BottleLockOptions {
  *
  * @example
  * ```ts
- * import { BottleState } from "./bottle_state.ts";
- * import { lockBottle } from "./bottle_lock.ts";
+ * import { BottleState } from "@bot-bottle/bot-bottle";
+ * import { lockBottle } from "@bot-bottle/bot-bottle";
  * await using _lock = await lockBottle(new BottleState("dev-abc12"), "commit");
  * ```
  */

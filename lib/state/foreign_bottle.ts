@@ -63,7 +63,7 @@ const KNOWN_FIELDS = [
  *
  * @example
  * ```ts
- * import { reviewForeignBottle } from "./foreign_bottle.ts";
+ * import { reviewForeignBottle } from "@bot-bottle/bot-bottle";
  * const review = reviewForeignBottle({ cwd: "/home/dev", copy_cwd: true }, {
  *   env: [], volumes: ["/:/host"], labels: [], tty: false, interactive: false, network: "host",
  * });
