@@ -88,6 +88,7 @@ export {
   Interrupted,
   UsageError,
 } from "./lib/errors.ts";
+export { CommandRunner } from "./lib/command_runner.ts";
 export {
   Backend,
   type BackendClass,

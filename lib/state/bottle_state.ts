@@ -335,6 +335,15 @@ export class BottleState {
   }
 
   /**
+   * The text of `metadata.json` as {@linkcode BottleState.readMetadata} last
+   * read and validated it (`undefined` before), so an operation that carries
+   * the file on (export) reads it once.
+   */
+  get metadataText(): string | undefined {
+    return this.#metadataText;
+  }
+
+  /**
    * Reads a file of the state directory as text, as every read of the state
    * does: a link, a non-regular file or one over {@linkcode MAX_STATE_FILE_BYTES}
    * is refused.
@@ -345,15 +354,6 @@ export class BottleState {
    * file is not UTF-8 text.
    * @throws {TypeError} When `name` is not a plain file name (it holds `/`, or is `..`).
    */
-  /**
-   * The text of `metadata.json` as {@linkcode BottleState.readMetadata} last
-   * read and validated it (`undefined` before), so an operation that carries
-   * the file on (export) reads it once.
-   */
-  get metadataText(): string | undefined {
-    return this.#metadataText;
-  }
-
   async readText(name: string): Promise<string | undefined> {
     const read = await this.#read(name);
     return read === undefined ? undefined : decodeText(read.data, this.path(name));
