@@ -29,8 +29,12 @@ export interface ReadArchive {
   manifest: ArchiveManifest;
   /** The text of `metadata.json`, as it was archived. */
   metadataJson: string;
+  /** `metadata.json` parsed (not validated: the caller validates it). */
+  metadata: unknown;
   /** The text of `run-config.json`, when the archive holds one. */
   runConfigJson?: string;
+  /** `run-config.json` parsed (not validated), when the archive holds one. */
+  runConfig?: unknown;
   /** Where the artifact was written: `<into>/<manifest.artifact.name>`. */
   artifactPath: string;
   /** What the artifact's own manifests name, read in the same pass (see `artifact_names.ts`). */
@@ -122,8 +126,8 @@ export async function readBottleArchive(
     const entries = extract[Symbol.asyncIterator]();
     const seen = new Set<string>();
     let manifest: ArchiveManifest | undefined;
-    let metadataJson: string | undefined;
-    let runConfigJson: string | undefined;
+    let metadata: JsonMember | undefined;
+    let runConfig: JsonMember | undefined;
     for (;;) {
       const step = await entries.next().catch((error) => {
         throw signal?.aborted ? signal.reason : damaged(error);
@@ -151,13 +155,13 @@ export async function readBottleArchive(
         }
         manifest = parseManifest(
           file,
-          await readJsonMember(entry, name, size, refuse, damaged),
+          (await readJsonMember(entry, name, size, refuse, damaged)).text,
           refuse,
         );
       } else if (name === METADATA) {
-        metadataJson = await readJsonMember(entry, name, size, refuse, damaged);
+        metadata = await readJsonMember(entry, name, size, refuse, damaged);
       } else if (name === RUN_CONFIG && manifest.hasRunConfig) {
-        runConfigJson = await readJsonMember(entry, name, size, refuse, damaged);
+        runConfig = await readJsonMember(entry, name, size, refuse, damaged);
       } else if (name === manifest.artifact.name) {
         const { sizeBytes, sha256 } = manifest.artifact;
         if (size !== sizeBytes) {
@@ -215,8 +219,11 @@ export async function readBottleArchive(
     signal?.throwIfAborted();
     return {
       manifest,
-      metadataJson: metadataJson!,
-      ...(runConfigJson === undefined ? {} : { runConfigJson }),
+      metadataJson: metadata!.text,
+      metadata: metadata!.value,
+      ...(runConfig === undefined
+        ? {}
+        : { runConfigJson: runConfig.text, runConfig: runConfig.value }),
       artifactPath: artifactPath!,
       artifactImages: artifactImages!,
     };
@@ -232,13 +239,19 @@ export async function readBottleArchive(
   }
 }
 
+/** A JSON member's text, and its value parsed once (the manifest's is parsed by its schema). */
+interface JsonMember {
+  text: string;
+  value: unknown;
+}
+
 async function readJsonMember(
   entry: AsyncIterable<unknown>,
   name: string,
   size: number,
   refuse: (problem: string, cause?: unknown) => BadInputError,
   damaged: (error: unknown) => BadInputError,
-): Promise<string> {
+): Promise<JsonMember> {
   if (size > MAX_JSON_MEMBER_BYTES) {
     throw refuse(
       `its ${name} is ${size} bytes, over the limit of ${MAX_JSON_MEMBER_BYTES}`,
@@ -253,14 +266,12 @@ async function readJsonMember(
       throw refuse(`its ${name} is not UTF-8 text`, error);
     }
   })();
-  if (name !== MANIFEST) {
-    try {
-      JSON.parse(text);
-    } catch (error) {
-      throw refuse(`its ${name} is not JSON (${(error as Error).message})`, error);
-    }
+  if (name === MANIFEST) return { text, value: undefined };
+  try {
+    return { text, value: JSON.parse(text) };
+  } catch (error) {
+    throw refuse(`its ${name} is not JSON (${(error as Error).message})`, error);
   }
-  return text;
 }
 
 async function* entryChunks(

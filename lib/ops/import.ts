@@ -107,13 +107,11 @@ export async function importBottle(
           `${Deno.build.arch}: a smolvm machine runs only on the CPU it was packed for`,
       );
     }
-    const metadata = validateMetadata(JSON.parse(archive.metadataJson));
+    const metadata = validateMetadata(archive.metadata);
     if (!metadata.ok) {
       throw new BadInputError(`${file} holds an invalid metadata.json (${metadata.problems[0]})`);
     }
-    const rawRunConfig = archive.runConfigJson === undefined
-      ? undefined
-      : JSON.parse(archive.runConfigJson);
+    const rawRunConfig = archive.runConfig;
     if (rawRunConfig !== undefined && !parseRunConfig(rawRunConfig)) {
       throw new BadInputError(`${file} holds an invalid run-config.json`);
     }
