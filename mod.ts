@@ -16,7 +16,7 @@
 
 import "./backends/mod.ts";
 
-export { type Agent, loadAgent } from "./lib/agent.ts";
+export { type Agent, loadAgent } from "./lib/state/agent.ts";
 export {
   BackendCommands,
   type BackendCommandsOptions,
@@ -24,14 +24,14 @@ export {
   commandTimeouts,
   DEFAULT_LONG_TIMEOUT_SECONDS,
   DEFAULT_TIMEOUT_SECONDS,
-} from "./lib/backend_commands.ts";
+} from "./lib/registry/backend_commands.ts";
 export {
   type BottleLock,
   type BottleLockOptions,
   LOCK_FILE,
   lockBottle,
   type LockOptions,
-} from "./lib/bottle_lock.ts";
+} from "./lib/state/bottle_lock.ts";
 export {
   BottleState,
   COMMITTED_IMAGE_FILE,
@@ -40,10 +40,10 @@ export {
   PRESERVE_FILE,
   RUN_CONFIG_FILE,
   stateRoot,
-} from "./lib/bottle_state.ts";
-export { commit, type CommitOptions } from "./lib/commit.ts";
-export { destroy, type DestroyOptions, type DestroyResult } from "./lib/destroy.ts";
-export { type BottleRow, list, type ListOptions } from "./lib/list.ts";
+} from "./lib/state/bottle_state.ts";
+export { commit, type CommitOptions } from "./lib/ops/commit.ts";
+export { destroy, type DestroyOptions, type DestroyResult } from "./lib/ops/destroy.ts";
+export { type BottleRow, list, type ListOptions } from "./lib/ops/list.ts";
 export {
   DEFAULT_KEEP,
   prune,
@@ -51,30 +51,30 @@ export {
   type PruneOptions,
   type PruneResult,
   retention,
-} from "./lib/prune.ts";
-export { resume, type ResumeOptions, type ResumeResult } from "./lib/resume.ts";
-export { type SnapshotRow, snapshots } from "./lib/snapshots.ts";
+} from "./lib/ops/prune.ts";
+export { resume, type ResumeOptions, type ResumeResult } from "./lib/ops/resume.ts";
+export { type SnapshotRow, snapshots } from "./lib/ops/snapshots.ts";
 export {
   findSnapshot,
   type History,
   HISTORY_FILE,
   newSnapshotId,
   type SnapshotRecord,
-} from "./lib/snapshot_history.ts";
-export { emptyRunConfig, type RunConfig } from "./lib/run_config.ts";
-export { ARCHIVE_FORMAT_VERSION, type ArchiveManifest } from "./lib/bottle_archive.ts";
-export { type Compression, COMPRESSIONS } from "./lib/archive_compression.ts";
-export { exportBottle, type ExportOptions, type ExportResult } from "./lib/export.ts";
-export { importBottle, type ImportOptions, type ImportResult } from "./lib/import.ts";
-export type { ArtifactImages } from "./lib/artifact_names.ts";
+} from "./lib/state/snapshot_history.ts";
+export { emptyRunConfig, type RunConfig } from "./lib/state/run_config.ts";
+export { ARCHIVE_FORMAT_VERSION, type ArchiveManifest } from "./lib/archive/bottle_archive.ts";
+export { type Compression, COMPRESSIONS } from "./lib/archive/archive_compression.ts";
+export { exportBottle, type ExportOptions, type ExportResult } from "./lib/ops/export.ts";
+export { importBottle, type ImportOptions, type ImportResult } from "./lib/ops/import.ts";
+export type { ArtifactImages } from "./lib/archive/artifact_names.ts";
 export {
   type ConsentOptions,
   type ForeignReview,
   grantHostAccess,
   type HostAccess,
   reviewForeignBottle,
-} from "./lib/foreign_bottle.ts";
-export { start, type StartOptions, type StartResult } from "./lib/start.ts";
+} from "./lib/state/foreign_bottle.ts";
+export { start, type StartOptions, type StartResult } from "./lib/ops/start.ts";
 export {
   BackendError,
   type BackendFailure,
@@ -83,10 +83,18 @@ export {
   BadInputError,
   BotBottleError,
   BottleBusyError,
+  Cancelled,
   CommitCancelled,
   Interrupted,
   UsageError,
 } from "./lib/errors.ts";
+export { CommandRunner } from "./lib/command_runner.ts";
+export {
+  Backend,
+  type BackendClass,
+  type BackendOptions,
+  type BackendSpec,
+} from "./lib/backend.ts";
 export {
   type BottleStatus,
   type CommitResult,
@@ -101,25 +109,28 @@ export {
   type StartSpec,
   type StopSpec,
 } from "./lib/freezer.ts";
-export type { Metadata } from "./lib/metadata.ts";
+export type { Metadata } from "./lib/state/metadata.ts";
 export { type Prompter, terminalPrompter, type TerminalPrompterOptions } from "./lib/prompter.ts";
 export {
+  type GetBackendOptions,
   getFreezer,
   type GetFreezerOptions,
   loadRegistry,
   type LoadRegistryOptions,
   type RegisteredBackend,
   Registry,
-} from "./lib/registry.ts";
-export { isSlug, mintSlug, parseSlug, slugFromLabel } from "./lib/slug.ts";
+} from "./lib/registry/registry.ts";
+export type { Engine } from "./lib/registry/registry_schema.ts";
+export { isSlug, mintSlug, parseSlug, slugFromLabel } from "./lib/state/slug.ts";
 export {
   type PlaceholderKind,
   PLACEHOLDERS,
   renderTemplate,
   type Template,
   type TemplateValues,
-} from "./lib/template.ts";
+} from "./lib/registry/template.ts";
 export { VERSION } from "./lib/version.ts";
-export { DockerFreezer } from "./backends/docker.ts";
-export { MacosContainerFreezer } from "./backends/macos_container.ts";
-export { SmolmachinesFreezer } from "./backends/smolmachines.ts";
+export { ImageBackend } from "./backends/image.ts";
+export { DockerBackend, DockerFreezer } from "./backends/docker.ts";
+export { MacosContainerBackend, MacosContainerFreezer } from "./backends/macos_container.ts";
+export { SmolmachinesBackend, SmolmachinesFreezer } from "./backends/smolmachines.ts";

@@ -9,24 +9,19 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { semver } from "../lib/_internal/semver.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
-import type { Agent } from "../lib/agent.ts";
+import type { Agent } from "../lib/state/agent.ts";
 import {
   BackendError,
   BackendUnavailableError,
   BadInputError,
   Interrupted,
 } from "../lib/errors.ts";
-import {
-  type BottleStatus,
-  type FreezeContext,
-  Freezer,
-  type Frozen,
-  type InventoryEntry,
-  type StartSpec,
-} from "../lib/freezer.ts";
-import { emptyRunConfig, type RunConfig } from "../lib/run_config.ts";
-import type { ArtifactImages } from "../lib/artifact_names.ts";
-import type { OciImageConfig } from "../lib/oci_image_layout.ts";
+import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
+import { type BottleStatus, type InventoryEntry, type StartSpec } from "../lib/backend.ts";
+import { ImageBackend } from "./image.ts";
+import { emptyRunConfig, type RunConfig } from "../lib/state/run_config.ts";
+import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
+import type { OciImageConfig } from "../lib/archive/oci_image_layout.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
 
 /** The first `container` release that exports a running container live. */
@@ -101,21 +96,10 @@ const Snapshot = v.looseObject({
 /** One container as `container list --all --format json` describes it. */
 type ContainerSnapshot = v.InferOutput<typeof Snapshot>;
 
-/**
- * Snapshots an Apple `container` bottle. `container` has no commit: the
- * freezer exports the container's merged root filesystem as a tar and loads
- * it back as a one-layer OCI image, carrying over the original process
- * (command and arguments, environment, working directory, user) so the image
- * still runs. Volumes, mounts and memory are not captured.
- *
- * From `container` 1.2.1 a running container is exported live. Older
- * versions, and versions that cannot be read, export only stopped
- * containers: the freezer asks before stopping the bottle, and starts it
- * again afterwards unless told not to.
- */
-export class MacosContainerFreezer extends Freezer {
-  /** The registry commands this freezer runs. */
-  static override readonly requiredCommands = [
+/** Runs bottles as Apple `container` containers; their snapshots are images. */
+export class MacosContainerBackend extends ImageBackend {
+  /** The registry commands this backend and its freezer run. */
+  static override readonly requiredCommands: readonly string[] = [
     "version",
     "list",
     "stop",
@@ -130,123 +114,6 @@ export class MacosContainerFreezer extends Freezer {
     "tag",
     "imageSave",
   ];
-
-  /** Exports the bottle's filesystem and loads it as the committed image. */
-  protected override async freeze(
-    agent: Agent,
-    { id, previous, undo }: FreezeContext,
-  ): Promise<Frozen> {
-    const name = this.bottleName(agent.slug);
-    const image = `${this.imageRepository(agent.slug)}:${id}`;
-    const version = await this.#version(agent);
-    if (version !== undefined && (await semver()).lt(version, FIRST_EXPORT)) {
-      throw this.backendError(
-        `container ${version} is too old to snapshot: it has no "container export" (added in ` +
-          `${FIRST_EXPORT}); upgrade Apple's container CLI to ${FIRST_EXPORT} or later (1.2.1 ` +
-          `and later snapshot without stopping the bottle), then commit again`,
-        "version",
-      );
-    }
-    const bottle = await this.#find(agent);
-    const state = stateOf(bottle);
-    if (state !== "running" && state !== "stopped") {
-      throw this.backendError(
-        `bottle "${agent.slug}" is ${state} on Apple container and cannot be snapshotted now; ` +
-          `wait until it is running or stopped, then commit again`,
-        "list",
-      );
-    }
-    const live = version !== undefined && (await semver()).gte(version, LIVE_EXPORT);
-    if (state === "running" && !live) {
-      this.log(
-        version === undefined
-          ? `the container version could not be read; treating it as older than ${LIVE_EXPORT}, ` +
-            `which exports only stopped containers`
-          : `container ${version} exports only stopped containers (${LIVE_EXPORT} exports live)`,
-      );
-    }
-    const mustStop = state === "running" && !live;
-    // 0.10 builds the image itself, under one name: `:latest` cannot move there.
-    const old = version !== undefined && (await semver()).satisfies(version, "0.10.x");
-    const latest = old ? image : this.imageName(agent.slug);
-    // Registered once the image exists, or may: an interrupted load can still finish.
-    const undoLoad = () => {
-      this.undoSnapshot(undo, agent, image);
-      if (!old) this.undoMove(undo, latest, previous);
-    };
-    const sizeBytes = await this.whileStopped(agent, {
-      running: mustStop,
-      consequences: [
-        "if it was started with --rm, stopping also deletes it and the bottle is lost",
-      ],
-      stop: () => this.run("stop", { container: name }, agent),
-      start: () => this.run("start", { container: name }, agent, { signal: null }),
-      startCommand: `container start ${name}`,
-    }, async () => {
-      try {
-        const size = await this.#exportImage(agent, bottle, image, version);
-        undoLoad();
-        return size;
-      } catch (error) {
-        if (error instanceof Interrupted) undoLoad();
-        if (mustStop && error instanceof BackendError && !(await this.#exists(agent))) {
-          throw new BackendError(
-            `bottle "${agent.slug}" was deleted when it stopped (it was started with --rm), ` +
-              `so there is nothing to snapshot`,
-            error,
-            { cause: error },
-          );
-        }
-        throw error;
-      }
-    });
-    return {
-      artifact: image,
-      current: latest,
-      sizeBytes,
-      runConfig: runConfigOf(bottle),
-    };
-  }
-
-  /** Tags a snapshot made before histories were kept `:legacy`, before `:latest` moves. */
-  protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
-    const legacy = `${this.imageRepository(agent.slug)}:legacy`;
-    if (artifact === legacy || !(await this.snapshotExists(artifact))) return artifact;
-    await this.run("tag", { image: artifact, target: legacy }, agent);
-    return legacy;
-  }
-
-  /** Exports, and loads the image under `image` and `:latest`; returns the layer's size. */
-  async #exportImage(
-    agent: Agent,
-    bottle: ContainerSnapshot,
-    image: string,
-    version: string | undefined,
-  ): Promise<number | undefined> {
-    const name = bottle.configuration.id;
-    if (version !== undefined && (await semver()).satisfies(version, "0.10.x")) {
-      // 0.10 builds the image itself; it keeps no process config.
-      await this.run("exportImage", { image, container: name }, agent);
-      return undefined;
-    }
-    return await withTempDir(async (dir) => {
-      const rootfs = join(dir, "rootfs.tar");
-      await this.run("export", { path: rootfs, container: name }, agent);
-      const size = (await Deno.stat(rootfs)).size;
-      const archive = join(dir, "image.tar");
-      // Loaded here: node:crypto and the layout code are for this step only, and every
-      // command loads this module with the registry.
-      const { writeOciImageArchive } = await import("../lib/oci_image_layout.ts");
-      await writeOciImageArchive(dir, {
-        references: [image, this.imageName(agent.slug)],
-        layer: rootfs,
-        config: imageConfig(bottle, agent.slug),
-        platform: bottle.configuration.platform ?? { os: "linux", architecture: "arm64" },
-      }, archive);
-      await this.run("imageLoad", { path: archive }, agent);
-      return size;
-    }, "bot-bottle-export-");
-  }
 
   /** Refuses a slug whose container name would pass Apple's limit, then checks the `run` values. */
   override checkStart(slug: string, spec: StartSpec): void {
@@ -279,7 +146,7 @@ export class MacosContainerFreezer extends Freezer {
 
   /** From `container list --all`: running, stopped (stopping and unknown count as running). */
   override async bottleStatus(slug: string): Promise<BottleStatus> {
-    const bottle = (await this.#list()).find((each) =>
+    const bottle = (await listBottles(this)).find((each) =>
       each.configuration.id === this.bottleName(slug)
     );
     return bottle ? statusOf(stateOf(bottle)) : "absent";
@@ -317,7 +184,9 @@ export class MacosContainerFreezer extends Freezer {
     bottles: readonly { slug: string; artifact?: string }[],
   ): Promise<Map<string, InventoryEntry>> {
     const states = new Map(
-      (await this.#list()).map((bottle) => [bottle.configuration.id, statusOf(stateOf(bottle))]),
+      (await listBottles(this)).map((
+        bottle,
+      ) => [bottle.configuration.id, statusOf(stateOf(bottle))]),
     );
     const images = await this.#images();
     return new Map(bottles.map((bottle) => [bottle.slug, {
@@ -342,15 +211,10 @@ export class MacosContainerFreezer extends Freezer {
     return [...(await this.#images()).keys()];
   }
 
-  /** `container image save -o <slug>.tar <image>`. */
-  override exportCommand(agent: Agent, artifact: string): string {
-    return `container image save -o ${agent.slug}.tar ${artifact}`;
-  }
-
   /** The slugs of the running containers named `bot-bottle-<slug>`. */
   override async runningSlugs(): Promise<string[]> {
     const prefix = this.bottleName("");
-    return (await this.#list())
+    return (await listBottles(this))
       .filter((bottle) => stateOf(bottle) === "running")
       .map((bottle) => bottle.configuration.id)
       .filter((id) => id.startsWith(prefix))
@@ -374,31 +238,146 @@ export class MacosContainerFreezer extends Freezer {
     }
     return error;
   }
+}
 
-  async #version(agent: Agent): Promise<string | undefined> {
-    const { stdout } = await this.run("version", {}, agent);
-    return (await semver()).coerce(stdout)?.version;
+/**
+ * Snapshots an Apple `container` bottle. `container` has no commit: the
+ * freezer exports the container's merged root filesystem as a tar and loads
+ * it back as a one-layer OCI image, carrying over the original process
+ * (command and arguments, environment, working directory, user) so the image
+ * still runs. Volumes, mounts and memory are not captured.
+ *
+ * From `container` 1.2.1 a running container is exported live. Older
+ * versions, and versions that cannot be read, export only stopped
+ * containers: the freezer asks before stopping the bottle, and starts it
+ * again afterwards unless told not to.
+ */
+export class MacosContainerFreezer extends Freezer<MacosContainerBackend> {
+  /** The backend it snapshots with. */
+  static readonly Backend: typeof MacosContainerBackend = MacosContainerBackend;
+
+  /** Exports the bottle's filesystem and loads it as the committed image. */
+  protected override async freeze(
+    agent: Agent,
+    { id, previous, undo }: FreezeContext,
+  ): Promise<Frozen> {
+    const name = this.bottles.bottleName(agent.slug);
+    const image = `${this.bottles.imageRepository(agent.slug)}:${id}`;
+    const version = await cliVersion(this.bottles, agent);
+    if (version !== undefined && (await semver()).lt(version, FIRST_EXPORT)) {
+      throw this.bottles.backendError(
+        `container ${version} is too old to snapshot: it has no "container export" (added in ` +
+          `${FIRST_EXPORT}); upgrade Apple's container CLI to ${FIRST_EXPORT} or later (1.2.1 ` +
+          `and later snapshot without stopping the bottle), then commit again`,
+        "version",
+      );
+    }
+    const bottle = await findBottle(this.bottles, agent);
+    const state = stateOf(bottle);
+    if (state !== "running" && state !== "stopped") {
+      throw this.bottles.backendError(
+        `bottle "${agent.slug}" is ${state} on Apple container and cannot be snapshotted now; ` +
+          `wait until it is running or stopped, then commit again`,
+        "list",
+      );
+    }
+    const live = version !== undefined && (await semver()).gte(version, LIVE_EXPORT);
+    if (state === "running" && !live) {
+      this.log(
+        version === undefined
+          ? `the container version could not be read; treating it as older than ${LIVE_EXPORT}, ` +
+            `which exports only stopped containers`
+          : `container ${version} exports only stopped containers (${LIVE_EXPORT} exports live)`,
+      );
+    }
+    const mustStop = state === "running" && !live;
+    // 0.10 builds the image itself, under one name: `:latest` cannot move there.
+    const old = version !== undefined && (await semver()).satisfies(version, "0.10.x");
+    const latest = old ? image : this.bottles.imageName(agent.slug);
+    // Registered once the image exists, or may: an interrupted load can still finish.
+    const undoLoad = () => {
+      this.bottles.undoSnapshot(undo, agent, image);
+      if (!old) this.bottles.undoMove(undo, latest, previous);
+    };
+    const sizeBytes = await this.bottles.whileStopped(agent, {
+      running: mustStop,
+      consequences: [
+        "if it was started with --rm, stopping also deletes it and the bottle is lost",
+      ],
+      stop: () => this.bottles.run("stop", { container: name }, agent),
+      start: () => this.bottles.run("start", { container: name }, agent, { signal: null }),
+      startCommand: `container start ${name}`,
+    }, async () => {
+      try {
+        const size = await this.#exportImage(agent, bottle, image, version);
+        undoLoad();
+        return size;
+      } catch (error) {
+        if (error instanceof Interrupted) undoLoad();
+        if (
+          mustStop && error instanceof BackendError && !(await bottleExists(this.bottles, agent))
+        ) {
+          throw new BackendError(
+            `bottle "${agent.slug}" was deleted when it stopped (it was started with --rm), ` +
+              `so there is nothing to snapshot`,
+            error,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    });
+    return {
+      artifact: image,
+      current: latest,
+      sizeBytes,
+      runConfig: runConfigOf(bottle),
+    };
   }
 
-  async #list(agent?: Agent): Promise<ContainerSnapshot[]> {
-    return parseOutput(v.array(Snapshot), await this.run("list", {}, agent), this.commands, "list");
+  /** Tags a snapshot made before histories were kept `:legacy`, before `:latest` moves. */
+  protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
+    const legacy = `${this.bottles.imageRepository(agent.slug)}:legacy`;
+    if (artifact === legacy || !(await this.bottles.snapshotExists(artifact))) return artifact;
+    await this.bottles.run("tag", { image: artifact, target: legacy }, agent);
+    return legacy;
   }
 
-  async #find(agent: Agent): Promise<ContainerSnapshot> {
-    const name = this.bottleName(agent.slug);
-    const bottle = (await this.#list(agent)).find((each) => each.configuration.id === name);
-    if (bottle) return bottle;
-    throw this.backendError(
-      `bottle "${agent.slug}" has no container "${name}" on Apple container; it has been ` +
-        `deleted, or was started elsewhere; see "container list --all"`,
-      "list",
-    );
+  /** Exports, and loads the image under `image` and `:latest`; returns the layer's size. */
+  async #exportImage(
+    agent: Agent,
+    bottle: ContainerSnapshot,
+    image: string,
+    version: string | undefined,
+  ): Promise<number | undefined> {
+    const name = bottle.configuration.id;
+    if (version !== undefined && (await semver()).satisfies(version, "0.10.x")) {
+      // 0.10 builds the image itself; it keeps no process config.
+      await this.bottles.run("exportImage", { image, container: name }, agent);
+      return undefined;
+    }
+    return await withTempDir(async (dir) => {
+      const rootfs = join(dir, "rootfs.tar");
+      await this.bottles.run("export", { path: rootfs, container: name }, agent);
+      const size = (await Deno.stat(rootfs)).size;
+      const archive = join(dir, "image.tar");
+      // Loaded here: node:crypto and the layout code are for this step only, and every
+      // command loads this module with the registry.
+      const { writeOciImageArchive } = await import("../lib/archive/oci_image_layout.ts");
+      await writeOciImageArchive(dir, {
+        references: [image, this.bottles.imageName(agent.slug)],
+        layer: rootfs,
+        config: imageConfig(bottle, agent.slug),
+        platform: bottle.configuration.platform ?? { os: "linux", architecture: "arm64" },
+      }, archive);
+      await this.bottles.run("imageLoad", { path: archive }, agent);
+      return size;
+    }, "bot-bottle-export-");
   }
 
-  async #exists(agent: Agent): Promise<boolean> {
-    const name = this.bottleName(agent.slug);
-    const bottles = await this.#list(agent).catch(() => undefined);
-    return bottles?.some((each) => each.configuration.id === name) ?? true;
+  /** `container image save -o <slug>.tar <image>`. */
+  override exportCommand(agent: Agent, artifact: string): string {
+    return `container image save -o ${agent.slug}.tar ${artifact}`;
   }
 }
 
@@ -457,6 +436,46 @@ function imageConfig(bottle: ContainerSnapshot, slug: string): OciImageConfig {
   const user = process.user;
   if (user) config.User = "raw" in user ? user.raw.userString : `${user.id.uid}:${user.id.gid}`;
   return config;
+}
+
+/** The `container` CLI's version, or `undefined` when it cannot be read. */
+async function cliVersion(
+  backend: MacosContainerBackend,
+  agent: Agent,
+): Promise<string | undefined> {
+  const { stdout } = await backend.run("version", {}, agent);
+  return (await semver()).coerce(stdout)?.version;
+}
+
+/** Every container, from `container list --all --format json`. */
+async function listBottles(
+  backend: MacosContainerBackend,
+  agent?: Agent,
+): Promise<ContainerSnapshot[]> {
+  const result = await backend.run("list", {}, agent);
+  return parseOutput(v.array(Snapshot), result, backend.commands, "list");
+}
+
+/** The bottle's container; a backend error when it has none. */
+async function findBottle(
+  backend: MacosContainerBackend,
+  agent: Agent,
+): Promise<ContainerSnapshot> {
+  const name = backend.bottleName(agent.slug);
+  const bottle = (await listBottles(backend, agent)).find((each) => each.configuration.id === name);
+  if (bottle) return bottle;
+  throw backend.backendError(
+    `bottle "${agent.slug}" has no container "${name}" on Apple container; it has been ` +
+      `deleted, or was started elsewhere; see "container list --all"`,
+    "list",
+  );
+}
+
+/** Whether the bottle's container exists (`true` when the list cannot be read). */
+async function bottleExists(backend: MacosContainerBackend, agent: Agent): Promise<boolean> {
+  const name = backend.bottleName(agent.slug);
+  const bottles = await listBottles(backend, agent).catch(() => undefined);
+  return bottles?.some((each) => each.configuration.id === name) ?? true;
 }
 
 export default MacosContainerFreezer;

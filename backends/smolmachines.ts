@@ -8,17 +8,11 @@
 import * as v from "valibot";
 import { semver } from "../lib/_internal/semver.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
-import type { Agent } from "../lib/agent.ts";
+import type { Agent } from "../lib/state/agent.ts";
 import { BackendError, BadInputError } from "../lib/errors.ts";
-import { fileOwnershipProblem } from "../lib/ownership.ts";
-import {
-  type BottleStatus,
-  type FreezeContext,
-  Freezer,
-  type Frozen,
-  type InventoryEntry,
-  type StartSpec,
-} from "../lib/freezer.ts";
+import { fileOwnershipProblem } from "../lib/state/ownership.ts";
+import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
+import { Backend, type BottleStatus, type InventoryEntry, type StartSpec } from "../lib/backend.ts";
 
 const Machine = v.looseObject({ name: v.string(), state: v.string() });
 
@@ -41,20 +35,10 @@ const NAMED_FLAGS = "1.0.2";
 /** A release known to carry `pack create --include-workspace` (the first one is unverified). */
 const WORKSPACE_RELEASE = "1.22";
 
-/**
- * Snapshots a smolvm bottle with `smolvm pack create --from-vm`, which
- * writes an executable stub and the `.smolmachine` artifact: the machine's
- * disk, not its memory. smolvm packs only machines that are not running, so
- * a running bottle is stopped first, after the user agreed, and started
- * again afterwards unless told not to.
- *
- * The pack goes to a temporary name in the state directory and is renamed
- * into place only after smolvm succeeded: a failed pack never replaces a
- * good earlier artifact.
- */
-export class SmolmachinesFreezer extends Freezer {
-  /** The registry commands this freezer runs. */
-  static override readonly requiredCommands = [
+/** Runs bottles as smolvm machines; their snapshots are `.smolmachine` files in the state directory. */
+export class SmolmachinesBackend extends Backend {
+  /** The registry commands this backend and its freezer run. */
+  static override readonly requiredCommands: readonly string[] = [
     "list",
     "stop",
     "start",
@@ -66,114 +50,6 @@ export class SmolmachinesFreezer extends Freezer {
     "createFromArtifact",
     "delete",
   ];
-
-  /** Packs the stopped machine and moves the stub and artifact into place. */
-  protected override async freeze(
-    agent: Agent,
-    { id, previous, undo }: FreezeContext,
-  ): Promise<Frozen> {
-    const name = this.bottleName(agent.slug);
-    const version = await this.#needsVersion(FLOOR, FLOOR_REASON, agent);
-    const machine = (await this.#list(agent)).find((each) => each.name === name);
-    if (!machine) {
-      throw this.backendError(
-        `bottle "${agent.slug}" has no machine "${name}" on smolvm; it has been deleted, or ` +
-          `was started elsewhere; see "smolvm machine ls"`,
-        "list",
-      );
-    }
-    if (machine.state === "failed" || machine.state === "unreachable") {
-      throw this.backendError(
-        `bottle "${agent.slug}" is ${machine.state} on smolvm and cannot be snapshotted; ` +
-          `see "smolvm machine status --name ${name}"`,
-        "list",
-      );
-    }
-    const stub = this.#snapshotStub(agent, id);
-    const artifact = `${stub}.smolmachine`;
-    // `/workspace` lives on the machine's storage disk, which a pack carries only when asked.
-    const workspace = await this.#packsWorkspace(agent);
-    const warnings = workspace ? [] : [
-      `/workspace was not captured: smolvm ${
-        version ?? "(version unknown)"
-      } cannot put it in a pack ("smolvm pack create --help" lists no --include-workspace), ` +
-      `so what the agent wrote there is not in this snapshot; upgrade smolvm ` +
-      `(${WORKSPACE_RELEASE} and later carry --include-workspace) and commit again`,
-    ];
-    await this.whileStopped(agent, {
-      running: machine.state === "running" || machine.state === "frozen",
-      stop: () => this.run("stop", { container: name }, agent),
-      start: () => this.run("start", { container: name }, agent, { signal: null }),
-      startCommand: `smolvm machine start --name ${name}`,
-    }, async () => {
-      const temp = agent.state.path(`.${STUB}.tmp-${crypto.randomUUID().slice(0, 8)}`);
-      try {
-        await Deno.mkdir(agent.state.path(SNAPSHOTS), { recursive: true, mode: 0o700 });
-        const result = await this.run(
-          workspace ? "packWorkspace" : "pack",
-          { container: name, path: temp },
-          agent,
-        );
-        for (const output of [temp, `${temp}.smolmachine`]) {
-          if (!(await Deno.lstat(output).then((info) => info.isFile, () => false))) {
-            throw this.backendError(
-              `"smolvm pack create" reported success but wrote no ${output}`,
-              "pack",
-              result,
-            );
-          }
-        }
-        this.undoSnapshot(undo, agent, artifact);
-        await Deno.rename(`${temp}.smolmachine`, artifact);
-        await Deno.rename(temp, stub);
-      } finally {
-        for (const leftover of [temp, `${temp}.smolmachine`]) {
-          await Deno.remove(leftover).catch(() => {});
-        }
-        // Only when empty: a failed first pack leaves no snapshots directory behind.
-        await Deno.remove(agent.state.path(SNAPSHOTS)).catch(() => {});
-      }
-    });
-    // The newest also goes by the launcher's names: hard links, no copy.
-    const current = agent.state.path(`${STUB}.smolmachine`);
-    this.deferUndo(
-      undo,
-      `the move of ${current} to the new snapshot`,
-      previous ? `link it back with: ln -f ${previous} ${current}` : `remove it: rm ${current}`,
-      async () => {
-        await pointAt(previous, current);
-        await pointAt(previous?.slice(0, -".smolmachine".length), agent.state.path(STUB));
-      },
-    );
-    await replaceWithLink(artifact, current);
-    await replaceWithLink(stub, agent.state.path(STUB));
-    const sizeBytes = (await Deno.lstat(artifact)).size;
-    return { artifact, current, sizeBytes, warnings };
-  }
-
-  /** Links a snapshot made before histories were kept into `snapshots/legacy.smolmachine`. */
-  protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
-    // Before it links anything: a commit on a smolvm too old is refused with nothing changed.
-    await this.#needsVersion(FLOOR, FLOOR_REASON, agent);
-    const legacy = `${this.#snapshotStub(agent, "legacy")}.smolmachine`;
-    if (
-      artifact !== agent.state.path(`${STUB}.smolmachine`) || !(await this.snapshotExists(artifact))
-    ) {
-      return artifact;
-    }
-    await Deno.mkdir(agent.state.path(SNAPSHOTS), { recursive: true, mode: 0o700 });
-    await replaceWithLink(artifact, legacy);
-    const stub = agent.state.path(STUB);
-    if (await Deno.lstat(stub).then((info) => info.isFile, () => false)) {
-      await replaceWithLink(stub, legacy.slice(0, -".smolmachine".length));
-    }
-    return legacy;
-  }
-
-  /** `<state>/snapshots/<id>`: the stub smolvm writes; the artifact is that and `.smolmachine`. */
-  #snapshotStub(agent: Agent, id: string): string {
-    return agent.state.path(`${SNAPSHOTS}/${id}`);
-  }
 
   /** `smolvm machine shell --name bot-bottle-<slug>`: a shell with a terminal and stdin. */
   override shellCommand(slug: string): string {
@@ -203,7 +79,7 @@ export class SmolmachinesFreezer extends Freezer {
    */
   override async startBottle(slug: string, spec: StartSpec): Promise<void> {
     this.checkStart(slug, spec);
-    await this.#needsVersion(FLOOR, FLOOR_REASON);
+    await this.needsVersion(FLOOR, FLOOR_REASON);
     const container = this.bottleName(slug);
     await this.run("createFromImage", { container, image: spec.image });
     await this.run("start", { container });
@@ -211,7 +87,7 @@ export class SmolmachinesFreezer extends Freezer {
 
   /** Refuses a smolvm older than 1.9.0 before `resume` changes anything. */
   override async checkResume(agent: Agent): Promise<void> {
-    await this.#needsVersion(FLOOR, FLOOR_REASON, agent);
+    await this.needsVersion(FLOOR, FLOOR_REASON, agent);
   }
 
   /** `smolvm machine create --name … --from <artifact>`, then `machine start`. */
@@ -223,14 +99,14 @@ export class SmolmachinesFreezer extends Freezer {
 
   /** From `smolvm machine ls --json`. */
   override async bottleStatus(slug: string): Promise<BottleStatus> {
-    const machine = (await this.#list()).find((each) => each.name === this.bottleName(slug));
+    const machine = (await listMachines(this)).find((each) => each.name === this.bottleName(slug));
     return machine ? statusOf(machine.state) : "absent";
   }
 
   /** `smolvm machine delete --name … -f`; an absent machine is fine. */
   override async removeBottle(slug: string): Promise<void> {
     if ((await this.bottleStatus(slug)) === "absent") return;
-    await this.#needsVersion(NAMED_FLAGS, "machine create and delete take --name from 1.0.2");
+    await this.needsVersion(NAMED_FLAGS, "machine create and delete take --name from 1.0.2");
     await this.run("delete", { container: this.bottleName(slug) });
   }
 
@@ -292,7 +168,7 @@ export class SmolmachinesFreezer extends Freezer {
     bottles: readonly { slug: string; artifact?: string }[],
   ): Promise<Map<string, InventoryEntry>> {
     const states = new Map(
-      (await this.#list()).map((machine) => [machine.name, statusOf(machine.state)]),
+      (await listMachines(this)).map((machine) => [machine.name, statusOf(machine.state)]),
     );
     const entries = new Map<string, InventoryEntry>();
     for (const bottle of bottles) {
@@ -313,7 +189,7 @@ export class SmolmachinesFreezer extends Freezer {
    * one needed; returns the version (`undefined` when it cannot be read,
    * which is let through: `smolvm` itself then says what it does not know).
    */
-  async #needsVersion(floor: string, reason: string, agent?: Agent): Promise<string | undefined> {
+  async needsVersion(floor: string, reason: string, agent?: Agent): Promise<string | undefined> {
     const result = await this.run("version", {}, agent);
     const version = (await semver()).coerce(result.stdout)?.version;
     if (version !== undefined && (await semver()).lt(version, floor)) {
@@ -325,12 +201,6 @@ export class SmolmachinesFreezer extends Freezer {
       );
     }
     return version;
-  }
-
-  /** Whether this smolvm's `pack create` takes `--include-workspace` (its `--help` lists it). */
-  async #packsWorkspace(agent: Agent): Promise<boolean> {
-    const { stdout } = await this.run("packHelp", {}, agent);
-    return /(^|\s)--include-workspace\b/m.test(stdout);
   }
 
   /** The `.smolmachine` file itself: nothing to save. */
@@ -373,21 +243,12 @@ export class SmolmachinesFreezer extends Freezer {
     return { artifact, current };
   }
 
-  /** `cp <artifact> <slug>.smolmachine`. */
-  override exportCommand(agent: Agent, artifact: string): string {
-    return `cp ${artifact} ${agent.slug}.smolmachine`;
-  }
-
   /** The slugs of the running machines named `bot-bottle-<slug>`. */
   override async runningSlugs(): Promise<string[]> {
     const prefix = this.bottleName("");
-    return (await this.#list())
+    return (await listMachines(this))
       .filter((machine) => machine.state === "running" && machine.name.startsWith(prefix))
       .map((machine) => machine.name.slice(prefix.length));
-  }
-
-  async #list(agent?: Agent): Promise<v.InferOutput<typeof Machine>[]> {
-    return parseOutput(v.array(Machine), await this.run("list", {}, agent), this.commands, "list");
   }
 
   /** Keeps smolvm's own words; names a missing machine in the user's terms. */
@@ -401,6 +262,142 @@ export class SmolmachinesFreezer extends Freezer {
       );
     }
     return error;
+  }
+}
+
+/**
+ * Snapshots a smolvm bottle with `smolvm pack create --from-vm`, which
+ * writes an executable stub and the `.smolmachine` artifact: the machine's
+ * disk, not its memory. smolvm packs only machines that are not running, so
+ * a running bottle is stopped first, after the user agreed, and started
+ * again afterwards unless told not to.
+ *
+ * The pack goes to a temporary name in the state directory and is renamed
+ * into place only after smolvm succeeded: a failed pack never replaces a
+ * good earlier artifact.
+ */
+export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
+  /** The backend it snapshots with. */
+  static readonly Backend: typeof SmolmachinesBackend = SmolmachinesBackend;
+
+  /** Packs the stopped machine and moves the stub and artifact into place. */
+  protected override async freeze(
+    agent: Agent,
+    { id, previous, undo }: FreezeContext,
+  ): Promise<Frozen> {
+    const name = this.bottles.bottleName(agent.slug);
+    const version = await this.bottles.needsVersion(FLOOR, FLOOR_REASON, agent);
+    const machine = (await listMachines(this.bottles, agent)).find((each) => each.name === name);
+    if (!machine) {
+      throw this.bottles.backendError(
+        `bottle "${agent.slug}" has no machine "${name}" on smolvm; it has been deleted, or ` +
+          `was started elsewhere; see "smolvm machine ls"`,
+        "list",
+      );
+    }
+    if (machine.state === "failed" || machine.state === "unreachable") {
+      throw this.bottles.backendError(
+        `bottle "${agent.slug}" is ${machine.state} on smolvm and cannot be snapshotted; ` +
+          `see "smolvm machine status --name ${name}"`,
+        "list",
+      );
+    }
+    const stub = this.#snapshotStub(agent, id);
+    const artifact = `${stub}.smolmachine`;
+    // `/workspace` lives on the machine's storage disk, which a pack carries only when asked.
+    const workspace = await this.#packsWorkspace(agent);
+    const warnings = workspace ? [] : [
+      `/workspace was not captured: smolvm ${
+        version ?? "(version unknown)"
+      } cannot put it in a pack ("smolvm pack create --help" lists no --include-workspace), ` +
+      `so what the agent wrote there is not in this snapshot; upgrade smolvm ` +
+      `(${WORKSPACE_RELEASE} and later carry --include-workspace) and commit again`,
+    ];
+    await this.bottles.whileStopped(agent, {
+      running: machine.state === "running" || machine.state === "frozen",
+      stop: () => this.bottles.run("stop", { container: name }, agent),
+      start: () => this.bottles.run("start", { container: name }, agent, { signal: null }),
+      startCommand: `smolvm machine start --name ${name}`,
+    }, async () => {
+      const temp = agent.state.path(`.${STUB}.tmp-${crypto.randomUUID().slice(0, 8)}`);
+      try {
+        await Deno.mkdir(agent.state.path(SNAPSHOTS), { recursive: true, mode: 0o700 });
+        const result = await this.bottles.run(
+          workspace ? "packWorkspace" : "pack",
+          { container: name, path: temp },
+          agent,
+        );
+        for (const output of [temp, `${temp}.smolmachine`]) {
+          if (!(await Deno.lstat(output).then((info) => info.isFile, () => false))) {
+            throw this.bottles.backendError(
+              `"smolvm pack create" reported success but wrote no ${output}`,
+              "pack",
+              result,
+            );
+          }
+        }
+        this.bottles.undoSnapshot(undo, agent, artifact);
+        await Deno.rename(`${temp}.smolmachine`, artifact);
+        await Deno.rename(temp, stub);
+      } finally {
+        for (const leftover of [temp, `${temp}.smolmachine`]) {
+          await Deno.remove(leftover).catch(() => {});
+        }
+        // Only when empty: a failed first pack leaves no snapshots directory behind.
+        await Deno.remove(agent.state.path(SNAPSHOTS)).catch(() => {});
+      }
+    });
+    // The newest also goes by the launcher's names: hard links, no copy.
+    const current = agent.state.path(`${STUB}.smolmachine`);
+    this.bottles.deferUndo(
+      undo,
+      `the move of ${current} to the new snapshot`,
+      previous ? `link it back with: ln -f ${previous} ${current}` : `remove it: rm ${current}`,
+      async () => {
+        await pointAt(previous, current);
+        await pointAt(previous?.slice(0, -".smolmachine".length), agent.state.path(STUB));
+      },
+    );
+    await replaceWithLink(artifact, current);
+    await replaceWithLink(stub, agent.state.path(STUB));
+    const sizeBytes = (await Deno.lstat(artifact)).size;
+    return { artifact, current, sizeBytes, warnings };
+  }
+
+  /** Links a snapshot made before histories were kept into `snapshots/legacy.smolmachine`. */
+  protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
+    // Before it links anything: a commit on a smolvm too old is refused with nothing changed.
+    await this.bottles.needsVersion(FLOOR, FLOOR_REASON, agent);
+    const legacy = `${this.#snapshotStub(agent, "legacy")}.smolmachine`;
+    if (
+      artifact !== agent.state.path(`${STUB}.smolmachine`) ||
+      !(await this.bottles.snapshotExists(artifact))
+    ) {
+      return artifact;
+    }
+    await Deno.mkdir(agent.state.path(SNAPSHOTS), { recursive: true, mode: 0o700 });
+    await replaceWithLink(artifact, legacy);
+    const stub = agent.state.path(STUB);
+    if (await Deno.lstat(stub).then((info) => info.isFile, () => false)) {
+      await replaceWithLink(stub, legacy.slice(0, -".smolmachine".length));
+    }
+    return legacy;
+  }
+
+  /** `<state>/snapshots/<id>`: the stub smolvm writes; the artifact is that and `.smolmachine`. */
+  #snapshotStub(agent: Agent, id: string): string {
+    return agent.state.path(`${SNAPSHOTS}/${id}`);
+  }
+
+  /** Whether this smolvm's `pack create` takes `--include-workspace` (its `--help` lists it). */
+  async #packsWorkspace(agent: Agent): Promise<boolean> {
+    const { stdout } = await this.bottles.run("packHelp", {}, agent);
+    return /(^|\s)--include-workspace\b/m.test(stdout);
+  }
+
+  /** `cp <artifact> <slug>.smolmachine`. */
+  override exportCommand(agent: Agent, artifact: string): string {
+    return `cp ${artifact} ${agent.slug}.smolmachine`;
   }
 }
 
@@ -430,6 +427,12 @@ async function pointAt(source: string | undefined, target: string): Promise<void
 /** smolvm's machine states as bot-bottle reports them: only a stopped or created machine is at rest. */
 function statusOf(state: string): BottleStatus {
   return state === "stopped" || state === "created" || state === "failed" ? "stopped" : "running";
+}
+
+/** Every machine, from `smolvm machine ls --json`. */
+async function listMachines(backend: Backend, agent?: Agent) {
+  const result = await backend.run("list", {}, agent);
+  return parseOutput(v.array(Machine), result, backend.commands, "list");
 }
 
 export default SmolmachinesFreezer;

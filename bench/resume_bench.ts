@@ -29,9 +29,9 @@ import {
   testSlug,
 } from "../tests/_helpers/docker.ts";
 import { launcherMetadata, tempHome } from "../tests/_helpers/temp_home.ts";
-import { loadRegistry } from "../lib/registry.ts";
-import { parseRunConfig, runValues } from "../lib/run_config.ts";
-import { renderTemplate } from "../lib/template.ts";
+import { loadRegistry } from "../lib/registry/registry.ts";
+import { parseRunConfig, runValues } from "../lib/state/run_config.ts";
+import { renderTemplate } from "../lib/registry/template.ts";
 import { childEnv, DENO, median, ms, progress, range, ROOT, runsFor, timed } from "./_common.ts";
 
 /** The size of the change committed into the snapshot, in MB. */

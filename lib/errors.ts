@@ -16,7 +16,8 @@ export class BotBottleError extends Error {
    */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "BotBottleError";
+    // Set once, here: every subclass is named after its class.
+    this.name = new.target.name;
   }
 }
 
@@ -33,7 +34,6 @@ export class UsageError extends BotBottleError {
    */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "UsageError";
   }
 }
 
@@ -51,7 +51,6 @@ export class BadInputError extends BotBottleError {
    */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = "BadInputError";
   }
 }
 
@@ -98,7 +97,6 @@ export class BackendError extends BotBottleError implements BackendFailure {
    */
   constructor(message: string, failure: BackendFailure, options?: ErrorOptions) {
     super(message, options);
-    this.name = "BackendError";
     this.backend = failure.backend;
     this.command = failure.command;
     this.argv = failure.argv;
@@ -123,7 +121,6 @@ export class BackendUnavailableError extends BackendError {
    */
   constructor(message: string, failure: BackendFailure, options?: ErrorOptions) {
     super(message, failure, options);
-    this.name = "BackendUnavailableError";
   }
 }
 
@@ -145,7 +142,6 @@ export class BackendTimeoutError extends BackendError {
    */
   constructor(message: string, failure: BackendFailure, timeoutMs: number) {
     super(message, failure);
-    this.name = "BackendTimeoutError";
     this.timeoutMs = timeoutMs;
   }
 }
@@ -170,17 +166,33 @@ export class BottleBusyError extends BotBottleError {
    */
   constructor(message: string, slug: string, holder?: string) {
     super(message);
-    this.name = "BottleBusyError";
     this.slug = slug;
     this.holder = holder;
   }
 }
 
 /**
- * The user declined a confirmation. Nothing was written; the CLI prints one
- * line and exits with status 0.
+ * The user declined a confirmation (resume replacing a running bottle,
+ * destroy). Nothing was changed; the CLI prints one line and exits with
+ * status 0.
  */
-export class CommitCancelled extends BotBottleError {
+export class Cancelled extends BotBottleError {
+  /**
+   * Makes the error.
+   *
+   * @param message The line the CLI prints.
+   * @param options The underlying error, as `cause`.
+   */
+  constructor(message = "cancelled; nothing was changed", options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+/**
+ * The user declined a confirmation a commit needs. Nothing was written; the
+ * CLI prints one line and exits with status 0.
+ */
+export class CommitCancelled extends Cancelled {
   /**
    * Makes the error.
    *
@@ -189,7 +201,6 @@ export class CommitCancelled extends BotBottleError {
    */
   constructor(message = "commit cancelled; nothing was changed", options?: ErrorOptions) {
     super(message, options);
-    this.name = "CommitCancelled";
   }
 }
 
@@ -210,7 +221,6 @@ export class Interrupted extends BotBottleError {
    */
   constructor(signal: "SIGINT" | "SIGTERM", options?: ErrorOptions) {
     super(`interrupted by ${signal}; nothing was recorded`, options);
-    this.name = "Interrupted";
     this.signal = signal;
   }
 }

@@ -4,7 +4,7 @@
 // file its "agent" wrote.
 
 import { $ } from "dax";
-import { BottleState } from "../lib/bottle_state.ts";
+import { BottleState } from "../lib/state/bottle_state.ts";
 import { ensureBusyboxImage } from "./busybox_image.ts";
 
 const slug = Deno.args[0] ?? "demo";

@@ -2,7 +2,7 @@
 // Usage: deno task schema
 
 import { toJsonSchema } from "@valibot/to-json-schema";
-import { RegistrySchema } from "../lib/registry_schema.ts";
+import { RegistrySchema } from "../lib/registry/registry_schema.ts";
 
 /** The JSON Schema text for `registry.json`, as committed. */
 export function registryJsonSchema(): string {

@@ -6,10 +6,11 @@
 // DENO_DIR's cache, or DENORT_BIN. Without any, these tests are ignored, with
 // the reason on stderr.
 
-import { equal, match } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import denoJson from "../deno.json" with { type: "json" };
+import builtinRegistry from "../registry.json" with { type: "json" };
 import { compile, writeSha256Sums } from "../scripts/compile.ts";
 import { cliEnv, type CliRun, DENO_DIR } from "./_helpers/cli.ts";
 import { reducedEnv } from "./_helpers/env.ts";
@@ -111,6 +112,32 @@ compileTest("the compiled binary loads the freezers the registry names", async (
   equal(result.code, 0, result.stderr);
   equal(JSON.parse(result.stdout)[0].slug, "gone-abc12");
 });
+
+compileTest(
+  'the compiled binary loads "builtin:" modules named by a user registry (BOT_BOTTLE_REGISTRY)',
+  async () => {
+    await using home = await tempHome();
+    const registry = structuredClone(builtinRegistry) as {
+      backends: Record<string, { freezer: string }>;
+    };
+    for (const [name, entry] of Object.entries(registry.backends)) {
+      entry.freezer = `builtin:${name}`;
+    }
+    const path = join(home.home, "registry.json");
+    await Deno.writeTextFile(path, JSON.stringify(registry), { mode: 0o644 });
+    for (const backend of Object.keys(registry.backends)) {
+      await home.writeBottle(`gone-${backend}`, { identity: `gone-${backend}`, backend });
+    }
+    const result = await run(["ls", "--json"], { ...home.env, BOT_BOTTLE_REGISTRY: path });
+    const listed = JSON.parse(result.stdout) as { slug: string; backend: string }[];
+    // Each backend was asked (docker answers here; the others may fail with their CLI missing).
+    deepStrictEqual(
+      listed.map((bottle) => bottle.backend).sort(),
+      Object.keys(registry.backends).sort(),
+    );
+    ok(!/cannot load|must export/.test(result.stderr), result.stderr);
+  },
+);
 
 compileTest(
   "the compiled binary commits a running Docker bottle and records it",

@@ -3,9 +3,9 @@
 
 import { deepStrictEqual, equal, match, rejects } from "node:assert/strict";
 import { join } from "node:path";
-import { writeBottleArchive } from "../lib/bottle_archive.ts";
+import { writeBottleArchive } from "../lib/archive/bottle_archive.ts";
 import { BadInputError } from "../lib/errors.ts";
-import { importBottle } from "../lib/import.ts";
+import { importBottle } from "../lib/ops/import.ts";
 import { runCli } from "./_helpers/cli.ts";
 import { cliBottle, dockerTest, removeBottleObjects, testSlug } from "./_helpers/docker.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "./_helpers/temp_home.ts";

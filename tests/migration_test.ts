@@ -9,7 +9,7 @@ import { cliBottle, docker, dockerTest, removeBottleObjects, testSlug } from "./
 import { snapshotTree, tempHome } from "./_helpers/temp_home.ts";
 import { installDoubles } from "./_doubles/harness.ts";
 import { defaultSmolvmWorld } from "./_doubles/smolvm_world.ts";
-import { writeBottleArchive } from "../lib/bottle_archive.ts";
+import { writeBottleArchive } from "../lib/archive/bottle_archive.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
 
 dockerTest("export, destroy everything, import, resume: the marker comes back", async () => {

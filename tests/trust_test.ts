@@ -5,7 +5,7 @@
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { writeOciImageArchive } from "../lib/oci_image_layout.ts";
+import { writeOciImageArchive } from "../lib/archive/oci_image_layout.ts";
 import { bottleOnDoubles, installDoubles } from "./_doubles/harness.ts";
 import { defaultSmolvmWorld, fakeMachine } from "./_doubles/smolvm_world.ts";
 import { defaultContainerWorld } from "./_doubles/container_world.ts";

@@ -1,9 +1,9 @@
 // Reading a backend command's JSON output with a schema, for the freezers.
 
 import * as v from "valibot";
-import type { BackendCommands, CommandResult } from "../backend_commands.ts";
+import type { BackendCommands, CommandResult } from "../registry/backend_commands.ts";
 import { BackendError } from "../errors.ts";
-import { describeIssues } from "../schema_issues.ts";
+import { describeIssues } from "../registry/schema_issues.ts";
 
 /**
  * Validates a command's JSON output against `schema`.

@@ -4,11 +4,11 @@
  * @module
  */
 
-import type { Agent } from "../agent.ts";
+import type { Agent } from "../state/agent.ts";
 import { dax } from "../_internal/dax.ts";
 import { BackendError, BadInputError, CommitCancelled, UsageError } from "../errors.ts";
 import type { Prompter } from "../prompter.ts";
-import type { Registry } from "../registry.ts";
+import type { Registry } from "../registry/registry.ts";
 import { type CliCommand, type CliContext, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 import { phaseProgress } from "./progress.ts";
 
@@ -59,9 +59,9 @@ export const commitCommand: CliCommand = {
     // loading of the rest and the reading of the state. Its failure shows where it is used.
     dax().catch(() => {});
     const [{ commit }, { terminalPrompter }, { loadRegistry }] = await Promise.all([
-      import("../commit.ts"),
+      import("../ops/commit.ts"),
       import("../prompter.ts"),
-      import("../registry.ts"),
+      import("../registry/registry.ts"),
     ]);
     const prompter = terminalPrompter({ yes: values.yes === true });
     const registry = await loadRegistry();
@@ -95,8 +95,8 @@ async function pickBottle(
     throw new UsageError(`${noSlug}; pass the bottle's slug: bot-bottle commit <slug>`);
   }
   const [{ loadAgent }, { listStateSlugs, stateRoot }] = await Promise.all([
-    import("../agent.ts"),
-    import("../bottle_state.ts"),
+    import("../state/agent.ts"),
+    import("../state/bottle_state.ts"),
   ]);
   const root = stateRoot();
   const agents = new Map<string, Agent[]>();
@@ -114,7 +114,7 @@ async function pickBottle(
   const running: string[] = [];
   for (const [backend, group] of agents) {
     try {
-      const slugs = new Set(await registry.getFreezer(backend).runningSlugs());
+      const slugs = new Set(await registry.getBackend(backend).runningSlugs());
       running.push(...group.filter((agent) => slugs.has(agent.slug)).map((agent) => agent.slug));
     } catch (error) {
       if (!(error instanceof BackendError)) throw error;

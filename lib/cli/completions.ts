@@ -4,7 +4,7 @@
  * @module
  */
 
-import { COMPLETION_SHELLS, completionScript, type CompletionShell } from "../completions.ts";
+import { COMPLETION_SHELLS, completionScript, type CompletionShell } from "./completion_scripts.ts";
 import { UsageError } from "../errors.ts";
 import type { CliCommand } from "./command.ts";
 
@@ -42,7 +42,7 @@ export function completionsCommand(commands: () => readonly CliCommand[]): CliCo
             `completions --slugs takes no arguments; run "bot-bottle completions --help" for usage`,
           );
         }
-        const { listStateSlugs, stateRoot } = await import("../bottle_state.ts");
+        const { listStateSlugs, stateRoot } = await import("../state/bottle_state.ts");
         for (const slug of await listStateSlugs(stateRoot())) context.print(slug);
         return;
       }
@@ -54,7 +54,7 @@ export function completionsCommand(commands: () => readonly CliCommand[]): CliCo
           }; run "bot-bottle completions --help" for usage`,
         );
       }
-      const { loadRegistry } = await import("../registry.ts");
+      const { loadRegistry } = await import("../registry/registry.ts");
       const registry = await loadRegistry();
       const script = completionScript(shell as CompletionShell, commands(), {
         optionValues: { backend: [...registry.backends.keys()] },

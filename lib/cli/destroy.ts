@@ -33,7 +33,7 @@ export const destroyCommand: CliCommand = {
     }
     // Loaded here, not at start-up: every command loads only what it runs.
     const [{ destroy }, { terminalPrompter }] = await Promise.all([
-      import("../destroy.ts"),
+      import("../ops/destroy.ts"),
       import("../prompter.ts"),
     ]);
     const result = await destroy(positionals[0], {

@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "../errors.ts";
-import { type Compression, COMPRESSIONS } from "../archive_compression.ts";
+import { type Compression, COMPRESSIONS } from "../archive/archive_compression.ts";
 import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 import { byteProgress } from "./progress.ts";
 import { formatBytes } from "./table.ts";
@@ -49,7 +49,7 @@ export const exportCommand: CliCommand = {
     try {
       // Loaded here, not at start-up: the archive code pulls in tar-stream and
       // Deno's Node-compat layer, which every other command would pay for.
-      const { exportBottle } = await import("../export.ts");
+      const { exportBottle } = await import("../ops/export.ts");
       const result = await exportBottle(positionals[0], {
         at: typeof values.at === "string" ? values.at : undefined,
         out: typeof values.output === "string" ? values.output : undefined,

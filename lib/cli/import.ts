@@ -46,7 +46,7 @@ export const importCommand: CliCommand = {
     const progress = await byteProgress("Importing", values.json !== true);
     try {
       // Loaded here, not at start-up: see lib/cli/export.ts.
-      const { importBottle } = await import("../import.ts");
+      const { importBottle } = await import("../ops/import.ts");
       const result = await importBottle(positionals[0], {
         name: typeof values.name === "string" ? values.name : undefined,
         force: values.force === true,

@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "../errors.ts";
-import type { BottleRow } from "../list.ts";
+import type { BottleRow } from "../ops/list.ts";
 import type { CliCommand } from "./command.ts";
 import { formatBytes, formatTable } from "./table.ts";
 
@@ -27,7 +27,7 @@ export const lsCommand: CliCommand = {
     if (positionals.length > 0) {
       throw new UsageError(`ls takes no arguments; run "bot-bottle ls --help" for usage`);
     }
-    const { list } = await import("../list.ts");
+    const { list } = await import("../ops/list.ts");
     const rows = await list({
       signal: context.signal,
       onRun: context.onRun,

@@ -8,13 +8,7 @@
 
 import { type CliCommand, type CliContext, commandHelp, parseCommandArgs } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
-import {
-  BackendError,
-  BotBottleError,
-  CommitCancelled,
-  Interrupted,
-  UsageError,
-} from "../errors.ts";
+import { BackendError, BotBottleError, Cancelled, Interrupted, UsageError } from "../errors.ts";
 import { versionText } from "../version.ts";
 
 function overallHelp(): string {
@@ -109,7 +103,7 @@ export async function runCli(args: string[]): Promise<number> {
 }
 
 function report(error: unknown, verbose: boolean): number {
-  if (error instanceof CommitCancelled) {
+  if (error instanceof Cancelled) {
     console.error(`bot-bottle: ${error.message}`);
     return 0;
   }

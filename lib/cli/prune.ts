@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "../errors.ts";
-import type { PruneResult } from "../prune.ts";
+import type { PruneResult } from "../ops/prune.ts";
 import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 import { formatBytes } from "./table.ts";
 
@@ -49,7 +49,7 @@ export const pruneCommand: CliCommand = {
       ...lockingOptions(values, context),
       log: context.log,
     };
-    const { prune, pruneAll } = await import("../prune.ts");
+    const { prune, pruneAll } = await import("../ops/prune.ts");
     const results: PruneResult[] = all
       ? await pruneAll(options)
       : [await prune(positionals[0], options)];

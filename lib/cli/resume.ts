@@ -44,7 +44,7 @@ export const resumeCommand: CliCommand = {
       );
     }
     const [{ resume }, { terminalPrompter }] = await Promise.all([
-      import("../resume.ts"),
+      import("../ops/resume.ts"),
       import("../prompter.ts"),
     ]);
     const json = values.json === true;

@@ -27,7 +27,7 @@ export const snapshotsCommand: CliCommand = {
         `snapshots takes one slug, got ${positionals.length}; run "bot-bottle snapshots --help"`,
       );
     }
-    const { snapshots } = await import("../snapshots.ts");
+    const { snapshots } = await import("../ops/snapshots.ts");
     const rows = await snapshots(positionals[0]);
     if (values.json) {
       context.print(JSON.stringify(rows));

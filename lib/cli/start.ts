@@ -52,7 +52,7 @@ export const startCommand: CliCommand = {
     if (image === undefined) {
       throw new UsageError(`start needs --image; run "bot-bottle start --help" for usage`);
     }
-    const { start } = await import("../start.ts");
+    const { start } = await import("../ops/start.ts");
     const result = await start({
       image,
       backend: string(values.backend),

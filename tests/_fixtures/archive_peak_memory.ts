@@ -9,7 +9,7 @@ import {
   type Compression,
   readBottleArchive,
   writeBottleArchive,
-} from "../../lib/bottle_archive.ts";
+} from "../../lib/archive/bottle_archive.ts";
 
 const [mode, archive, path, compression] = Deno.args;
 if (mode === "write") {

@@ -1,8 +1,8 @@
 // Takes a bottle's lock as another bot-bottle process would, says "locked",
 // and holds it until its standard input closes (or it is killed).
 // Usage: deno run -A hold_lock.ts <root> <slug> <operation> [shared]
-import { lockBottle } from "../../lib/bottle_lock.ts";
-import { BottleState } from "../../lib/bottle_state.ts";
+import { lockBottle } from "../../lib/state/bottle_lock.ts";
+import { BottleState } from "../../lib/state/bottle_state.ts";
 
 const [root, slug, operation, shared] = Deno.args;
 const lock = await lockBottle(new BottleState(slug, root), operation, {

@@ -4,7 +4,7 @@
 
 import { $ } from "dax";
 import { join } from "node:path";
-import { writeBottleArchive } from "../../lib/bottle_archive.ts";
+import { writeBottleArchive } from "../../lib/archive/bottle_archive.ts";
 import { docker, TEST_IMAGE } from "./docker.ts";
 import { launcherMetadata } from "./temp_home.ts";
 

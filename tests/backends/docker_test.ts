@@ -18,9 +18,12 @@ dockerTest(
     const freezer = await getFreezer("");
     ok(freezer instanceof DockerFreezer);
     equal(freezer.backend, "docker");
-    ok((await freezer.runningSlugs()).includes(bottle.slug));
+    ok((await freezer.bottles.runningSlugs()).includes(bottle.slug));
     await docker("stop", "--time", "0", bottle.container);
-    ok(!(await freezer.runningSlugs()).includes(bottle.slug), "a stopped bottle is not running");
+    ok(
+      !(await freezer.bottles.runningSlugs()).includes(bottle.slug),
+      "a stopped bottle is not running",
+    );
   },
 );
 

@@ -348,7 +348,7 @@ Deno.test("macos-container lists running bottles by slug for the picker", async 
   });
   const slugs = await withDoublesOnPath(
     t.doubles,
-    async () => await (await getFreezer("macos-container")).runningSlugs(),
+    async () => await (await getFreezer("macos-container")).bottles.runningSlugs(),
   );
   deepStrictEqual(slugs, [SLUG]);
 });

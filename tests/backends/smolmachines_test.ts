@@ -301,7 +301,7 @@ Deno.test("smolmachines lists running bottles by slug for the picker", async () 
   });
   const slugs = await withDoublesOnPath(
     t.doubles,
-    async () => await (await getFreezer("smolmachines")).runningSlugs(),
+    async () => await (await getFreezer("smolmachines")).bottles.runningSlugs(),
   );
   deepStrictEqual(slugs, [SLUG]);
 });
@@ -535,34 +535,34 @@ Deno.test("smolmachines keeps each snapshot as its own file; the newest also und
 });
 
 Deno.test("smolmachines: a snapshot file that is a symbolic link counts as missing, never followed", async () => {
-  const { loadRegistry } = await import("../../lib/registry.ts");
+  const { loadRegistry } = await import("../../lib/registry/registry.ts");
   const dir = await Deno.makeTempDir();
   try {
     const target = join(dir, "elsewhere.smolmachine");
     await Deno.writeTextFile(target, "a machine somewhere else");
     const link = join(dir, "committed-smolmachine.smolmachine");
     await Deno.symlink(target, link);
-    const freezer = (await loadRegistry()).getFreezer("smolmachines");
-    equal(await freezer.snapshotExists(link), false);
-    equal(await freezer.snapshotExists(target), true);
+    const backend = (await loadRegistry()).getBackend("smolmachines");
+    equal(await backend.snapshotExists(link), false);
+    equal(await backend.snapshotExists(target), true);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("smolmachines: prune's leftover check finds snapshot files no history records", async () => {
-  const { loadRegistry } = await import("../../lib/registry.ts");
-  const { loadAgent } = await import("../../lib/agent.ts");
+  const { loadRegistry } = await import("../../lib/registry/registry.ts");
+  const { loadAgent } = await import("../../lib/state/agent.ts");
   await using home = await tempHome();
   const dir = await home.writeBottle(SLUG, { identity: SLUG, backend: "smolmachines" });
   await Deno.mkdir(join(dir, "snapshots"));
   for (const name of ["a.smolmachine", "a", "b.smolmachine", "b"]) {
     await Deno.writeTextFile(join(dir, "snapshots", name), name);
   }
-  const freezer = (await loadRegistry()).getFreezer("smolmachines");
+  const backend = (await loadRegistry()).getBackend("smolmachines");
   const agent = await loadAgent(SLUG, home.root);
   deepStrictEqual(
-    await freezer.orphanSnapshots(agent, [join(dir, "snapshots", "a.smolmachine")]),
+    await backend.orphanSnapshots(agent, [join(dir, "snapshots", "a.smolmachine")]),
     [join(dir, "snapshots", "b.smolmachine")],
   );
 });

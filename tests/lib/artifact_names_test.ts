@@ -9,7 +9,7 @@ import {
   artifactNameProblem,
   ArtifactNamesReader,
   fullReference,
-} from "../../lib/artifact_names.ts";
+} from "../../lib/archive/artifact_names.ts";
 
 const OWN = "bot-bottle-committed-dev-abc12:20261124T141500Z";
 const CONFIG = "a".repeat(64);

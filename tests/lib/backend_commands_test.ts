@@ -5,7 +5,7 @@ import {
   commandTimeouts,
   DEFAULT_LONG_TIMEOUT_SECONDS,
   DEFAULT_TIMEOUT_SECONDS,
-} from "../../lib/backend_commands.ts";
+} from "../../lib/registry/backend_commands.ts";
 import {
   BackendError,
   BackendTimeoutError,

@@ -14,9 +14,9 @@ import {
   readBottleArchive,
   type WriteArchiveInput,
   writeBottleArchive,
-} from "../../lib/bottle_archive.ts";
+} from "../../lib/archive/bottle_archive.ts";
 import { BadInputError } from "../../lib/errors.ts";
-import { sha256File } from "../../lib/oci_image_layout.ts";
+import { sha256File } from "../../lib/archive/oci_image_layout.ts";
 
 interface TempDir extends AsyncDisposable {
   path: string;

@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal, match, rejects } from "node:assert/strict";
 import { join } from "node:path";
-import { LOCK_FILE, lockBottle } from "../../lib/bottle_lock.ts";
-import { BottleState } from "../../lib/bottle_state.ts";
+import { LOCK_FILE, lockBottle } from "../../lib/state/bottle_lock.ts";
+import { BottleState } from "../../lib/state/bottle_state.ts";
 import { BottleBusyError } from "../../lib/errors.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "../_helpers/temp_home.ts";
 

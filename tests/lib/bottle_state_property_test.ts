@@ -5,7 +5,7 @@
 import { deepStrictEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
 import fc from "fast-check";
-import { BottleState, METADATA_FILE } from "../../lib/bottle_state.ts";
+import { BottleState, METADATA_FILE } from "../../lib/state/bottle_state.ts";
 import { BadInputError } from "../../lib/errors.ts";
 import { launcherMetadata, tempHome } from "../_helpers/temp_home.ts";
 

@@ -1,6 +1,10 @@
 import { deepStrictEqual, equal, match, rejects, throws } from "node:assert/strict";
 import { join } from "node:path";
-import { readFileNoFollow, writeFileAtomic, writeFilesTogether } from "../../lib/atomic_write.ts";
+import {
+  readFileNoFollow,
+  writeFileAtomic,
+  writeFilesTogether,
+} from "../../lib/state/atomic_write.ts";
 import {
   BottleState,
   COMMITTED_IMAGE_FILE,
@@ -9,7 +13,7 @@ import {
   METADATA_FILE,
   PRESERVE_FILE,
   stateRoot,
-} from "../../lib/bottle_state.ts";
+} from "../../lib/state/bottle_state.ts";
 import { BadInputError } from "../../lib/errors.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "../_helpers/temp_home.ts";
 

@@ -6,7 +6,7 @@ import { deepStrictEqual, equal } from "node:assert/strict";
 import type { CliCommand } from "../../lib/cli/command.ts";
 import { COMMANDS } from "../../lib/cli/commands.ts";
 import { lsCommand } from "../../lib/cli/ls.ts";
-import { completionScript, operandCompletion } from "../../lib/completions.ts";
+import { completionScript, operandCompletion } from "../../lib/cli/completion_scripts.ts";
 import { complete, type Shell, whyNoShell } from "../_helpers/shell_completion.ts";
 
 Deno.test("operandCompletion() reads each command's operand from its usage line", () => {

@@ -2,7 +2,7 @@
 // and kept apart; named volumes and the environment pass.
 
 import { deepStrictEqual, equal, match } from "node:assert/strict";
-import { reviewForeignBottle } from "../../lib/foreign_bottle.ts";
+import { reviewForeignBottle } from "../../lib/state/foreign_bottle.ts";
 
 const base = { env: ["A=1"], volumes: [], labels: [], tty: false, interactive: false };
 

@@ -1,63 +1,39 @@
-import { deepStrictEqual, equal, rejects } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { join } from "node:path";
-import type { Agent } from "../../lib/agent.ts";
-import { BackendCommands } from "../../lib/backend_commands.ts";
-import { BottleState } from "../../lib/bottle_state.ts";
+import type { Agent } from "../../lib/state/agent.ts";
+import { BackendCommands } from "../../lib/registry/backend_commands.ts";
+import { BottleState } from "../../lib/state/bottle_state.ts";
 import {
   BackendError,
   BadInputError,
   BotBottleError,
+  Cancelled,
   CommitCancelled,
   UsageError,
 } from "../../lib/errors.ts";
-import type { FreezeContext, FreezerOptions, Frozen } from "../../lib/freezer.ts";
-import { emptyRunConfig } from "../../lib/run_config.ts";
-import { CommitOnlyFreezer } from "../_fixtures/commit_only_freezer.ts";
+import {
+  type FreezeContext,
+  Freezer,
+  type FreezerOptions,
+  type Frozen,
+} from "../../lib/freezer.ts";
+import { emptyRunConfig } from "../../lib/state/run_config.ts";
+import { DockerBackend } from "../../backends/docker.ts";
+import type { BackendSpec } from "../../lib/backend.ts";
 import type { Prompter } from "../../lib/prompter.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "../_helpers/temp_home.ts";
 
 const SLUG = "dev-abc12";
 
 /**
- * A test double of a backend: freeze() does what the test sets, and records
- * the agents it was given.
+ * A backend whose failures the tests explain in their own words, and whose
+ * protected helpers the tests reach. It is Docker's, and a commit here runs
+ * none of its commands: the freezer's snapshot is the test's.
  */
-class FakeFreezer extends CommitOnlyFreezer {
-  static override readonly requiredCommands = [];
-  frozen: Agent[] = [];
-  behaviour: (agent: Agent, context: FreezeContext) => Promise<string | Frozen> = (agent) =>
-    Promise.resolve(`fake-committed-${agent.slug}:latest`);
-
-  protected override freeze(agent: Agent, context: FreezeContext): Promise<string | Frozen> {
-    this.frozen.push(agent);
-    return this.behaviour(agent, context);
-  }
-
-  /** Exposes deferUndo to the tests. */
-  undoStep(
-    context: FreezeContext,
-    leftBehind: string,
-    fix: string,
-    step: () => Promise<unknown>,
-  ): void {
-    this.deferUndo(context.undo, leftBehind, fix, step);
-  }
-
-  override exportCommand(agent: Agent, artifact: string): string {
-    return `fake save ${artifact} > ${agent.slug}.tar`;
-  }
-
-  override runningSlugs(): Promise<string[]> {
-    return Promise.resolve([]);
-  }
-
-  /** Exposes the protected helpers to the tests. */
+class FakeBackend extends DockerBackend {
+  /** Exposes the prompter to the tests. */
   ask(message: string): Promise<boolean> {
     return this.prompter.confirm(message);
-  }
-
-  runCommand(name: string, agent?: Agent) {
-    return this.run(name, {}, agent);
   }
 
   protected override explainFailure(error: BackendError, agent?: Agent): BackendError {
@@ -67,12 +43,53 @@ class FakeFreezer extends CommitOnlyFreezer {
   }
 }
 
+/**
+ * A test double of a freezer: freeze() does what the test sets, and records
+ * the agents it was given.
+ */
+class FakeFreezer extends Freezer<FakeBackend> {
+  frozen: Agent[] = [];
+  behaviour: (agent: Agent, context: FreezeContext) => Promise<string | Frozen> = (agent) =>
+    Promise.resolve(`fake-committed-${agent.slug}:latest`);
+
+  protected override freeze(agent: Agent, context: FreezeContext): Promise<string | Frozen> {
+    this.frozen.push(agent);
+    return this.behaviour(agent, context);
+  }
+
+  /** Exposes the backend's deferUndo to the tests. */
+  undoStep(
+    context: FreezeContext,
+    leftBehind: string,
+    fix: string,
+    step: () => Promise<unknown>,
+  ): void {
+    this.bottles.deferUndo(context.undo, leftBehind, fix, step);
+  }
+
+  override exportCommand(agent: Agent, artifact: string): string {
+    return `fake save ${artifact} > ${agent.slug}.tar`;
+  }
+
+  ask(message: string): Promise<boolean> {
+    return this.bottles.ask(message);
+  }
+
+  runCommand(name: string, agent?: Agent) {
+    return this.bottles.run(name, {}, agent);
+  }
+}
+
+function fakeFreezer(spec: BackendSpec, options: FreezerOptions = {}): FakeFreezer {
+  return new FakeFreezer(new FakeBackend(spec, options));
+}
+
 function makeFreezer(
   options: FreezerOptions = {},
   templates: Record<string, string[]> = {},
 ): { freezer: FakeFreezer; lines: string[] } {
   const lines: string[] = [];
-  const freezer = new FakeFreezer(
+  const freezer = fakeFreezer(
     { backend: "fake", names: ["fake", ""], commands: new BackendCommands("fake", templates) },
     { log: (line) => lines.push(line), ...options },
   );
@@ -280,7 +297,7 @@ Deno.test('commit() refuses legacy metadata when "" is not among its names', asy
   await using home = await tempHome();
   const { backend: _, ...legacy } = launcherMetadata(SLUG);
   await home.writeBottle(SLUG, legacy);
-  const freezer = new FakeFreezer({
+  const freezer = fakeFreezer({
     backend: "fake",
     names: ["fake"],
     commands: new BackendCommands("fake", {}),
@@ -359,7 +376,7 @@ Deno.test("resumeCommand() and bottleName() follow the launcher's names", async 
   await home.writeBottle(SLUG, launcherMetadata(SLUG, { backend: "fake" }));
   const { freezer } = makeFreezer();
   equal(freezer.resumeCommand(await agentFor(home.root)), `bot-bottle resume ${SLUG}`);
-  equal(freezer.bottleName(SLUG), `bot-bottle-${SLUG}`);
+  equal(freezer.bottles.bottleName(SLUG), `bot-bottle-${SLUG}`);
   equal(freezer.backend, "fake");
   deepStrictEqual(freezer.names, ["fake", ""]);
 });
@@ -390,4 +407,23 @@ Deno.test("run() does not explain errors that are not backend failures", async (
     name: "TypeError",
     message: 'backend "fake" has no command "undeclared"',
   });
+});
+
+Deno.test("every error is named after its class; CommitCancelled is a Cancelled", () => {
+  const errors = [
+    new BotBottleError("x"),
+    new BadInputError("x"),
+    new UsageError("x"),
+    new Cancelled(),
+    new CommitCancelled(),
+  ];
+  deepStrictEqual(errors.map((error) => error.name), [
+    "BotBottleError",
+    "BadInputError",
+    "UsageError",
+    "Cancelled",
+    "CommitCancelled",
+  ]);
+  ok(new CommitCancelled() instanceof Cancelled);
+  equal(new Cancelled().message, "cancelled; nothing was changed");
 });

@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, match } from "node:assert/strict";
 import { join } from "node:path";
-import { list } from "../../lib/list.ts";
+import { list } from "../../lib/ops/list.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "../_helpers/temp_home.ts";
 
 Deno.test("list() shows symbolic-linked and hostile bottle directories as unknown, and still lists the others", async () => {

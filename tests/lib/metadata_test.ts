@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
-import { MAX_JSON_DEPTH } from "../../lib/atomic_write.ts";
-import { validateMetadata } from "../../lib/metadata.ts";
+import { MAX_JSON_DEPTH } from "../../lib/state/atomic_write.ts";
+import { validateMetadata } from "../../lib/state/metadata.ts";
 
 function nested(depth: number): unknown {
   return JSON.parse("[".repeat(depth) + "]".repeat(depth));

@@ -5,7 +5,7 @@ import { deepStrictEqual, equal } from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { $ } from "dax";
-import { sha256File, writeOciImageArchive } from "../../lib/oci_image_layout.ts";
+import { sha256File, writeOciImageArchive } from "../../lib/archive/oci_image_layout.ts";
 import { withTempDir } from "../../lib/temp_dir.ts";
 import { docker, dockerTest, startBottle } from "../_helpers/docker.ts";
 

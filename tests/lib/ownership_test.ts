@@ -2,7 +2,7 @@
 
 import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { fileOwnershipProblem, imageOwnershipProblem } from "../../lib/ownership.ts";
+import { fileOwnershipProblem, imageOwnershipProblem } from "../../lib/state/ownership.ts";
 
 Deno.test("imageOwnershipProblem() accepts only bot-bottle-committed-<slug>:<tag>", () => {
   for (

@@ -1,10 +1,10 @@
-import { deepStrictEqual, equal, match, rejects, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import DockerFreezer from "../../backends/docker.ts";
 import { BadInputError } from "../../lib/errors.ts";
-import { loadRegistry, validateBuiltinRegistry } from "../../lib/registry.ts";
-import { PLACEHOLDERS } from "../../lib/template.ts";
+import { loadRegistry, validateBuiltinRegistry } from "../../lib/registry/registry.ts";
+import { PLACEHOLDERS } from "../../lib/registry/template.ts";
 
 // A registry file must name its freezer modules relative to itself, so temp
 // registries live in a temporary folder inside tests/, two levels below the
@@ -307,7 +307,7 @@ Deno.test("loadRegistry() rejects an alias that shadows a backend name", async (
 });
 
 Deno.test("loadRegistry() rejects a registry missing a command the freezer requires", async () => {
-  for (const command of DockerFreezer.requiredCommands) {
+  for (const command of DockerFreezer.Backend.requiredCommands) {
     await rejectsInvalid(
       registryWith((registry) => {
         delete registry.backends.docker.commands[command];
@@ -354,7 +354,7 @@ const SCHEMA_VIOLATIONS: [string, unknown, RegExp][] = [
   [
     "an absolute freezer path",
     registryWith((r) => (r.backends.docker.freezer = "/abs/docker.ts")),
-    /: backends\.docker\.freezer: the freezer must be a relative path to a \.ts module$/,
+    /: backends\.docker\.freezer: the freezer must be a relative path to a \.ts module, or "builtin:<backend>"$/,
   ],
   ["a JSON array", [], /is invalid: /],
   ["JSON null", null, /is invalid: Invalid type: Expected Object but received null$/],
@@ -507,4 +507,36 @@ Deno.test("loadRegistry() validates the templates of a BOT_BOTTLE_REGISTRY file 
     if (saved === undefined) Deno.env.delete("BOT_BOTTLE_REGISTRY");
     else Deno.env.set("BOT_BOTTLE_REGISTRY", saved);
   }
+});
+
+Deno.test('loadRegistry() loads a built-in module by name, "builtin:docker", from any file', async () => {
+  await using temp = await tempRegistryDir();
+  const path = await temp.write(
+    "registry.json",
+    registryWith((r) => (r.backends.docker.freezer = "builtin:docker")),
+  );
+  const registry = await loadRegistry({ path });
+  ok(registry.getFreezer("docker") instanceof DockerFreezer);
+  equal(registry.getBackend("").shellCommand("x"), "docker exec -it bot-bottle-x sh");
+});
+
+Deno.test("loadRegistry() rejects an unknown built-in module, listing the known ones", async () => {
+  await rejectsInvalid(
+    registryWith((r) => (r.backends.docker.freezer = "builtin:podman")),
+    /: backends\.docker\.freezer: there is no built-in module "builtin:podman"; built-in modules: "builtin:docker", "builtin:macos-container", "builtin:smolmachines"$/,
+  );
+});
+
+Deno.test("loadRegistry() rejects a docker-module backend without its engine's wording", async () => {
+  await rejectsInvalid(
+    registryWith((r) => delete (r.backends.docker as { engine?: unknown }).engine),
+    /: backends\.docker\.engine is missing; \.\.\/\.\.\/backends\/docker\.ts needs it$/,
+  );
+});
+
+Deno.test("loadRegistry() rejects an engine error pattern that is not a regular expression", async () => {
+  await rejectsInvalid(
+    registryWith((r) => (r.backends.docker.engine.errors.noSuchImage = "No such (image")),
+    /: backends\.docker\.engine\.errors\.noSuchImage: Invalid regular expression: /,
+  );
 });

@@ -1,12 +1,12 @@
-// Property-based tests of the slug rule (lib/slug.ts), with fast-check.
+// Property-based tests of the slug rule (lib/state/slug.ts), with fast-check.
 
 import { deepStrictEqual, equal, throws } from "node:assert/strict";
 import { basename, dirname, join } from "node:path";
 import fc from "fast-check";
-import { BottleState } from "../../lib/bottle_state.ts";
+import { BottleState } from "../../lib/state/bottle_state.ts";
 import { BadInputError } from "../../lib/errors.ts";
-import { isSlug, mintSlug, parseSlug, slugFromLabel } from "../../lib/slug.ts";
-import { KINDS } from "../../lib/template.ts";
+import { isSlug, mintSlug, parseSlug, slugFromLabel } from "../../lib/state/slug.ts";
+import { KINDS } from "../../lib/registry/template.ts";
 
 /** Characters that break paths, shells and names, and ones a slug is made of. */
 const TRICKY = [

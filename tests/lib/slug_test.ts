@@ -1,6 +1,6 @@
 import { equal, match, throws } from "node:assert/strict";
 import { BadInputError } from "../../lib/errors.ts";
-import { isSlug, parseSlug } from "../../lib/slug.ts";
+import { isSlug, parseSlug } from "../../lib/state/slug.ts";
 
 const VALID = ["dev-abc12", "a", "a1-b2-c3", "researcher-m3hxd", "0"];
 const INVALID = ["", "../x", "A B", "-a", "a-", "a--b", "Dev", "a_b", "a/b", "a\nb", "a\n", "."];

@@ -4,7 +4,7 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
 import fc from "fast-check";
 import * as v from "valibot";
-import { HistorySchema, quickHistory } from "../../lib/snapshot_history.ts";
+import { HistorySchema, quickHistory } from "../../lib/state/snapshot_history.ts";
 
 const field = fc.oneof(
   fc.string(),

@@ -1,11 +1,11 @@
-// Property-based tests of template rendering (lib/template.ts), with
+// Property-based tests of template rendering (lib/registry/template.ts), with
 // fast-check: a value is one argument, verbatim, or a BadInputError.
 
 import { deepStrictEqual, equal, throws } from "node:assert/strict";
 import fc from "fast-check";
-import { BackendCommands } from "../../lib/backend_commands.ts";
+import { BackendCommands } from "../../lib/registry/backend_commands.ts";
 import { BadInputError } from "../../lib/errors.ts";
-import { KINDS, PLACEHOLDERS, renderTemplate } from "../../lib/template.ts";
+import { KINDS, PLACEHOLDERS, renderTemplate } from "../../lib/registry/template.ts";
 
 /** Characters that split, quote, expand or inject in a shell or in String.replace. */
 const HOSTILE = [

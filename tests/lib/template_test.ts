@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal, match, throws } from "node:assert/strict";
 import { $ } from "dax";
 import { BadInputError } from "../../lib/errors.ts";
-import { placeholdersOf, renderTemplate, templateProblem } from "../../lib/template.ts";
+import { placeholdersOf, renderTemplate, templateProblem } from "../../lib/registry/template.ts";
 
 // Absolute paths are the most permissive kind: anything that starts with "/"
 // and holds no NUL. Each of these would split, inject or glob if it reached a

@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { runCli } from "../_helpers/cli.ts";
 import { bottleWithState, docker, dockerTest } from "../_helpers/docker.ts";
 import { snapshotTree } from "../_helpers/temp_home.ts";
-import { MAX_HISTORY_FILE_BYTES } from "../../lib/bottle_state.ts";
-import type { History, SnapshotRecord } from "../../lib/snapshot_history.ts";
+import { MAX_HISTORY_FILE_BYTES } from "../../lib/state/bottle_state.ts";
+import type { History, SnapshotRecord } from "../../lib/state/snapshot_history.ts";
 
 /** `count` older records before the bottle's real ones, with `message` as their note. */
 async function padHistory(dir: string, count: number, message: string | null = null) {

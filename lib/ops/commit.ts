@@ -4,12 +4,10 @@
  * @module
  */
 
-import { loadAgent } from "./agent.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import type { CommitResult } from "./freezer.ts";
-import { BotBottleError, Interrupted } from "./errors.ts";
-import { pruneHeld, retention } from "./prune.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import { openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
+import type { CommitResult } from "../freezer.ts";
+import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode commit}. */
 export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {
@@ -49,40 +47,17 @@ export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {
  *
  * @example
  * ```ts
- * import { commit } from "./commit.ts";
+ * import { commit } from "@bot-bottle/bot-bottle";
  * const result = await commit("dev-abc12", { log: console.error });
  * console.log(result.artifact); // bot-bottle-committed-dev-abc12:latest
  * ```
  */
 export async function commit(slug: string, options: CommitOptions = {}): Promise<CommitResult> {
-  const keep = options.keep ?? retention();
-  await using _lock = await lockSlug(slug, "commit", options);
-  const agent = await loadAgent(slug, options.root);
-  const registry = options.registry ?? await loadRegistry();
-  const result = await registry.getFreezer(agent.backend, options).commit(agent, {
+  await using bottle = await openBottle(slug, "commit", options);
+  const freezer = bottle.registry.freezerOver(bottle.backend, options);
+  return await freezer.commit(bottle.agent, {
     message: options.message,
     ...options.pause === false ? { pause: false } : {},
+    ...options.keep === undefined ? {} : { keep: options.keep },
   });
-  if (keep === 0) return result;
-  // Retention runs only after the commit succeeded, and its failure does not undo it.
-  const log = options.log ?? (() => {});
-  try {
-    const pruned = await pruneHeld(slug, { ...options, registry, keep }, false);
-    result.pruned = pruned.removed.map((record) => record.id);
-    if (pruned.removed.length > 0) {
-      log(
-        `removed ${pruned.removed.length} old snapshot(s) beyond the newest ${keep} ` +
-          `(${result.pruned.join(", ")}); BOT_BOTTLE_KEEP_SNAPSHOTS sets how many are kept`,
-      );
-    }
-  } catch (error) {
-    if (!(error instanceof BotBottleError)) throw error;
-    log(
-      error instanceof Interrupted
-        ? `warning: pruning old snapshots was interrupted (${error.signal}); the commit itself ` +
-          `is recorded, and "bot-bottle prune ${slug}" finishes the pruning`
-        : `warning: old snapshots were not pruned: ${error.message}`,
-    );
-  }
-  return result;
 }

@@ -11,7 +11,7 @@
  */
 
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
-import { fullReference } from "./artifact_names.ts";
+import { fullReference } from "../archive/artifact_names.ts";
 
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 

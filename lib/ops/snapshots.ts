@@ -4,9 +4,9 @@
  * @module
  */
 
-import { loadAgent } from "./agent.ts";
-import { stateRoot } from "./bottle_state.ts";
-import type { SnapshotRecord } from "./snapshot_history.ts";
+import { loadAgent } from "../state/agent.ts";
+import { stateRoot } from "../state/bottle_state.ts";
+import type { SnapshotRecord } from "../state/snapshot_history.ts";
 
 /** One snapshot in a listing. The field names are stable (`snapshots --json`). */
 export interface SnapshotRow extends SnapshotRecord {
@@ -26,7 +26,7 @@ export interface SnapshotRow extends SnapshotRecord {
  *
  * @example
  * ```ts
- * import { snapshots } from "./snapshots.ts";
+ * import { snapshots } from "@bot-bottle/bot-bottle";
  * const [newest] = await snapshots("dev-abc12");
  * ```
  */

@@ -7,8 +7,8 @@
  */
 
 import * as v from "valibot";
-import { BadInputError } from "./errors.ts";
-import { describeIssues } from "./schema_issues.ts";
+import { BadInputError } from "../errors.ts";
+import { describeIssues } from "../registry/schema_issues.ts";
 
 /** The name of the history file in a state directory. */
 export const HISTORY_FILE = "snapshots.json";

@@ -12,8 +12,8 @@
  * @module
  */
 
-import { BadInputError } from "./errors.ts";
-import { isSlug } from "./slug.ts";
+import { BadInputError } from "../errors.ts";
+import { isSlug } from "../state/slug.ts";
 
 /** A kind of value a placeholder accepts. */
 export interface PlaceholderKind {
@@ -189,7 +189,7 @@ export function templateProblem(template: Template): string | undefined {
  *
  * @example
  * ```ts
- * import { renderTemplate } from "./template.ts";
+ * import { renderTemplate } from "@bot-bottle/bot-bottle";
  * renderTemplate(["docker", "run", "--env={env...}", "{image}"], {
  *   env: ["A=1", "B=2"],
  *   image: "busybox:latest",

@@ -9,7 +9,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
-import { BadInputError } from "./errors.ts";
+import { BadInputError } from "../errors.ts";
 
 /** The largest state file bot-bottle reads: 1 MiB. Its own files are a few kilobytes. */
 export const MAX_STATE_FILE_BYTES = 1024 * 1024;

@@ -5,12 +5,13 @@
  * @module
  */
 
-import { loadAgent } from "./agent.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import { listStateSlugs, stateRoot } from "./bottle_state.ts";
-import { BadInputError, BottleBusyError } from "./errors.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
-import type { SnapshotRecord } from "./snapshot_history.ts";
+import { loadAgent } from "../state/agent.ts";
+import { type LoadedBottle, openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
+import { listStateSlugs, stateRoot } from "../state/bottle_state.ts";
+import { BadInputError, BottleBusyError } from "../errors.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import type { SnapshotRecord } from "../state/snapshot_history.ts";
 
 /** How many snapshots a bottle keeps when nothing says otherwise. */
 export const DEFAULT_KEEP = 10;
@@ -83,14 +84,14 @@ export interface PruneResult {
  *
  * @example
  * ```ts
- * import { prune } from "./prune.ts";
+ * import { prune } from "@bot-bottle/bot-bottle";
  * const { removed, freedBytes } = await prune("dev-abc12", { keep: 3 });
  * ```
  */
 export async function prune(slug: string, options: PruneOptions = {}): Promise<PruneResult> {
   checkKeep(options.keep ?? retention());
-  await using _lock = await lockSlug(slug, "prune", options);
-  return await pruneHeld(slug, options);
+  await using bottle = await openBottle(slug, "prune", options);
+  return await pruneHeld(bottle, options);
 }
 
 function checkKeep(keep: number): void {
@@ -103,25 +104,23 @@ function checkKeep(keep: number): void {
  * {@linkcode prune} for a caller that holds the bottle's lock (a commit's
  * retention).
  *
- * @param slug The bottle's slug.
+ * @param bottle The bottle, opened by the caller.
  * @param options How many to keep, and whether to only look.
  * @param leftovers Also look for what a failed commit or import left (default
  * `true`; a commit's retention, right after a commit that succeeded, skips it).
  * @returns What was (or would be) removed.
  */
 export async function pruneHeld(
-  slug: string,
+  { agent, backend }: Pick<LoadedBottle, "agent" | "backend">,
   options: PruneOptions = {},
   leftovers = true,
 ): Promise<PruneResult> {
   const keep = options.keep ?? retention();
   checkKeep(keep);
-  const agent = await loadAgent(slug, options.root);
-  const registry = options.registry ?? await loadRegistry();
-  const freezer = registry.getFreezer(agent.backend, options);
-  const history = await agent.state.readHistory(freezer.backend);
+  const { slug } = agent;
+  const history = await agent.state.readHistory(backend.name);
   const protect = new Set(history.snapshots.slice(-keep).map((record) => record.id));
-  if (history.resumedFrom && (await freezer.bottleStatus(slug)) !== "absent") {
+  if (history.resumedFrom && (await backend.bottleStatus(slug)) !== "absent") {
     protect.add(history.resumedFrom);
   }
   const removed = history.snapshots.filter((record) => !protect.has(record.id));
@@ -131,17 +130,17 @@ export async function pruneHeld(
     freedBytes: removed.reduce((sum, record) => sum + (record.sizeBytes ?? 0), 0),
     dryRun: options.dryRun === true,
     orphans: leftovers
-      ? await freezer.orphanSnapshots(agent, history.snapshots.map((record) => record.artifact))
+      ? await backend.orphanSnapshots(agent, history.snapshots.map((record) => record.artifact))
       : [],
     repointed: false,
   };
   const current = await agent.state.readCommittedImage();
   const newest = history.snapshots.at(-1)?.artifact;
   if (leftovers && current !== undefined && newest !== undefined) {
-    result.repointed = await freezer.repointCurrent(agent, current, newest, options.dryRun);
+    result.repointed = await backend.repointCurrent(agent, current, newest, options.dryRun);
   }
   if (options.dryRun) return result;
-  for (const orphan of result.orphans) await freezer.removeOwnSnapshot(agent, orphan);
+  for (const orphan of result.orphans) await backend.removeOwnSnapshot(agent, orphan);
   if (removed.length > 0) {
     // The records go first, in one write (not one a snapshot: pruning 10,000 of them rewrote
     // a 2 MB file 10,000 times), so the history never names a snapshot that is gone. When the
@@ -155,13 +154,13 @@ export async function pruneHeld(
     try {
       for (; next < removed.length; next++) {
         const record = removed[next];
-        if (record.artifact !== current) await freezer.removeOwnSnapshot(agent, record.artifact);
+        if (record.artifact !== current) await backend.removeOwnSnapshot(agent, record.artifact);
       }
     } catch (error) {
-      await freezer.cleanup(async () => {
+      await backend.cleanup(async () => {
         const still = new Set<string>();
         for (const record of removed.slice(next)) {
-          if (record.artifact === current || await freezer.snapshotExists(record.artifact)) {
+          if (record.artifact === current || await backend.snapshotExists(record.artifact)) {
             still.add(record.id);
           }
         }

@@ -6,16 +6,17 @@
  */
 
 import { resolve } from "node:path";
-import { loadAgent } from "./agent.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import type { Compression } from "./archive_compression.ts";
-import { type ArchiveManifest, writeBottleArchive } from "./bottle_archive.ts";
-import { BadInputError } from "./errors.ts";
-import { METADATA_FILE, RUN_CONFIG_FILE } from "./bottle_state.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
-import { findSnapshot, type History } from "./snapshot_history.ts";
-import { withTempDir } from "./temp_dir.ts";
-import { VERSION } from "./version.ts";
+
+import { openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
+import type { Compression } from "../archive/archive_compression.ts";
+import { type ArchiveManifest, writeBottleArchive } from "../archive/bottle_archive.ts";
+import { BadInputError } from "../errors.ts";
+import { METADATA_FILE, RUN_CONFIG_FILE } from "../state/bottle_state.ts";
+import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
+import { findSnapshot, type History } from "../state/snapshot_history.ts";
+import { withTempDir } from "../temp_dir.ts";
+import { VERSION } from "../version.ts";
 
 /** Options for {@linkcode exportBottle}. */
 export interface ExportOptions extends GetFreezerOptions, BottleLockOptions {
@@ -56,7 +57,7 @@ export interface ExportResult {
  *
  * @example
  * ```ts
- * import { exportBottle } from "./export.ts";
+ * import { exportBottle } from "@bot-bottle/bot-bottle";
  * const { file } = await exportBottle("dev-abc12", { out: "/tmp/dev.bottle" });
  * ```
  */
@@ -65,11 +66,9 @@ export async function exportBottle(
   options: ExportOptions = {},
 ): Promise<ExportResult> {
   // Shared: exports run side by side, but not while the bottle's snapshots change.
-  await using _lock = await lockSlug(slug, "export", options, { shared: true });
-  const agent = await loadAgent(slug, options.root);
-  const registry = options.registry ?? await loadRegistry();
-  const freezer = registry.getFreezer(agent.backend, options);
-  const history = await agent.state.readHistory(freezer.backend);
+  await using bottle = await openBottle(slug, "export", options, { shared: true });
+  const { agent, backend } = bottle;
+  const history = await agent.state.readHistory(backend.name);
   if (history.snapshots.length === 0) {
     throw new BadInputError(
       `bottle "${slug}" has no snapshot to export; commit it first: bot-bottle commit ${slug}`,
@@ -80,13 +79,14 @@ export async function exportBottle(
   if (await Deno.lstat(file).then(() => true, () => false)) {
     throw new BadInputError(`${file} already exists; pass another -o, or remove it`);
   }
-  if (!(await freezer.snapshotExists(snapshot.artifact))) {
+  if (!(await backend.snapshotExists(snapshot.artifact))) {
     throw new BadInputError(
       `the snapshot ${snapshot.id} of bottle "${slug}", ${snapshot.artifact}, no longer exists ` +
-        `on ${freezer.backend}; export another one (see "bot-bottle snapshots ${slug}")`,
+        `on ${backend.name}; export another one (see "bot-bottle snapshots ${slug}")`,
     );
   }
-  const metadataJson = await agent.state.readText(METADATA_FILE);
+  // The text openBottle read and validated, under the same lock: read once.
+  const metadataJson = agent.state.metadataText ?? await agent.state.readText(METADATA_FILE);
   if (metadataJson === undefined) {
     throw new BadInputError(
       `${agent.state.path(METADATA_FILE)} disappeared during the export; nothing was ` +
@@ -95,11 +95,11 @@ export async function exportBottle(
   }
   const runConfigJson = await agent.state.readText(RUN_CONFIG_FILE);
   const manifest = await withTempDir(async (dir) => {
-    const artifact = await freezer.exportArtifact(agent, snapshot.artifact, dir);
+    const artifact = await backend.exportArtifact(agent, snapshot.artifact, dir);
     return await writeBottleArchive(file, {
       manifest: {
         slug,
-        backend: freezer.backend,
+        backend: backend.name,
         snapshot: {
           id: snapshot.id,
           createdAt: snapshot.createdAt,

@@ -4,12 +4,12 @@
  * @module
  */
 
-import { loadAgent } from "./agent.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import { BackendError, BadInputError, CommitCancelled } from "./errors.ts";
-import { terminalPrompter } from "./prompter.ts";
-import { findSnapshot } from "./snapshot_history.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import { openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
+import { BackendError, BadInputError, Cancelled } from "../errors.ts";
+import { terminalPrompter } from "../prompter.ts";
+import { findSnapshot } from "../state/snapshot_history.ts";
+import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode resume}. */
 export interface ResumeOptions extends GetFreezerOptions, BottleLockOptions {
@@ -55,23 +55,21 @@ export interface ResumeResult {
  * @returns The resumed bottle and how long it took.
  * @throws {BadInputError} When the bottle has no state, no snapshot, a snapshot
  * that is gone, or a running bottle of that name and no `replace`.
- * @throws {CommitCancelled} When the user declined replacing a running bottle.
+ * @throws {Cancelled} When the user declined replacing a running bottle.
  * @throws {BackendError} When the backend failed, or the bottle did not come up.
  * @throws {BottleBusyError} When another process works on the bottle and `wait` is `false`.
  *
  * @example
  * ```ts
- * import { resume } from "./resume.ts";
+ * import { resume } from "@bot-bottle/bot-bottle";
  * const { elapsedMs } = await resume("dev-abc12");
  * ```
  */
 export async function resume(slug: string, options: ResumeOptions = {}): Promise<ResumeResult> {
-  await using _lock = await lockSlug(slug, "resume", options);
-  const agent = await loadAgent(slug, options.root);
-  const registry = options.registry ?? await loadRegistry();
-  const freezer = registry.getFreezer(agent.backend, options);
+  await using opened = await openBottle(slug, "resume", options);
+  const { agent, backend } = opened;
   const log = options.log ?? (() => {});
-  const history = await agent.state.readHistory(freezer.backend);
+  const history = await agent.state.readHistory(backend.name);
   if (history.snapshots.length === 0) {
     throw new BadInputError(
       `bottle "${slug}" has no snapshot to resume; commit it first: bot-bottle commit ${slug}`,
@@ -79,24 +77,24 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
   }
   const snapshot = findSnapshot(history, options.at ?? "~0", slug);
   const artifact = snapshot.artifact;
-  await freezer.checkResume(agent);
+  await backend.checkResume(agent);
   // Three reads side by side (they change nothing), their failures reported in this order.
   const [exists, readConfig, probed] = await Promise.allSettled([
-    freezer.snapshotExists(artifact),
+    backend.snapshotExists(artifact),
     agent.state.readRunConfig(),
-    freezer.bottleStatus(slug),
+    backend.bottleStatus(slug),
   ]);
   if (exists.status === "rejected") throw exists.reason;
   if (!exists.value) {
     throw new BadInputError(
       `the snapshot ${snapshot.id} of bottle "${slug}", ${artifact}, no longer exists on ` +
-        `${freezer.backend}; commit the bottle again, resume another snapshot, or import one`,
+        `${backend.name}; commit the bottle again, resume another snapshot, or import one`,
     );
   }
   if (readConfig.status === "rejected") throw readConfig.reason;
   if (probed.status === "rejected") throw probed.reason;
   const config = readConfig.value;
-  const bottle = freezer.bottleName(slug);
+  const bottle = backend.bottleName(slug);
   const status = probed.value;
   if (status === "running") {
     if (!options.replace) {
@@ -111,21 +109,21 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
         `change since its snapshot; replace it?`,
     );
     if (!yes) {
-      throw new CommitCancelled(`resume cancelled; bottle "${slug}" is still running`);
+      throw new Cancelled(`resume cancelled; bottle "${slug}" is still running`);
     }
   }
   if (status !== "absent") {
     log(`removing the ${status} ${bottle} first`);
-    await freezer.removeBottle(slug);
+    await backend.removeBottle(slug);
   }
   const started = performance.now();
   try {
-    await freezer.resumeBottle(agent, artifact, config);
+    await backend.resumeBottle(agent, artifact, config);
   } catch (error) {
     // No half-started bottle: an interrupted or failed boot is removed again.
-    const removed = await freezer.cleanup(async () => {
-      if ((await freezer.bottleStatus(slug)) === "absent") return false;
-      await freezer.removeBottle(slug);
+    const removed = await backend.cleanup(async () => {
+      if ((await backend.bottleStatus(slug)) === "absent") return false;
+      await backend.removeBottle(slug);
       return true;
     }).catch(() => false);
     if (removed) {
@@ -136,11 +134,11 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     }
     throw error;
   }
-  const now = await freezer.bottleStatus(slug);
+  const now = await backend.bottleStatus(slug);
   if (now !== "running") {
     throw new BackendError(
       `bottle "${slug}" was created from ${artifact} but is ${now}, not running; see its logs`,
-      { backend: freezer.backend, command: "state", argv: [], stdout: "", stderr: "" },
+      { backend: backend.name, command: "state", argv: [], stdout: "", stderr: "" },
     );
   }
   const elapsedMs = performance.now() - started;
@@ -152,14 +150,14 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     `resumed bottle "${slug}" from snapshot ${snapshot.id} (${artifact}) in ` +
       `${(elapsedMs / 1000).toFixed(1)} s`,
   );
-  log(`to get a shell in it: ${freezer.shellCommand(slug)}`);
+  log(`to get a shell in it: ${backend.shellCommand(slug)}`);
   return {
     slug,
-    backend: freezer.backend,
+    backend: backend.name,
     snapshotId: snapshot.id,
     artifact,
     bottle,
     elapsedMs,
-    shellCommand: freezer.shellCommand(slug),
+    shellCommand: backend.shellCommand(slug),
   };
 }

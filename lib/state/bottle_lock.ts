@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { readFileNoFollow } from "./atomic_write.ts";
 import { BottleState, stateRoot } from "./bottle_state.ts";
-import { BadInputError, BottleBusyError } from "./errors.ts";
+import { BadInputError, BottleBusyError } from "../errors.ts";
 
 /** The lock file's name in the state directory. */
 export const LOCK_FILE = ".lock";
@@ -77,8 +77,8 @@ export interface BottleLockOptions {
  *
  * @example
  * ```ts
- * import { BottleState } from "./bottle_state.ts";
- * import { lockBottle } from "./bottle_lock.ts";
+ * import { BottleState } from "@bot-bottle/bot-bottle";
+ * import { lockBottle } from "@bot-bottle/bot-bottle";
  * await using _lock = await lockBottle(new BottleState("dev-abc12"), "commit");
  * ```
  */
@@ -221,7 +221,31 @@ export async function lockSlug(
   options: LockSlugOptions,
   mode: Pick<LockOptions, "shared" | "create"> = {},
 ): Promise<BottleLock> {
-  return await lockBottle(new BottleState(slug, options.root ?? stateRoot()), operation, {
+  return await lockState(
+    new BottleState(slug, options.root ?? stateRoot()),
+    operation,
+    options,
+    mode,
+  );
+}
+
+/**
+ * {@linkcode lockSlug} for a bottle whose {@linkcode BottleState} the
+ * operation already has (so one command works through one).
+ *
+ * @param state The bottle's state directory.
+ * @param operation The operation, for a waiting process's message.
+ * @param options How to wait, and where the waiting line goes.
+ * @param mode A shared lock, or a state directory to create.
+ * @returns The lock.
+ */
+export async function lockState(
+  state: BottleState,
+  operation: string,
+  options: LockSlugOptions,
+  mode: Pick<LockOptions, "shared" | "create"> = {},
+): Promise<BottleLock> {
+  return await lockBottle(state, operation, {
     wait: options.wait,
     signal: options.signal,
     log: options.onWait ?? options.log,

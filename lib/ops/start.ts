@@ -4,13 +4,13 @@
  * @module
  */
 
-import { lockSlug } from "./bottle_lock.ts";
-import { BottleState, stateRoot } from "./bottle_state.ts";
-import { BadInputError } from "./errors.ts";
-import type { StartSpec } from "./freezer.ts";
+import { lockSlug } from "../state/bottle_lock.ts";
+import { BottleState, stateRoot } from "../state/bottle_state.ts";
+import { BadInputError } from "../errors.ts";
+import type { StartSpec } from "../backend.ts";
 import { dirname } from "node:path";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
-import { mintSlug, slugFromLabel } from "./slug.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import { mintSlug, slugFromLabel } from "../state/slug.ts";
 
 /** Options for {@linkcode start}. */
 export interface StartOptions extends GetFreezerOptions, Partial<StartSpec> {
@@ -51,14 +51,13 @@ export interface StartResult {
  *
  * @example
  * ```ts
- * import { start } from "./start.ts";
+ * import { start } from "@bot-bottle/bot-bottle";
  * const { slug } = await start({ image: "debian:bookworm", label: "dev", command: ["sleep", "infinity"] });
  * ```
  */
 export async function start(options: StartOptions): Promise<StartResult> {
   const registry = options.registry ?? await loadRegistry();
-  const backend = registry.resolve(options.backend ?? "docker").name;
-  const freezer = registry.getFreezer(backend, options);
+  const backend = registry.getBackend(options.backend ?? "docker", options);
   const slug = options.label === undefined ? mintSlug() : slugFromLabel(options.label);
   const state = new BottleState(slug, options.root ?? stateRoot());
   const spec: StartSpec = {
@@ -67,12 +66,12 @@ export async function start(options: StartOptions): Promise<StartResult> {
     volumes: options.volumes ?? [],
     command: options.command ?? [],
   };
-  freezer.checkStart(slug, spec);
-  const status = await freezer.bottleStatus(slug);
+  backend.checkStart(slug, spec);
+  const status = await backend.bottleStatus(slug);
   if (status !== "absent") {
     throw new BadInputError(
-      `a bottle "${slug}" already exists on ${backend} (${
-        freezer.bottleName(slug)
+      `a bottle "${slug}" already exists on ${backend.name} (${
+        backend.bottleName(slug)
       } is ${status}); ` +
         `resume it ("bot-bottle resume ${slug}"), destroy it, or pick another --name`,
     );
@@ -94,23 +93,23 @@ export async function start(options: StartOptions): Promise<StartResult> {
       cwd: Deno.cwd(),
       copy_cwd: false,
       started_at: isoWithOffset(new Date()),
-      ...(backend === "docker" ? { compose_project: `bot-bottle-${slug}` } : {}),
-      backend,
+      ...(backend.name === "docker" ? { compose_project: `bot-bottle-${slug}` } : {}),
+      backend: backend.name,
       ...(options.label === undefined ? {} : { label: options.label }),
-      bottle_names: [freezer.bottleName(slug)],
+      bottle_names: [backend.bottleName(slug)],
     });
-    await freezer.startBottle(slug, spec);
+    await backend.startBottle(slug, spec);
   } catch (error) {
-    await freezer.cleanup(() => freezer.removeBottle(slug)).catch(() => {});
+    await backend.cleanup(() => backend.removeBottle(slug)).catch(() => {});
     await Deno.remove(state.dir, { recursive: true }).catch(() => {});
     for (const dir of made.reverse()) await Deno.remove(dir).catch(() => {});
     throw error;
   }
   return {
     slug,
-    backend,
-    bottle: freezer.bottleName(slug),
-    shellCommand: freezer.shellCommand(slug),
+    backend: backend.name,
+    bottle: backend.bottleName(slug),
+    shellCommand: backend.shellCommand(slug),
   };
 }
 

@@ -21,7 +21,7 @@ import {
   readFileNoFollow,
   writeFilesTogether,
 } from "./atomic_write.ts";
-import { BadInputError } from "./errors.ts";
+import { BadInputError } from "../errors.ts";
 import { type Metadata, validateMetadata } from "./metadata.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
 import {
@@ -69,6 +69,7 @@ export function stateRoot(env: Pick<Deno.Env, "get"> = Deno.env): string {
  * directory, nor a symbolic link in place of the directory or of a file.
  */
 export class BottleState {
+  #metadataText: string | undefined;
   /** The bottle's slug. */
   readonly slug: string;
   /** The state root, e.g. `~/.bot-bottle`. */
@@ -125,6 +126,7 @@ export class BottleState {
         }); fix or restore the file`,
       );
     }
+    this.#metadataText = decodeText(read.data, file);
     return result.metadata;
   }
 
@@ -179,6 +181,9 @@ export class BottleState {
    * @throws {TypeError} When `reference` is empty or spans lines.
    * @throws {BadInputError} When the directory or the file is a symbolic
    * link, or not what it should be; nothing is written.
+   * @deprecated Nothing in bot-bottle uses it, and it writes `committed-image`
+   * apart from the history: use {@linkcode BottleState.recordCommit}, which
+   * writes both all or nothing.
    */
   async writeCommittedImage(reference: string): Promise<void> {
     await this.#write([{ name: COMMITTED_IMAGE_FILE, content: referenceLine(reference) }]);
@@ -327,6 +332,15 @@ export class BottleState {
   async markPreserved(): Promise<void> {
     if (await this.isPreserved()) return;
     await this.#write([{ name: PRESERVE_FILE, content: "" }]);
+  }
+
+  /**
+   * The text of `metadata.json` as {@linkcode BottleState.readMetadata} last
+   * read and validated it (`undefined` before), so an operation that carries
+   * the file on (export) reads it once.
+   */
+  get metadataText(): string | undefined {
+    return this.#metadataText;
   }
 
   /**

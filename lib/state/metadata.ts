@@ -6,7 +6,7 @@
 
 import * as v from "valibot";
 import { MAX_JSON_DEPTH } from "./atomic_write.ts";
-import { describeIssues } from "./schema_issues.ts";
+import { describeIssues } from "../registry/schema_issues.ts";
 
 const optional = <T extends v.GenericSchema>(schema: T) => v.nullish(schema);
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { BadInputError } from "./errors.ts";
+import { BadInputError } from "../errors.ts";
 
 const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 

@@ -9,7 +9,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { dax } from "./_internal/dax.ts";
+import { dax } from "../_internal/dax.ts";
 
 /** The runtime config of an image (the `config` object of an OCI image config). */
 export interface OciImageConfig {

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type CliCommand, COMMON_OPTIONS } from "./cli/command.ts";
+import { type CliCommand, COMMON_OPTIONS } from "./command.ts";
 
 /** The shells {@linkcode completionScript} writes for. */
 export const COMPLETION_SHELLS = ["bash", "zsh", "fish"] as const;
@@ -81,6 +81,8 @@ function option(long: string, short: string, description: string): OptionSpec {
  * @returns What its operand completes to.
  * @example
  * ```ts
+ * import { operandCompletion } from "./completion_scripts.ts";
+ * import { exportCommand } from "./export.ts";
  * operandCompletion(exportCommand); // "slug", from "bot-bottle export <slug> [--at <id|~N>] …"
  * ```
  */
@@ -127,6 +129,8 @@ function commandSpec(command: CliCommand, options: CompletionScriptOptions): Com
  * @returns The script, to be sourced by (or installed for) that shell.
  * @example
  * ```ts
+ * import { completionScript } from "./completion_scripts.ts";
+ * import { COMMANDS } from "./commands.ts";
  * await Deno.writeTextFile("bot-bottle.bash", completionScript("bash", COMMANDS));
  * ```
  */

@@ -9,24 +9,35 @@
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as v from "valibot";
-import builtinRegistry from "../registry.json" with { type: "json" };
+import builtinRegistry from "../../registry.json" with { type: "json" };
 import { BackendCommands, type BackendCommandsOptions } from "./backend_commands.ts";
-import { BadInputError } from "./errors.ts";
-import { Freezer, type FreezerClass, type FreezerOptions } from "./freezer.ts";
-import { type RegistryFile, RegistrySchema } from "./registry_schema.ts";
+import { BadInputError } from "../errors.ts";
+import { Backend, type BackendOptions } from "../backend.ts";
+import { Freezer, type FreezerClass } from "../freezer.ts";
+import { type Engine, type RegistryFile, RegistrySchema } from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
 import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
 
-const BUILTIN_URL = new URL("../registry.json", import.meta.url);
+const BUILTIN_URL = new URL("../../registry.json", import.meta.url);
 
 /**
  * The built-in freezers, imported by literal specifiers: `deno compile`
  * bundles them, and nothing loads them before the registry does.
  */
 const BUILTIN_FREEZERS: Readonly<Record<string, () => Promise<{ default?: unknown }>>> = {
-  "./backends/docker.ts": () => import("../backends/docker.ts"),
-  "./backends/macos_container.ts": () => import("../backends/macos_container.ts"),
-  "./backends/smolmachines.ts": () => import("../backends/smolmachines.ts"),
+  "./backends/docker.ts": () => import("../../backends/docker.ts"),
+  "./backends/macos_container.ts": () => import("../../backends/macos_container.ts"),
+  "./backends/smolmachines.ts": () => import("../../backends/smolmachines.ts"),
+};
+
+/**
+ * The built-in modules by the name any registry may use, `builtin:<backend>`
+ * (also from the compiled binary, which holds no module files).
+ */
+const BUILTIN_BY_NAME: Readonly<Record<string, string>> = {
+  "builtin:docker": "./backends/docker.ts",
+  "builtin:macos-container": "./backends/macos_container.ts",
+  "builtin:smolmachines": "./backends/smolmachines.ts",
 };
 
 /** A backend as the registry declares it, its freezer module loaded. */
@@ -45,12 +56,17 @@ export interface RegisteredBackend {
   freezer: FreezerClass;
   /** Its command templates, by name. */
   commands: Readonly<Record<string, Template>>;
+  /** Its engine's wording, when the registry declares it. */
+  engine?: Engine;
   /** The commands that copy a whole snapshot, which get the long timeout. */
   longRunning: readonly string[];
 }
 
 /** Options for {@linkcode Registry.getFreezer}. */
-export interface GetFreezerOptions extends FreezerOptions, BackendCommandsOptions {}
+export interface GetFreezerOptions extends BackendOptions, BackendCommandsOptions {}
+
+/** Options for {@linkcode Registry.getBackend}. */
+export type GetBackendOptions = GetFreezerOptions;
 
 /** A loaded and validated registry. */
 export class Registry {
@@ -99,7 +115,31 @@ export class Registry {
   }
 
   /**
-   * The factory: builds the freezer of the backend `name` (aliases resolved).
+   * Builds the backend `name` (aliases resolved): what runs its bottles.
+   *
+   * @param name A backend name or alias.
+   * @param options Where the backend logs, how it asks, and a hook for every command run.
+   * @returns The backend.
+   * @throws {BadInputError} When no backend has that name, listing the known ones.
+   */
+  getBackend(name: string, options: GetBackendOptions = {}): Backend {
+    const backend = this.resolve(name);
+    const commands = new BackendCommands(backend.name, backend.commands, {
+      ...options,
+      requires: backend.requires,
+      longRunning: backend.longRunning,
+    });
+    return new backend.freezer.Backend({
+      backend: backend.name,
+      names: [backend.name, ...backend.aliases],
+      commands,
+      ...backend.engine ? { engine: backend.engine } : {},
+    }, options);
+  }
+
+  /**
+   * The factory: builds the freezer of the backend `name` (aliases
+   * resolved), over that backend ({@linkcode Registry.getBackend}).
    *
    * @param name A backend name or alias.
    * @param options Where the freezer logs, how it asks, and a hook for every command run.
@@ -107,16 +147,18 @@ export class Registry {
    * @throws {BadInputError} When no backend has that name, listing the known ones.
    */
   getFreezer(name: string, options: GetFreezerOptions = {}): Freezer {
-    const backend = this.resolve(name);
-    const commands = new BackendCommands(backend.name, backend.commands, {
-      ...options,
-      requires: backend.requires,
-      longRunning: backend.longRunning,
-    });
-    return new backend.freezer(
-      { backend: backend.name, names: [backend.name, ...backend.aliases], commands },
-      options,
-    );
+    return this.freezerOver(this.getBackend(name, options), options);
+  }
+
+  /**
+   * Builds the freezer of a backend already built (by {@linkcode Registry.getBackend}).
+   *
+   * @param backend The backend.
+   * @param options Where the freezer logs.
+   * @returns A freezer over that backend.
+   */
+  freezerOver(backend: Backend, options: GetFreezerOptions = {}): Freezer {
+    return new (this.resolve(backend.name).freezer)(backend, options);
   }
 }
 
@@ -140,7 +182,7 @@ export interface LoadRegistryOptions {
  *
  * @example
  * ```ts
- * import { loadRegistry } from "./registry.ts";
+ * import { loadRegistry } from "@bot-bottle/bot-bottle";
  * const registry = await loadRegistry();
  * const freezer = registry.getFreezer(""); // an old state directory: docker
  * ```
@@ -150,25 +192,40 @@ export async function loadRegistry(options: LoadRegistryOptions = {}): Promise<R
   const path = options.path ?? (Deno.env.get("BOT_BOTTLE_REGISTRY") || undefined);
   if (path === undefined) return await builtIn();
   const url = pathToFileURL(resolve(path));
-  const writable = await writableByOthers(fileURLToPath(url));
-  if (writable !== undefined) {
-    throw new BadInputError(
-      `the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""} is writable by ` +
-        `group or others (mode ${writable}), so they could choose the commands bot-bottle runs; ` +
-        `run "chmod go-w ${path}"` +
-        (fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : ""),
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(await Deno.readTextFile(url));
-  } catch (error) {
-    throw new BadInputError(
+  const cannotLoad = (error: unknown) =>
+    new BadInputError(
       `cannot load the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""}: ` +
         `${(error as Error).message}; fix the file` +
         (fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : ""),
       { cause: error },
     );
+  // One open file: its mode is checked on the very file that is then read.
+  let file: Deno.FsFile | undefined;
+  let text: string;
+  try {
+    file = await Deno.open(fileURLToPath(url), { read: true });
+    const writable = modeIfWritableByOthers((await file.stat()).mode);
+    if (writable !== undefined) {
+      throw new BadInputError(
+        `the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""} is writable by ` +
+          `group or others (mode ${writable}), so they could choose the commands bot-bottle ` +
+          `runs; run "chmod go-w ${path}"` +
+          (fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : ""),
+      );
+    }
+    const readable = file.readable;
+    file = undefined; // the stream closes it
+    text = await new Response(readable).text();
+  } catch (error) {
+    file?.close();
+    if (error instanceof BadInputError) throw error;
+    throw cannotLoad(error);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw cannotLoad(error);
   }
   return await buildRegistry(path, url, json);
 }
@@ -199,6 +256,7 @@ async function builtIn(): Promise<Registry> {
       module: entry.freezer,
       freezer: freezers[index],
       commands: entry.commands,
+      ...entry.engine ? { engine: entry.engine } : {},
       longRunning: entry.longRunning ?? [],
     });
   });
@@ -249,7 +307,17 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
       }
     }
     const freezer = await loadFreezerModule(url, name, entry.freezer, fail, source !== "built-in");
-    for (const command of freezer.requiredCommands) {
+    if (freezer.Backend.needsEngine && !entry.engine) {
+      fail(`backends.${name}.engine is missing; ${entry.freezer} needs it`);
+    }
+    for (const [kind, pattern] of Object.entries(entry.engine?.errors ?? {})) {
+      try {
+        new RegExp(pattern, "i");
+      } catch (error) {
+        fail(`backends.${name}.engine.errors.${kind}: ${(error as Error).message}`);
+      }
+    }
+    for (const command of freezer.Backend.requiredCommands) {
       if (!Object.hasOwn(entry.commands, command)) {
         fail(`backends.${name}.commands.${command} is missing; ${entry.freezer} needs it`);
       }
@@ -267,6 +335,7 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
       module: entry.freezer,
       freezer,
       commands: entry.commands,
+      ...entry.engine ? { engine: entry.engine } : {},
       longRunning: entry.longRunning ?? [],
     });
   }
@@ -281,8 +350,13 @@ async function loadFreezerModule(
   checkMode: boolean,
 ): Promise<FreezerClass> {
   const field = `backends.${backend}.freezer`;
+  const named = BUILTIN_BY_NAME[path];
+  if (path.startsWith("builtin:") && named === undefined) {
+    const known = Object.keys(BUILTIN_BY_NAME).map((name) => `"${name}"`).join(", ");
+    return fail(`${field}: there is no built-in module "${path}"; built-in modules: ${known}`);
+  }
   const moduleUrl = new URL(path, registryUrl);
-  if (checkMode && moduleUrl.protocol === "file:") {
+  if (named === undefined && checkMode && moduleUrl.protocol === "file:") {
     const file = fileURLToPath(moduleUrl);
     const writable = await writableByOthers(file);
     if (writable !== undefined) {
@@ -294,7 +368,11 @@ async function loadFreezerModule(
   }
   let module: { default?: unknown };
   try {
-    const builtin = registryUrl.href === BUILTIN_URL.href ? BUILTIN_FREEZERS[path] : undefined;
+    const builtin = named !== undefined
+      ? BUILTIN_FREEZERS[named]
+      : registryUrl.href === BUILTIN_URL.href
+      ? BUILTIN_FREEZERS[path]
+      : undefined;
     module = await (builtin ? builtin() : import(moduleUrl.href));
   } catch (error) {
     return fail(`${field}: cannot load ${path}: ${(error as Error).message.split("\n")[0]}`);
@@ -302,6 +380,12 @@ async function loadFreezerModule(
   const candidate = module.default;
   if (typeof candidate !== "function" || !(candidate.prototype instanceof Freezer)) {
     return fail(`${field}: ${path} must export a Freezer subclass as its default export`);
+  }
+  const backendClass: unknown = (candidate as { Backend?: unknown }).Backend;
+  if (typeof backendClass !== "function" || !(backendClass.prototype instanceof Backend)) {
+    return fail(
+      `${field}: ${path}'s default export must name its Backend subclass as its static Backend`,
+    );
   }
   return candidate as unknown as FreezerClass;
 }
@@ -313,7 +397,11 @@ async function loadFreezerModule(
  * (also when it cannot be read: loading it reports that).
  */
 async function writableByOthers(file: string): Promise<string | undefined> {
-  const mode = await Deno.stat(file).then((info) => info.mode, () => null);
+  return modeIfWritableByOthers(await Deno.stat(file).then((info) => info.mode, () => null));
+}
+
+/** A file mode in octal (e.g. `"0664"`) when group or others may write, else `undefined`. */
+function modeIfWritableByOthers(mode: number | null): string | undefined {
   if (mode === null || (mode & 0o022) === 0) return undefined;
   return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
 }
@@ -330,7 +418,7 @@ async function writableByOthers(file: string): Promise<string | undefined> {
  *
  * @example
  * ```ts
- * import { getFreezer } from "./registry.ts";
+ * import { getFreezer } from "@bot-bottle/bot-bottle";
  * const freezer = await getFreezer("docker");
  * ```
  */

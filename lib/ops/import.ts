@@ -6,17 +6,17 @@
  * @module
  */
 
-import { readBottleArchive } from "./bottle_archive.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import { BottleState, METADATA_FILE, stateRoot } from "./bottle_state.ts";
-import { BadInputError } from "./errors.ts";
-import { grantHostAccess, type HostAccess, reviewForeignBottle } from "./foreign_bottle.ts";
-import { validateMetadata } from "./metadata.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
-import { parseRunConfig } from "./run_config.ts";
-import { emptyHistory, type History } from "./snapshot_history.ts";
-import { parseSlug } from "./slug.ts";
-import { withTempDir } from "./temp_dir.ts";
+import { readBottleArchive } from "../archive/bottle_archive.ts";
+import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
+import { BottleState, METADATA_FILE, stateRoot } from "../state/bottle_state.ts";
+import { BadInputError } from "../errors.ts";
+import { grantHostAccess, type HostAccess, reviewForeignBottle } from "../state/foreign_bottle.ts";
+import { validateMetadata } from "../state/metadata.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import { parseRunConfig } from "../state/run_config.ts";
+import { emptyHistory, type History } from "../state/snapshot_history.ts";
+import { parseSlug } from "../state/slug.ts";
+import { withTempDir } from "../temp_dir.ts";
 
 /** Options for {@linkcode importBottle}. */
 export interface ImportOptions extends GetFreezerOptions, BottleLockOptions {
@@ -83,7 +83,7 @@ export interface ImportResult {
  *
  * @example
  * ```ts
- * import { importBottle } from "./import.ts";
+ * import { importBottle } from "@bot-bottle/bot-bottle";
  * const { resumeCommand } = await importBottle("dev-abc12-20261124T141500Z.bottle");
  * ```
  */
@@ -97,9 +97,9 @@ export async function importBottle(
     const archive = await readBottleArchive(file, dir, options.onProgress, options.signal);
     const { manifest } = archive;
     const slug = parseSlug(options.name ?? manifest.slug);
-    const freezer = registry.getFreezer(manifest.backend, options);
+    const backend = registry.getBackend(manifest.backend, options);
     if (
-      freezer.backend === "smolmachines" && manifest.platform &&
+      backend.name === "smolmachines" && manifest.platform &&
       manifest.platform.arch !== Deno.build.arch
     ) {
       throw new BadInputError(
@@ -107,20 +107,18 @@ export async function importBottle(
           `${Deno.build.arch}: a smolvm machine runs only on the CPU it was packed for`,
       );
     }
-    const metadata = validateMetadata(JSON.parse(archive.metadataJson));
+    const metadata = validateMetadata(archive.metadata);
     if (!metadata.ok) {
       throw new BadInputError(`${file} holds an invalid metadata.json (${metadata.problems[0]})`);
     }
-    const rawRunConfig = archive.runConfigJson === undefined
-      ? undefined
-      : JSON.parse(archive.runConfigJson);
+    const rawRunConfig = archive.runConfig;
     if (rawRunConfig !== undefined && !parseRunConfig(rawRunConfig)) {
       throw new BadInputError(`${file} holds an invalid run-config.json`);
     }
     // The file is untrusted: nothing of it reaches this host unless the user says yes.
     const review = reviewForeignBottle(metadata.metadata, rawRunConfig);
     // Before anything here changes: what the artifact would name (image backends).
-    await freezer.checkImport({
+    await backend.checkImport({
       source: file,
       from: manifest.slug,
       snapshotId: manifest.snapshot.id,
@@ -136,7 +134,7 @@ export async function importBottle(
           `with --name, or add the snapshot to it with --force`,
       );
     }
-    const history: History = exists ? await state.readHistory(freezer.backend) : emptyHistory();
+    const history: History = exists ? await state.readHistory(backend.name) : emptyHistory();
     let id = manifest.snapshot.id;
     for (let n = 2; history.snapshots.some((record) => record.id === id); n++) {
       id = `${manifest.snapshot.id}-${n}`;
@@ -146,7 +144,7 @@ export async function importBottle(
     let granted = false;
     let runConfig = review.safeRunConfig;
     try {
-      loaded = await freezer.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
+      loaded = await backend.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
         id,
         previous: history.snapshots.at(-1)?.artifact,
         undo,
@@ -165,7 +163,7 @@ export async function importBottle(
       history.snapshots.push({
         id,
         createdAt: manifest.snapshot.createdAt,
-        backend: freezer.backend,
+        backend: backend.name,
         artifact: loaded.artifact,
         sizeBytes: manifest.artifact.sizeBytes,
         parent: manifest.snapshot.parent,
@@ -177,16 +175,16 @@ export async function importBottle(
         metadata: {
           ...review.metadata,
           identity: slug,
-          backend: freezer.backend,
-          bottle_names: [freezer.bottleName(slug)],
-          ...freezer.backend === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
+          backend: backend.name,
+          bottle_names: [backend.bottleName(slug)],
+          ...backend.name === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
         },
         history,
         runConfig,
         committedImage: loaded.current,
       });
     } catch (error) {
-      await freezer.unwind(undo);
+      await backend.unwind(undo);
       if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
       throw error;
     }
@@ -195,7 +193,7 @@ export async function importBottle(
     options.log?.(`to resume it: bot-bottle resume ${slug}`);
     return {
       slug,
-      backend: freezer.backend,
+      backend: backend.name,
       snapshotId: id,
       artifact: loaded.artifact,
       resumeCommand: `bot-bottle resume ${slug}`,

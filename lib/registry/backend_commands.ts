@@ -5,14 +5,14 @@
  * @module
  */
 
-import { dax } from "./_internal/dax.ts";
+import { dax } from "../_internal/dax.ts";
 import {
   BackendError,
   type BackendFailure,
   BackendTimeoutError,
   BackendUnavailableError,
   BadInputError,
-} from "./errors.ts";
+} from "../errors.ts";
 import { renderTemplate, type Template, type TemplateValues } from "./template.ts";
 
 /** What a finished command reported. */

@@ -11,7 +11,7 @@
  */
 
 import type { Metadata } from "./metadata.ts";
-import type { Prompter } from "./prompter.ts";
+import type { Prompter } from "../prompter.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
 
 /** One thing a foreign bottle's run configuration asks of this host. */
@@ -63,7 +63,7 @@ const KNOWN_FIELDS = [
  *
  * @example
  * ```ts
- * import { reviewForeignBottle } from "./foreign_bottle.ts";
+ * import { reviewForeignBottle } from "@bot-bottle/bot-bottle";
  * const review = reviewForeignBottle({ cwd: "/home/dev", copy_cwd: true }, {
  *   env: [], volumes: ["/:/host"], labels: [], tty: false, interactive: false, network: "host",
  * });

@@ -4,11 +4,11 @@
  * @module
  */
 
-import { type Agent, loadAgent } from "./agent.ts";
-import { listStateSlugs, stateRoot } from "./bottle_state.ts";
-import { BackendError, BadInputError } from "./errors.ts";
-import type { InventoryEntry } from "./freezer.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import { type Agent, loadAgent } from "../state/agent.ts";
+import { listStateSlugs, stateRoot } from "../state/bottle_state.ts";
+import { BackendError, BadInputError } from "../errors.ts";
+import type { InventoryEntry } from "../backend.ts";
+import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
 
 /** One bottle in a listing. The field names are stable: scripts read them from `ls --json`. */
 export interface BottleRow {
@@ -60,7 +60,7 @@ export interface ListOptions extends GetFreezerOptions {
  *
  * @example
  * ```ts
- * import { list } from "./list.ts";
+ * import { list } from "@bot-bottle/bot-bottle";
  * for (const row of await list()) console.log(row.slug, row.state);
  * ```
  */
@@ -114,7 +114,7 @@ export async function list(options: ListOptions = {}): Promise<BottleRow[]> {
   for (const [backend, members] of groups) {
     let inventory: Map<string, InventoryEntry>;
     try {
-      inventory = await registry.getFreezer(backend, options).inventory(
+      inventory = await registry.getBackend(backend, options).inventory(
         members.map(({ agent, artifact }) => ({ slug: agent.slug, artifact })),
       );
     } catch (error) {

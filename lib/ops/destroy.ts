@@ -4,11 +4,12 @@
  * @module
  */
 
-import { type Agent, loadAgent } from "./agent.ts";
-import { type BottleLockOptions, lockSlug } from "./bottle_lock.ts";
-import { CommitCancelled } from "./errors.ts";
-import { terminalPrompter } from "./prompter.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "./registry.ts";
+import type { Agent } from "../state/agent.ts";
+import { openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
+import { Cancelled } from "../errors.ts";
+import { terminalPrompter } from "../prompter.ts";
+import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode destroy}. */
 export interface DestroyOptions extends GetFreezerOptions, BottleLockOptions {
@@ -42,35 +43,33 @@ export interface DestroyResult {
  * @param options What to keep, and how to ask.
  * @returns What was removed.
  * @throws {BadInputError} When the slug is invalid or the bottle has no state.
- * @throws {CommitCancelled} When the user declined.
+ * @throws {Cancelled} When the user declined.
  * @throws {UsageError} When a confirmation is needed and cannot be asked.
  *
  * @example
  * ```ts
- * import { destroy } from "./destroy.ts";
- * import { terminalPrompter } from "./prompter.ts";
+ * import { destroy } from "@bot-bottle/bot-bottle";
+ * import { terminalPrompter } from "@bot-bottle/bot-bottle";
  * await destroy("dev-abc12", { prompter: terminalPrompter({ yes: true }) });
  * ```
  */
 export async function destroy(slug: string, options: DestroyOptions = {}): Promise<DestroyResult> {
-  await using _lock = await lockSlug(slug, "destroy", options);
-  const agent = await loadAgent(slug, options.root);
-  const registry = options.registry ?? await loadRegistry();
-  const freezer = registry.getFreezer(agent.backend, options);
+  await using bottle = await openBottle(slug, "destroy", options);
+  const { agent, backend } = bottle;
   const log = options.log ?? (() => {});
-  const status = await freezer.bottleStatus(slug);
-  const named = options.keepSnapshot ? [] : await snapshotArtifacts(agent, freezer.backend);
+  const status = await backend.bottleStatus(slug);
+  const named = options.keepSnapshot ? [] : await snapshotArtifacts(agent, backend.name);
   // Only the bottle's own snapshots, whatever its state files name; the rest are left alone.
   const artifacts: string[] = [];
   for (const artifact of named) {
-    if (!(await freezer.ownershipProblem(slug, agent.state.dir, artifact))) {
+    if (!(await backend.ownershipProblem(slug, agent.state.dir, artifact))) {
       artifacts.push(artifact);
     }
   }
   const losses = [
     ...status === "absent"
       ? []
-      : [`the ${status} ${freezer.bottleName(slug)} and every change in it`],
+      : [`the ${status} ${backend.bottleName(slug)} and every change in it`],
     ...artifacts.length === 0 ? [] : [
       `its ${artifacts.length === 1 ? "snapshot" : `${artifacts.length} snapshots`} ` +
       `(${artifacts.join(", ")})`,
@@ -83,16 +82,16 @@ export async function destroy(slug: string, options: DestroyOptions = {}): Promi
   }
   const prompter = options.prompter ?? terminalPrompter({ interactive: false });
   if (!(await prompter.confirm(`destroy bottle "${slug}": ${losses.join("; ")}?`))) {
-    throw new CommitCancelled(`destroy cancelled; bottle "${slug}" was left as it was`);
+    throw new Cancelled(`destroy cancelled; bottle "${slug}" was left as it was`);
   }
   const result: DestroyResult = { slug, removedBottle: status !== "absent" };
   if (status !== "absent") {
-    await freezer.removeBottle(slug);
-    log(`removed ${freezer.bottleName(slug)}`);
+    await backend.removeBottle(slug);
+    log(`removed ${backend.bottleName(slug)}`);
   }
   if (options.keepSnapshot) return result;
   for (const artifact of named) {
-    if (await freezer.removeOwnSnapshot(agent, artifact)) log(`removed the snapshot ${artifact}`);
+    if (await backend.removeOwnSnapshot(agent, artifact)) log(`removed the snapshot ${artifact}`);
   }
   result.removedSnapshots = artifacts;
   await removeStateDirectory(agent);

@@ -14,7 +14,7 @@
  */
 
 import { posix } from "node:path";
-import { type TarHeader, TarWalk } from "./_internal/tar_walk.ts";
+import { type TarHeader, TarWalk } from "../_internal/tar_walk.ts";
 
 /** The largest naming file read (`manifest.json`, `index.json`, `repositories`, an index blob). */
 const MAX_NAMING_BYTES = 1024 * 1024;

@@ -1,0 +1,182 @@
+/**
+ * The `.bottle` format: its version, its members, and `manifest.json` (its
+ * schema and checks).
+ *
+ * @module
+ */
+
+import * as v from "valibot";
+import { BadInputError } from "../errors.ts";
+import { describeIssues } from "../registry/schema_issues.ts";
+import { isSlug } from "../state/slug.ts";
+
+/**
+ * The archive format this bot-bottle writes: 2, or 1 when asked for gzip (a
+ * format-1 archive is exactly a gzip-compressed format-2 one, and bot-bottle
+ * 0.1 reads it).
+ */
+export const ARCHIVE_FORMAT_VERSION = 2;
+
+/** The archive formats this bot-bottle reads: 1 (gzip only) and 2 (zstd, gzip or none). */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
+
+export { type Compression, COMPRESSIONS } from "./archive_compression.ts";
+
+/** The largest `manifest.json`, `metadata.json` or `run-config.json` accepted: 1 MiB. */
+export const MAX_JSON_MEMBER_BYTES = 1024 * 1024;
+
+export const MANIFEST = "manifest.json";
+
+export const METADATA = "metadata.json";
+
+export const RUN_CONFIG = "run-config.json";
+
+const RESERVED_NAMES: readonly string[] = [MANIFEST, METADATA, RUN_CONFIG];
+
+/** What `manifest.json` says: the format, the bottle, the snapshot and the artifact. */
+export interface ArchiveManifest {
+  /** The archive format, {@linkcode ARCHIVE_FORMAT_VERSION} when written by this bot-bottle. */
+  formatVersion: number;
+  /** The bottle's slug. */
+  slug: string;
+  /** The registry name of the backend that made the artifact, e.g. `"docker"`. */
+  backend: string;
+  /** The snapshot the artifact holds. */
+  snapshot: {
+    /** Its id, e.g. `20261124T141500Z`. */
+    id: string;
+    /** When it was made, ISO 8601. */
+    createdAt: string;
+    /** The snapshot it was resumed from, if any. */
+    parent: string | null;
+    /** The user's note, if any. */
+    message: string | null;
+  };
+  /** The snapshot ids of its lineage, oldest first, ending with `snapshot.id`. */
+  lineage: string[];
+  /** The bot-bottle version that wrote the archive. */
+  toolVersion: string;
+  /** When the archive was written, ISO 8601. */
+  createdAt: string;
+  /** The artifact member: its entry name, SHA-256 (lower-case hex) and size. */
+  artifact: { name: string; sha256: string; sizeBytes: number };
+  /** Whether the archive holds `run-config.json`. */
+  hasRunConfig: boolean;
+  /**
+   * The exporting machine (`Deno.build.os` and `.arch`): a smolvm snapshot
+   * runs only on the CPU architecture it was packed on.
+   */
+  platform?: { os: string; arch: string };
+}
+
+const SNAPSHOT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+const ARTIFACT_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/;
+
+const SnapshotIdSchema = v.pipe(
+  v.string(),
+  v.regex(SNAPSHOT_ID, "must be a snapshot id such as 20261124T141500Z"),
+);
+
+const ArtifactNameSchema = v.pipe(
+  v.string(),
+  v.regex(
+    ARTIFACT_NAME,
+    "must be a plain file name of letters, digits, '.', '_' and '-', not starting with " +
+      "'.' or '-', at most 100 characters",
+  ),
+  v.check((name) => !name.includes(".."), "must not contain '..'"),
+  v.check((name) => !RESERVED_NAMES.includes(name), "must not be a name the archive reserves"),
+);
+
+const NonEmpty = v.pipe(v.string(), v.nonEmpty("must not be empty"));
+
+const ManifestSchema = v.pipe(
+  v.object({
+    formatVersion: v.picklist(
+      READABLE_FORMAT_VERSIONS,
+      `must be one of ${READABLE_FORMAT_VERSIONS.join(", ")}`,
+    ),
+    slug: v.pipe(v.string(), v.check(isSlug, "must be a bottle slug such as dev-abc12")),
+    backend: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9_-]*$/, "must be a backend name")),
+    snapshot: v.object({
+      id: SnapshotIdSchema,
+      createdAt: NonEmpty,
+      parent: v.nullable(SnapshotIdSchema),
+      message: v.nullable(v.string()),
+    }),
+    lineage: v.pipe(v.array(SnapshotIdSchema), v.minLength(1, "must not be empty")),
+    toolVersion: NonEmpty,
+    createdAt: v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 time")),
+    artifact: v.object({
+      name: ArtifactNameSchema,
+      sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits")),
+      sizeBytes: v.pipe(
+        v.number(),
+        v.safeInteger("must be a whole number"),
+        v.minValue(0, "must not be negative"),
+      ),
+    }),
+    hasRunConfig: v.boolean(),
+    platform: v.optional(v.object({ os: NonEmpty, arch: NonEmpty })),
+  }),
+  v.forward(
+    v.check(
+      (manifest) => manifest.lineage.at(-1) === manifest.snapshot.id,
+      "must end with snapshot.id",
+    ),
+    ["lineage"],
+  ),
+);
+
+export function expectedNames(manifest: ArchiveManifest): string[] {
+  return [
+    MANIFEST,
+    METADATA,
+    ...(manifest.hasRunConfig ? [RUN_CONFIG] : []),
+    manifest.artifact.name,
+  ];
+}
+
+export function nameProblem(name: string): string | undefined {
+  if (name.includes("\0")) return "which holds a NUL character";
+  if (name.includes("/") || name.includes("\\")) return "a path, where only flat names belong";
+  if (name.includes("..")) return "which holds '..'";
+  if (name.startsWith("-")) return "which starts with '-'";
+  if (name === "" || name === ".") return "which is not a file name";
+  return undefined;
+}
+
+export function checkManifest(manifest: unknown): ArchiveManifest {
+  const result = v.safeParse(ManifestSchema, manifest);
+  if (result.success) return result.output;
+  throw new BadInputError(
+    `cannot write the archive: its manifest is invalid (${
+      describeIssues(result.issues).join("; ")
+    }); nothing was written`,
+  );
+}
+
+export function parseManifest(
+  file: string,
+  text: string,
+  refuse: (problem: string, cause?: unknown) => BadInputError,
+): ArchiveManifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw refuse(`its ${MANIFEST} is not JSON (${(error as Error).message})`, error);
+  }
+  const version = (value as { formatVersion?: unknown } | null)?.formatVersion;
+  if (typeof version === "number" && !READABLE_FORMAT_VERSIONS.includes(version)) {
+    throw new BadInputError(
+      `${file} is an archive of format ${version}, but this bot-bottle reads only formats ` +
+        `${READABLE_FORMAT_VERSIONS.join(" and ")}; it was probably written by a newer ` +
+        `bot-bottle, so upgrade bot-bottle to import it`,
+    );
+  }
+  const result = v.safeParse(ManifestSchema, value);
+  if (result.success) return result.output;
+  throw refuse(`its ${MANIFEST} is invalid (${describeIssues(result.issues).join("; ")})`);
+}

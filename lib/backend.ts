@@ -1,0 +1,317 @@
+/**
+ * The backend: what runs bottles on one engine (Docker, Apple `container`,
+ * smolvm). It starts, resumes, stops and removes bottles, tells their state,
+ * keeps and removes their snapshots, and saves and loads snapshot artifacts.
+ * The freezer ({@linkcode Freezer}) and every other operation use it.
+ *
+ * @module
+ */
+
+import type { Agent } from "./state/agent.ts";
+import type { ArtifactImages } from "./archive/artifact_names.ts";
+import { type BackendOptions, type BackendSpec, CommandRunner } from "./command_runner.ts";
+import type { RunConfig } from "./state/run_config.ts";
+
+export type { BackendOptions, BackendSpec, StopSpec } from "./command_runner.ts";
+
+/** A bottle's state as bot-bottle reports it. */
+export type BottleStatus = "running" | "stopped" | "absent";
+
+/** What a backend knows about one bottle, from {@linkcode Backend.inventory}. */
+export interface InventoryEntry {
+  /** The bottle's state. */
+  state: BottleStatus;
+  /** Whether its snapshot exists in the backend (`false` when it has none). */
+  snapshotExists: boolean;
+  /** The snapshot's size in bytes, when the backend tells. */
+  snapshotBytes?: number;
+}
+
+/** What a new bottle runs. */
+export interface StartSpec {
+  /** The image (an image reference; for smolvm, what `machine create --image` takes). */
+  image: string;
+  /** Environment variables, `NAME=value`. */
+  env: string[];
+  /** Bind mounts, `HOST:GUEST[:ro]`. */
+  volumes: string[];
+  /** The command and its arguments (empty: the image's default). */
+  command: string[];
+}
+
+/** What {@linkcode Backend.importArtifact} is given besides the artifact. */
+export interface ImportContext {
+  /** The new snapshot's id, for the artifact's name. */
+  id: string;
+  /** The artifact of the bottle's newest snapshot before this one, if there is one. */
+  previous?: string;
+  /**
+   * Steps that undo what the import made so far; they run, last first, when
+   * the import fails or is interrupted (see {@linkcode Backend.unwind}).
+   */
+  undo: AsyncDisposableStack;
+  /** The `.bottle` file, for messages. */
+  source: string;
+  /** The snapshot's id in the file (`id` may differ, when the bottle here already has it). */
+  snapshotId: string;
+  /** What the artifact's own manifests name (image backends refuse any other name). */
+  images?: ArtifactImages;
+}
+
+/** A backend class, as a freezer names it ({@linkcode FreezerClass.Backend}). */
+export interface BackendClass {
+  /** Builds the backend from its registry entry. */
+  new (spec: BackendSpec, options?: BackendOptions): Backend;
+  /** The command templates the class and its freezer run; the registry must declare each. */
+  readonly requiredCommands: readonly string[];
+  /** Whether its registry entry must declare the engine's wording (`engine`). */
+  readonly needsEngine: boolean;
+}
+
+/**
+ * The base class of every backend: running bottles and keeping their
+ * snapshots, over the plumbing its commands share ({@linkcode CommandRunner}).
+ * Image backends share {@linkcode ImageBackend} (in `backends/image.ts`).
+ */
+export abstract class Backend extends CommandRunner {
+  /** The command templates this class and its freezer run. Subclasses list theirs. */
+  static readonly requiredCommands: readonly string[] = [];
+  /** Whether its registry entry must declare the engine's wording; a module serving several engines does. */
+  static readonly needsEngine: boolean = false;
+  /**
+   * Lists the slugs of this backend's running bottles.
+   *
+   * @returns The slugs, from bottle names of the form `bot-bottle-<slug>`.
+   * @throws {BackendError} When the backend cannot be asked.
+   */
+  abstract runningSlugs(): Promise<string[]>;
+
+  /**
+   * Creates and starts the bottle `bot-bottle-<slug>` from an image.
+   *
+   * @param slug The new bottle's slug.
+   * @param spec The image, environment, volumes and command.
+   * @throws {BackendError} When the backend failed.
+   */
+  abstract startBottle(slug: string, spec: StartSpec): Promise<void>;
+
+  /**
+   * Checks, before anything runs, that the backend can start a bottle with
+   * this spec (every value against its placeholder's kind).
+   *
+   * @param slug The new bottle's slug.
+   * @param spec The image, environment, volumes and command.
+   * @throws {BadInputError} When a value is not acceptable.
+   */
+  abstract checkStart(slug: string, spec: StartSpec): void;
+
+  /**
+   * Checks, before `resume` changes anything (before it removes a stopped
+   * or replaced bottle), that this backend can resume the bottle: a backend
+   * too old, a name the backend cannot take. The default accepts.
+   *
+   * @param agent The bottle.
+   * @throws {BadInputError} When the bottle's values are not acceptable.
+   * @throws {BackendError} When the backend cannot resume it.
+   */
+  checkResume(_agent: Agent): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
+   * Boots the bottle `bot-bottle-<slug>` from a snapshot, as it ran.
+   *
+   * @param agent The bottle.
+   * @param artifact The snapshot, as `committed-image` names it.
+   * @param config How it ran, when a commit recorded it.
+   */
+  abstract resumeBottle(agent: Agent, artifact: string, config?: RunConfig): Promise<void>;
+
+  /**
+   * Tells what state the bottle `bot-bottle-<slug>` is in.
+   *
+   * @param slug The bottle's slug.
+   * @returns `running`, `stopped` (also created, exited, paused…) or `absent`.
+   */
+  abstract bottleStatus(slug: string): Promise<BottleStatus>;
+
+  /**
+   * Stops and removes the bottle `bot-bottle-<slug>`; nothing happens when it is absent.
+   *
+   * @param slug The bottle's slug.
+   */
+  abstract removeBottle(slug: string): Promise<void>;
+
+  /**
+   * Tells whether a snapshot still exists in the backend.
+   *
+   * @param artifact The snapshot, as `committed-image` names it.
+   */
+  abstract snapshotExists(artifact: string): Promise<boolean>;
+
+  /**
+   * Why `artifact` is not bottle `slug`'s own snapshot, whatever a state file
+   * says, or `undefined` when it is (see `ownership.ts`).
+   *
+   * @param slug The bottle's slug.
+   * @param stateDir Its state directory (for backends that keep snapshots there).
+   * @param artifact The snapshot, as a state file names it.
+   * @returns The problem, for a warning.
+   */
+  abstract ownershipProblem(
+    slug: string,
+    stateDir: string,
+    artifact: string,
+  ): Promise<string | undefined>;
+
+  /**
+   * Removes a snapshot when it is the bottle's own (see
+   * {@linkcode Backend.ownershipProblem}); anything else is left alone with
+   * a warning naming it. Every removal of a snapshot goes through here.
+   *
+   * @param agent The bottle.
+   * @param artifact The snapshot, as a state file names it.
+   * @returns Whether it was the bottle's (and so was removed).
+   */
+  async removeOwnSnapshot(agent: Agent, artifact: string): Promise<boolean> {
+    if (!(await this.owns(agent.slug, agent.state.dir, artifact))) return false;
+    await this.removeSnapshot(agent, artifact);
+    return true;
+  }
+
+  /** Whether `artifact` is the bottle's own; warns, naming it, when it is not. */
+  protected async owns(slug: string, stateDir: string, artifact: string): Promise<boolean> {
+    const problem = await this.ownershipProblem(slug, stateDir, artifact);
+    if (problem === undefined) return true;
+    this.log(
+      `warning: left ${artifact} alone: a state file of bottle "${slug}" names it, but ` +
+        `${problem}, so it is not the bottle's own; remove it by hand if it is not needed`,
+    );
+    return false;
+  }
+
+  /**
+   * Lists the bottle's snapshots that the backend holds but the history does
+   * not record: what a commit or an import left behind when it could not
+   * clean up after itself (the engine had died).
+   *
+   * @param agent The bottle.
+   * @param recorded The artifacts the history records.
+   * @returns Their artifacts.
+   */
+  abstract orphanSnapshots(agent: Agent, recorded: readonly string[]): Promise<string[]>;
+
+  /**
+   * Points what `committed-image` names back at the newest snapshot, when a
+   * commit or import that could not clean up (the engine had died) left it
+   * on another. The default finds nothing to do.
+   *
+   * @param agent The bottle.
+   * @param current What `committed-image` names.
+   * @param newest The newest recorded snapshot's artifact.
+   * @param check Only tell whether it points elsewhere.
+   * @returns Whether it pointed elsewhere.
+   */
+  repointCurrent(
+    _agent: Agent,
+    _current: string,
+    _newest: string,
+    _check = false,
+  ): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  /**
+   * Removes a snapshot from the backend; nothing happens when it is gone.
+   *
+   * @param agent The bottle it belongs to.
+   * @param artifact The snapshot, as `committed-image` names it.
+   */
+  abstract removeSnapshot(agent: Agent, artifact: string): Promise<void>;
+
+  /**
+   * Tells, with a fixed number of backend queries however many bottles
+   * there are, the state of each bottle and the size of each snapshot.
+   *
+   * @param bottles The slugs, each with its snapshot when it has one.
+   * @returns What the backend knows, by slug.
+   */
+  abstract inventory(
+    bottles: readonly { slug: string; artifact?: string }[],
+  ): Promise<Map<string, InventoryEntry>>;
+
+  /** A command that opens a shell in the running bottle, for hints. */
+  abstract shellCommand(slug: string): string;
+
+  /**
+   * Writes a snapshot's artifact as one file, to carry to another machine.
+   *
+   * @param agent The bottle.
+   * @param artifact The snapshot's artifact.
+   * @param dir A private directory to write into.
+   * @returns The file, and the name it has in an export archive.
+   */
+  abstract exportArtifact(
+    agent: Agent,
+    artifact: string,
+    dir: string,
+  ): Promise<{ path: string; name: string }>;
+
+  /**
+   * Loads an exported artifact into the backend as snapshot `context.id` of
+   * bottle `slug`, and makes it the newest. Like a freeze, it registers the
+   * undoing of each change in `context.undo`.
+   *
+   * @param slug The bottle it now belongs to.
+   * @param from The bottle it was exported from (its artifact carries that name).
+   * @param file The exported artifact.
+   * @param stateDir The bottle's state directory (for backends that keep artifacts there).
+   * @param context The snapshot's id, the bottle's newest snapshot before it, the undo steps,
+   * and what the artifact names.
+   * @returns The snapshot's own artifact, and what `committed-image` names.
+   * @throws {BadInputError} When the artifact may not be imported; nothing was loaded.
+   */
+  abstract importArtifact(
+    slug: string,
+    from: string,
+    file: string,
+    stateDir: string,
+    context: ImportContext,
+  ): Promise<{ artifact: string; current: string }>;
+
+  /**
+   * Checks, before anything is loaded or written, that an exported artifact
+   * may be imported.
+   *
+   * @param source The `.bottle` file, for messages.
+   * @param from The bottle it was exported from.
+   * @param snapshotId The snapshot's id in the file.
+   * @param images What the artifact's own manifests name.
+   * @throws {BadInputError} When it may not be imported; nothing was changed.
+   */
+  abstract checkImport(
+    context: { source: string; from: string; snapshotId: string; images?: ArtifactImages },
+  ): Promise<void>;
+
+  /**
+   * Adds the undo step of a snapshot made (or, after an interrupt, maybe
+   * made): removing it. Should that fail, `prune` removes it later.
+   *
+   * @param undo The freeze's undo steps.
+   * @param agent The bottle.
+   * @param artifact The snapshot.
+   */
+  undoSnapshot(undo: AsyncDisposableStack, agent: Agent, artifact: string): void {
+    this.deferUndo(
+      undo,
+      `the half-made snapshot ${artifact}`,
+      `"bot-bottle prune ${agent.slug}" removes it once the engine answers again`,
+      () => this.removeOwnSnapshot(agent, artifact),
+    );
+  }
+
+  /** The backend's name for the running bottle: `bot-bottle-<slug>`. */
+  bottleName(slug: string): string {
+    return `bot-bottle-${slug}`;
+  }
+}

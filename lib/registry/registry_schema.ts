@@ -1,0 +1,173 @@
+/**
+ * The schema of `registry.json`. `registry.schema.json` is emitted from it
+ * (`deno task schema`), so editors validate the file as the loader does.
+ *
+ * @module
+ */
+
+import * as v from "valibot";
+
+const BACKEND_NAME = /^[a-z][a-z0-9-]*$/;
+const COMMAND_NAME = /^[a-z][A-Za-z0-9]*$/;
+
+/** An argv template: the executable, then its arguments. */
+export const TemplateSchema = v.pipe(
+  v.array(v.string()),
+  v.minLength(1, "a command template needs at least the executable"),
+  v.description(
+    "The executable, then its arguments. An element may hold placeholders such as " +
+      "{container}; each element renders to exactly one argument.",
+  ),
+);
+
+const Pattern = v.pipe(
+  v.string(),
+  v.minLength(1),
+  v.description(
+    "A regular expression (JavaScript syntax, matched case-insensitively) against the last line " +
+      "of a failed command's error output.",
+  ),
+);
+
+const Text = (description: string) =>
+  v.pipe(
+    v.string(),
+    v.minLength(1),
+    v.description(`${description} {slug}, {container} and {image} are replaced.`),
+  );
+
+/**
+ * What an engine says and what its user is told: what differs between
+ * Docker-compatible engines (docker, podman, nerdctl) run by one module.
+ */
+export const EngineSchema = v.pipe(
+  v.strictObject({
+    name: v.pipe(
+      v.string(),
+      v.minLength(1),
+      v.description('The engine in messages, e.g. "Docker".'),
+    ),
+    errors: v.pipe(
+      v.strictObject({
+        noSuchContainer: Pattern,
+        noSuchImage: Pattern,
+        unreachable: Pattern,
+        denied: Pattern,
+      }),
+      v.description(
+        "How the engine says that a container or an image does not exist, that it cannot be " +
+          "reached, and that the user may not use it.",
+      ),
+    ),
+    hints: v.pipe(
+      v.strictObject({
+        export: Text("A command that copies a snapshot image {image} into a file."),
+        shell: Text("A command that opens a shell in the running bottle {container}."),
+        list: Text("A command that lists every container, for a missing one."),
+        unreachable: Text("What to do when the engine cannot be reached."),
+        denied: Text("What to do when the user may not use the engine."),
+      }),
+      v.description("The hints bot-bottle prints."),
+    ),
+  }),
+  v.description("The engine's wording, for a module that serves several engines (builtin:docker)."),
+);
+
+/** One backend: its freezer module and its command templates. */
+export const BackendSchema = v.strictObject({
+  description: v.optional(v.pipe(v.string(), v.description("What the backend runs."))),
+  requires: v.optional(
+    v.pipe(
+      v.string(),
+      v.description(
+        'What the backend needs installed, for the error when its tool is missing: "the ' +
+          '<backend> backend needs <requires>".',
+      ),
+    ),
+  ),
+  freezer: v.pipe(
+    v.string(),
+    v.regex(
+      /^(\.{1,2}\/.+\.ts|builtin:[a-z][a-z0-9-]*)$/,
+      'the freezer must be a relative path to a .ts module, or "builtin:<backend>"',
+    ),
+    v.description(
+      "The module whose default export is the backend's Freezer class, relative to this file; " +
+        'or a built-in one by name: "builtin:docker", "builtin:macos-container", ' +
+        '"builtin:smolmachines".',
+    ),
+  ),
+  engine: v.optional(EngineSchema),
+  commands: v.pipe(
+    v.record(
+      v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase")),
+      TemplateSchema,
+    ),
+    v.description("The backend's external commands, by name."),
+  ),
+  longRunning: v.optional(
+    v.pipe(
+      v.array(v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase"))),
+      v.description(
+        "The commands that copy a whole snapshot (commit, save, load, pack…): they get the " +
+          "long timeout (BOT_BOTTLE_LONG_TIMEOUT) instead of the short one (BOT_BOTTLE_TIMEOUT).",
+      ),
+    ),
+  ),
+});
+
+/** The whole registry. */
+export const RegistrySchema = v.strictObject({
+  $schema: v.optional(v.string()),
+  aliases: v.optional(
+    v.pipe(
+      v.record(v.string(), v.pipe(v.string(), v.regex(BACKEND_NAME))),
+      v.description(
+        'Other names for backends, e.g. "" (state written before the backend field) for docker.',
+      ),
+    ),
+  ),
+  backends: v.pipe(
+    v.record(
+      v.pipe(v.string(), v.regex(BACKEND_NAME, "backend names are lower-case words joined by -")),
+      BackendSchema,
+    ),
+    v.description("The backends, by the name stored in a bottle's metadata.json."),
+  ),
+});
+
+/** An engine's wording, as the registry declares it (see {@linkcode EngineSchema}). */
+export interface Engine {
+  /** The engine in messages, e.g. `"Docker"`. */
+  name: string;
+  /** Regular expressions, matched case-insensitively against a failed command's errors. */
+  errors: {
+    /** The container does not exist. */
+    noSuchContainer: string;
+    /** The image does not exist. */
+    noSuchImage: string;
+    /** The engine cannot be reached. */
+    unreachable: string;
+    /** The user may not use the engine. */
+    denied: string;
+  };
+  /** Hints, with `{slug}`, `{container}` and `{image}` replaced. */
+  hints: {
+    /** A command that copies a snapshot image into a file. */
+    export: string;
+    /** A command that opens a shell in the running bottle. */
+    shell: string;
+    /** A command that lists every container. */
+    list: string;
+    /** What to do when the engine cannot be reached. */
+    unreachable: string;
+    /** What to do when the user may not use the engine. */
+    denied: string;
+  };
+}
+
+// The schema's output is an Engine: the compiler checks the two agree.
+const _schemaIsEngine = (output: v.InferOutput<typeof EngineSchema>): Engine => output;
+
+/** A parsed registry file. */
+export type RegistryFile = v.InferOutput<typeof RegistrySchema>;
