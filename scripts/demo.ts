@@ -5,6 +5,7 @@
 
 import { $ } from "dax";
 import { BottleState } from "../lib/state/bottle_state.ts";
+import { startedAt } from "../lib/state/metadata.ts";
 import { ensureBusyboxImage } from "./busybox_image.ts";
 
 const slug = Deno.args[0] ?? "demo";
@@ -29,7 +30,7 @@ await state.writeMetadata({
   agent_name: "demo",
   cwd: Deno.cwd(),
   copy_cwd: false,
-  started_at: new Date().toISOString().replace("Z", "+00:00"),
+  started_at: startedAt(new Date()),
   compose_project: `bot-bottle-${slug}`,
   backend: "docker",
   label: slug,
@@ -37,4 +38,4 @@ await state.writeMetadata({
 });
 console.error(`demo: wrote ${state.path("metadata.json")}`);
 console.error(`demo: now freeze it: deno run -A main.ts commit ${slug}`);
-console.error(`demo: clean up later: docker rm -f ${container}; rm -r ${state.dir}`);
+console.error(`demo: clean up later: deno run -A main.ts destroy ${slug}`);

@@ -6,6 +6,7 @@
 
 import { lockSlug } from "../state/bottle_lock.ts";
 import { BottleState, stateRoot } from "../state/bottle_state.ts";
+import { startedAt } from "../state/metadata.ts";
 import { BadInputError } from "../errors.ts";
 import type { StartSpec } from "../backend.ts";
 import { dirname } from "node:path";
@@ -92,7 +93,7 @@ export async function start(options: StartOptions): Promise<StartResult> {
       identity: slug,
       cwd: Deno.cwd(),
       copy_cwd: false,
-      started_at: isoWithOffset(new Date()),
+      started_at: startedAt(new Date()),
       ...(backend.name === "docker" ? { compose_project: `bot-bottle-${slug}` } : {}),
       backend: backend.name,
       ...(options.label === undefined ? {} : { label: options.label }),
@@ -125,9 +126,4 @@ async function makeDirectories(dirs: string[]): Promise<string[]> {
     }
   }
   return made;
-}
-
-/** ISO 8601 with an explicit offset and microseconds, as the launcher writes `started_at`. */
-function isoWithOffset(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000+00:00");
 }

@@ -107,3 +107,14 @@ function nestsDeeper(value: unknown, limit: number): boolean {
   }
   return false;
 }
+
+/**
+ * A `started_at` value as the launcher writes it: ISO 8601 with microseconds
+ * and an explicit offset, e.g. `2026-12-06T02:42:25.505000+00:00`.
+ *
+ * @param date The moment.
+ * @returns The timestamp.
+ */
+export function startedAt(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000+00:00");
+}
