@@ -63,7 +63,7 @@ export const commitCommand: CliCommand = {
       import("../prompter.ts"),
       import("../registry/registry.ts"),
     ]);
-    const prompter = terminalPrompter({ yes: values.yes === true });
+    const prompter = terminalPrompter({ yes: values.yes === true, signal: context.signal });
     const registry = await loadRegistry();
     const slug = positionals[0] ?? await pickBottle(registry, prompter, context);
     const progress = phaseProgress(`committing ${slug}`, !json, context.log);

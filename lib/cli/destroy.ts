@@ -38,7 +38,7 @@ export const destroyCommand: CliCommand = {
     ]);
     const result = await destroy(positionals[0], {
       keepSnapshot: values["keep-snapshot"] === true,
-      prompter: terminalPrompter({ yes: values.yes === true }),
+      prompter: terminalPrompter({ yes: values.yes === true, signal: context.signal }),
       ...lockingOptions(values, context),
       log: values.json ? undefined : context.log,
     });

@@ -55,7 +55,7 @@ export const importCommand: CliCommand = {
           : Deno.stdin.isTerminal() && Deno.stderr.isTerminal()
           ? "ask"
           : "drop",
-        prompter: terminalPrompter(),
+        prompter: terminalPrompter({ signal: context.signal }),
         onProgress: progress.update,
         ...lockingOptions(values, context),
         // With --json, warnings and notes still reach stderr.

@@ -58,7 +58,7 @@ export const resumeCommand: CliCommand = {
         ...lockingOptions(values, context),
         ...progress.around(
           context,
-          terminalPrompter({ yes: values.yes === true }),
+          terminalPrompter({ yes: values.yes === true, signal: context.signal }),
           json ? undefined : context.log,
         ),
       });

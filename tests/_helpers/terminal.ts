@@ -20,19 +20,29 @@ export interface TerminalRun {
   screen: string;
 }
 
+/** How the pseudo-terminal behaves. */
+export interface TerminalOptions {
+  /** Its width: 120 by default; 0 is a terminal that reports no size. */
+  cols?: number;
+  /** Send each answer's keys in one write, as a paste or an automation tool does. */
+  oneRead?: boolean;
+}
+
 /**
  * Runs `bot-bottle ...args` on a pseudo-terminal. Each time the screen shows
- * the next answer's prompt, its keys are typed.
+ * the next answer's prompt, its keys are typed (one at a time, or at once
+ * with `oneRead`).
  */
 export async function runOnTerminal(
   args: string[],
   env: Record<string, string>,
   answers: { prompt: string; keys: string }[],
+  { cols = 120, oneRead = false }: TerminalOptions = {},
 ): Promise<TerminalRun> {
   const quoted = [Deno.execPath(), "run", "-A", "--quiet", MAIN, ...args]
     .map((arg) => `'${arg.replaceAll("'", `'\\''`)}'`).join(" ");
   const child = new Deno.Command("script", {
-    args: ["-qec", `stty cols 120 rows 40; exec ${quoted}`, "/dev/null"],
+    args: ["-qec", `stty cols ${cols} rows ${cols === 0 ? 0 : 40}; exec ${quoted}`, "/dev/null"],
     env: cliEnv({ TERM: "xterm", ...env }),
     clearEnv: true,
     stdin: "piped",
@@ -51,8 +61,8 @@ export async function runOnTerminal(
       if (next && screen.indexOf(next.prompt, seen) !== -1) {
         seen = screen.indexOf(next.prompt, seen) + next.prompt.length;
         pending.shift();
-        // One key at a time, after the prompt has switched the terminal to raw mode.
-        for (const key of next.keys) {
+        // One key at a time (or all at once), once the prompt is up.
+        for (const key of oneRead ? [next.keys] : next.keys) {
           await new Promise((resolve) => setTimeout(resolve, 150));
           await writer.write(new TextEncoder().encode(key)).catch(() => {});
         }

@@ -59,6 +59,52 @@ if (hasTerminal) {
     equal(run.code, 0, run.screen);
     match(run.screen, new RegExp(`committed bottle "${SLUG}" to asking-snapshot-${SLUG}`));
   });
+
+  Deno.test("on a terminal that reports no size, the question shows in full and is answered", async () => {
+    await using home = await askingHome();
+    const before = await snapshotTree(home.home);
+    const run = await runOnTerminal(["commit", SLUG], home.env, [
+      { prompt: "to snapshot it? [y/N]", keys: "n\r" },
+    ], { cols: 0 });
+    equal(run.code, 0, run.screen);
+    match(run.screen, new RegExp(`stop bottle "${SLUG}" to snapshot it\\? \\[y/N\\]`));
+    match(run.screen, /bot-bottle: commit cancelled; nothing was changed/);
+    deepStrictEqual(await snapshotTree(home.home), before);
+  });
+
+  Deno.test("an answer that arrives in one read (a paste) is taken as typed", async () => {
+    await using home = await askingHome();
+    const declined = await runOnTerminal(["commit", SLUG], home.env, [
+      { prompt: "to snapshot it?", keys: "n\r" },
+    ], { oneRead: true });
+    equal(declined.code, 0, declined.screen);
+    match(declined.screen, /bot-bottle: commit cancelled; nothing was changed/);
+    const accepted = await runOnTerminal(["commit", SLUG], home.env, [
+      { prompt: "to snapshot it?", keys: "yes\r" },
+    ], { oneRead: true });
+    equal(accepted.code, 0, accepted.screen);
+    match(accepted.screen, new RegExp(`committed bottle "${SLUG}"`));
+  });
+
+  Deno.test("an answer that is neither yes nor no asks again, saying which keys it takes", async () => {
+    await using home = await askingHome();
+    const run = await runOnTerminal(["commit", SLUG], home.env, [
+      { prompt: "to snapshot it?", keys: "maybe\r" },
+      { prompt: "please answer y or n [y/N]", keys: "y\r" },
+    ]);
+    equal(run.code, 0, run.screen);
+    match(run.screen, new RegExp(`committed bottle "${SLUG}"`));
+  });
+
+  Deno.test("Ctrl-C at a question stops at once: exit 130, nothing written", async () => {
+    await using home = await askingHome();
+    const before = await snapshotTree(home.home);
+    const run = await runOnTerminal(["commit", SLUG], home.env, [
+      { prompt: "to snapshot it?", keys: "\x03" },
+    ]);
+    equal(run.code, 130, run.screen);
+    deepStrictEqual(await snapshotTree(home.home), before);
+  });
 } else {
   Deno.test({
     name: "confirmations on a terminal [ignored: no util-linux script]",
