@@ -40,14 +40,19 @@ export const lsCommand: CliCommand = {
       context.log("no bottles; start one with: bot-bottle start --image <image>");
       return;
     }
-    context.print(table(rows));
+    context.print(table(rows, Deno.stdout.isTerminal()));
     for (const row of rows) {
       if (row.problem) context.log(`${row.slug}: ${row.problem}`);
     }
   },
 };
 
-function table(rows: BottleRow[]): string {
+/**
+ * The table: STARTED is an age on a terminal ("3h ago"), else the moment in
+ * UTC to the second, whatever precision the metadata has (`--json` gives it
+ * as written).
+ */
+function table(rows: BottleRow[], onTerminal: boolean): string {
   const now = Date.now();
   return formatTable([
     ["SLUG", "BACKEND", "STATE", "SNAPSHOT", "AGE", "SIZE", "PRESERVED", "STARTED"],
@@ -61,10 +66,18 @@ function table(rows: BottleRow[]): string {
         snapshot?.committedAt ? age(now - Date.parse(snapshot.committedAt)) : "-",
         snapshot?.sizeBytes != null ? formatBytes(snapshot.sizeBytes) : "-",
         row.preserved ? "yes" : "no",
-        row.startedAt ?? "-",
+        started(row.startedAt, now, onTerminal),
       ];
     }),
   ]);
+}
+
+function started(at: string | null, now: number, onTerminal: boolean): string {
+  const time = at === null ? NaN : Date.parse(at);
+  if (Number.isNaN(time)) return at ?? "-";
+  return onTerminal
+    ? `${age(now - time)} ago`
+    : new Date(time).toISOString().replace(/\.\d+Z$/, "Z");
 }
 
 function age(ms: number): string {
