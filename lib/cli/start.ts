@@ -5,8 +5,31 @@
  */
 
 import { UsageError } from "../errors.ts";
+import { KINDS, type PlaceholderKind } from "../registry/template.ts";
 import type { CliCommand } from "./command.ts";
 import { list, string } from "./values.ts";
+
+/** What a value the user types must look like, per option, with an example. */
+const TYPED: Record<string, { kind: PlaceholderKind; example: string }> = {
+  image: { kind: KINDS.imageReference, example: "--image debian:bookworm" },
+  env: { kind: KINDS.environmentVariable, example: "--env API_KEY=abc123" },
+  volume: { kind: KINDS.volume, example: '--volume "$PWD:/work" or --volume cache:/cache:ro' },
+};
+
+/**
+ * Refuses a value that cannot be what its option takes, as a usage error
+ * that says what a valid one looks like, before anything is made.
+ */
+function checkTyped(option: string, values: readonly string[]): void {
+  const { kind, example } = TYPED[option]!;
+  for (const value of values) {
+    if (!kind.accepts(value)) {
+      throw new UsageError(
+        `--${option} ${JSON.stringify(value)} is not ${kind.description}; for example ${example}`,
+      );
+    }
+  }
+}
 
 /** `bot-bottle start`. */
 export const startCommand: CliCommand = {
@@ -52,13 +75,18 @@ export const startCommand: CliCommand = {
     if (image === undefined) {
       throw new UsageError(`start needs --image; run "bot-bottle start --help" for usage`);
     }
+    const env = list(values.env);
+    const volumes = list(values.volume);
+    checkTyped("image", [image]);
+    checkTyped("env", env);
+    checkTyped("volume", volumes);
     const { start } = await import("../ops/start.ts");
     const result = await start({
       image,
       backend: string(values.backend),
       label: string(values.name),
-      env: list(values.env),
-      volumes: list(values.volume),
+      env,
+      volumes,
       command: rest,
       signal: context.signal,
       onRun: context.onRun,
