@@ -19,10 +19,21 @@ import {
 import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
 import { type BottleStatus, type InventoryEntry, type StartSpec } from "../lib/backend.ts";
 import { ImageBackend } from "./image.ts";
-import { emptyRunConfig, type RunConfig } from "../lib/state/run_config.ts";
 import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
-import type { OciImageConfig } from "../lib/archive/oci_image_layout.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
+import {
+  bottleExists,
+  cliVersion,
+  type ContainerSnapshot,
+  findBottle,
+  imageConfig,
+  listBottles,
+  ListedImage,
+  normalise,
+  runConfigOf,
+  stateOf,
+  statusOf,
+} from "./_macos_container_cli.ts";
 
 /** The first `container` release that exports a running container live. */
 const LIVE_EXPORT = "1.2.1";
@@ -30,71 +41,6 @@ const LIVE_EXPORT = "1.2.1";
 const FIRST_EXPORT = "0.10.0";
 /** Apple's container names are at most 63 characters (a DNS label). */
 const NAME_LIMIT = 63;
-
-/** An OCI descriptor's digest, where `image list` gives one. */
-const Descriptor = v.optional(v.looseObject({ digest: v.string() }));
-
-/**
- * One image of `container image list --format json`: before 1.0.0
- * `{reference, descriptor}`; from 1.0.0 `{id, configuration: {name,
- * descriptor, …}, variants}`. The descriptor is the image's index in Apple's
- * content-addressed store: the `index.json` descriptor it was loaded from, or
- * (a loaded manifest) the index the store made for it; `image save` writes
- * that index back, so a saved image lists the digest in its archive's
- * `index.json`.
- */
-const ListedImage = v.union([
-  v.pipe(
-    v.looseObject({ reference: v.string(), descriptor: Descriptor }),
-    v.transform((image) => ({ name: image.reference, digest: image.descriptor?.digest })),
-  ),
-  v.pipe(
-    v.looseObject({ configuration: v.looseObject({ name: v.string(), descriptor: Descriptor }) }),
-    v.transform((image) => ({
-      name: image.configuration.name,
-      digest: image.configuration.descriptor?.digest,
-    })),
-  ),
-]);
-
-const User = v.union([
-  v.object({ id: v.object({ uid: v.number(), gid: v.number() }) }),
-  v.object({ raw: v.object({ userString: v.string() }) }),
-]);
-
-const Snapshot = v.looseObject({
-  configuration: v.looseObject({
-    id: v.string(),
-    initProcess: v.optional(v.looseObject({
-      executable: v.string(),
-      arguments: v.optional(v.array(v.string()), []),
-      environment: v.optional(v.array(v.string()), []),
-      workingDirectory: v.optional(v.string()),
-      terminal: v.optional(v.boolean()),
-      user: v.optional(User),
-    })),
-    mounts: v.optional(v.array(v.looseObject({
-      // A Swift enum: `{ "virtiofs": {} }` (bind), `{ "tmpfs": {} }`, `{ "volume": { "name": … } }`.
-      type: v.optional(v.record(v.string(), v.unknown())),
-      source: v.optional(v.string()),
-      destination: v.string(),
-      options: v.optional(v.array(v.string())),
-    }))),
-    labels: v.optional(v.record(v.string(), v.string())),
-    // 0.x: names; 1.x: attachment configurations.
-    networks: v.optional(v.array(v.union([v.string(), v.looseObject({ network: v.string() })]))),
-    platform: v.optional(v.looseObject({
-      os: v.string(),
-      architecture: v.string(),
-      variant: v.optional(v.string()),
-    })),
-  }),
-  // 1.0.0 and later: `{ "state": "running" }`; before: the plain string.
-  status: v.union([v.string(), v.looseObject({ state: v.string() })]),
-});
-
-/** One container as `container list --all --format json` describes it. */
-type ContainerSnapshot = v.InferOutput<typeof Snapshot>;
 
 /** Runs bottles as Apple `container` containers; their snapshots are images. */
 export class MacosContainerBackend extends ImageBackend {
@@ -379,103 +325,6 @@ export class MacosContainerFreezer extends Freezer<MacosContainerBackend> {
   override exportCommand(agent: Agent, artifact: string): string {
     return `container image save -o ${agent.slug}.tar ${artifact}`;
   }
-}
-
-/** Apple's container states as bot-bottle reports them; a stopping container is still alive. */
-function statusOf(state: string): BottleStatus {
-  return state === "stopped" ? "stopped" : "running";
-}
-
-/** `name:tag` and `docker.io/library/name:tag` name the same image. */
-function normalise(reference: string): string {
-  return reference.replace(/^docker\.io\/library\//, "");
-}
-
-/** How the container ran, for `resume`. */
-function runConfigOf(bottle: ContainerSnapshot): RunConfig {
-  const configuration = bottle.configuration;
-  const process = configuration.initProcess;
-  const config = emptyRunConfig();
-  config.env = process?.environment ?? [];
-  if (process?.workingDirectory) config.workdir = process.workingDirectory;
-  const user = process?.user;
-  if (user) config.user = "raw" in user ? user.raw.userString : `${user.id.uid}:${user.id.gid}`;
-  config.tty = process?.terminal === true;
-  for (const mount of configuration.mounts ?? []) {
-    const volume = mount.type?.volume as { name?: unknown } | undefined;
-    const source = typeof volume?.name === "string"
-      ? volume.name
-      : mount.type === undefined || "virtiofs" in mount.type
-      ? mount.source
-      : undefined; // tmpfs and other kinds hold nothing to mount again
-    if (!source) continue;
-    const readOnly = mount.options?.includes("ro") ? ":ro" : "";
-    config.volumes.push(`${source}:${mount.destination}${readOnly}`);
-  }
-  config.labels = Object.entries(configuration.labels ?? {})
-    .filter(([key]) => key !== "bot-bottle.slug")
-    .map(([key, value]) => `${key}=${value}`);
-  const network = configuration.networks?.[0];
-  const name = typeof network === "string" ? network : network?.network;
-  if (name && name !== "default") config.network = name;
-  return config;
-}
-
-function stateOf(bottle: ContainerSnapshot): string {
-  return typeof bottle.status === "string" ? bottle.status : bottle.status.state;
-}
-
-/** The original process as an image config, so the rebuilt image runs the same way. */
-function imageConfig(bottle: ContainerSnapshot, slug: string): OciImageConfig {
-  const process = bottle.configuration.initProcess;
-  const config: OciImageConfig = { Labels: { "bot-bottle.slug": slug } };
-  if (!process) return config;
-  config.Cmd = [process.executable, ...process.arguments];
-  config.Env = process.environment;
-  if (process.workingDirectory) config.WorkingDir = process.workingDirectory;
-  const user = process.user;
-  if (user) config.User = "raw" in user ? user.raw.userString : `${user.id.uid}:${user.id.gid}`;
-  return config;
-}
-
-/** The `container` CLI's version, or `undefined` when it cannot be read. */
-async function cliVersion(
-  backend: MacosContainerBackend,
-  agent: Agent,
-): Promise<string | undefined> {
-  const { stdout } = await backend.run("version", {}, agent);
-  return (await semver()).coerce(stdout)?.version;
-}
-
-/** Every container, from `container list --all --format json`. */
-async function listBottles(
-  backend: MacosContainerBackend,
-  agent?: Agent,
-): Promise<ContainerSnapshot[]> {
-  const result = await backend.run("list", {}, agent);
-  return parseOutput(v.array(Snapshot), result, backend.commands, "list");
-}
-
-/** The bottle's container; a backend error when it has none. */
-async function findBottle(
-  backend: MacosContainerBackend,
-  agent: Agent,
-): Promise<ContainerSnapshot> {
-  const name = backend.bottleName(agent.slug);
-  const bottle = (await listBottles(backend, agent)).find((each) => each.configuration.id === name);
-  if (bottle) return bottle;
-  throw backend.backendError(
-    `bottle "${agent.slug}" has no container "${name}" on Apple container; it has been ` +
-      `deleted, or was started elsewhere; see "container list --all"`,
-    "list",
-  );
-}
-
-/** Whether the bottle's container exists (`true` when the list cannot be read). */
-async function bottleExists(backend: MacosContainerBackend, agent: Agent): Promise<boolean> {
-  const name = backend.bottleName(agent.slug);
-  const bottles = await listBottles(backend, agent).catch(() => undefined);
-  return bottles?.some((each) => each.configuration.id === name) ?? true;
 }
 
 export default MacosContainerFreezer;
