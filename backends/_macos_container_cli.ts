@@ -1,6 +1,7 @@
 // What the Apple `container` CLI prints, read: the schemas of its JSON output
 // (`image list`, `list`), and the bottle's state, run configuration and image
-// config taken from it, for the backend and the freezer in macos_container.ts.
+// config taken from it, for the backend (macos_container_backend.ts) and the freezer
+// (macos_container.ts).
 
 import * as v from "valibot";
 import { semver } from "../lib/_internal/semver.ts";
@@ -9,7 +10,7 @@ import type { Agent } from "../lib/state/agent.ts";
 import type { BottleStatus } from "../lib/backend.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/state/run_config.ts";
 import type { OciImageConfig } from "../lib/archive/oci_image_layout.ts";
-import type { MacosContainerBackend } from "./macos_container.ts";
+import type { MacosContainerBackend } from "./macos_container_backend.ts";
 
 /** An OCI descriptor's digest, where `image list` gives one. */
 const Descriptor = v.optional(v.looseObject({ digest: v.string() }));
