@@ -1,6 +1,8 @@
 /**
  * The Docker backend: `docker commit` of the bottle's container into
  * `bot-bottle-committed-<slug>:latest`, and `docker run` to start and resume.
+ * This module is the one the registry names: it has the freezer, and
+ * re-exports the backend (`docker_backend.ts`).
  *
  * @module
  */
@@ -8,20 +10,14 @@
 import * as v from "valibot";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/state/agent.ts";
-import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
 import type { CommandResult } from "../lib/registry/backend_commands.ts";
-import {
-  BackendError,
-  BackendUnavailableError,
-  BadInputError,
-  Interrupted,
-} from "../lib/errors.ts";
+import { Interrupted } from "../lib/errors.ts";
 import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
-import type { BackendOptions, BackendSpec, BottleStatus, InventoryEntry } from "../lib/backend.ts";
-import type { Engine } from "../lib/registry/registry_schema.ts";
-import { ImageBackend } from "./image.ts";
+import { DockerBackend } from "./docker_backend.ts";
 import { emptyRunConfig, type RunConfig } from "../lib/state/run_config.ts";
 import { KINDS } from "../lib/registry/template.ts";
+
+export { DockerBackend };
 
 const SLUG_LABEL = "bot-bottle.slug";
 
@@ -66,241 +62,6 @@ const Inspect = v.tuple([v.looseObject({
     RW: v.nullish(v.boolean()),
   }))),
 })]);
-
-/**
- * Runs bottles as containers of Docker or a Docker-compatible engine (podman,
- * nerdctl…); their snapshots are images. What differs between engines — the
- * executable and its templates, its error wording, the hints — comes from
- * the registry entry's `commands` and `engine`.
- */
-export class DockerBackend extends ImageBackend {
-  /** Its error wording and hints are the registry entry's `engine`. */
-  static override readonly needsEngine: boolean = true;
-
-  /** The registry commands this backend and its freezer run. */
-  static override readonly requiredCommands: readonly string[] = [
-    "commit",
-    "commitNoPause",
-    "tag",
-    "inspect",
-    "pruneSnapshots",
-    "run",
-    "state",
-    "remove",
-    "listAll",
-    "imageId",
-    "imageDelete",
-    "listSnapshots",
-    "snapshotSizes",
-    "imageSave",
-    "imageLoad",
-    "imageInspect",
-    "createStopped",
-    "exportContainer",
-    "importImage",
-  ];
-
-  /** The engine's wording, from the registry entry. */
-  get engine(): Engine {
-    if (this.#engine) return this.#engine;
-    throw new BadInputError(
-      `backends.${this.name}.engine is missing from the registry; the docker module needs it`,
-    );
-  }
-
-  readonly #engine: Engine | undefined;
-  readonly #patterns = new Map<keyof Engine["errors"], RegExp>();
-
-  /**
-   * Builds the backend from its registry entry, with its engine's wording.
-   *
-   * @param spec The backend's registry entry.
-   * @param options Where user-facing lines go, and how to ask the user.
-   */
-  constructor(spec: BackendSpec, options: BackendOptions = {}) {
-    super(spec, options);
-    this.#engine = spec.engine;
-  }
-
-  /**
-   * Whether a failure is the engine saying `kind` (e.g. that there is no such image).
-   *
-   * @param error The failure.
-   * @param kind What the engine's words would mean.
-   */
-  says(error: unknown, kind: keyof Engine["errors"]): error is BackendError {
-    return error instanceof BackendError && this.#means(error.stderr, kind);
-  }
-
-  /** Whether the engine's words `text` mean `kind`. */
-  #means(text: string, kind: keyof Engine["errors"]): boolean {
-    let pattern = this.#patterns.get(kind);
-    if (!pattern) this.#patterns.set(kind, pattern = new RegExp(this.engine.errors[kind], "i"));
-    return pattern.test(text);
-  }
-
-  /**
-   * One of the engine's hints, its placeholders filled.
-   *
-   * @param kind Which hint.
-   * @param values `slug`, `container` and `image`.
-   */
-  hint(kind: keyof Engine["hints"], values: Record<string, string> = {}): string {
-    return this.engine.hints[kind].replace(
-      /\{(slug|container|image)\}/g,
-      (whole, key: string) => values[key] ?? whole,
-    );
-  }
-
-  /** The engine's shell hint, e.g. `docker exec -it bot-bottle-<slug> sh`. */
-  override shellCommand(slug: string): string {
-    return this.hint("shell", { slug, container: this.bottleName(slug) });
-  }
-
-  /** From `docker container inspect --format {{.State.Status}}`. */
-  override async bottleStatus(slug: string): Promise<BottleStatus> {
-    try {
-      const { stdout } = await this.run("state", { container: this.bottleName(slug) });
-      return statusOf(stdout.trim());
-    } catch (error) {
-      if (this.says(error, "noSuchContainer")) {
-        return "absent";
-      }
-      throw error;
-    }
-  }
-
-  /** `docker container rm --force`; an absent container is fine. */
-  override async removeBottle(slug: string): Promise<void> {
-    try {
-      await this.run("remove", { container: this.bottleName(slug) });
-    } catch (error) {
-      if (!this.says(error, "noSuchContainer")) throw error;
-    }
-  }
-
-  /** `docker image inspect`. */
-  override async snapshotExists(artifact: string): Promise<boolean> {
-    return (await this.#imageId(artifact)) !== undefined;
-  }
-
-  /** The image's id, or `undefined` when there is no such image. */
-  async #imageId(image: string, agent?: Agent): Promise<string | undefined> {
-    try {
-      return (await this.run("imageId", { image }, agent)).stdout.trim();
-    } catch (error) {
-      if (this.says(error, "noSuchImage")) return undefined;
-      throw error;
-    }
-  }
-
-  /** Whether `name` is already the image the artifact holds (Docker's image id is its config digest). */
-  protected override async holdsImage(name: string, images: ArtifactImages): Promise<boolean> {
-    return images.configDigest !== undefined && (await this.#imageId(name)) === images.configDigest;
-  }
-
-  /** `docker image rm` of the tag, then any untagged image of the bottle. */
-  override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
-    try {
-      await this.run("imageDelete", { image: artifact }, agent);
-    } catch (error) {
-      if (!this.says(error, "noSuchImage")) throw error;
-    }
-    await this.run("pruneSnapshots", { slug: agent.slug }, agent);
-  }
-
-  /** Every labelled snapshot image, from `docker image ls`. */
-  protected override async imageReferences(agent: Agent): Promise<string[]> {
-    return (await this.run("listSnapshots", {}, agent)).stdout.split("\n")
-      .map((line) => line.trim())
-      .filter((line) => line !== "");
-  }
-
-  /** Tags the newest snapshot `:latest` again when `:latest` is on another image. */
-  override async repointCurrent(
-    agent: Agent,
-    current: string,
-    newest: string,
-    check = false,
-  ): Promise<boolean> {
-    if (current !== this.imageName(agent.slug) || current === newest) return false;
-    const [at, wanted] = await Promise.all([
-      this.#imageId(current, agent),
-      this.#imageId(newest, agent),
-    ]);
-    if (wanted === undefined || at === wanted) return false;
-    if (!check) await this.run("tag", { image: newest, target: current }, agent);
-    return true;
-  }
-
-  /** Three queries: every bottle container, every snapshot image, their sizes. */
-  override async inventory(
-    bottles: readonly { slug: string; artifact?: string }[],
-  ): Promise<Map<string, InventoryEntry>> {
-    const states = new Map<string, BottleStatus>();
-    for (const line of (await this.run("listAll", {})).stdout.split("\n")) {
-      const [name, state] = line.trim().split("\t");
-      if (name?.startsWith(this.bottleName(""))) states.set(name, statusOf(state ?? ""));
-    }
-    const present = new Set(
-      (await this.run("listSnapshots", {})).stdout.split("\n").map((line) => line.trim()),
-    );
-    const wanted = bottles.flatMap((bottle) =>
-      bottle.artifact && present.has(bottle.artifact) ? [bottle.artifact] : []
-    );
-    const sizes = new Map<string, number>();
-    if (wanted.length > 0) {
-      for (const line of (await this.run("snapshotSizes", { image: wanted })).stdout.split("\n")) {
-        const match = line.match(/^(\[.*\]) (\d+)$/);
-        if (!match) continue;
-        for (const tag of JSON.parse(match[1]) as string[]) sizes.set(tag, Number(match[2]));
-      }
-    }
-    return new Map(bottles.map((bottle) => [bottle.slug, {
-      state: states.get(this.bottleName(bottle.slug)) ?? "absent",
-      snapshotExists: bottle.artifact !== undefined && present.has(bottle.artifact),
-      snapshotBytes: bottle.artifact ? sizes.get(bottle.artifact) : undefined,
-    }]));
-  }
-
-  /** The slugs of the running containers named `bot-bottle-<slug>`. */
-  override async runningSlugs(): Promise<string[]> {
-    const prefix = this.bottleName("");
-    return (await this.run("listAll", {})).stdout.split("\n")
-      .map((line) => line.trim().split("\t"))
-      .filter(([name, state]) => name.startsWith(prefix) && statusOf(state ?? "") === "running")
-      .map(([name]) => name.slice(prefix.length));
-  }
-
-  /** Names an unreachable engine, a refused socket, or a missing container. */
-  protected override explainFailure(error: BackendError, agent?: Agent): BackendError {
-    const said = error.stderr.trim().split("\n").at(-1) ?? "";
-    const { name } = this.engine;
-    if (this.#means(said, "unreachable")) {
-      return new BackendUnavailableError(
-        `cannot reach the ${name} engine (${said}); ${this.hint("unreachable")}`,
-        error,
-        { cause: error },
-      );
-    }
-    if (this.#means(said, "denied")) {
-      return new BackendUnavailableError(
-        `not allowed to use the ${name} engine (${said}); ${this.hint("denied")}`,
-        error,
-        { cause: error },
-      );
-    }
-    if (agent && error.command === "commit" && this.#means(said, "noSuchContainer")) {
-      return new BackendError(
-        `bottle "${agent.slug}" has no container "${this.bottleName(agent.slug)}" on ${name}; ` +
-          `it has stopped and been removed, or was started elsewhere; see "${this.hint("list")}"`,
-        error,
-        { cause: error },
-      );
-    }
-    return error;
-  }
-}
 
 /**
  * Snapshots a Docker bottle with `docker commit`, which pauses the container
@@ -490,13 +251,6 @@ export function importChanges(config: ImageConfig): string[] {
   if (volumes.length > 0) changes.push(`VOLUME ${JSON.stringify(volumes)}`);
   // A value spanning lines cannot be said in one instruction: it is left out.
   return changes.filter((change) => !/[\n\r\0]/.test(change));
-}
-
-/** Docker's container states, as bot-bottle reports them. */
-function statusOf(state: string): BottleStatus {
-  // A paused or restarting container is alive: nothing may remove it unasked.
-  if (state === "running" || state === "restarting" || state === "paused") return "running";
-  return state === "" ? "absent" : "stopped";
 }
 
 export default DockerFreezer;

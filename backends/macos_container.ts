@@ -1,244 +1,35 @@
 /**
  * The Apple `container` freezer: `container export` of the bottle's root
  * filesystem, rebuilt into the image `bot-bottle-committed-<slug>:latest`.
+ * This module is the one the registry names: it has the freezer, and
+ * re-exports the backend (`macos_container_backend.ts`).
  *
  * @module
  */
 
 import { join } from "node:path";
-import * as v from "valibot";
 import { semver } from "../lib/_internal/semver.ts";
-import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/state/agent.ts";
-import {
-  BackendError,
-  BackendUnavailableError,
-  BadInputError,
-  Interrupted,
-} from "../lib/errors.ts";
+import { BackendError, Interrupted } from "../lib/errors.ts";
 import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
-import { type BottleStatus, type InventoryEntry, type StartSpec } from "../lib/backend.ts";
-import { ImageBackend } from "./image.ts";
-import { emptyRunConfig, type RunConfig } from "../lib/state/run_config.ts";
-import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
-import type { OciImageConfig } from "../lib/archive/oci_image_layout.ts";
+import { MacosContainerBackend } from "./macos_container_backend.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
+import {
+  bottleExists,
+  cliVersion,
+  type ContainerSnapshot,
+  findBottle,
+  imageConfig,
+  runConfigOf,
+  stateOf,
+} from "./_macos_container_cli.ts";
+
+export { MacosContainerBackend };
 
 /** The first `container` release that exports a running container live. */
 const LIVE_EXPORT = "1.2.1";
 /** The first `container` release with `export`: older ones cannot snapshot at all. */
 const FIRST_EXPORT = "0.10.0";
-/** Apple's container names are at most 63 characters (a DNS label). */
-const NAME_LIMIT = 63;
-
-/** An OCI descriptor's digest, where `image list` gives one. */
-const Descriptor = v.optional(v.looseObject({ digest: v.string() }));
-
-/**
- * One image of `container image list --format json`: before 1.0.0
- * `{reference, descriptor}`; from 1.0.0 `{id, configuration: {name,
- * descriptor, …}, variants}`. The descriptor is the image's index in Apple's
- * content-addressed store: the `index.json` descriptor it was loaded from, or
- * (a loaded manifest) the index the store made for it; `image save` writes
- * that index back, so a saved image lists the digest in its archive's
- * `index.json`.
- */
-const ListedImage = v.union([
-  v.pipe(
-    v.looseObject({ reference: v.string(), descriptor: Descriptor }),
-    v.transform((image) => ({ name: image.reference, digest: image.descriptor?.digest })),
-  ),
-  v.pipe(
-    v.looseObject({ configuration: v.looseObject({ name: v.string(), descriptor: Descriptor }) }),
-    v.transform((image) => ({
-      name: image.configuration.name,
-      digest: image.configuration.descriptor?.digest,
-    })),
-  ),
-]);
-
-const User = v.union([
-  v.object({ id: v.object({ uid: v.number(), gid: v.number() }) }),
-  v.object({ raw: v.object({ userString: v.string() }) }),
-]);
-
-const Snapshot = v.looseObject({
-  configuration: v.looseObject({
-    id: v.string(),
-    initProcess: v.optional(v.looseObject({
-      executable: v.string(),
-      arguments: v.optional(v.array(v.string()), []),
-      environment: v.optional(v.array(v.string()), []),
-      workingDirectory: v.optional(v.string()),
-      terminal: v.optional(v.boolean()),
-      user: v.optional(User),
-    })),
-    mounts: v.optional(v.array(v.looseObject({
-      // A Swift enum: `{ "virtiofs": {} }` (bind), `{ "tmpfs": {} }`, `{ "volume": { "name": … } }`.
-      type: v.optional(v.record(v.string(), v.unknown())),
-      source: v.optional(v.string()),
-      destination: v.string(),
-      options: v.optional(v.array(v.string())),
-    }))),
-    labels: v.optional(v.record(v.string(), v.string())),
-    // 0.x: names; 1.x: attachment configurations.
-    networks: v.optional(v.array(v.union([v.string(), v.looseObject({ network: v.string() })]))),
-    platform: v.optional(v.looseObject({
-      os: v.string(),
-      architecture: v.string(),
-      variant: v.optional(v.string()),
-    })),
-  }),
-  // 1.0.0 and later: `{ "state": "running" }`; before: the plain string.
-  status: v.union([v.string(), v.looseObject({ state: v.string() })]),
-});
-
-/** One container as `container list --all --format json` describes it. */
-type ContainerSnapshot = v.InferOutput<typeof Snapshot>;
-
-/** Runs bottles as Apple `container` containers; their snapshots are images. */
-export class MacosContainerBackend extends ImageBackend {
-  /** The registry commands this backend and its freezer run. */
-  static override readonly requiredCommands: readonly string[] = [
-    "version",
-    "list",
-    "stop",
-    "start",
-    "export",
-    "exportImage",
-    "imageLoad",
-    "run",
-    "remove",
-    "imageList",
-    "imageDelete",
-    "tag",
-    "imageSave",
-  ];
-
-  /** Refuses a slug whose container name would pass Apple's limit, then checks the `run` values. */
-  override checkStart(slug: string, spec: StartSpec): void {
-    this.#checkName(slug);
-    super.checkStart(slug, spec);
-  }
-
-  /** The same name check as `start`, before `resume` changes anything. */
-  override checkResume(agent: Agent): Promise<void> {
-    this.#checkName(agent.slug);
-    return Promise.resolve();
-  }
-
-  /** `bot-bottle-<slug>` must fit Apple's 63 characters, or `container run` fails later. */
-  #checkName(slug: string): void {
-    const name = this.bottleName(slug);
-    if (name.length <= NAME_LIMIT) return;
-    const room = NAME_LIMIT - this.bottleName("").length;
-    throw new BadInputError(
-      `the slug "${slug}" is too long for Apple container: its container name "${name}" has ` +
-        `${name.length} characters and Apple allows at most ${NAME_LIMIT}, so a slug may have ` +
-        `at most ${room}; pick a shorter --name`,
-    );
-  }
-
-  /** `container exec -it bot-bottle-<slug> sh`. */
-  override shellCommand(slug: string): string {
-    return `container exec -it ${this.bottleName(slug)} sh`;
-  }
-
-  /** From `container list --all`: running, stopped (stopping and unknown count as running). */
-  override async bottleStatus(slug: string): Promise<BottleStatus> {
-    const bottle = (await listBottles(this)).find((each) =>
-      each.configuration.id === this.bottleName(slug)
-    );
-    return bottle ? statusOf(stateOf(bottle)) : "absent";
-  }
-
-  /** `container delete --force`; an absent container is fine. */
-  override async removeBottle(slug: string): Promise<void> {
-    if ((await this.bottleStatus(slug)) === "absent") return;
-    await this.run("remove", { container: this.bottleName(slug) });
-  }
-
-  /** Whether `container image list` has the image. */
-  override async snapshotExists(artifact: string): Promise<boolean> {
-    return (await this.#images()).has(normalise(artifact));
-  }
-
-  /**
-   * Whether `name` is already the image the artifact holds: its listed
-   * descriptor digest is one of the digests in the artifact's `index.json`
-   * (the store is content-addressed and `image save` writes the stored index).
-   */
-  protected override async holdsImage(name: string, images: ArtifactImages): Promise<boolean> {
-    const digest = (await this.#images()).get(normalise(name));
-    return digest !== undefined && images.indexDigests.includes(digest);
-  }
-
-  /** `container image delete`; an absent image is fine. */
-  override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
-    if (!(await this.snapshotExists(artifact))) return;
-    await this.run("imageDelete", { image: artifact }, agent);
-  }
-
-  /** Two queries: every container, every image. The image list gives no sizes. */
-  override async inventory(
-    bottles: readonly { slug: string; artifact?: string }[],
-  ): Promise<Map<string, InventoryEntry>> {
-    const states = new Map(
-      (await listBottles(this)).map((
-        bottle,
-      ) => [bottle.configuration.id, statusOf(stateOf(bottle))]),
-    );
-    const images = await this.#images();
-    return new Map(bottles.map((bottle) => [bottle.slug, {
-      state: states.get(this.bottleName(bottle.slug)) ?? "absent",
-      snapshotExists: bottle.artifact !== undefined && images.has(normalise(bottle.artifact)),
-    }]));
-  }
-
-  /** Every image in the store: its name (normalised) → its descriptor digest, when listed. */
-  async #images(): Promise<Map<string, string | undefined>> {
-    const images = parseOutput(
-      v.array(ListedImage),
-      await this.run("imageList", {}),
-      this.commands,
-      "imageList",
-    );
-    return new Map(images.map((image) => [normalise(image.name), image.digest]));
-  }
-
-  /** Every image in the `container` image store. */
-  protected override async imageReferences(): Promise<string[]> {
-    return [...(await this.#images()).keys()];
-  }
-
-  /** The slugs of the running containers named `bot-bottle-<slug>`. */
-  override async runningSlugs(): Promise<string[]> {
-    const prefix = this.bottleName("");
-    return (await listBottles(this))
-      .filter((bottle) => stateOf(bottle) === "running")
-      .map((bottle) => bottle.configuration.id)
-      .filter((id) => id.startsWith(prefix))
-      .map((id) => id.slice(prefix.length));
-  }
-
-  /**
-   * Names a stopped container service with what to do. Matched on the
-   * message, which reads the same in the plain and the Swift form (`Error:
-   * <code>: "<message>"`); a missing plugin's message also names `container
-   * system start`, among other causes, and is passed on as it is.
-   */
-  protected override explainFailure(error: BackendError): BackendError {
-    if (/Ensure container system service has been started/.test(error.stderr)) {
-      return new BackendUnavailableError(
-        "the container system service is not running; start it with `container system start` " +
-          "and try again",
-        error,
-        { cause: error },
-      );
-    }
-    return error;
-  }
-}
 
 /**
  * Snapshots an Apple `container` bottle. `container` has no commit: the
@@ -379,103 +170,6 @@ export class MacosContainerFreezer extends Freezer<MacosContainerBackend> {
   override exportCommand(agent: Agent, artifact: string): string {
     return `container image save -o ${agent.slug}.tar ${artifact}`;
   }
-}
-
-/** Apple's container states as bot-bottle reports them; a stopping container is still alive. */
-function statusOf(state: string): BottleStatus {
-  return state === "stopped" ? "stopped" : "running";
-}
-
-/** `name:tag` and `docker.io/library/name:tag` name the same image. */
-function normalise(reference: string): string {
-  return reference.replace(/^docker\.io\/library\//, "");
-}
-
-/** How the container ran, for `resume`. */
-function runConfigOf(bottle: ContainerSnapshot): RunConfig {
-  const configuration = bottle.configuration;
-  const process = configuration.initProcess;
-  const config = emptyRunConfig();
-  config.env = process?.environment ?? [];
-  if (process?.workingDirectory) config.workdir = process.workingDirectory;
-  const user = process?.user;
-  if (user) config.user = "raw" in user ? user.raw.userString : `${user.id.uid}:${user.id.gid}`;
-  config.tty = process?.terminal === true;
-  for (const mount of configuration.mounts ?? []) {
-    const volume = mount.type?.volume as { name?: unknown } | undefined;
-    const source = typeof volume?.name === "string"
-      ? volume.name
-      : mount.type === undefined || "virtiofs" in mount.type
-      ? mount.source
-      : undefined; // tmpfs and other kinds hold nothing to mount again
-    if (!source) continue;
-    const readOnly = mount.options?.includes("ro") ? ":ro" : "";
-    config.volumes.push(`${source}:${mount.destination}${readOnly}`);
-  }
-  config.labels = Object.entries(configuration.labels ?? {})
-    .filter(([key]) => key !== "bot-bottle.slug")
-    .map(([key, value]) => `${key}=${value}`);
-  const network = configuration.networks?.[0];
-  const name = typeof network === "string" ? network : network?.network;
-  if (name && name !== "default") config.network = name;
-  return config;
-}
-
-function stateOf(bottle: ContainerSnapshot): string {
-  return typeof bottle.status === "string" ? bottle.status : bottle.status.state;
-}
-
-/** The original process as an image config, so the rebuilt image runs the same way. */
-function imageConfig(bottle: ContainerSnapshot, slug: string): OciImageConfig {
-  const process = bottle.configuration.initProcess;
-  const config: OciImageConfig = { Labels: { "bot-bottle.slug": slug } };
-  if (!process) return config;
-  config.Cmd = [process.executable, ...process.arguments];
-  config.Env = process.environment;
-  if (process.workingDirectory) config.WorkingDir = process.workingDirectory;
-  const user = process.user;
-  if (user) config.User = "raw" in user ? user.raw.userString : `${user.id.uid}:${user.id.gid}`;
-  return config;
-}
-
-/** The `container` CLI's version, or `undefined` when it cannot be read. */
-async function cliVersion(
-  backend: MacosContainerBackend,
-  agent: Agent,
-): Promise<string | undefined> {
-  const { stdout } = await backend.run("version", {}, agent);
-  return (await semver()).coerce(stdout)?.version;
-}
-
-/** Every container, from `container list --all --format json`. */
-async function listBottles(
-  backend: MacosContainerBackend,
-  agent?: Agent,
-): Promise<ContainerSnapshot[]> {
-  const result = await backend.run("list", {}, agent);
-  return parseOutput(v.array(Snapshot), result, backend.commands, "list");
-}
-
-/** The bottle's container; a backend error when it has none. */
-async function findBottle(
-  backend: MacosContainerBackend,
-  agent: Agent,
-): Promise<ContainerSnapshot> {
-  const name = backend.bottleName(agent.slug);
-  const bottle = (await listBottles(backend, agent)).find((each) => each.configuration.id === name);
-  if (bottle) return bottle;
-  throw backend.backendError(
-    `bottle "${agent.slug}" has no container "${name}" on Apple container; it has been ` +
-      `deleted, or was started elsewhere; see "container list --all"`,
-    "list",
-  );
-}
-
-/** Whether the bottle's container exists (`true` when the list cannot be read). */
-async function bottleExists(backend: MacosContainerBackend, agent: Agent): Promise<boolean> {
-  const name = backend.bottleName(agent.slug);
-  const bottles = await listBottles(backend, agent).catch(() => undefined);
-  return bottles?.some((each) => each.configuration.id === name) ?? true;
 }
 
 export default MacosContainerFreezer;

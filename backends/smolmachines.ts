@@ -1,269 +1,29 @@
 /**
  * The smolvm freezer: `smolvm pack create` of the bottle's machine into
- * `~/.bot-bottle/state/<slug>/committed-smolmachine.smolmachine`.
+ * `~/.bot-bottle/state/<slug>/committed-smolmachine.smolmachine`. This module
+ * is the one the registry names: it has the freezer, and re-exports the
+ * backend (`smolmachines_backend.ts`).
  *
  * @module
  */
 
-import * as v from "valibot";
-import { semver } from "../lib/_internal/semver.ts";
-import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/state/agent.ts";
-import { BackendError, BadInputError } from "../lib/errors.ts";
-import { fileOwnershipProblem } from "../lib/state/ownership.ts";
 import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
-import { Backend, type BottleStatus, type InventoryEntry, type StartSpec } from "../lib/backend.ts";
+import { SmolmachinesBackend } from "./smolmachines_backend.ts";
+import {
+  FLOOR,
+  FLOOR_REASON,
+  listMachines,
+  pointAt,
+  replaceWithLink,
+  SNAPSHOTS,
+  STUB,
+} from "./_smolmachines.ts";
 
-const Machine = v.looseObject({ name: v.string(), state: v.string() });
+export { SmolmachinesBackend };
 
-/** The stub smolvm writes next to the artifact, in the state directory (the launcher's name). */
-const STUB = "committed-smolmachine";
-/** Where each snapshot's stub and artifact are kept, in the state directory. */
-const SNAPSHOTS = "snapshots";
-
-/**
- * The oldest smolvm bot-bottle starts, resumes and snapshots with: image
- * machines run the image's own command only from 1.9.0, and packs made
- * before 1.8.1 lose file ownership.
- */
-const FLOOR = "1.9.0";
-/** What {@linkcode FLOOR} brings, for the upgrade message. */
-const FLOOR_REASON = "image machines run the image's command from 1.9.0, and packs keep file " +
-  "ownership from 1.8.1";
-/** The oldest smolvm whose `machine create` and `delete` take `--name` (enough to delete). */
-const NAMED_FLAGS = "1.0.2";
 /** A release known to carry `pack create --include-workspace` (the first one is unverified). */
 const WORKSPACE_RELEASE = "1.22";
-
-/** Runs bottles as smolvm machines; their snapshots are `.smolmachine` files in the state directory. */
-export class SmolmachinesBackend extends Backend {
-  /** The registry commands this backend and its freezer run. */
-  static override readonly requiredCommands: readonly string[] = [
-    "list",
-    "stop",
-    "start",
-    "pack",
-    "packWorkspace",
-    "packHelp",
-    "version",
-    "createFromImage",
-    "createFromArtifact",
-    "delete",
-  ];
-
-  /** `smolvm machine shell --name bot-bottle-<slug>`: a shell with a terminal and stdin. */
-  override shellCommand(slug: string): string {
-    return `smolvm machine shell --name ${this.bottleName(slug)}`;
-  }
-
-  /** smolvm machines take no environment, volumes or command from here: they belong in the image. */
-  override checkStart(slug: string, spec: StartSpec): void {
-    if (spec.env.length > 0 || spec.volumes.length > 0 || spec.command.length > 0) {
-      throw new BadInputError(
-        "smolmachines bottles take no --env, --volume or command from bot-bottle start; " +
-          "build them into the image",
-      );
-    }
-    this.commands.render("createFromImage", {
-      container: this.bottleName(slug),
-      image: spec.image,
-    });
-  }
-
-  /**
-   * `smolvm machine create --name … --net --image …`, then `machine start`.
-   * The image is pulled inside the machine, which has no network unless
-   * `--net` is given (a pack records it, so a resumed machine keeps it).
-   * Environment, volumes and a command belong in the image: smolvm machines
-   * take none from here (see {@linkcode SmolmachinesFreezer.checkStart}).
-   */
-  override async startBottle(slug: string, spec: StartSpec): Promise<void> {
-    this.checkStart(slug, spec);
-    await this.needsVersion(FLOOR, FLOOR_REASON);
-    const container = this.bottleName(slug);
-    await this.run("createFromImage", { container, image: spec.image });
-    await this.run("start", { container });
-  }
-
-  /** Refuses a smolvm older than 1.9.0 before `resume` changes anything. */
-  override async checkResume(agent: Agent): Promise<void> {
-    await this.needsVersion(FLOOR, FLOOR_REASON, agent);
-  }
-
-  /** `smolvm machine create --name … --from <artifact>`, then `machine start`. */
-  override async resumeBottle(agent: Agent, artifact: string): Promise<void> {
-    const container = this.bottleName(agent.slug);
-    await this.run("createFromArtifact", { container, path: artifact }, agent);
-    await this.run("start", { container }, agent);
-  }
-
-  /** From `smolvm machine ls --json`. */
-  override async bottleStatus(slug: string): Promise<BottleStatus> {
-    const machine = (await listMachines(this)).find((each) => each.name === this.bottleName(slug));
-    return machine ? statusOf(machine.state) : "absent";
-  }
-
-  /** `smolvm machine delete --name … -f`; an absent machine is fine. */
-  override async removeBottle(slug: string): Promise<void> {
-    if ((await this.bottleStatus(slug)) === "absent") return;
-    await this.needsVersion(NAMED_FLAGS, "machine create and delete take --name from 1.0.2");
-    await this.run("delete", { container: this.bottleName(slug) });
-  }
-
-  /** Whether the `.smolmachine` file exists. */
-  override async snapshotExists(artifact: string): Promise<boolean> {
-    return await Deno.lstat(artifact).then((info) => info.isFile, () => false);
-  }
-
-  /** A `.smolmachine` file inside the bottle's state directory, reached without following links. */
-  override ownershipProblem(
-    _slug: string,
-    stateDir: string,
-    artifact: string,
-  ): Promise<string | undefined> {
-    return fileOwnershipProblem(stateDir, artifact, ".smolmachine");
-  }
-
-  /** A `.smolmachine` is a file, not an image: there are no image names to check. */
-  override checkImport(): Promise<void> {
-    return Promise.resolve();
-  }
-
-  /** Removes the `.smolmachine` file and its stub, when they are the bottle's own. */
-  override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
-    const inside = artifact.startsWith(agent.state.dir + "/") &&
-      artifact.endsWith(".smolmachine") &&
-      !artifact.slice(agent.state.dir.length).includes("/..");
-    if (!inside) {
-      throw new BadInputError(
-        `the snapshot ${artifact} is outside the state directory of bottle "${agent.slug}"; ` +
-          `it was left alone: remove it by hand`,
-      );
-    }
-    for (const file of [artifact, artifact.slice(0, -".smolmachine".length)]) {
-      await Deno.remove(file).catch((error) => {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      });
-    }
-  }
-
-  /** Snapshot files in `<state>/snapshots/` that no snapshot records. */
-  override async orphanSnapshots(agent: Agent, recorded: readonly string[]): Promise<string[]> {
-    const orphans: string[] = [];
-    try {
-      for await (const entry of Deno.readDir(agent.state.path(SNAPSHOTS))) {
-        const artifact = agent.state.path(`${SNAPSHOTS}/${entry.name}`);
-        if (entry.isFile && entry.name.endsWith(".smolmachine") && !recorded.includes(artifact)) {
-          orphans.push(artifact);
-        }
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    return orphans.sort();
-  }
-
-  /** One query, `smolvm machine ls --json`; sizes from the artifact files. */
-  override async inventory(
-    bottles: readonly { slug: string; artifact?: string }[],
-  ): Promise<Map<string, InventoryEntry>> {
-    const states = new Map(
-      (await listMachines(this)).map((machine) => [machine.name, statusOf(machine.state)]),
-    );
-    const entries = new Map<string, InventoryEntry>();
-    for (const bottle of bottles) {
-      const size = bottle.artifact
-        ? await Deno.lstat(bottle.artifact).then((info) => info.size, () => undefined)
-        : undefined;
-      entries.set(bottle.slug, {
-        state: states.get(this.bottleName(bottle.slug)) ?? "absent",
-        snapshotExists: size !== undefined,
-        snapshotBytes: size,
-      });
-    }
-    return entries;
-  }
-
-  /**
-   * Refuses a smolvm older than `floor`, naming the version found and the
-   * one needed; returns the version (`undefined` when it cannot be read,
-   * which is let through: `smolvm` itself then says what it does not know).
-   */
-  async needsVersion(floor: string, reason: string, agent?: Agent): Promise<string | undefined> {
-    const result = await this.run("version", {}, agent);
-    const version = (await semver()).coerce(result.stdout)?.version;
-    if (version !== undefined && (await semver()).lt(version, floor)) {
-      throw this.backendError(
-        `smolvm ${version} is too old: bot-bottle needs smolvm ${floor} or later (${reason}); ` +
-          `upgrade smolvm, then try again`,
-        "version",
-        result,
-      );
-    }
-    return version;
-  }
-
-  /** The `.smolmachine` file itself: nothing to save. */
-  override exportArtifact(
-    _agent: Agent,
-    artifact: string,
-    _dir: string,
-  ): Promise<{ path: string; name: string }> {
-    return Promise.resolve({ path: artifact, name: "artifact.smolmachine" });
-  }
-
-  /** Moves the file to `snapshots/<id>.smolmachine`, linked to the launcher's name as the newest. */
-  override async importArtifact(
-    _slug: string,
-    _from: string,
-    file: string,
-    stateDir: string,
-    { id, previous, undo }: FreezeContext,
-  ): Promise<{ artifact: string; current: string }> {
-    await Deno.mkdir(`${stateDir}/${SNAPSHOTS}`, { recursive: true, mode: 0o700 });
-    const artifact = `${stateDir}/${SNAPSHOTS}/${id}.smolmachine`;
-    this.deferUndo(
-      undo,
-      `the half-imported ${artifact}`,
-      `remove it: rm ${artifact}`,
-      () =>
-        Deno.remove(artifact).catch((error) => {
-          if (!(error instanceof Deno.errors.NotFound)) throw error;
-        }),
-    );
-    await Deno.rename(file, artifact).catch(() => Deno.copyFile(file, artifact));
-    const current = `${stateDir}/${STUB}.smolmachine`;
-    this.deferUndo(
-      undo,
-      `the move of ${current} to the imported snapshot`,
-      previous ? `link it back with: ln -f ${previous} ${current}` : `remove it: rm ${current}`,
-      () => pointAt(previous, current),
-    );
-    await replaceWithLink(artifact, current);
-    return { artifact, current };
-  }
-
-  /** The slugs of the running machines named `bot-bottle-<slug>`. */
-  override async runningSlugs(): Promise<string[]> {
-    const prefix = this.bottleName("");
-    return (await listMachines(this))
-      .filter((machine) => machine.state === "running" && machine.name.startsWith(prefix))
-      .map((machine) => machine.name.slice(prefix.length));
-  }
-
-  /** Keeps smolvm's own words; names a missing machine in the user's terms. */
-  protected override explainFailure(error: BackendError, agent?: Agent): BackendError {
-    if (agent && /VM '[^']*' not found|vm not found/.test(error.stderr)) {
-      return new BackendError(
-        `bottle "${agent.slug}" has no machine "${this.bottleName(agent.slug)}" on smolvm ` +
-          `(smolvm says: ${error.stderr.trim().split("\n").at(-1)})`,
-        error,
-        { cause: error },
-      );
-    }
-    return error;
-  }
-}
 
 /**
  * Snapshots a smolvm bottle with `smolvm pack create --from-vm`, which
@@ -399,40 +159,6 @@ export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
   override exportCommand(agent: Agent, artifact: string): string {
     return `cp ${artifact} ${agent.slug}.smolmachine`;
   }
-}
-
-/** Makes `target` a hard link to `source`, replacing it atomically; a copy where links fail. */
-async function replaceWithLink(source: string, target: string): Promise<void> {
-  const temp = `${target}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    await Deno.link(source, temp).catch(() => Deno.copyFile(source, temp));
-    await Deno.rename(temp, target);
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw error;
-  }
-}
-
-/** Makes `target` a link to `source`, or removes it when there is no `source` file. */
-async function pointAt(source: string | undefined, target: string): Promise<void> {
-  if (source && (await Deno.lstat(source).then((info) => info.isFile, () => false))) {
-    await replaceWithLink(source, target);
-  } else {
-    await Deno.remove(target).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
-  }
-}
-
-/** smolvm's machine states as bot-bottle reports them: only a stopped or created machine is at rest. */
-function statusOf(state: string): BottleStatus {
-  return state === "stopped" || state === "created" || state === "failed" ? "stopped" : "running";
-}
-
-/** Every machine, from `smolvm machine ls --json`. */
-async function listMachines(backend: Backend, agent?: Agent) {
-  const result = await backend.run("list", {}, agent);
-  return parseOutput(v.array(Machine), result, backend.commands, "list");
 }
 
 export default SmolmachinesFreezer;

@@ -13,32 +13,11 @@ import builtinRegistry from "../../registry.json" with { type: "json" };
 import { BackendCommands, type BackendCommandsOptions } from "./backend_commands.ts";
 import { BadInputError } from "../errors.ts";
 import { Backend, type BackendOptions } from "../backend.ts";
-import { Freezer, type FreezerClass } from "../freezer.ts";
+import type { Freezer, FreezerClass } from "../freezer.ts";
+import { BUILTIN_URL, loadFreezerModule, modeIfWritableByOthers } from "./freezer_module.ts";
 import { type Engine, type RegistryFile, RegistrySchema } from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
 import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
-
-const BUILTIN_URL = new URL("../../registry.json", import.meta.url);
-
-/**
- * The built-in freezers, imported by literal specifiers: `deno compile`
- * bundles them, and nothing loads them before the registry does.
- */
-const BUILTIN_FREEZERS: Readonly<Record<string, () => Promise<{ default?: unknown }>>> = {
-  "./backends/docker.ts": () => import("../../backends/docker.ts"),
-  "./backends/macos_container.ts": () => import("../../backends/macos_container.ts"),
-  "./backends/smolmachines.ts": () => import("../../backends/smolmachines.ts"),
-};
-
-/**
- * The built-in modules by the name any registry may use, `builtin:<backend>`
- * (also from the compiled binary, which holds no module files).
- */
-const BUILTIN_BY_NAME: Readonly<Record<string, string>> = {
-  "builtin:docker": "./backends/docker.ts",
-  "builtin:macos-container": "./backends/macos_container.ts",
-  "builtin:smolmachines": "./backends/smolmachines.ts",
-};
 
 /** A backend as the registry declares it, its freezer module loaded. */
 export interface RegisteredBackend {
@@ -340,70 +319,6 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
     });
   }
   return new Registry(source, backends, aliases);
-}
-
-async function loadFreezerModule(
-  registryUrl: URL,
-  backend: string,
-  path: string,
-  fail: (problem: string) => never,
-  checkMode: boolean,
-): Promise<FreezerClass> {
-  const field = `backends.${backend}.freezer`;
-  const named = BUILTIN_BY_NAME[path];
-  if (path.startsWith("builtin:") && named === undefined) {
-    const known = Object.keys(BUILTIN_BY_NAME).map((name) => `"${name}"`).join(", ");
-    return fail(`${field}: there is no built-in module "${path}"; built-in modules: ${known}`);
-  }
-  const moduleUrl = new URL(path, registryUrl);
-  if (named === undefined && checkMode && moduleUrl.protocol === "file:") {
-    const file = fileURLToPath(moduleUrl);
-    const writable = await writableByOthers(file);
-    if (writable !== undefined) {
-      fail(
-        `${field}: ${file} is writable by group or others (mode ${writable}), so they could ` +
-          `run code as you; run "chmod go-w ${file}"`,
-      );
-    }
-  }
-  let module: { default?: unknown };
-  try {
-    const builtin = named !== undefined
-      ? BUILTIN_FREEZERS[named]
-      : registryUrl.href === BUILTIN_URL.href
-      ? BUILTIN_FREEZERS[path]
-      : undefined;
-    module = await (builtin ? builtin() : import(moduleUrl.href));
-  } catch (error) {
-    return fail(`${field}: cannot load ${path}: ${(error as Error).message.split("\n")[0]}`);
-  }
-  const candidate = module.default;
-  if (typeof candidate !== "function" || !(candidate.prototype instanceof Freezer)) {
-    return fail(`${field}: ${path} must export a Freezer subclass as its default export`);
-  }
-  const backendClass: unknown = (candidate as { Backend?: unknown }).Backend;
-  if (typeof backendClass !== "function" || !(backendClass.prototype instanceof Backend)) {
-    return fail(
-      `${field}: ${path}'s default export must name its Backend subclass as its static Backend`,
-    );
-  }
-  return candidate as unknown as FreezerClass;
-}
-
-/**
- * Tells whether a file can be written by its group or by other users.
- *
- * @returns Its mode in octal (e.g. `"0664"`) when it can, else `undefined`
- * (also when it cannot be read: loading it reports that).
- */
-async function writableByOthers(file: string): Promise<string | undefined> {
-  return modeIfWritableByOthers(await Deno.stat(file).then((info) => info.mode, () => null));
-}
-
-/** A file mode in octal (e.g. `"0664"`) when group or others may write, else `undefined`. */
-function modeIfWritableByOthers(mode: number | null): string | undefined {
-  if (mode === null || (mode & 0o022) === 0) return undefined;
-  return `0${(mode & 0o7777).toString(8).padStart(3, "0")}`;
 }
 
 /**

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import {
   type FileRead,
   MAX_HISTORY_FILE_BYTES,
@@ -32,7 +32,18 @@ import {
   quickHistory,
   type SnapshotRecord,
 } from "./snapshot_history.ts";
-import { isSlug, parseSlug } from "./slug.ts";
+import { parseSlug } from "./slug.ts";
+import {
+  decodeText,
+  historyText,
+  jsonText,
+  maxBytesOf,
+  parseOrUndefined,
+  parseStateJson,
+  referenceLine,
+} from "../_internal/state_text.ts";
+import { stateRoot } from "./state_root.ts";
+import { checkStateDirectory } from "../_internal/state_dir.ts";
 
 /** The name of the file that holds the committed artifact's reference. */
 export const COMMITTED_IMAGE_FILE = "committed-image";
@@ -43,26 +54,7 @@ export const METADATA_FILE = "metadata.json";
 /** bot-bottle's record of how the bottle ran, written by a commit, read by resume. */
 export const RUN_CONFIG_FILE = "run-config.json";
 export { MAX_HISTORY_FILE_BYTES, MAX_JSON_DEPTH, MAX_STATE_FILE_BYTES };
-
-/**
- * Where bot-bottle keeps its state: `$BOT_BOTTLE_HOME` when set, else
- * `$HOME/.bot-bottle`, as the launcher derives it.
- *
- * @param env The environment to read (default: the process's).
- * @returns The absolute root directory.
- * @throws {BadInputError} When neither variable is set.
- */
-export function stateRoot(env: Pick<Deno.Env, "get"> = Deno.env): string {
-  const override = env.get("BOT_BOTTLE_HOME");
-  if (override) return resolve(override);
-  const home = env.get("HOME");
-  if (!home) {
-    throw new BadInputError(
-      "cannot find the state directory: HOME is not set; set HOME or BOT_BOTTLE_HOME",
-    );
-  }
-  return resolve(home, ".bot-bottle");
-}
+export { listStateSlugs, stateRoot } from "./state_root.ts";
 
 /**
  * One bottle's state directory. Reads and writes never follow a missing
@@ -375,33 +367,8 @@ export class BottleState {
    * @returns Whether it exists.
    * @throws {BadInputError} When it is a symbolic link or not a directory.
    */
-  async checkDirectory(): Promise<boolean> {
-    let info: Deno.FileInfo;
-    try {
-      info = await Deno.lstat(this.dir);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw new BadInputError(
-        `cannot read the state directory ${this.dir}: ${(error as Error).message}; ` +
-          `fix its permissions`,
-        { cause: error },
-      );
-    }
-    if (info.isSymlink) {
-      const target = await Deno.readLink(this.dir).catch(() => undefined);
-      throw new BadInputError(
-        `the state directory of bottle "${this.slug}", ${this.dir}, is a symbolic link` +
-          `${target === undefined ? "" : ` to ${target}`}, and bot-bottle does not follow it; ` +
-          `replace the link with the bottle's own directory, or remove the link`,
-      );
-    }
-    if (!info.isDirectory) {
-      throw new BadInputError(
-        `the state directory of bottle "${this.slug}", ${this.dir}, is not a directory; ` +
-          `remove it, or restore the bottle's state`,
-      );
-    }
-    return true;
+  checkDirectory(): Promise<boolean> {
+    return checkStateDirectory(this.dir, this.slug);
   }
 
   /**
@@ -440,128 +407,4 @@ export class BottleState {
     if (!(await this.checkDirectory())) return undefined;
     return await readFileNoFollow(this.path(name), maxBytesOf(name));
   }
-}
-
-function parseOrUndefined(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Decodes a state file's bytes as UTF-8, refusing anything else. */
-function decodeText(data: Uint8Array, file: string): string {
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(data);
-  } catch (error) {
-    throw new BadInputError(`${file} is not UTF-8 text; fix or restore the file`, {
-      cause: error,
-    });
-  }
-}
-
-/**
- * Parses a state JSON file: UTF-8 text, valid JSON, nested at most
- * {@linkcode MAX_JSON_DEPTH} deep. The depth is measured on the text first,
- * so neither parsing nor a later `JSON.stringify` recurses deeply.
- */
-function parseStateJson(data: Uint8Array, file: string): unknown {
-  const text = decodeText(data, file);
-  if (jsonDepth(text) > MAX_JSON_DEPTH) {
-    throw new BadInputError(
-      `${file} nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep; ` +
-        `fix or restore the file`,
-    );
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new BadInputError(
-      `${file} is not valid JSON (${(error as Error).message}); fix or restore the file`,
-      { cause: error },
-    );
-  }
-}
-
-/** The deepest nesting of `[` and `{` in JSON text, outside strings; stops counting past the limit. */
-function jsonDepth(text: string): number {
-  let depth = 0;
-  let deepest = 0;
-  for (let i = 0; i < text.length; i++) {
-    const char = text.charCodeAt(i);
-    if (char === 0x22) {
-      // A string: jump to its closing quote, one not escaped by a backslash. (Strings are
-      // most of a history's text, so this is what keeps a long one quick.)
-      for (;;) {
-        const end = text.indexOf('"', i + 1);
-        if (end === -1) return deepest; // unterminated: JSON.parse refuses it
-        let backslashes = 0;
-        while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
-        i = end;
-        if (backslashes % 2 === 0) break;
-      }
-    } else if (char === 0x5b || char === 0x7b) {
-      depth++;
-      if (depth > deepest) deepest = depth;
-      if (deepest > MAX_JSON_DEPTH) return deepest;
-    } else if (char === 0x5d || char === 0x7d) {
-      depth--;
-    }
-  }
-  return deepest;
-}
-
-/** The largest content of a state file bot-bottle reads, and so writes. */
-function maxBytesOf(name: string): number {
-  return name === HISTORY_FILE ? MAX_HISTORY_FILE_BYTES : MAX_STATE_FILE_BYTES;
-}
-
-/**
- * `snapshots.json`'s content: one snapshot a line, compact (~250 bytes a
- * snapshot, not the ~350 of indented JSON), still easy to read and to diff.
- */
-function historyText(history: History): string {
-  const { snapshots, ...rest } = history;
-  const head = JSON.stringify(rest).slice(0, -1);
-  if (snapshots.length === 0) return `${head},"snapshots":[]}\n`;
-  return `${head},"snapshots":[\n${
-    snapshots.map((record) => JSON.stringify(record)).join(",\n")
-  }\n]}\n`;
-}
-
-/** The content of one of the state's JSON files: indented, ending in a newline. */
-function jsonText(value: unknown): string {
-  return JSON.stringify(value, null, 2) + "\n";
-}
-
-/** `committed-image`'s content: the reference and a newline. */
-function referenceLine(reference: string): string {
-  if (reference === "" || /[\r\n]/.test(reference)) {
-    throw new TypeError(
-      `artifact reference must be one non-empty line, got ${JSON.stringify(reference)}`,
-    );
-  }
-  return reference + "\n";
-}
-
-/**
- * Lists the slugs that have a state directory under `root`, sorted. Entries
- * whose names break the slug rule, and plain files, are skipped. A symbolic
- * link named like a slug is listed, never followed: reading its state then
- * reports it, so `ls` can show it as a problem.
- *
- * @param root The state root (default {@linkcode stateRoot}).
- * @returns The slugs.
- */
-export async function listStateSlugs(root: string = stateRoot()): Promise<string[]> {
-  const slugs: string[] = [];
-  try {
-    for await (const entry of Deno.readDir(join(root, "state"))) {
-      if ((entry.isDirectory || entry.isSymlink) && isSlug(entry.name)) slugs.push(entry.name);
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  return slugs.sort();
 }

@@ -1,0 +1,162 @@
+/**
+ * The Apple `container` backend: runs bottles as Apple `container`
+ * containers. Its freezer is in `macos_container.ts`.
+ *
+ * @module
+ */
+
+import * as v from "valibot";
+import { parseOutput } from "../lib/_internal/parse_output.ts";
+import type { Agent } from "../lib/state/agent.ts";
+import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
+import { type BottleStatus, type InventoryEntry, type StartSpec } from "../lib/backend.ts";
+import { ImageBackend } from "./image.ts";
+import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
+import { listBottles, ListedImage, normalise, stateOf, statusOf } from "./_macos_container_cli.ts";
+
+/** Apple's container names are at most 63 characters (a DNS label). */
+const NAME_LIMIT = 63;
+
+/** Runs bottles as Apple `container` containers; their snapshots are images. */
+export class MacosContainerBackend extends ImageBackend {
+  /** The registry commands this backend and its freezer run. */
+  static override readonly requiredCommands: readonly string[] = [
+    "version",
+    "list",
+    "stop",
+    "start",
+    "export",
+    "exportImage",
+    "imageLoad",
+    "run",
+    "remove",
+    "imageList",
+    "imageDelete",
+    "tag",
+    "imageSave",
+  ];
+
+  /** Refuses a slug whose container name would pass Apple's limit, then checks the `run` values. */
+  override checkStart(slug: string, spec: StartSpec): void {
+    this.#checkName(slug);
+    super.checkStart(slug, spec);
+  }
+
+  /** The same name check as `start`, before `resume` changes anything. */
+  override checkResume(agent: Agent): Promise<void> {
+    this.#checkName(agent.slug);
+    return Promise.resolve();
+  }
+
+  /** `bot-bottle-<slug>` must fit Apple's 63 characters, or `container run` fails later. */
+  #checkName(slug: string): void {
+    const name = this.bottleName(slug);
+    if (name.length <= NAME_LIMIT) return;
+    const room = NAME_LIMIT - this.bottleName("").length;
+    throw new BadInputError(
+      `the slug "${slug}" is too long for Apple container: its container name "${name}" has ` +
+        `${name.length} characters and Apple allows at most ${NAME_LIMIT}, so a slug may have ` +
+        `at most ${room}; pick a shorter --name`,
+    );
+  }
+
+  /** `container exec -it bot-bottle-<slug> sh`. */
+  override shellCommand(slug: string): string {
+    return `container exec -it ${this.bottleName(slug)} sh`;
+  }
+
+  /** From `container list --all`: running, stopped (stopping and unknown count as running). */
+  override async bottleStatus(slug: string): Promise<BottleStatus> {
+    const bottle = (await listBottles(this)).find((each) =>
+      each.configuration.id === this.bottleName(slug)
+    );
+    return bottle ? statusOf(stateOf(bottle)) : "absent";
+  }
+
+  /** `container delete --force`; an absent container is fine. */
+  override async removeBottle(slug: string): Promise<void> {
+    if ((await this.bottleStatus(slug)) === "absent") return;
+    await this.run("remove", { container: this.bottleName(slug) });
+  }
+
+  /** Whether `container image list` has the image. */
+  override async snapshotExists(artifact: string): Promise<boolean> {
+    return (await this.#images()).has(normalise(artifact));
+  }
+
+  /**
+   * Whether `name` is already the image the artifact holds: its listed
+   * descriptor digest is one of the digests in the artifact's `index.json`
+   * (the store is content-addressed and `image save` writes the stored index).
+   */
+  protected override async holdsImage(name: string, images: ArtifactImages): Promise<boolean> {
+    const digest = (await this.#images()).get(normalise(name));
+    return digest !== undefined && images.indexDigests.includes(digest);
+  }
+
+  /** `container image delete`; an absent image is fine. */
+  override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
+    if (!(await this.snapshotExists(artifact))) return;
+    await this.run("imageDelete", { image: artifact }, agent);
+  }
+
+  /** Two queries: every container, every image. The image list gives no sizes. */
+  override async inventory(
+    bottles: readonly { slug: string; artifact?: string }[],
+  ): Promise<Map<string, InventoryEntry>> {
+    const states = new Map(
+      (await listBottles(this)).map((
+        bottle,
+      ) => [bottle.configuration.id, statusOf(stateOf(bottle))]),
+    );
+    const images = await this.#images();
+    return new Map(bottles.map((bottle) => [bottle.slug, {
+      state: states.get(this.bottleName(bottle.slug)) ?? "absent",
+      snapshotExists: bottle.artifact !== undefined && images.has(normalise(bottle.artifact)),
+    }]));
+  }
+
+  /** Every image in the store: its name (normalised) → its descriptor digest, when listed. */
+  async #images(): Promise<Map<string, string | undefined>> {
+    const images = parseOutput(
+      v.array(ListedImage),
+      await this.run("imageList", {}),
+      this.commands,
+      "imageList",
+    );
+    return new Map(images.map((image) => [normalise(image.name), image.digest]));
+  }
+
+  /** Every image in the `container` image store. */
+  protected override async imageReferences(): Promise<string[]> {
+    return [...(await this.#images()).keys()];
+  }
+
+  /** The slugs of the running containers named `bot-bottle-<slug>`. */
+  override async runningSlugs(): Promise<string[]> {
+    const prefix = this.bottleName("");
+    return (await listBottles(this))
+      .filter((bottle) => stateOf(bottle) === "running")
+      .map((bottle) => bottle.configuration.id)
+      .filter((id) => id.startsWith(prefix))
+      .map((id) => id.slice(prefix.length));
+  }
+
+  /**
+   * Names a stopped container service with what to do. Matched on the
+   * message, which reads the same in the plain and the Swift form (`Error:
+   * <code>: "<message>"`); a missing plugin's message also names `container
+   * system start`, among other causes, and is passed on as it is.
+   */
+  protected override explainFailure(error: BackendError): BackendError {
+    if (/Ensure container system service has been started/.test(error.stderr)) {
+      return new BackendUnavailableError(
+        "the container system service is not running; start it with `container system start` " +
+          "and try again",
+        error,
+        { cause: error },
+      );
+    }
+    return error;
+  }
+}

@@ -1,0 +1,115 @@
+// The text of the state's files: decoding and parsing what is read (UTF-8,
+// JSON no deeper than MAX_JSON_DEPTH), and formatting what is written
+// (snapshots.json one snapshot a line, indented JSON, committed-image's line).
+
+import { BadInputError } from "../errors.ts";
+import {
+  MAX_HISTORY_FILE_BYTES,
+  MAX_JSON_DEPTH,
+  MAX_STATE_FILE_BYTES,
+} from "../state/atomic_write.ts";
+import { type History, HISTORY_FILE } from "../state/snapshot_history.ts";
+
+/** Parses JSON text, or gives `undefined` for text that is not JSON. */
+export function parseOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Decodes a state file's bytes as UTF-8, refusing anything else. */
+export function decodeText(data: Uint8Array, file: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(data);
+  } catch (error) {
+    throw new BadInputError(`${file} is not UTF-8 text; fix or restore the file`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Parses a state JSON file: UTF-8 text, valid JSON, nested at most
+ * {@linkcode MAX_JSON_DEPTH} deep. The depth is measured on the text first,
+ * so neither parsing nor a later `JSON.stringify` recurses deeply.
+ */
+export function parseStateJson(data: Uint8Array, file: string): unknown {
+  const text = decodeText(data, file);
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw new BadInputError(
+      `${file} nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep; ` +
+        `fix or restore the file`,
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new BadInputError(
+      `${file} is not valid JSON (${(error as Error).message}); fix or restore the file`,
+      { cause: error },
+    );
+  }
+}
+
+/** The deepest nesting of `[` and `{` in JSON text, outside strings; stops counting past the limit. */
+function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (char === 0x22) {
+      // A string: jump to its closing quote, one not escaped by a backslash. (Strings are
+      // most of a history's text, so this is what keeps a long one quick.)
+      for (;;) {
+        const end = text.indexOf('"', i + 1);
+        if (end === -1) return deepest; // unterminated: JSON.parse refuses it
+        let backslashes = 0;
+        while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++;
+        i = end;
+        if (backslashes % 2 === 0) break;
+      }
+    } else if (char === 0x5b || char === 0x7b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+      if (deepest > MAX_JSON_DEPTH) return deepest;
+    } else if (char === 0x5d || char === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
+}
+
+/** The largest content of a state file bot-bottle reads, and so writes. */
+export function maxBytesOf(name: string): number {
+  return name === HISTORY_FILE ? MAX_HISTORY_FILE_BYTES : MAX_STATE_FILE_BYTES;
+}
+
+/**
+ * `snapshots.json`'s content: one snapshot a line, compact (~250 bytes a
+ * snapshot, not the ~350 of indented JSON), still easy to read and to diff.
+ */
+export function historyText(history: History): string {
+  const { snapshots, ...rest } = history;
+  const head = JSON.stringify(rest).slice(0, -1);
+  if (snapshots.length === 0) return `${head},"snapshots":[]}\n`;
+  return `${head},"snapshots":[\n${
+    snapshots.map((record) => JSON.stringify(record)).join(",\n")
+  }\n]}\n`;
+}
+
+/** The content of one of the state's JSON files: indented, ending in a newline. */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+/** `committed-image`'s content: the reference and a newline. */
+export function referenceLine(reference: string): string {
+  if (reference === "" || /[\r\n]/.test(reference)) {
+    throw new TypeError(
+      `artifact reference must be one non-empty line, got ${JSON.stringify(reference)}`,
+    );
+  }
+  return reference + "\n";
+}
