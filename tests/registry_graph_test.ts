@@ -1,7 +1,7 @@
 // `deno compile` bundles only the module graph of main.ts (static imports,
 // and dynamic ones of literal specifiers), and the registry loads freezer
 // modules by the paths registry.json names. Every one of them must therefore
-// be in the graph (lib/registry/registry.ts imports each built-in one by a literal).
+// be in the graph (lib/registry/freezer_module.ts imports each built-in one by a literal).
 
 import { deepStrictEqual, equal } from "node:assert/strict";
 
