@@ -171,25 +171,24 @@ export async function loadRegistry(options: LoadRegistryOptions = {}): Promise<R
   const path = options.path ?? (Deno.env.get("BOT_BOTTLE_REGISTRY") || undefined);
   if (path === undefined) return await builtIn();
   const url = pathToFileURL(resolve(path));
-  const cannotLoad = (error: unknown) =>
-    new BadInputError(
-      `cannot load the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""}: ` +
-        `${(error as Error).message}; fix the file` +
-        (fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : ""),
-      { cause: error },
-    );
+  const named = `the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""}`;
+  const orBuiltIn = fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : "";
+  const cannotLoad = (what: string, next: string, error: unknown) =>
+    new BadInputError(`${named} ${what}; ${next}${orBuiltIn}`, { cause: error });
   // One open file: its mode is checked on the very file that is then read.
   let file: Deno.FsFile | undefined;
   let text: string;
   try {
     file = await Deno.open(fileURLToPath(url), { read: true });
-    const writable = modeIfWritableByOthers((await file.stat()).mode);
+    const info = await file.stat();
+    if (!info.isFile) {
+      throw cannotLoad("is not a file", "point it at a registry JSON file", undefined);
+    }
+    const writable = modeIfWritableByOthers(info.mode);
     if (writable !== undefined) {
       throw new BadInputError(
-        `the registry ${path}${fromEnv ? " (from BOT_BOTTLE_REGISTRY)" : ""} is writable by ` +
-          `group or others (mode ${writable}), so they could choose the commands bot-bottle ` +
-          `runs; run "chmod go-w ${path}"` +
-          (fromEnv ? ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry" : ""),
+        `${named} is writable by group or others (mode ${writable}), so they could choose the ` +
+          `commands bot-bottle runs; run "chmod go-w ${path}"${orBuiltIn}`,
       );
     }
     const readable = file.readable;
@@ -198,15 +197,31 @@ export async function loadRegistry(options: LoadRegistryOptions = {}): Promise<R
   } catch (error) {
     file?.close();
     if (error instanceof BadInputError) throw error;
-    throw cannotLoad(error);
+    if (error instanceof Deno.errors.NotFound) {
+      throw cannotLoad("does not exist", "check the path", error);
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw cannotLoad("cannot be read (permission denied)", "check its permissions", error);
+    }
+    throw cannotLoad(`cannot be read (${(error as Error).message})`, "check the path", error);
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw cannotLoad(error);
+    throw cannotLoad(`is not valid JSON (${whereInJson(text, error as Error)})`, "fix it", error);
   }
   return await buildRegistry(path, url, json);
+}
+
+/** Where a JSON parse failed, as "line L, column C", from the parser's message. */
+function whereInJson(text: string, error: Error): string {
+  const lineColumn = /line (\d+) column (\d+)/.exec(error.message);
+  if (lineColumn) return `at line ${lineColumn[1]}, column ${lineColumn[2]}`;
+  const position = /position (\d+)/.exec(error.message);
+  if (!position) return text.trim() === "" ? "the file is empty" : "it ends too early";
+  const before = text.slice(0, Number(position[1])).split("\n");
+  return `at line ${before.length}, column ${(before.at(-1) ?? "").length + 1}`;
 }
 
 /**
