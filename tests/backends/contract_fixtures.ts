@@ -13,6 +13,7 @@ import {
   TEST_IMAGE,
   testSlug,
 } from "../_helpers/docker.ts";
+import { runCli } from "../_helpers/cli.ts";
 import { tempHome } from "../_helpers/temp_home.ts";
 import { installDoubles } from "../_doubles/harness.ts";
 import { defaultContainerWorld } from "../_doubles/container_world.ts";
@@ -265,6 +266,15 @@ export const macosContainerFixture: BackendFixture = {
           ),
         ];
       },
+      async checkCommitted(slug) {
+        equal(
+          (await doubles.container.read()).images.some((each) =>
+            each.reference === `bot-bottle-committed-${slug}:latest`
+          ),
+          true,
+          "the snapshot is in the image store as :latest",
+        );
+      },
       async checkResumed(slug, run) {
         match(run.stderr, new RegExp(`to get a shell in it: container exec -it ${id(slug)} sh\n`));
         const container = (await find(slug))!;
@@ -314,12 +324,13 @@ export const smolmachinesFixture: BackendFixture = {
   async setUp() {
     const home = await tempHome();
     const doubles = await installDoubles();
+    const env = { ...home.env, ...doubles.env };
     const name = (slug: string) => `bot-bottle-${slug}`;
     const find = async (slug: string) =>
       (await doubles.smolvm.read()).machines.find((each) => each.name === name(slug));
     return {
       home,
-      env: { ...home.env, ...doubles.env },
+      env,
       startArgs: ["--image", "docker.io/library/debian:bookworm"],
       async writeMarker(slug, text) {
         await doubles.smolvm.update((world) => {
@@ -379,6 +390,14 @@ export const smolmachinesFixture: BackendFixture = {
         equal(machine?.state, "running");
         equal(machine?.source, "smolmachine");
         equal(machine?.network, true, "the resumed machine keeps the network");
+        const artifact = join(home.stateDir(slug), "committed-smolmachine.smolmachine");
+        equal(
+          await Deno.readTextFile(join(home.stateDir(slug), "committed-image")),
+          `${artifact}\n`,
+        );
+        const [row] = JSON.parse((await runCli(["ls", "--json"], env)).stdout);
+        equal(row.snapshot.artifact, artifact);
+        equal(row.snapshot.sizeBytes, (await Deno.stat(artifact)).size);
       },
       async [Symbol.asyncDispose]() {
         await doubles[Symbol.asyncDispose]();
