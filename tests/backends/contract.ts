@@ -89,6 +89,7 @@ export function backendContract(fixture: BackendFixture): void {
 
       ok0(await cli("destroy", slug, "--keep-snapshot", "--yes"), "destroy --keep-snapshot");
       equal(await t.readMarker(slug), undefined, "the bottle is gone");
+      equal(JSON.parse((await cli("ls", "--json")).stdout)[0].state, "absent");
       match(
         await Deno.readTextFile(join(t.home.stateDir(slug), "committed-image")),
         /\S\n$/,
@@ -99,6 +100,13 @@ export function backendContract(fixture: BackendFixture): void {
       ok0(resumed, "resume");
       equal(await t.readMarker(slug), "agent work\n");
       await t.checkResumed?.(slug, resumed);
+
+      // resuming over the running bottle needs --replace, and then works again
+      const again = await cli("resume", slug);
+      equal(again.code, 1, again.stderr);
+      match(again.stderr, new RegExp(`bottle "${slug}" is still running as \\S+; pass --replace`));
+      ok0(await cli("resume", slug, "--replace", "--yes"), "resume --replace");
+      equal(await t.readMarker(slug), "agent work\n");
 
       const rows = JSON.parse((await cli("ls", "--json")).stdout);
       equal(rows.length, 1);
