@@ -306,88 +306,6 @@ Deno.test("smolmachines lists running bottles by slug for the picker", async () 
   deepStrictEqual(slugs, [SLUG]);
 });
 
-Deno.test("smolmachines: start → commit → destroy --keep-snapshot → resume → ls → export → import → destroy, /workspace kept", async () => {
-  await using doubles = await installDoubles();
-  await using home = await tempHome();
-  const env = { ...home.env, ...doubles.env };
-  const cli = (...args: string[]) => runCli(args, env);
-
-  const started = await cli(
-    "start",
-    "--backend",
-    "smolmachines",
-    "--image",
-    "docker.io/library/debian:bookworm",
-    "--name",
-    "VM Box",
-  );
-  ok0(started);
-  const slug = started.stdout.trim();
-  equal(slug, "vm-box");
-  const name = `bot-bottle-${slug}`;
-  const metadata = JSON.parse(await Deno.readTextFile(join(home.stateDir(slug), "metadata.json")));
-  equal(metadata.backend, "smolmachines");
-  equal(metadata.compose_project, undefined);
-  match(started.stderr, new RegExp(`smolvm machine shell --name ${name}\n`));
-  // The image is pulled inside the machine: it needs the network.
-  deepStrictEqual((await doubles.smolvm.read()).calls.find((call) => call[1] === "create"), [
-    "machine",
-    "create",
-    "--name",
-    name,
-    "--net",
-    "--image",
-    "docker.io/library/debian:bookworm",
-  ]);
-  // The agent works in the machine, in its root filesystem and in /workspace.
-  await doubles.smolvm.update((world) => {
-    const machine = world.machines.find((each) => each.name === name)!;
-    equal(machine.state, "running");
-    machine.files["work/notes.txt"] = "agent work\n";
-    machine.workspace = { ...machine.workspace, "src/main.rs": "fn main() {}\n" };
-  });
-
-  ok0(await cli("commit", slug, "--yes"));
-  const artifact = join(home.stateDir(slug), "committed-smolmachine.smolmachine");
-  ok0(await cli("destroy", slug, "--keep-snapshot", "--yes"));
-  equal((await doubles.smolvm.read()).machines.some((each) => each.name === name), false);
-  equal(await Deno.readTextFile(join(home.stateDir(slug), "committed-image")), `${artifact}\n`);
-
-  const resumed = await cli("resume", slug);
-  ok0(resumed);
-  match(resumed.stderr, new RegExp(`to get a shell in it: smolvm machine shell --name ${name}\n`));
-  const machine = (await doubles.smolvm.read()).machines.find((each) => each.name === name);
-  equal(machine?.state, "running");
-  equal(machine?.source, "smolmachine");
-  equal(machine?.network, true, "the resumed machine keeps the network");
-  equal(machine?.files["work/notes.txt"], "agent work\n");
-  deepStrictEqual(machine?.workspace, { "src/main.rs": "fn main() {}\n" });
-
-  const rows = JSON.parse((await cli("ls", "--json")).stdout);
-  equal(rows.length, 1);
-  equal(rows[0].state, "running");
-  equal(rows[0].snapshot.artifact, artifact);
-  equal(rows[0].snapshot.exists, true);
-  equal(rows[0].snapshot.sizeBytes, (await Deno.stat(artifact)).size);
-
-  const file = join(home.home, "vm-box.bottle");
-  ok0(await cli("export", slug, "-o", file));
-  const imported = await cli("import", file, "--name", "vm-copy", "--json");
-  ok0(imported);
-  equal(JSON.parse(imported.stdout).slug, "vm-copy");
-  ok0(await cli("resume", "vm-copy"));
-  const copy = (await doubles.smolvm.read()).machines.find((each) =>
-    each.name === "bot-bottle-vm-copy"
-  );
-  equal(copy?.files["work/notes.txt"], "agent work\n");
-  deepStrictEqual(copy?.workspace, { "src/main.rs": "fn main() {}\n" });
-
-  ok0(await cli("destroy", slug, "--yes"));
-  ok0(await cli("destroy", "vm-copy", "--yes"));
-  equal((await doubles.smolvm.read()).machines.length, 0);
-  deepStrictEqual(await snapshotTree(join(home.root, "state")), {});
-});
-
 Deno.test("smolmachines start refuses --env, --volume and a command, creating nothing", async () => {
   await using doubles = await installDoubles();
   await using home = await tempHome();
@@ -518,13 +436,7 @@ Deno.test("smolmachines keeps each snapshot as its own file; the newest also und
   const newest = await Deno.stat(rows[0].artifact);
   const launcher = await Deno.stat(t.artifact);
   equal(launcher.ino, newest.ino);
-  // An older snapshot resumes, and pruning to one removes the other file.
-  await t.doubles.smolvm.update((world) => {
-    world.machines = [];
-  });
-  ok0(await runCli(["resume", SLUG, "--at", "~1"], t.env));
-  const resumed = (await t.doubles.smolvm.read()).machines[0];
-  equal(resumed.files["work/generation"], "one");
+  // Pruning to one removes the other file (resume --at: the backend contract, contract.ts).
   await t.doubles.smolvm.update((world) => {
     world.machines = [];
   });

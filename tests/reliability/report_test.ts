@@ -13,7 +13,8 @@ function citations(): { file: string; name: string }[] {
   );
   return rows.slice(1).flatMap((row) => {
     const test = row.split(" | ")[2] ?? "";
-    return [...test.matchAll(/`([^`]+_test\.ts)` › "([^"]+)"/g)].map(([, file, name]) => ({
+    // A test file, or a module that declares tests for others (tests/backends/contract.ts).
+    return [...test.matchAll(/`([^`]+\.ts)` › "([^"]+)"/g)].map(([, file, name]) => ({
       file,
       name,
     }));
