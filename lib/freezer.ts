@@ -35,8 +35,14 @@ export interface CommitResult {
   artifact: string;
   /** The command that resumes the bottle from this snapshot. */
   resumeCommand: string;
-  /** A command that copies the artifact out, to move it to another machine. */
+  /** How to move the snapshot to another machine: `bot-bottle export <slug>` (verified, with its state). */
   exportCommand: string;
+  /**
+   * The backend's own command that copies the artifact alone out (e.g.
+   * `docker save -o …`), for the launcher's users; `bot-bottle export` is the
+   * verified path that also carries the bottle's state.
+   */
+  backendExportCommand: string;
   /** The ids of older snapshots removed by automatic retention after the commit. */
   pruned: string[];
   /**
@@ -168,8 +174,9 @@ export abstract class Freezer<B extends Backend = Backend> {
   }
 
   /**
-   * A command that copies the artifact out, to move it to another machine.
-   * The default names `bot-bottle export`; a backend may name its own.
+   * The backend's own command that copies the artifact out (the commit's
+   * `backendExportCommand`). The default names `bot-bottle export`; a
+   * backend may name its own.
    *
    * @param agent The bottle.
    * @param _artifact The artifact reference.
@@ -261,14 +268,15 @@ export abstract class Freezer<B extends Backend = Backend> {
       snapshotId: id,
       artifact: current,
       resumeCommand: this.resumeCommand(agent),
-      exportCommand: this.exportCommand(agent, current),
+      exportCommand: `bot-bottle export ${agent.slug}`,
+      backendExportCommand: this.exportCommand(agent, current),
       pruned: [],
       warnings,
     };
     this.log(`committed bottle "${agent.slug}" to ${current} (snapshot ${id})`);
     for (const warning of warnings) this.log(`warning: ${warning}`);
     this.log(`to resume from this snapshot: ${result.resumeCommand}`);
-    this.log(`to export for migration: ${result.exportCommand}`);
+    this.log(`to move it to another machine: ${result.exportCommand}`);
     if (keep > 0) result.pruned = await this.#retain(agent, keep);
     return result;
   }

@@ -42,7 +42,7 @@ dockerTest(
     );
     match(
       run.stderr,
-      new RegExp(`to export for migration: docker save -o ${bottle.slug}\\.tar ${bottle.image}\n`),
+      new RegExp(`to move it to another machine: bot-bottle export ${bottle.slug}\n`),
     );
     equal(await Deno.readTextFile(join(dir, "committed-image")), `${bottle.image}\n`);
     equal(await Deno.readTextFile(join(dir, ".preserve")), "");
@@ -264,7 +264,8 @@ dockerTest("commit --json prints one object on stdout and no prose", async () =>
     backend: "docker",
     artifact: bottle.image,
     resumeCommand: `bot-bottle resume ${bottle.slug}`,
-    exportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
+    exportCommand: `bot-bottle export ${bottle.slug}`,
+    backendExportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
     pruned: [],
     warnings: [],
   });

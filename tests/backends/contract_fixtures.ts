@@ -166,10 +166,7 @@ export const dockerlikeFixture: BackendFixture = {
       checkCommitted(slug, run) {
         match(
           run.stderr,
-          new RegExp(
-            `to export for migration: dockerlike save -o ${slug}\\.tar ` +
-              `bot-bottle-committed-${slug}:latest\n`,
-          ),
+          new RegExp(`to move it to another machine: bot-bottle export ${slug}\n`),
         );
       },
       async [Symbol.asyncDispose]() {

@@ -42,7 +42,8 @@ dockerTest(
       warnings: [],
       artifact: bottle.image,
       resumeCommand: `bot-bottle resume ${bottle.slug}`,
-      exportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
+      exportCommand: `bot-bottle export ${bottle.slug}`,
+      backendExportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
     });
     equal(
       await docker(

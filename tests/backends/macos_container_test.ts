@@ -72,7 +72,7 @@ Deno.test("macos-container 1.2.1 exports a running bottle live and loads it as t
   match(run.stderr, new RegExp(`to resume from this snapshot: bot-bottle resume ${SLUG}\n`));
   match(
     run.stderr,
-    new RegExp(`to export for migration: container image save -o ${SLUG}\\.tar ${IMAGE}\n`),
+    new RegExp(`to move it to another machine: bot-bottle export ${SLUG}\n`),
   );
   deepStrictEqual(await snapshotTree(t.doubles.tmp), {}, "temporary files are removed");
 });
@@ -316,7 +316,8 @@ Deno.test("macos-container commit --json prints the artifact and commands, and n
     backend: "macos-container",
     artifact: IMAGE,
     resumeCommand: `bot-bottle resume ${SLUG}`,
-    exportCommand: `container image save -o ${SLUG}.tar ${IMAGE}`,
+    exportCommand: `bot-bottle export ${SLUG}`,
+    backendExportCommand: `container image save -o ${SLUG}.tar ${IMAGE}`,
     pruned: [],
     warnings: [],
   });

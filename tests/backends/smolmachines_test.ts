@@ -85,7 +85,7 @@ Deno.test("smolmachines packs a stopped bottle into the state directory without 
   match(run.stderr, new RegExp(`to resume from this snapshot: bot-bottle resume ${SLUG}\n`));
   match(
     run.stderr,
-    new RegExp(`to export for migration: cp ${t.artifact} ${SLUG}\\.smolmachine\n`),
+    new RegExp(`to move it to another machine: bot-bottle export ${SLUG}\n`),
   );
   equal(await stateOf(t.doubles), "stopped");
   deepStrictEqual(
@@ -284,7 +284,8 @@ Deno.test("smolmachines commit --json prints the artifact path and commands, and
     backend: "smolmachines",
     artifact: t.artifact,
     resumeCommand: `bot-bottle resume ${SLUG}`,
-    exportCommand: `cp ${t.artifact} ${SLUG}.smolmachine`,
+    exportCommand: `bot-bottle export ${SLUG}`,
+    backendExportCommand: `cp ${t.artifact} ${SLUG}.smolmachine`,
     pruned: [],
     warnings: [],
   });

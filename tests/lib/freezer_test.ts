@@ -113,7 +113,8 @@ Deno.test("commit() records the committed image and marks the bottle preserved",
     snapshotId: result.snapshotId,
     artifact: `fake-committed-${SLUG}:latest`,
     resumeCommand: `bot-bottle resume ${SLUG}`,
-    exportCommand: `fake save fake-committed-${SLUG}:latest > ${SLUG}.tar`,
+    exportCommand: `bot-bottle export ${SLUG}`,
+    backendExportCommand: `fake save fake-committed-${SLUG}:latest > ${SLUG}.tar`,
     pruned: [],
     warnings: [],
   });
@@ -122,7 +123,7 @@ Deno.test("commit() records the committed image and marks the bottle preserved",
   deepStrictEqual(lines, [
     `committed bottle "${SLUG}" to fake-committed-${SLUG}:latest (snapshot ${result.snapshotId})`,
     `to resume from this snapshot: bot-bottle resume ${SLUG}`,
-    `to export for migration: fake save fake-committed-${SLUG}:latest > ${SLUG}.tar`,
+    `to move it to another machine: bot-bottle export ${SLUG}`,
   ]);
   deepStrictEqual(Object.keys(await snapshotTree(dir)).sort(), [
     ".preserve",
