@@ -119,7 +119,8 @@ export abstract class CommandRunner {
     const consequences = ["stopping it ends the agent's session", ...spec.consequences ?? []];
     const question = `bottle "${agent.slug}" is running and must be stopped to snapshot it ` +
       `(${consequences.join("; ")}); stop it now?`;
-    if (!(await this.prompter.confirm(question))) {
+    const action = `committing bottle "${agent.slug}" stops it first, ending the agent's session`;
+    if (!(await this.prompter.confirm(question, action))) {
       throw new CommitCancelled(
         `commit cancelled; bottle "${agent.slug}" is still running and nothing was changed`,
       );

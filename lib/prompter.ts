@@ -13,10 +13,12 @@ export interface Prompter {
    * Asks a yes/no question.
    *
    * @param message The question, naming the consequence of a yes.
+   * @param action What a yes would do, in a few words, for the one-line error
+   * when there is no one to ask (`destroying bottle "dev" removes …`).
    * @returns `true` for yes.
    * @throws {UsageError} When there is no one to ask.
    */
-  confirm(message: string): Promise<boolean>;
+  confirm(message: string, action?: string): Promise<boolean>;
   /**
    * Lets the user pick one of `options`.
    *
@@ -54,10 +56,12 @@ export function terminalPrompter(options: TerminalPrompterOptions = {}): Prompte
   const interactive = options.interactive ?? (Deno.stdin.isTerminal() && Deno.stderr.isTerminal());
   const ask = (question: string) => askLine(question, options.signal);
   return {
-    async confirm(message) {
+    async confirm(message, action) {
       if (options.yes) return true;
       if (!interactive) {
-        throw new UsageError(`${message}: no terminal to ask on; pass --yes to answer yes`);
+        throw new UsageError(
+          `${action ?? message}: pass --yes to confirm (there is no terminal to ask on)`,
+        );
       }
       for (let prompt = `${message} [y/N] `;; prompt = "please answer y or n [y/N] ") {
         const answer = await ask(prompt);

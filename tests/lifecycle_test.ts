@@ -6,6 +6,7 @@ import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { runCli } from "./_helpers/cli.ts";
 import {
+  bottleWithState,
   cliBottle,
   docker,
   dockerTest,
@@ -302,6 +303,40 @@ Deno.test("resume of a bottle that was never committed says to commit it first",
 });
 
 dockerTest(
+  "destroy of a bottle with many snapshots, without a terminal: one short line with counts",
+  async () => {
+    await using setup = await bottleWithState("many");
+    const { home, bottle, dir } = setup;
+    const file = join(dir, "snapshots.json");
+    const history = JSON.parse(await Deno.readTextFile(file));
+    const real = history.snapshots[0];
+    history.snapshots = [
+      ...Array.from({ length: 40 }, (_, n) => ({
+        ...real,
+        id: `20200101T0000${String(n).padStart(2, "0")}Z`,
+        artifact: `bot-bottle-committed-${bottle.slug}:20200101T0000${String(n).padStart(2, "0")}Z`,
+      })),
+      ...history.snapshots,
+    ];
+    await Deno.writeTextFile(file, JSON.stringify(history));
+    const before = await snapshotTree(home.home);
+    const run = await runCli(["destroy", bottle.slug], home.env);
+    equal(run.code, 2);
+    equal(
+      run.stderr,
+      `bot-bottle: error: destroying bottle "${bottle.slug}" removes the running ` +
+        `${bottle.container}, its 42 snapshots and its state directory: pass --yes to confirm ` +
+        `(there is no terminal to ask on)\n`,
+    );
+    deepStrictEqual(await snapshotTree(home.home), before);
+    equal(
+      await docker("container", "inspect", "--format", "{{.State.Status}}", bottle.container),
+      "running",
+    );
+  },
+);
+
+dockerTest(
   "destroy without a terminal and without --yes is an error, and nothing is removed",
   async () => {
     await using home = await tempHome();
@@ -313,7 +348,8 @@ dockerTest(
     match(
       run.stderr,
       new RegExp(
-        `^bot-bottle: error: destroy bottle "${slug}": its state directory .*\\?: no terminal to ask on; pass --yes to answer yes\n$`,
+        `^bot-bottle: error: destroying bottle "${slug}" removes its state directory: pass --yes ` +
+          `to confirm \\(there is no terminal to ask on\\)\n$`,
       ),
     );
     deepStrictEqual(await snapshotTree(home.home), before);

@@ -147,7 +147,7 @@ export function phaseProgress(
           above(() => context.onRun?.(command));
         },
         prompter: {
-          confirm: (message) => this.suspended(() => prompter.confirm(message)),
+          confirm: (message, action) => this.suspended(() => prompter.confirm(message, action)),
           select: (message, options) => this.suspended(() => prompter.select(message, options)),
         },
       };

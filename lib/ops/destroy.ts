@@ -81,7 +81,17 @@ export async function destroy(slug: string, options: DestroyOptions = {}): Promi
     return { slug, removedBottle: false };
   }
   const prompter = options.prompter ?? terminalPrompter({ interactive: false });
-  if (!(await prompter.confirm(`destroy bottle "${slug}": ${losses.join("; ")}?`))) {
+  const removes = [
+    ...status === "absent" ? [] : [`the ${status} ${backend.bottleName(slug)}`],
+    ...artifacts.length === 0
+      ? []
+      : [artifacts.length === 1 ? "its snapshot" : `its ${artifacts.length} snapshots`],
+    ...options.keepSnapshot ? [] : ["its state directory"],
+  ];
+  const action = `destroying bottle "${slug}" removes ${
+    removes.length === 1 ? removes[0] : `${removes.slice(0, -1).join(", ")} and ${removes.at(-1)}`
+  }`;
+  if (!(await prompter.confirm(`destroy bottle "${slug}": ${losses.join("; ")}?`, action))) {
     throw new Cancelled(`destroy cancelled; bottle "${slug}" was left as it was`);
   }
   const result: DestroyResult = { slug, removedBottle: status !== "absent" };

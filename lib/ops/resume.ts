@@ -107,6 +107,8 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     const yes = await prompter.confirm(
       `bottle "${slug}" is running; replacing it ends its agent's session and loses every ` +
         `change since its snapshot; replace it?`,
+      `resuming bottle "${slug}" replaces its running bottle, losing every change since its ` +
+        `snapshot`,
     );
     if (!yes) {
       throw new Cancelled(`resume cancelled; bottle "${slug}" is still running`);

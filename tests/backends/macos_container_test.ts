@@ -95,9 +95,8 @@ for (const version of ["1.2.0", "1.0.0", "0.12.3"]) {
     match(
       run.stderr,
       new RegExp(
-        `bot-bottle: error: bottle "${SLUG}" is running and must be stopped to snapshot it ` +
-          `\\(stopping it ends the agent's session; if it was started with --rm, stopping also ` +
-          `deletes it and the bottle is lost\\); stop it now\\?: no terminal to ask on; pass --yes to answer yes\n$`,
+        `bot-bottle: error: committing bottle "${SLUG}" stops it first, ending the agent's ` +
+          `session: pass --yes to confirm \\(there is no terminal to ask on\\)\n$`,
       ),
     );
     deepStrictEqual(await snapshotTree(t.home.home), before);

@@ -110,9 +110,8 @@ Deno.test("smolmachines: a running bottle needs --yes without a terminal, and no
   equal(run.code, 2);
   equal(
     run.stderr,
-    `bot-bottle: error: bottle "${SLUG}" is running and must be stopped to snapshot it ` +
-      `(stopping it ends the agent's session); stop it now?: no terminal to ask on; pass --yes ` +
-      `to answer yes\n`,
+    `bot-bottle: error: committing bottle "${SLUG}" stops it first, ending the agent's session: ` +
+      `pass --yes to confirm (there is no terminal to ask on)\n`,
   );
   deepStrictEqual(await snapshotTree(t.home.home), before);
   equal(await stateOf(t.doubles), "running");

@@ -202,7 +202,7 @@ Deno.test("commit() writes nothing when a needed confirmation cannot be asked", 
   };
   await rejects(freezer.commit(await agentFor(home.root)), (error: unknown) => {
     if (!(error instanceof UsageError)) return false;
-    equal(error.message, "stop the bottle: no terminal to ask on; pass --yes to answer yes");
+    equal(error.message, "stop the bottle: pass --yes to confirm (there is no terminal to ask on)");
     return true;
   });
   deepStrictEqual(await snapshotTree(home.home), before);

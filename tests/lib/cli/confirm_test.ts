@@ -23,8 +23,8 @@ Deno.test("a confirmation without a terminal and without --yes is an error telli
   equal(run.code, 2);
   equal(
     run.stderr,
-    `bot-bottle: error: stop bottle "${SLUG}" to snapshot it?: no terminal to ask on; ` +
-      `pass --yes to answer yes\n`,
+    `bot-bottle: error: stop bottle "${SLUG}" to snapshot it?: pass --yes to confirm ` +
+      `(there is no terminal to ask on)\n`,
   );
   deepStrictEqual(await snapshotTree(home.home), before);
 });
