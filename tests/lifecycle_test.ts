@@ -255,13 +255,22 @@ const badStarts: [string[], number, RegExp][] = [
     1,
     /unknown backend "vmware"; known backends: /,
   ],
-  [["start", "--image", "Not An Image"], 1, /"Not An Image" is not an image reference/],
+  // A value that cannot be what its option takes is a usage error saying what a valid one is.
+  [
+    ["start", "--image", "Not An Image"],
+    2,
+    /^bot-bottle: error: --image "Not An Image" is not an image reference; for example --image debian:bookworm\n$/,
+  ],
   [
     ["start", "--image", "x:y", "--env", "NOEQUALS"],
-    1,
-    /"NOEQUALS" is not an environment variable/,
+    2,
+    /^bot-bottle: error: --env "NOEQUALS" is not an environment variable \(NAME=value\); for example --env API_KEY=abc123\n$/,
   ],
-  [["start", "--image", "x:y", "--volume=-rf:/x"], 1, /"-rf:\/x" is not a volume/],
+  [
+    ["start", "--image", "x:y", "--volume=-rf:/x"],
+    2,
+    /^bot-bottle: error: --volume "-rf:\/x" is not a volume \(HOST_PATH_OR_NAME:GUEST_PATH\[:OPTIONS\]\); for example --volume "\$PWD:\/work" or --volume cache:\/cache:ro\n$/,
+  ],
 ];
 for (const [args, code, message] of badStarts) {
   Deno.test(`bot-bottle ${args.join(" ")} is refused and creates nothing`, async () => {
