@@ -204,24 +204,21 @@ export function consumed(stream: Transform, chunk: Uint8Array): Promise<void> {
 
 /** Waits for a full Node writable to drain; rejects when it closes or fails instead. */
 export function nodeDrained(stream: Transform): Promise<void> {
-  if (stream.destroyed) return Promise.reject(new Error("the stream was closed"));
-  return new Promise((resolve, reject) => {
-    const settle = (error?: Error) => {
-      stream.off("drain", onDrain);
-      stream.off("close", onClose);
-      if (error) reject(error);
-      else resolve();
-    };
-    const onDrain = () => settle();
-    const onClose = () => settle(new Error("the stream was closed"));
-    stream.on("drain", onDrain);
-    stream.on("close", onClose);
-  });
+  return untilDrained(stream, stream.destroyed, "the stream was closed");
 }
 
 /** Waits for a backpressured streamx writable to drain; rejects when it closes instead. */
 export function drained(stream: DrainableStream): Promise<void> {
-  if (stream.destroying) return Promise.reject(new Error("the tar stream was closed"));
+  return untilDrained(stream, stream.destroying, "the tar stream was closed");
+}
+
+/** Resolves on the stream's next `drain`, rejects with `closedMessage` on `close` (or at once). */
+function untilDrained(
+  stream: Pick<DrainableStream, "on" | "off">,
+  closed: boolean,
+  closedMessage: string,
+): Promise<void> {
+  if (closed) return Promise.reject(new Error(closedMessage));
   return new Promise((resolve, reject) => {
     const settle = (error?: Error) => {
       stream.off("drain", onDrain);
@@ -230,7 +227,7 @@ export function drained(stream: DrainableStream): Promise<void> {
       else resolve();
     };
     const onDrain = () => settle();
-    const onClose = () => settle(new Error("the tar stream was closed"));
+    const onClose = () => settle(new Error(closedMessage));
     stream.on("drain", onDrain);
     stream.on("close", onClose);
   });

@@ -224,6 +224,26 @@ function whereInJson(text: string, error: Error): string {
   return `at line ${before.length}, column ${(before.at(-1) ?? "").length + 1}`;
 }
 
+/** A registry entry as the registry keeps it, with its freezer class. */
+function registered(
+  name: string,
+  entry: RegistryFile["backends"][string],
+  aliases: Readonly<Record<string, string>>,
+  freezer: FreezerClass,
+): RegisteredBackend {
+  return {
+    name,
+    aliases: Object.keys(aliases).filter((alias) => aliases[alias] === name),
+    description: entry.description,
+    requires: entry.requires,
+    module: entry.freezer,
+    freezer,
+    commands: entry.commands,
+    ...entry.engine ? { engine: entry.engine } : {},
+    longRunning: entry.longRunning ?? [],
+  };
+}
+
 /**
  * The built-in registry, loaded without being validated on every run: it is
  * part of the program, and tests/lib/registry_test.ts validates it as any
@@ -242,17 +262,7 @@ async function builtIn(): Promise<Registry> {
   );
   const backends = new Map<string, RegisteredBackend>();
   entries.forEach(([name, entry], index) => {
-    backends.set(name, {
-      name,
-      aliases: Object.keys(aliases).filter((alias) => aliases[alias] === name),
-      description: entry.description,
-      requires: entry.requires,
-      module: entry.freezer,
-      freezer: freezers[index],
-      commands: entry.commands,
-      ...entry.engine ? { engine: entry.engine } : {},
-      longRunning: entry.longRunning ?? [],
-    });
+    backends.set(name, registered(name, entry, aliases, freezers[index]!));
   });
   return new Registry("built-in", backends, aliases);
 }
@@ -321,17 +331,7 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
         fail(`backends.${name}.longRunning names "${command}", which is not one of its commands`);
       }
     }
-    backends.set(name, {
-      name,
-      aliases: Object.keys(aliases).filter((alias) => aliases[alias] === name),
-      description: entry.description,
-      requires: entry.requires,
-      module: entry.freezer,
-      freezer,
-      commands: entry.commands,
-      ...entry.engine ? { engine: entry.engine } : {},
-      longRunning: entry.longRunning ?? [],
-    });
+    backends.set(name, registered(name, entry, aliases, freezer));
   }
   return new Registry(source, backends, aliases);
 }
