@@ -11,6 +11,7 @@ import type { Agent } from "./state/agent.ts";
 import type { ArtifactImages } from "./archive/artifact_names.ts";
 import { type BackendOptions, type BackendSpec, CommandRunner } from "./command_runner.ts";
 import type { RunConfig } from "./state/run_config.ts";
+import { BadInputError } from "./errors.ts";
 
 export type { BackendOptions, BackendSpec, StopSpec } from "./command_runner.ts";
 
@@ -239,6 +240,31 @@ export abstract class Backend extends CommandRunner {
   abstract inventory(
     bottles: readonly { slug: string; artifact?: string }[],
   ): Promise<Map<string, InventoryEntry>>;
+
+  /**
+   * Runs a command in the running bottle `bot-bottle-<slug>` through the
+   * registry's `exec` template, attached to this process's standard input,
+   * output and error, with no timeout.
+   *
+   * @param slug The bottle's slug.
+   * @param command The command and its arguments (empty: a login shell, `sh -l`).
+   * @param tty Give it a terminal (on a terminal, like `docker exec -it`).
+   * @returns The command's exit status.
+   * @throws {BadInputError} When the registry's backend declares no `exec` command.
+   */
+  async execIn(slug: string, command: readonly string[], tty: boolean): Promise<number> {
+    if (!this.commands.has("exec")) {
+      throw new BadInputError(
+        `the registry's "${this.name}" backend has no "exec" command; add one to the registry ` +
+          `(see docs/registry.md)`,
+      );
+    }
+    return await this.commands.runAttached("exec", {
+      container: this.bottleName(slug),
+      flags: tty ? ["--interactive", "--tty"] : ["--interactive"],
+      args: command.length > 0 ? command : ["sh", "-l"],
+    });
+  }
 
   /** A command that opens a shell in the running bottle, for hints. */
   abstract shellCommand(slug: string): string;

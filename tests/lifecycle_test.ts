@@ -45,7 +45,7 @@ dockerTest(
       equal(slug, label);
       match(
         started.stderr,
-        new RegExp(`to get a shell in it: docker exec -it bot-bottle-${slug} sh\n`),
+        new RegExp(`to get a shell in it: bot-bottle exec ${slug}\n`),
       );
       const metadata = JSON.parse(
         await Deno.readTextFile(join(home.stateDir(slug), "metadata.json")),

@@ -58,8 +58,8 @@ export interface CliCommand {
   takesCommand?: boolean;
   /** Its options, by long name (the common ones are added). */
   options: Record<string, CliOption>;
-  /** Runs it. */
-  run(input: CliInput, context: CliContext): Promise<void>;
+  /** Runs it; a number is the exit status to end with (e.g. `exec`'s command's), else 0. */
+  run(input: CliInput, context: CliContext): Promise<void | number>;
 }
 
 /** Options every command takes. */

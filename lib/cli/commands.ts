@@ -8,6 +8,7 @@ import type { CliCommand } from "./command.ts";
 import { commitCommand } from "./commit.ts";
 import { completionsCommand } from "./completions.ts";
 import { destroyCommand } from "./destroy.ts";
+import { execCommand } from "./exec.ts";
 import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
 import { lsCommand } from "./ls.ts";
@@ -21,6 +22,7 @@ export const COMMANDS: readonly CliCommand[] = [
   startCommand,
   commitCommand,
   resumeCommand,
+  execCommand,
   lsCommand,
   snapshotsCommand,
   pruneCommand,

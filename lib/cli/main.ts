@@ -93,8 +93,7 @@ export async function runCli(args: string[]): Promise<number> {
       context.print(commandHelp(command));
       return 0;
     }
-    await command.run(input, context);
-    return 0;
+    return (await command.run(input, context)) ?? 0;
   } catch (error) {
     return report(interrupt.signal.aborted ? interrupt.signal.reason : error, verbose);
   } finally {

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { shellHint } from "./exec.ts";
 import { openBottle } from "./open.ts";
 import type { BottleLockOptions } from "../state/bottle_lock.ts";
 import { BackendError, BadInputError, Cancelled } from "../errors.ts";
@@ -39,7 +40,7 @@ export interface ResumeResult {
   bottle: string;
   /** How long booting took, in milliseconds. */
   elapsedMs: number;
-  /** A command that opens a shell in it. */
+  /** A command that opens a shell in it: `bot-bottle exec <slug>`. */
   shellCommand: string;
 }
 
@@ -152,7 +153,7 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     `resumed bottle "${slug}" from snapshot ${snapshot.id} (${artifact}) in ` +
       `${(elapsedMs / 1000).toFixed(1)} s`,
   );
-  log(`to get a shell in it: ${backend.shellCommand(slug)}`);
+  log(`to get a shell in it: ${shellHint(slug)}`);
   return {
     slug,
     backend: backend.name,
@@ -160,6 +161,6 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     artifact,
     bottle,
     elapsedMs,
-    shellCommand: backend.shellCommand(slug),
+    shellCommand: shellHint(slug),
   };
 }

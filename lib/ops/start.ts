@@ -4,6 +4,7 @@
  * @module
  */
 
+import { shellHint } from "./exec.ts";
 import { lockSlug } from "../state/bottle_lock.ts";
 import { BottleState, stateRoot } from "../state/bottle_state.ts";
 import { startedAt } from "../state/metadata.ts";
@@ -35,7 +36,7 @@ export interface StartResult {
   backend: string;
   /** Its name on the backend, `bot-bottle-<slug>`. */
   bottle: string;
-  /** A command that opens a shell in it. */
+  /** A command that opens a shell in it: `bot-bottle exec <slug>`. */
   shellCommand: string;
 }
 
@@ -110,7 +111,7 @@ export async function start(options: StartOptions): Promise<StartResult> {
     slug,
     backend: backend.name,
     bottle: backend.bottleName(slug),
-    shellCommand: backend.shellCommand(slug),
+    shellCommand: shellHint(slug),
   };
 }
 

@@ -162,6 +162,25 @@ export class BackendCommands {
   }
 
   /**
+   * Runs the command `name` attached to this process's standard input,
+   * output and error, with no timeout (it is interactive: a shell in a
+   * bottle), and waits for it.
+   *
+   * @param name The command's name in the registry, e.g. `"exec"`.
+   * @param values The placeholder values.
+   * @returns Its exit status, whatever it is.
+   * @throws {BadInputError} When a value is not of its placeholder's kind.
+   */
+  async runAttached(name: string, values: TemplateValues = {}): Promise<number> {
+    const argv = this.render(name, values);
+    this.#options.onRun?.(argv.map(displayArg).join(" "));
+    const $ = await dax();
+    const output = await $`${argv}`.stdin("inherit").stdout("inherit").stderr("inherit")
+      .noThrow();
+    return output.code;
+  }
+
+  /**
    * Runs commands as a pipeline, each one's standard output into the next
    * one's standard input (e.g. `docker export` into `docker import`), and
    * waits for all of them. The pipeline fails when any command fails, and

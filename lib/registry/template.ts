@@ -72,7 +72,7 @@ export const KINDS = {
     accepts: (value) => value === "--tty" || value === "--interactive",
   },
   argument: {
-    description: "a command argument (any text but NUL); use it only after the image",
+    description: "a command argument (any text but NUL); use it only after the image or the bottle",
     accepts: noNul,
   },
   imageChange: {

@@ -70,6 +70,9 @@
 //   not write lists the digest of the double's own blobs for its content, not
 //   the file's.)
 // - `stop`, `start`, `delete [-f]` with the CLI's per-id reporting (src).
+// - `exec [-i] [-t] ID CMD…` (facts) runs `true`, `false`, `cat PATH…` and
+//   `-i … cat` and `-i … tee PATH` on the container's files; one not running
+//   is refused.
 // - `image push REF` (the image must be in the store; prints REF, src
 //   ImagePush.swift) and `image pull REF` (stored as REF, `:latest` added when
 //   it has no tag; prints nothing, src ImagePull.swift), to and from the
@@ -1083,6 +1086,57 @@ const start: Handler = async ({ world, parsed }) => {
   await print(container.id);
 };
 
+/**
+ * `exec [-i] [-t] ID CMD…` (facts): runs a command in a running container.
+ * Like the smolvm double's `machine exec`, it performs what a test needs on
+ * the container's files: `true`, `false`, `cat PATH…`, `cat` (stdin to
+ * stdout, with `-i`), `tee PATH` (stdin, with `-i`). A container that is not running is refused with the double's
+ * own words, `invalidState: "container ID is not running"`.
+ */
+const exec: Handler = async ({ world, parsed }) => {
+  const [id, program, ...operands] = parsed.positionals;
+  const container = find(world, id);
+  if (container.state !== "running") {
+    throw new CliError("invalidState", `container ${id} is not running`);
+  }
+  const key = (path: string) => path.replace(/^\//, "");
+  switch (program) {
+    case "true":
+      return;
+    case "false":
+      throw new Exit(1);
+    case "cat": {
+      if (operands.length === 0) {
+        // Without -i the command's stdin is empty.
+        if (parsed.flags.has("interactive")) await Deno.stdin.readable.pipeTo(Deno.stdout.writable);
+        return;
+      }
+      let status = 0;
+      for (const path of operands) {
+        if (Object.hasOwn(container.files, key(path))) {
+          await Deno.stdout.write(new TextEncoder().encode(container.files[key(path)]));
+        } else {
+          await printError(`cat: ${path}: No such file or directory`);
+          status = 1;
+        }
+      }
+      if (status) throw new Exit(status);
+      return;
+    }
+    case "tee": {
+      if (operands.length !== 1 || !parsed.flags.has("interactive")) {
+        throw new Error("container double: 'exec' other than `-i ID tee PATH` is not simulated");
+      }
+      const text = await new Response(Deno.stdin.readable).text();
+      container.files[key(operands[0])] = text;
+      await Deno.stdout.write(new TextEncoder().encode(text));
+      return;
+    }
+    default:
+      throw new Error(`container double: 'exec ID ${program ?? ""}' is not simulated`);
+  }
+};
+
 const remove: Handler = async ({ world, parsed }) => {
   const all = parsed.flags.has("all");
   const force = parsed.flags.has("force");
@@ -2041,6 +2095,16 @@ function commands(version: Version): Record<string, Command | Record<string, Com
         short: "i",
       }], [{ name: "container-id", required: true, variadic: false }]),
       run: start,
+    },
+    exec: {
+      spec: spec(["exec"], [
+        { long: "interactive", short: "i" },
+        { long: "tty", short: "t" },
+      ], [
+        { name: "container-id", required: true, variadic: false },
+        { name: "arguments", required: true, variadic: true, passthrough: true },
+      ]),
+      run: exec,
     },
     delete: deleteCommand,
     rm: deleteCommand,

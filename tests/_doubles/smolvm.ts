@@ -1018,7 +1018,7 @@ async function exists(path: string): Promise<boolean> {
  * `machine exec --name NAME [-i] [-t] [-e K=V] [-w DIR] [--timeout D] -- CMD…`:
  * a stopped machine is refused (facts). The double runs a few commands on the
  * machine it models, enough to read and write its disks and its memory:
- * `cat PATH…`, `tee PATH` (stdin), `true`, `false`. `/proc/sys/kernel/random/boot_id`
+ * `cat PATH…`, `cat` (stdin to stdout, with `-i`), `tee PATH` (stdin), `true`, `false`. `/proc/sys/kernel/random/boot_id`
  * and `/run/…` (a tmpfs) are in memory; `/workspace/…` is the storage disk;
  * everything else is the root filesystem.
  */
@@ -1055,6 +1055,13 @@ const exec: Command = {
       case "false":
         throw new ExitStatus(1);
       case "cat": {
+        if (operands.length === 0) {
+          // Without -i the command's stdin is empty.
+          if (args.flags.has("--interactive")) {
+            await Deno.stdin.readable.pipeTo(Deno.stdout.writable);
+          }
+          return UNCHANGED;
+        }
         let status = 0;
         for (const path of operands) {
           const [tree, key] = place(path);

@@ -40,17 +40,26 @@ export interface RunningCli {
 
 /**
  * Starts `deno run -A main.ts ...args` with a clean environment: only `PATH`,
- * Deno's cache and the given variables (e.g. `HOME` from a temp home).
+ * Deno's cache and the given variables (e.g. `HOME` from a temp home), and
+ * `input` on its stdin (default: none, stdin is `/dev/null`).
  */
-export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
+export function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  input?: string,
+): RunningCli {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "--quiet", MAIN, ...args],
     env: cliEnv(env),
     clearEnv: true,
-    stdin: "null",
+    stdin: input === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  if (input !== undefined) {
+    const writer = child.stdin.getWriter();
+    writer.write(new TextEncoder().encode(input)).then(() => writer.close()).catch(() => {});
+  }
   const decoder = new TextDecoder();
   const done = child.output().then((output) => ({
     code: output.code,
@@ -60,9 +69,13 @@ export function startCli(args: string[], env: Record<string, string> = {}): Runn
   return { child, done };
 }
 
-/** Runs the CLI (see {@linkcode startCli}) and waits for it. */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return startCli(args, env).done;
+/** Runs the CLI (see {@linkcode startCli}), with `input` on its stdin, and waits for it. */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  input?: string,
+): Promise<CliRun> {
+  return startCli(args, env, input).done;
 }
 
 /**

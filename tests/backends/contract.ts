@@ -137,6 +137,32 @@ export function backendContract(fixture: BackendFixture): void {
     },
   );
 
+  fixture.test(
+    `${backend} contract: exec runs a command in the bottle (stdin and stdout through, its exit status); an absent bottle is refused naming resume`,
+    async () => {
+      await using t = await fixture.setUp();
+      const slug = await started(t, fixture.label("ex"));
+      const piped = await runCli(["exec", slug, "--", "cat"], t.env, "through stdin\n");
+      ok0(piped, "exec -- cat");
+      equal(piped.stdout, "through stdin\n");
+      ok0(await runCli(["exec", slug, "true"], t.env), "exec true");
+      const failed = await runCli(["exec", slug, "cat", "/no/such/file"], t.env);
+      equal(failed.code, 1, "the command's exit status");
+      match(failed.stderr, /^cat: .*\/no\/such\/file/, "the command's own error, not bot-bottle's");
+
+      ok0(await runCli(["commit", slug, "--yes"], t.env), "commit");
+      ok0(await runCli(["destroy", slug, "--keep-snapshot", "--yes"], t.env), "destroy");
+      const refused = await runCli(["exec", slug, "true"], t.env);
+      equal(refused.code, 1);
+      equal(
+        refused.stderr,
+        `bot-bottle: error: bottle "${slug}" is not running (absent); start it from its ` +
+          `snapshot with "bot-bottle resume ${slug}", then exec again\n`,
+      );
+      ok0(await runCli(["destroy", slug, "--yes"], t.env), "destroy");
+    },
+  );
+
   fixture.test(`${backend} contract: resume --at ~1 brings back the older snapshot`, async () => {
     await using t = await fixture.setUp();
     const cli = (...args: string[]) => runCli(args, t.env);

@@ -160,7 +160,7 @@ export const dockerlikeFixture: BackendFixture = {
       checkStarted(slug, run) {
         match(
           run.stderr,
-          new RegExp(`to get a shell in it: dockerlike exec -it bot-bottle-${slug} sh\n`),
+          new RegExp(`to get a shell in it: bot-bottle exec ${slug}\n`),
         );
       },
       checkCommitted(slug, run) {
@@ -273,7 +273,7 @@ export const macosContainerFixture: BackendFixture = {
         );
       },
       async checkResumed(slug, run) {
-        match(run.stderr, new RegExp(`to get a shell in it: container exec -it ${id(slug)} sh\n`));
+        match(run.stderr, new RegExp(`to get a shell in it: bot-bottle exec ${slug}\n`));
         const container = (await find(slug))!;
         equal(container.state, "running");
         const history = (await doubles.container.read()).images.map((each) => each.reference);
@@ -358,7 +358,7 @@ export const smolmachinesFixture: BackendFixture = {
           .map((each) => each.name);
       },
       async checkStarted(slug, run) {
-        match(run.stderr, new RegExp(`smolvm machine shell --name ${name(slug)}\n`));
+        match(run.stderr, new RegExp(`to get a shell in it: bot-bottle exec ${slug}\n`));
         const metadata = JSON.parse(
           await Deno.readTextFile(join(home.stateDir(slug), "metadata.json")),
         );
@@ -381,7 +381,7 @@ export const smolmachinesFixture: BackendFixture = {
       async checkResumed(slug, run) {
         match(
           run.stderr,
-          new RegExp(`to get a shell in it: smolvm machine shell --name ${name(slug)}\n`),
+          new RegExp(`to get a shell in it: bot-bottle exec ${slug}\n`),
         );
         const machine = await find(slug);
         equal(machine?.state, "running");

@@ -103,7 +103,7 @@ dockerTest(
         root: home.root,
       });
       equal(started.slug, label);
-      equal(started.shellCommand, `docker exec -it bot-bottle-${label} sh`);
+      equal(started.shellCommand, `bot-bottle exec ${label}`);
       await docker("exec", started.bottle, "sh", "-c", "echo lib > /marker");
       const committed = await commit(label, { root: home.root });
       const kept = await destroy(label, { root: home.root, keepSnapshot: true, prompter: yes });

@@ -19,6 +19,7 @@ Deno.test("operandCompletion() reads each command's operand from its usage line"
     start: undefined, // "--image <image>" is an option's value, "-- <command>…" no operand
     commit: "slug",
     resume: "slug",
+    exec: "slug", // "[--] [COMMAND...]" no operand to complete
     ls: undefined,
     snapshots: "slug",
     prune: "slug", // "(<slug> | --all)"
