@@ -9,7 +9,13 @@
 import type { Agent } from "../lib/state/agent.ts";
 import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
 import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
-import type { BackendOptions, BackendSpec, BottleStatus, InventoryEntry } from "../lib/backend.ts";
+import type {
+  BackendOptions,
+  BackendProbe,
+  BackendSpec,
+  BottleStatus,
+  InventoryEntry,
+} from "../lib/backend.ts";
 import type { Engine } from "../lib/registry/registry_schema.ts";
 import { ImageBackend } from "./image.ts";
 
@@ -104,6 +110,19 @@ export class DockerBackend extends ImageBackend {
   }
 
   /** From `docker container inspect --format {{.State.Status}}`. */
+  /** The engine's (server's) version, from `docker version --format json`; it fails when the engine is down. */
+  override async probe(): Promise<BackendProbe> {
+    if (!this.commands.has("version")) return { features: [] };
+    const { stdout } = await this.run("version", {});
+    let version: unknown;
+    try {
+      version = JSON.parse(stdout)?.Server?.Version;
+    } catch {
+      return await super.probe();
+    }
+    return typeof version === "string" ? { version, features: [] } : await super.probe();
+  }
+
   override async bottleStatus(slug: string): Promise<BottleStatus> {
     try {
       const { stdout } = await this.run("state", { container: this.bottleName(slug) });
