@@ -6,6 +6,7 @@
  * @module
  */
 
+import { semver } from "../lib/_internal/semver.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
 import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
@@ -109,8 +110,11 @@ export class DockerBackend extends ImageBackend {
     return this.hint("shell", { slug, container: this.bottleName(slug) });
   }
 
-  /** From `docker container inspect --format {{.State.Status}}`. */
-  /** The engine's (server's) version, from `docker version --format json`; it fails when the engine is down. */
+  /**
+   * The engine's (server's) version, from `docker version --format json`,
+   * which fails when the engine is down; output that is not that JSON is
+   * read as the default does.
+   */
   override async probe(): Promise<BackendProbe> {
     if (!this.commands.has("version")) return { features: [] };
     const { stdout } = await this.run("version", {});
@@ -118,11 +122,13 @@ export class DockerBackend extends ImageBackend {
     try {
       version = JSON.parse(stdout)?.Server?.Version;
     } catch {
-      return await super.probe();
+      // not JSON: read below
     }
-    return typeof version === "string" ? { version, features: [] } : await super.probe();
+    if (typeof version === "string") return { version, features: [] };
+    return { version: (await semver()).coerce(stdout)?.version, features: [] };
   }
 
+  /** From `docker container inspect --format {{.State.Status}}`. */
   override async bottleStatus(slug: string): Promise<BottleStatus> {
     try {
       const { stdout } = await this.run("state", { container: this.bottleName(slug) });
