@@ -93,6 +93,7 @@ export {
   Backend,
   type BackendClass,
   type BackendOptions,
+  type BackendProbe,
   type BackendSpec,
 } from "./lib/backend.ts";
 export {

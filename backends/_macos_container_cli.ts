@@ -134,10 +134,15 @@ export function imageConfig(bottle: ContainerSnapshot, slug: string): OciImageCo
   return config;
 }
 
+/** The first `container` release that exports a running container live. */
+export const LIVE_EXPORT = "1.2.1";
+/** The first `container` release with `export`: older ones cannot snapshot at all. */
+export const FIRST_EXPORT = "0.10.0";
+
 /** The `container` CLI's version, or `undefined` when it cannot be read. */
 export async function cliVersion(
   backend: MacosContainerBackend,
-  agent: Agent,
+  agent?: Agent,
 ): Promise<string | undefined> {
   const { stdout } = await backend.run("version", {}, agent);
   return (await semver()).coerce(stdout)?.version;

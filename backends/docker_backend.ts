@@ -6,10 +6,17 @@
  * @module
  */
 
+import { semver } from "../lib/_internal/semver.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
 import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
-import type { BackendOptions, BackendSpec, BottleStatus, InventoryEntry } from "../lib/backend.ts";
+import type {
+  BackendOptions,
+  BackendProbe,
+  BackendSpec,
+  BottleStatus,
+  InventoryEntry,
+} from "../lib/backend.ts";
 import type { Engine } from "../lib/registry/registry_schema.ts";
 import { ImageBackend } from "./image.ts";
 
@@ -101,6 +108,24 @@ export class DockerBackend extends ImageBackend {
   /** The engine's shell hint, e.g. `docker exec -it bot-bottle-<slug> sh`. */
   override shellCommand(slug: string): string {
     return this.hint("shell", { slug, container: this.bottleName(slug) });
+  }
+
+  /**
+   * The engine's (server's) version, from `docker version --format json`,
+   * which fails when the engine is down; output that is not that JSON is
+   * read as the default does.
+   */
+  override async probe(): Promise<BackendProbe> {
+    if (!this.commands.has("version")) return { features: [] };
+    const { stdout } = await this.run("version", {});
+    let version: unknown;
+    try {
+      version = JSON.parse(stdout)?.Server?.Version;
+    } catch {
+      // not JSON: read below
+    }
+    if (typeof version === "string") return { version, features: [] };
+    return { version: (await semver()).coerce(stdout)?.version, features: [] };
   }
 
   /** From `docker container inspect --format {{.State.Status}}`. */

@@ -19,17 +19,14 @@ import {
   cliVersion,
   type ContainerSnapshot,
   findBottle,
+  FIRST_EXPORT,
   imageConfig,
+  LIVE_EXPORT,
   runConfigOf,
   stateOf,
 } from "./_macos_container_cli.ts";
 
 export { MacosContainerBackend };
-
-/** The first `container` release that exports a running container live. */
-const LIVE_EXPORT = "1.2.1";
-/** The first `container` release with `export`: older ones cannot snapshot at all. */
-const FIRST_EXPORT = "0.10.0";
 
 /**
  * Snapshots an Apple `container` bottle. `container` has no commit: the

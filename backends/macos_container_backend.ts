@@ -9,10 +9,25 @@ import * as v from "valibot";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
-import { type BottleStatus, type InventoryEntry, type StartSpec } from "../lib/backend.ts";
+import { semver } from "../lib/_internal/semver.ts";
+import {
+  type BackendProbe,
+  type BottleStatus,
+  type InventoryEntry,
+  type StartSpec,
+} from "../lib/backend.ts";
 import { ImageBackend } from "./image.ts";
 import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
-import { listBottles, ListedImage, normalise, stateOf, statusOf } from "./_macos_container_cli.ts";
+import {
+  cliVersion,
+  FIRST_EXPORT,
+  listBottles,
+  ListedImage,
+  LIVE_EXPORT,
+  normalise,
+  stateOf,
+  statusOf,
+} from "./_macos_container_cli.ts";
 
 /** Apple's container names are at most 63 characters (a DNS label). */
 const NAME_LIMIT = 63;
@@ -35,6 +50,28 @@ export class MacosContainerBackend extends ImageBackend {
     "tag",
     "imageSave",
   ];
+
+  /**
+   * The CLI's version and what it can snapshot (`export` from 0.10.0, `live
+   * export` from 1.2.1); `container list` tells whether the service is up.
+   */
+  override async probe(): Promise<BackendProbe> {
+    const version = await cliVersion(this);
+    await listBottles(this);
+    if (version === undefined) return { features: [] };
+    const { gte } = await semver();
+    const features = [
+      ...gte(version, FIRST_EXPORT) ? ["export"] : [],
+      ...gte(version, LIVE_EXPORT) ? ["live export"] : [],
+    ];
+    return {
+      version,
+      features,
+      ...features.length === 0
+        ? { problem: `container ${version} cannot snapshot; upgrade to ${LIVE_EXPORT} or later` }
+        : {},
+    };
+  }
 
   /** Refuses a slug whose container name would pass Apple's limit, then checks the `run` values. */
   override checkStart(slug: string, spec: StartSpec): void {

@@ -65,7 +65,7 @@ export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
     const stub = this.#snapshotStub(agent, id);
     const artifact = `${stub}.smolmachine`;
     // `/workspace` lives on the machine's storage disk, which a pack carries only when asked.
-    const workspace = await this.#packsWorkspace(agent);
+    const workspace = await this.bottles.packsWorkspace(agent);
     const warnings = workspace ? [] : [
       `/workspace was not captured: smolvm ${
         version ?? "(version unknown)"
@@ -147,12 +147,6 @@ export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
   /** `<state>/snapshots/<id>`: the stub smolvm writes; the artifact is that and `.smolmachine`. */
   #snapshotStub(agent: Agent, id: string): string {
     return agent.state.path(`${SNAPSHOTS}/${id}`);
-  }
-
-  /** Whether this smolvm's `pack create` takes `--include-workspace` (its `--help` lists it). */
-  async #packsWorkspace(agent: Agent): Promise<boolean> {
-    const { stdout } = await this.bottles.run("packHelp", {}, agent);
-    return /(^|\s)--include-workspace\b/m.test(stdout);
   }
 
   /** `cp <artifact> <slug>.smolmachine`. */

@@ -10,7 +10,13 @@ import type { Agent } from "../lib/state/agent.ts";
 import { BackendError, BadInputError } from "../lib/errors.ts";
 import { fileOwnershipProblem } from "../lib/state/ownership.ts";
 import type { FreezeContext } from "../lib/freezer.ts";
-import { Backend, type BottleStatus, type InventoryEntry, type StartSpec } from "../lib/backend.ts";
+import {
+  Backend,
+  type BackendProbe,
+  type BottleStatus,
+  type InventoryEntry,
+  type StartSpec,
+} from "../lib/backend.ts";
 
 import {
   FLOOR,
@@ -40,6 +46,28 @@ export class SmolmachinesBackend extends Backend {
     "createFromArtifact",
     "delete",
   ];
+
+  /**
+   * The version, and whether `pack create` takes `--include-workspace`
+   * (`workspace packs`); a smolvm older than the floor is a problem.
+   */
+  override async probe(): Promise<BackendProbe> {
+    const { version } = await super.probe();
+    if (version !== undefined && (await semver()).lt(version, FLOOR)) {
+      return {
+        version,
+        features: [],
+        problem: `smolvm ${version} is too old: bot-bottle needs ${FLOOR} or later`,
+      };
+    }
+    return { version, features: (await this.packsWorkspace()) ? ["workspace packs"] : [] };
+  }
+
+  /** Whether this smolvm's `pack create` takes `--include-workspace` (its `--help` lists it). */
+  async packsWorkspace(agent?: Agent): Promise<boolean> {
+    const { stdout } = await this.run("packHelp", {}, agent);
+    return /(^|\s)--include-workspace\b/m.test(stdout);
+  }
 
   /** `smolvm machine shell --name bot-bottle-<slug>`: a shell with a terminal and stdin. */
   override shellCommand(slug: string): string {

@@ -15,6 +15,16 @@ import { BadInputError } from "./errors.ts";
 
 export type { BackendOptions, BackendSpec, StopSpec } from "./command_runner.ts";
 
+/** What a backend reports about itself here, from {@linkcode Backend.probe}. */
+export interface BackendProbe {
+  /** The engine's version, when its `version` command tells one. */
+  version?: string;
+  /** What this version can do that others cannot, e.g. `live export`. */
+  features: string[];
+  /** Why it cannot run bottles although it answers, e.g. a version too old. */
+  problem?: string;
+}
+
 /** A bottle's state as bot-bottle reports it. */
 export type BottleStatus = "running" | "stopped" | "absent";
 
@@ -117,6 +127,22 @@ export abstract class Backend extends CommandRunner {
    */
   checkResume(_agent: Agent): Promise<void> {
     return Promise.resolve();
+  }
+
+  /**
+   * Asks the engine whether it can run here: its CLI is found, its service
+   * answers, and which version it is. The default runs the `version`
+   * template (when the registry declares one) and reads a version from its
+   * output; backends whose features depend on the version override it.
+   *
+   * @returns The version and its features.
+   * @throws {BackendError} When the CLI is missing or the engine does not answer.
+   */
+  async probe(): Promise<BackendProbe> {
+    if (!this.commands.has("version")) return { features: [] };
+    const { stdout } = await this.run("version", {});
+    const { semver } = await import("./_internal/semver.ts");
+    return { version: (await semver()).coerce(stdout)?.version, features: [] };
   }
 
   /**

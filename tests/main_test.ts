@@ -457,7 +457,7 @@ const usage: [string[], RegExp][] = [
   ],
   [
     ["frobnicate"],
-    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, exec, ls, snapshots, prune, export, import, destroy, completions; run "bot-bottle --help"\n$/,
+    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, exec, ls, snapshots, prune, export, import, destroy, backends, completions; run "bot-bottle --help"\n$/,
   ],
   [["help", "frobnicate"], /^bot-bottle: error: unknown command "frobnicate"; commands: /],
   [

@@ -5,6 +5,7 @@
  */
 
 import type { CliCommand } from "./command.ts";
+import { backendsCommand } from "./backends.ts";
 import { commitCommand } from "./commit.ts";
 import { completionsCommand } from "./completions.ts";
 import { destroyCommand } from "./destroy.ts";
@@ -29,5 +30,6 @@ export const COMMANDS: readonly CliCommand[] = [
   exportCommand,
   importCommand,
   destroyCommand,
+  backendsCommand,
   completionsCommand(() => COMMANDS),
 ];

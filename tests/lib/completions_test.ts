@@ -26,6 +26,7 @@ Deno.test("operandCompletion() reads each command's operand from its usage line"
     export: "slug",
     import: "file", // "--name <slug>" is an option's value
     destroy: "slug",
+    backends: undefined,
   });
 });
 
