@@ -6,8 +6,9 @@
 
 import { openBottle } from "./open.ts";
 import type { BottleLockOptions } from "../state/bottle_lock.ts";
-import { BackendError, BadInputError, Cancelled } from "../errors.ts";
+import { BadInputError, Cancelled } from "../errors.ts";
 import { terminalPrompter } from "../prompter.ts";
+import { checkStaysUp } from "./stays_up.ts";
 import { findSnapshot } from "../state/snapshot_history.ts";
 import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
@@ -119,8 +120,11 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     await backend.removeBottle(slug);
   }
   const started = performance.now();
+  let elapsedMs = 0;
   try {
     await backend.resumeBottle(agent, artifact, config);
+    elapsedMs = performance.now() - started;
+    await checkStaysUp(backend, slug, artifact);
   } catch (error) {
     // No half-started bottle: an interrupted or failed boot is removed again.
     const removed = await backend.cleanup(async () => {
@@ -136,14 +140,6 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     }
     throw error;
   }
-  const now = await backend.bottleStatus(slug);
-  if (now !== "running") {
-    throw new BackendError(
-      `bottle "${slug}" was created from ${artifact} but is ${now}, not running; see its logs`,
-      { backend: backend.name, command: "state", argv: [], stdout: "", stderr: "" },
-    );
-  }
-  const elapsedMs = performance.now() - started;
   history.resumedFrom = snapshot.id;
   await agent.state.writeHistory(history);
   if (options.noPreserve) await agent.state.clearPreserved();
