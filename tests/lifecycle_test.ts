@@ -228,8 +228,8 @@ dockerTest(
       equal(run.code, 1);
       equal(
         run.stderr,
-        `bottle "${slug}" was not resumed; the half-started bot-bottle-${slug} was removed; its ` +
-          `snapshot legacy and state are unchanged: run resume again\n` +
+        `bottle "${slug}" did not stay up; the stopped bot-bottle-${slug} was removed; its ` +
+          `snapshot legacy and state are unchanged\n` +
           `bot-bottle: error: bottle "${slug}" was created from ${image} but exited at once with ` +
           `status 4; check that its command keeps running (e.g. -- sleep infinity); the last lines ` +
           `of its output:\nboom\nbust\n`,

@@ -121,9 +121,11 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
   }
   const started = performance.now();
   let elapsedMs = 0;
+  let booted = false;
   try {
     await backend.resumeBottle(agent, artifact, config);
     elapsedMs = performance.now() - started;
+    booted = true;
     await checkStaysUp(backend, slug, artifact);
   } catch (error) {
     // No half-started bottle: an interrupted or failed boot is removed again.
@@ -134,8 +136,11 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     }).catch(() => false);
     if (removed) {
       log(
-        `bottle "${slug}" was not resumed; the half-started ${bottle} was removed; its snapshot ` +
-          `${snapshot.id} and state are unchanged: run resume again`,
+        !booted
+          ? `bottle "${slug}" was not resumed; the half-started ${bottle} was removed; its ` +
+            `snapshot ${snapshot.id} and state are unchanged: run resume again`
+          : `bottle "${slug}" did not stay up; the stopped ${bottle} was removed; its snapshot ` +
+            `${snapshot.id} and state are unchanged`,
       );
     }
     throw error;
