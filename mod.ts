@@ -94,6 +94,7 @@ export {
   type BackendClass,
   type BackendOptions,
   type BackendSpec,
+  type StopReason,
 } from "./lib/backend.ts";
 export {
   type BottleStatus,
