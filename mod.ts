@@ -95,6 +95,7 @@ export {
   type BackendOptions,
   type BackendProbe,
   type BackendSpec,
+  type StopReason,
 } from "./lib/backend.ts";
 export {
   type BottleStatus,

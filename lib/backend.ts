@@ -38,6 +38,14 @@ export interface InventoryEntry {
   snapshotBytes?: number;
 }
 
+/** Why a bottle stopped, from {@linkcode Backend.stopReason}. */
+export interface StopReason {
+  /** Its main process's exit status, when the backend tells. */
+  exitCode?: number;
+  /** The last lines of its output (stdout and stderr), when the backend tells. */
+  output?: string;
+}
+
 /** What a new bottle runs. */
 export interface StartSpec {
   /** The image (an image reference; for smolvm, what `machine create --image` takes). */
@@ -161,6 +169,31 @@ export abstract class Backend extends CommandRunner {
    * @returns `running`, `stopped` (also created, exited, paused…) or `absent`.
    */
   abstract bottleStatus(slug: string): Promise<BottleStatus>;
+
+  /**
+   * Tells why the bottle `bot-bottle-<slug>` is not running: its exit status
+   * and the last lines of its output, through the registry's optional
+   * `exitStatus` and `logs` templates. A backend whose entry lacks them (or
+   * whose engine cannot tell) reports what it could not learn as `undefined`.
+   *
+   * @param slug The bottle's slug.
+   * @returns The exit status and the output's last lines, where known.
+   */
+  async stopReason(slug: string): Promise<StopReason> {
+    const values = { container: this.bottleName(slug), slug };
+    const ask = async (name: string) => {
+      if (!this.commands.has(name)) return undefined;
+      try {
+        return await this.run(name, values);
+      } catch {
+        return undefined;
+      }
+    };
+    const [status, logs] = await Promise.all([ask("exitStatus"), ask("logs")]);
+    const code = status === undefined ? NaN : Number(status.stdout.trim());
+    const output = logs === undefined ? undefined : `${logs.stdout}${logs.stderr}`.trimEnd();
+    return { exitCode: Number.isInteger(code) ? code : undefined, output };
+  }
 
   /**
    * Stops and removes the bottle `bot-bottle-<slug>`; nothing happens when it is absent.

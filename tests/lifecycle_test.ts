@@ -4,6 +4,7 @@
 
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
+import { $ } from "dax";
 import { runCli } from "./_helpers/cli.ts";
 import {
   bottleWithState,
@@ -176,6 +177,71 @@ dockerTest("a failed start removes the state directory it made", async () => {
   deepStrictEqual(await snapshotTree(home.home), {});
   equal(await docker("ps", "-aq", "--filter", `name=^bot-bottle-${label}$`), "");
 });
+
+dockerTest(
+  "start of a command that exits at once fails with its exit status and output, leaving nothing",
+  async () => {
+    await using home = await tempHome();
+    const label = testSlug("boom");
+    try {
+      const run = await runCli(
+        ["start", "--image", TEST_IMAGE, "--name", label, "--", "sh", "-c", "echo boom; exit 3"],
+        home.env,
+      );
+      equal(run.code, 1);
+      equal(
+        run.stderr,
+        `bot-bottle: error: bottle "${label}" was created from ${TEST_IMAGE} but exited at once ` +
+          `with status 3; check that its command keeps running (e.g. -- sleep infinity); the last ` +
+          `lines of its output:\nboom\n`,
+      );
+      deepStrictEqual(await snapshotTree(home.home), {});
+      equal(await docker("ps", "-aq", "--filter", `name=^bot-bottle-${label}$`), "");
+    } finally {
+      await removeBottleObjects(label);
+    }
+  },
+);
+
+dockerTest(
+  "resume of a snapshot whose command exits at once says so the same way, and removes the bottle",
+  async () => {
+    await using home = await tempHome();
+    const slug = testSlug("boomr");
+    const made = `bot-bottle-make-${slug}`;
+    const image = `bot-bottle-committed-${slug}:latest`;
+    try {
+      await docker("create", "--name", made, TEST_IMAGE, "true");
+      await docker(
+        "commit",
+        "--change",
+        'CMD ["sh", "-c", "echo boom; echo bust >&2; exit 4"]',
+        "--change",
+        `LABEL bot-bottle.slug=${slug}`,
+        made,
+        image,
+      );
+      const dir = await home.writeBottle(slug);
+      await Deno.writeTextFile(join(dir, "committed-image"), `${image}\n`);
+      const before = await snapshotTree(home.home);
+      const run = await runCli(["resume", slug], home.env);
+      equal(run.code, 1);
+      equal(
+        run.stderr,
+        `bottle "${slug}" did not stay up; the stopped bot-bottle-${slug} was removed; its ` +
+          `snapshot legacy and state are unchanged\n` +
+          `bot-bottle: error: bottle "${slug}" was created from ${image} but exited at once with ` +
+          `status 4; check that its command keeps running (e.g. -- sleep infinity); the last lines ` +
+          `of its output:\nboom\nbust\n`,
+      );
+      deepStrictEqual(await snapshotTree(home.home), before);
+      equal(await docker("ps", "-aq", "--filter", `name=^bot-bottle-${slug}$`), "");
+    } finally {
+      await $`docker rm -f ${made}`.quiet().noThrow();
+      await removeBottleObjects(slug);
+    }
+  },
+);
 
 dockerTest("resume says when the snapshot image is gone, and changes nothing", async () => {
   await using home = await tempHome();

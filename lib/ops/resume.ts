@@ -7,8 +7,9 @@
 import { shellHint } from "./exec.ts";
 import { openBottle } from "./open.ts";
 import type { BottleLockOptions } from "../state/bottle_lock.ts";
-import { BackendError, BadInputError, Cancelled } from "../errors.ts";
+import { BadInputError, Cancelled } from "../errors.ts";
 import { terminalPrompter } from "../prompter.ts";
+import { checkStaysUp } from "./stays_up.ts";
 import { findSnapshot } from "../state/snapshot_history.ts";
 import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
@@ -120,8 +121,13 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     await backend.removeBottle(slug);
   }
   const started = performance.now();
+  let elapsedMs = 0;
+  let booted = false;
   try {
     await backend.resumeBottle(agent, artifact, config);
+    elapsedMs = performance.now() - started;
+    booted = true;
+    await checkStaysUp(backend, slug, artifact);
   } catch (error) {
     // No half-started bottle: an interrupted or failed boot is removed again.
     const removed = await backend.cleanup(async () => {
@@ -131,20 +137,15 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     }).catch(() => false);
     if (removed) {
       log(
-        `bottle "${slug}" was not resumed; the half-started ${bottle} was removed; its snapshot ` +
-          `${snapshot.id} and state are unchanged: run resume again`,
+        !booted
+          ? `bottle "${slug}" was not resumed; the half-started ${bottle} was removed; its ` +
+            `snapshot ${snapshot.id} and state are unchanged: run resume again`
+          : `bottle "${slug}" did not stay up; the stopped ${bottle} was removed; its snapshot ` +
+            `${snapshot.id} and state are unchanged`,
       );
     }
     throw error;
   }
-  const now = await backend.bottleStatus(slug);
-  if (now !== "running") {
-    throw new BackendError(
-      `bottle "${slug}" was created from ${artifact} but is ${now}, not running; see its logs`,
-      { backend: backend.name, command: "state", argv: [], stdout: "", stderr: "" },
-    );
-  }
-  const elapsedMs = performance.now() - started;
   history.resumedFrom = snapshot.id;
   await agent.state.writeHistory(history);
   if (options.noPreserve) await agent.state.clearPreserved();

@@ -12,6 +12,7 @@ import { BadInputError } from "../errors.ts";
 import type { StartSpec } from "../backend.ts";
 import { dirname } from "node:path";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
+import { checkStaysUp } from "./stays_up.ts";
 import { mintSlug, slugFromLabel } from "../state/slug.ts";
 
 /** Options for {@linkcode start}. */
@@ -42,14 +43,16 @@ export interface StartResult {
 
 /**
  * Creates and starts a bottle, and writes its `metadata.json` as the
- * launcher does. When the backend fails, the state directory it made is
- * removed again.
+ * launcher does. When the backend fails, or the bottle does not stay up
+ * (its command exits at once), the bottle and the state directory it made
+ * are removed again.
  *
  * @param options The image and how to run it.
  * @returns The new bottle.
  * @throws {BadInputError} When the label makes no slug, or a bottle with the
  * slug already exists (running, stopped, or with state).
- * @throws {BackendError} When the backend failed.
+ * @throws {BackendError} When the backend failed, or the bottle did not stay
+ * up (the message has its exit status and the last lines of its output).
  *
  * @example
  * ```ts
@@ -101,6 +104,7 @@ export async function start(options: StartOptions): Promise<StartResult> {
       bottle_names: [backend.bottleName(slug)],
     });
     await backend.startBottle(slug, spec);
+    await checkStaysUp(backend, slug, spec.image);
   } catch (error) {
     await backend.cleanup(() => backend.removeBottle(slug)).catch(() => {});
     await Deno.remove(state.dir, { recursive: true }).catch(() => {});
