@@ -506,3 +506,27 @@ Deno.test("--version prints the version from deno.json, the Deno version and the
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
+
+Deno.test("a BOT_BOTTLE_REGISTRY that is missing, empty or not JSON is named plainly, exit 1", async () => {
+  await using home = await tempHome();
+  const missing = `${home.home}/missing.json`;
+  const broken = `${home.home}/broken.json`;
+  const empty = `${home.home}/empty.json`;
+  await Deno.writeTextFile(broken, '{ "backends": {\n  nope }', { mode: 0o600 });
+  await Deno.writeTextFile(empty, "", { mode: 0o600 });
+  const orBuiltIn = ", or unset BOT_BOTTLE_REGISTRY to use the built-in registry";
+  for (
+    const [path, problem] of [
+      [missing, "does not exist; check the path"],
+      [broken, "is not valid JSON (at line 2, column 3); fix it"],
+      [empty, "is not valid JSON (the file is empty); fix it"],
+    ]
+  ) {
+    const run = await runCli(["ls"], { ...home.env, BOT_BOTTLE_REGISTRY: path });
+    equal(run.code, 1);
+    equal(
+      run.stderr,
+      `bot-bottle: error: the registry ${path} (from BOT_BOTTLE_REGISTRY) ${problem}${orBuiltIn}\n`,
+    );
+  }
+});
