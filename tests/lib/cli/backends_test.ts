@@ -12,16 +12,9 @@ import { installDoubles } from "../../_doubles/harness.ts";
 import { defaultContainerWorld } from "../../_doubles/container_world.ts";
 import { defaultSmolvmWorld } from "../../_doubles/smolvm_world.ts";
 import { dockerlikeEnv } from "../../backends/contract_fixtures.ts";
+import type { BackendRow } from "../../../lib/ops/backends.ts";
 
-interface Row {
-  name: string;
-  aliases: string[];
-  available: boolean;
-  version: string | null;
-  features: string[];
-  problem: string | null;
-  registry: string;
-}
+type Row = BackendRow;
 
 async function rows(env: Record<string, string>): Promise<Record<string, Row>> {
   const run = await runCli(["backends", "--json"], env);
