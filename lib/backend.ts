@@ -397,9 +397,4 @@ export abstract class Backend extends CommandRunner {
       () => this.removeOwnSnapshot(agent, artifact),
     );
   }
-
-  /** The backend's name for the running bottle: `bot-bottle-<slug>`. */
-  bottleName(slug: string): string {
-    return `bot-bottle-${slug}`;
-  }
 }

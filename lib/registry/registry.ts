@@ -17,6 +17,7 @@ import type { Freezer, FreezerClass } from "../freezer.ts";
 import { BUILTIN_URL, loadFreezerModule, modeIfWritableByOthers } from "./freezer_module.ts";
 import { type Engine, type RegistryFile, RegistrySchema } from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
+import { type Naming, namingOf } from "./naming.ts";
 import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
 
 /** A backend as the registry declares it, its freezer module loaded. */
@@ -37,6 +38,8 @@ export interface RegisteredBackend {
   commands: Readonly<Record<string, Template>>;
   /** Its engine's wording, when the registry declares it. */
   engine?: Engine;
+  /** The names it gives its bottles and snapshots. */
+  naming: Naming;
   /** The commands that copy a whole snapshot, which get the long timeout. */
   longRunning: readonly string[];
 }
@@ -114,6 +117,7 @@ export class Registry {
       names: [backend.name, ...backend.aliases],
       commands,
       ...backend.engine ? { engine: backend.engine } : {},
+      naming: backend.naming,
     }, options);
   }
 
@@ -241,6 +245,7 @@ function registered(
     freezer,
     commands: entry.commands,
     ...entry.engine ? { engine: entry.engine } : {},
+    naming: namingOf(entry.naming),
     longRunning: entry.longRunning ?? [],
   };
 }
