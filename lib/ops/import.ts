@@ -144,9 +144,10 @@ export async function importBottle(
     let granted = false;
     let runConfig = review.safeRunConfig;
     try {
+      const previous = history.snapshots.at(-1)?.artifact;
       loaded = await backend.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
         id,
-        previous: history.snapshots.at(-1)?.artifact,
+        ...previous === undefined ? {} : { previous },
         undo,
         source: file,
         snapshotId: manifest.snapshot.id,
@@ -155,8 +156,8 @@ export async function importBottle(
       // Asked once the artifact is known to be acceptable, so a yes is never wasted.
       granted = await grantHostAccess(slug, file, review.hostAccess, {
         mode: options.hostAccess ?? "drop",
-        prompter: options.prompter,
-        log: options.log,
+        ...options.prompter === undefined ? {} : { prompter: options.prompter },
+        ...options.log === undefined ? {} : { log: options.log },
         again: "import it again with --allow-host-access (and --force, to add it to this bottle)",
       });
       if (granted) runConfig = review.grantedRunConfig;
@@ -177,10 +178,10 @@ export async function importBottle(
           identity: slug,
           backend: backend.name,
           bottle_names: [backend.bottleName(slug)],
-          ...backend.name === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
+          ...backend.name === "docker" ? { compose_project: backend.bottleName(slug) } : {},
         },
         history,
-        runConfig,
+        ...runConfig === undefined ? {} : { runConfig },
         committedImage: loaded.current,
       });
     } catch (error) {

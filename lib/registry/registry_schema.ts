@@ -6,6 +6,7 @@
  */
 
 import * as v from "valibot";
+import { NamingSchema } from "./naming.ts";
 
 const BACKEND_NAME = /^[a-z][a-z0-9-]*$/;
 const COMMAND_NAME = /^[a-z][A-Za-z0-9]*$/;
@@ -75,8 +76,8 @@ export const EngineSchema = v.pipe(
 
 /** One backend: its freezer module and its command templates. */
 export const BackendSchema = v.strictObject({
-  description: v.optional(v.pipe(v.string(), v.description("What the backend runs."))),
-  requires: v.optional(
+  description: v.exactOptional(v.pipe(v.string(), v.description("What the backend runs."))),
+  requires: v.exactOptional(
     v.pipe(
       v.string(),
       v.description(
@@ -97,7 +98,8 @@ export const BackendSchema = v.strictObject({
         '"builtin:smolmachines".',
     ),
   ),
-  engine: v.optional(EngineSchema),
+  engine: v.exactOptional(EngineSchema),
+  naming: v.exactOptional(NamingSchema),
   commands: v.pipe(
     v.record(
       v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase")),
@@ -105,7 +107,7 @@ export const BackendSchema = v.strictObject({
     ),
     v.description("The backend's external commands, by name."),
   ),
-  longRunning: v.optional(
+  longRunning: v.exactOptional(
     v.pipe(
       v.array(v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase"))),
       v.description(
@@ -118,8 +120,8 @@ export const BackendSchema = v.strictObject({
 
 /** The whole registry. */
 export const RegistrySchema = v.strictObject({
-  $schema: v.optional(v.string()),
-  aliases: v.optional(
+  $schema: v.exactOptional(v.string()),
+  aliases: v.exactOptional(
     v.pipe(
       v.record(v.string(), v.pipe(v.string(), v.regex(BACKEND_NAME))),
       v.description(
