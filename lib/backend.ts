@@ -12,6 +12,7 @@ import type { ArtifactImages } from "./archive/artifact_names.ts";
 import { type BackendOptions, type BackendSpec, CommandRunner } from "./command_runner.ts";
 import type { RunConfig } from "./state/run_config.ts";
 import { BadInputError } from "./errors.ts";
+import type { SnapshotMode } from "./registry/registry_schema.ts";
 
 export type { BackendOptions, BackendSpec, StopSpec } from "./command_runner.ts";
 
@@ -64,6 +65,8 @@ export interface ImportContext {
   id: string;
   /** The artifact of the bottle's newest snapshot before this one, if there is one. */
   previous?: string;
+  /** The artifacts of the bottle's snapshots before this one, oldest first. */
+  earlier: readonly string[];
   /**
    * Steps that undo what the import made so far; they run, last first, when
    * the import fails or is interrupted (see {@linkcode Backend.unwind}).
@@ -363,6 +366,19 @@ export abstract class Backend extends CommandRunner {
     stateDir: string,
     context: ImportContext,
   ): Promise<{ artifact: string; current: string }>;
+
+  /**
+   * Checks, as soon as an exported file's manifest is read (before its
+   * artifact is), that a snapshot made on the exporting machine can run
+   * here. The default accepts every platform (images carry their own).
+   *
+   * @param context The file, the snapshot's mode, and the exporting machine
+   * (`Deno.build.os` and `.arch`), when the file says.
+   * @throws {BadInputError} When it cannot; nothing was changed.
+   */
+  checkPlatform(
+    _context: { source: string; mode: SnapshotMode; platform?: { os: string; arch: string } },
+  ): void {}
 
   /**
    * Checks, before anything is loaded or written, that an exported artifact

@@ -51,6 +51,12 @@ export interface ArchiveManifest {
     parent: string | null;
     /** The user's note, if any. */
     message: string | null;
+    /**
+     * What it holds: `disk`, or `full` (memory and disk, resumed with its
+     * processes: same host OS and CPU only). Absent in archives written
+     * before modes existed, which hold `disk` snapshots.
+     */
+    mode?: "disk" | "full";
   };
   /** The snapshot ids of its lineage, oldest first, ending with `snapshot.id`. */
   lineage: string[];
@@ -104,6 +110,7 @@ const ManifestSchema = v.pipe(
       createdAt: NonEmpty,
       parent: v.nullable(SnapshotIdSchema),
       message: v.nullable(v.string()),
+      mode: v.optional(v.picklist(["disk", "full"], 'must be "disk" or "full"')),
     }),
     lineage: v.pipe(v.array(SnapshotIdSchema), v.minLength(1, "must not be empty")),
     toolVersion: NonEmpty,
