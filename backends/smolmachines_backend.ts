@@ -380,8 +380,22 @@ export class SmolmachinesBackend extends Backend {
       .map((machine) => machine.name.slice(prefix.length));
   }
 
-  /** Keeps smolvm's own words; names a missing machine in the user's terms. */
+  /**
+   * Keeps smolvm's own words; names a missing machine in the user's terms,
+   * and a checkpoint refused for a host-bound resource with `--mode disk`.
+   */
   protected override explainFailure(error: BackendError, agent?: Agent): BackendError {
+    const held = /portable checkpoint profile does not support (.+?); stop or detach/
+      .exec(error.stderr)?.[1];
+    if (agent && held !== undefined) {
+      return new BackendError(
+        `bottle "${agent.slug}" holds resources bound to this host that smolvm's checkpoint ` +
+          `does not support (${held}), so its memory cannot be captured; commit it with ` +
+          `--mode disk, which works`,
+        error,
+        { cause: error },
+      );
+    }
     if (agent && /VM '[^']*' not found|vm not found/.test(error.stderr)) {
       return new BackendError(
         `bottle "${agent.slug}" has no machine "${this.bottleName(agent.slug)}" on smolvm ` +

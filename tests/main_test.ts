@@ -265,6 +265,7 @@ dockerTest("commit --json prints one object on stdout and no prose", async () =>
     artifact: bottle.image,
     resumeCommand: `bot-bottle resume ${bottle.slug}`,
     exportCommand: `bot-bottle export ${bottle.slug}`,
+    mode: "disk",
     backendExportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
     pruned: [],
     warnings: [],
