@@ -154,7 +154,13 @@ export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
     agent: Agent,
     id: string,
     undo: AsyncDisposableStack,
-    machine: { name: string; state: string; forkable?: boolean; mounts?: number; ports?: number },
+    machine: {
+      name: string;
+      state: string;
+      forkable?: boolean | undefined;
+      mounts?: number | undefined;
+      ports?: number | undefined;
+    },
     version: string | undefined,
   ): Promise<Frozen> {
     const { slug } = agent;

@@ -110,7 +110,7 @@ const ManifestSchema = v.pipe(
       createdAt: NonEmpty,
       parent: v.nullable(SnapshotIdSchema),
       message: v.nullable(v.string()),
-      mode: v.optional(v.picklist(["disk", "full"], 'must be "disk" or "full"')),
+      mode: v.exactOptional(v.picklist(["disk", "full"], 'must be "disk" or "full"')),
     }),
     lineage: v.pipe(v.array(SnapshotIdSchema), v.minLength(1, "must not be empty")),
     toolVersion: NonEmpty,

@@ -24,7 +24,7 @@ const RecordSchema = v.object({
   parent: v.nullable(v.string()),
   toolVersion: v.string(),
   message: v.nullable(v.string()),
-  mode: v.optional(v.picklist(["disk", "full"])),
+  mode: v.exactOptional(v.picklist(["disk", "full"])),
 });
 
 /** The schema of `snapshots.json`, which {@linkcode parseHistory} describes refusals by. */
