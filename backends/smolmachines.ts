@@ -19,6 +19,7 @@ import {
   CHECKPOINT_SUFFIX,
   FLOOR,
   FLOOR_REASON,
+  isCheckpoint,
   listMachines,
   PACK_SUFFIX,
   pointAt,
@@ -245,9 +246,11 @@ export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
     return agent.state.path(`${SNAPSHOTS}/${id}`);
   }
 
-  /** `cp <artifact> <slug>.smolmachine`. */
+  /** `cp <artifact> <slug>.smolmachine` (`cp -R … <slug>.smolcheckpoint` for a checkpoint). */
   override exportCommand(agent: Agent, artifact: string): string {
-    return `cp ${artifact} ${agent.slug}.smolmachine`;
+    return isCheckpoint(artifact)
+      ? `cp -R ${artifact} ${agent.slug}${CHECKPOINT_SUFFIX}`
+      : `cp ${artifact} ${agent.slug}${PACK_SUFFIX}`;
   }
 }
 

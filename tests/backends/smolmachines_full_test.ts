@@ -96,8 +96,10 @@ Deno.test("smolmachines commit --mode full: the bottle keeps running; destroy --
   await t.write(slug, "/workspace/plan.md", "version 2\n");
   const calls = (await t.doubles.smolvm.read()).calls.length;
   // No --yes and no terminal: nothing is stopped, so nothing is asked.
-  const full = ok0(await t.cli(["commit", slug, "--mode", "full"]), "commit --mode full");
-  match(full.stderr, /\(snapshot \d{8}T\d{6}Z, full: memory and disk; the bottle kept running\)/);
+  const full = ok0(await t.cli(["commit", slug, "--mode", "full", "--json"]), "commit --mode full");
+  const result = JSON.parse(full.stdout);
+  equal(result.mode, "full");
+  equal(result.backendExportCommand, `cp -R ${result.artifact} ${slug}.smolcheckpoint`);
   deepStrictEqual(await t.verbs(calls), ["--version", "machine ls", "machine checkpoint"]);
   equal((await t.machine(slug))?.state, "running");
   equal(await t.read(slug, BOOT_ID), boot, "the bottle kept running: same boot");
@@ -274,12 +276,16 @@ Deno.test("smolmachines: prune, retention and destroy remove checkpoints like pa
   const [kept] = JSON.parse(ok0(await t.cli(["snapshots", slug, "--json"]), "").stdout);
   deepStrictEqual(await snapshotFiles(dir), [`${kept.id}.smolcheckpoint`]);
 
-  // Retention after a commit, with BOT_BOTTLE_KEEP_SNAPSHOTS.
+  // Retention after a commit, with BOT_BOTTLE_KEEP_SNAPSHOTS; the text output names the mode.
   const run = await runCli(["commit", slug, "--mode", "full"], {
     ...t.env,
     BOT_BOTTLE_KEEP_SNAPSHOTS: "1",
   });
   ok0(run, "commit with retention");
+  match(
+    run.stderr,
+    /\(snapshot \d{8}T\d{6}Z(-\d+)?, full: memory and disk; the bottle kept running\)/,
+  );
   match(
     run.stderr,
     new RegExp(`removed 1 old snapshot\\(s\\) beyond the newest 1 \\(${kept.id}\\)`),
