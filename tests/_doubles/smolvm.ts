@@ -129,8 +129,9 @@
 //   that is not a `.smolmachine` artifact is refused in the double's words.
 //
 // Each call is appended to the world's `calls` and written out before the
-// command runs, so an interrupted `pack create` (see `packDelayMs`) is still
-// recorded. The world is written again at the end only when the command
+// command runs, so an interrupted `pack create` (see `packDelayMs`) or
+// `machine checkpoint` (`checkpointDelayMs`, which leaves a partial file at
+// its output while it waits) is still recorded. The world is written again at the end only when the command
 // changed a machine: a long `pack create` never overwrites what other calls
 // did meanwhile.
 //
@@ -1244,6 +1245,11 @@ const checkpointCommand: Command = {
     };
     const isDirectory = store !== undefined ||
       (await Deno.stat(output).then((stat) => stat.isDirectory, () => false));
+    if (world.checkpointDelayMs && !isDirectory) {
+      // Still packaging: what is at the output so far is not a checkpoint.
+      await Deno.writeTextFile(output, "partial");
+      await new Promise((done) => setTimeout(done, world.checkpointDelayMs));
+    }
     if (store !== undefined) await Deno.mkdir(store, { recursive: true });
     if (isDirectory) await Deno.mkdir(output, { recursive: true });
     await writeWorldFile(isDirectory ? join(output, "checkpoint.json") : output, checkpoint)

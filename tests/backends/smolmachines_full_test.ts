@@ -5,7 +5,7 @@
 
 import { deepStrictEqual, equal, match, notEqual, ok } from "node:assert/strict";
 import { join } from "node:path";
-import { type CliRun, runCli } from "../_helpers/cli.ts";
+import { type CliRun, interruptWhen, runCli, startCli } from "../_helpers/cli.ts";
 import { craftedBottle } from "../_helpers/crafted.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "../_helpers/temp_home.ts";
 import { bottleOnDoubles, installDoubles } from "../_doubles/harness.ts";
@@ -234,6 +234,35 @@ Deno.test("smolmachines commit --mode full on a smolvm before 1.10.0 is refused,
     bottle,
     /^bot-bottle: error: smolvm 1\.9\.3 cannot snapshot a machine's memory \("smolvm machine checkpoint" came with 1\.10\.0\); commit it with --mode disk, which works, or upgrade smolvm for --mode full\n$/,
   );
+});
+
+Deno.test("smolmachines: Ctrl-C during the checkpoint records nothing, leaves no file, and the bottle runs on", async () => {
+  await using t = await setUp();
+  const slug = await t.start("full-int");
+  await t.write(slug, "/run/agent", "busy\n");
+  await t.doubles.smolvm.update((world) => world.checkpointDelayMs = 30_000);
+  const before = await snapshotTree(t.home.home);
+  const run = await interruptWhen(
+    startCli(["commit", slug, "--mode", "full"], t.env),
+    async () => (await t.verbs()).includes("machine checkpoint"),
+    "SIGINT",
+  );
+  equal(run.code, 130, run.stderr);
+  match(run.stderr, /bot-bottle: interrupted by SIGINT; nothing was recorded\n$/);
+  deepStrictEqual(await snapshotTree(t.home.home), before, "no record, no partial checkpoint");
+  equal((await t.machine(slug))?.state, "running");
+  equal(await t.read(slug, "/run/agent"), "busy\n", "its memory untouched");
+});
+
+/** smolvm before 1.10.0 has no --branchable: bottles start plain there. */
+Deno.test("smolmachines start on a smolvm before 1.10.0 starts the machine without --branchable", async () => {
+  await using t = await setUp({ version: "1.9.3" });
+  const slug = await t.start("old-start");
+  deepStrictEqual(
+    (await t.doubles.smolvm.read()).calls.find((call) => call[1] === "start"),
+    ["machine", "start", "--name", `bot-bottle-${slug}`],
+  );
+  equal((await t.machine(slug))?.state, "running");
 });
 
 Deno.test("commit --mode full on docker and macos-container is a usage error naming smolmachines; a bad --mode too", async () => {
