@@ -175,16 +175,15 @@ export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
     }
     if (machine.state !== "running") {
       throw new BadInputError(
-        `bottle "${slug}" is ${machine.state} on smolvm, so it has no memory to capture; ` +
-          `${disk} (it captures the disk of a stopped bottle), or resume it and commit again`,
+        `bottle "${slug}" is ${machine.state} on smolvm, so it has no memory to capture; ${disk}`,
       );
     }
     if (machine.forkable === false) {
       throw new BadInputError(
-        `bottle "${slug}" was not started branchable, so smolvm cannot capture its memory ` +
-          `(that is decided when a machine starts: bottles started by the launcher or by an ` +
-          `older bot-bottle are not); ${disk}, and the machine is started branchable again ` +
-          `after it (or stop it and run "${this.bottles.startCommandLine(name)}")`,
+        `bottle "${slug}" was not started branchable (smolvm decides that when a machine ` +
+          `starts, and the launcher and older bot-bottle versions start machines without it), ` +
+          `so its memory cannot be captured; ${disk}, and starts it again branchable, so that ` +
+          `--mode full works after that`,
       );
     }
     const held = [

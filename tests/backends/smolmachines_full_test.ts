@@ -184,10 +184,14 @@ Deno.test("smolmachines commit --mode full refuses a bottle not started branchab
   await using bottle = await launcherBottle({ branchable: false });
   await refusedUnchanged(
     bottle,
-    /^bot-bottle: error: bottle "vm-full1" was not started branchable, so smolvm cannot capture its memory .*; commit it with --mode disk, which works/,
+    /^bot-bottle: error: bottle "vm-full1" was not started branchable \(smolvm decides that when a machine starts, and the launcher and older bot-bottle versions start machines without it\), so its memory cannot be captured; commit it with --mode disk, which works, and starts it again branchable, so that --mode full works after that\n$/,
   );
   const verbs = (await bottle.doubles.smolvm.read()).calls.map((call) => call.join(" "));
   equal(verbs.some((call) => call.startsWith("machine checkpoint")), false);
+  // As it says: a disk commit starts it again branchable, and then --mode full works.
+  equal((await bottle.commit("--mode", "disk", "--yes")).code, 0);
+  const full = await bottle.commit("--mode", "full");
+  equal(full.code, 0, full.stderr);
 });
 
 Deno.test("smolmachines commit --mode full refuses host mounts and published sockets, naming them; nothing changes", async () => {
@@ -209,7 +213,7 @@ Deno.test("smolmachines commit --mode full refuses a stopped bottle: no memory t
   await using bottle = await launcherBottle({ state: "stopped" });
   await refusedUnchanged(
     bottle,
-    /^bot-bottle: error: bottle "vm-full1" is stopped on smolvm, so it has no memory to capture; commit it with --mode disk, which works/,
+    /^bot-bottle: error: bottle "vm-full1" is stopped on smolvm, so it has no memory to capture; commit it with --mode disk, which works\n$/,
   );
   // And --mode disk does work on it.
   equal((await bottle.commit("--mode", "disk")).code, 0);
