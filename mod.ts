@@ -122,7 +122,7 @@ export {
   type RegisteredBackend,
   Registry,
 } from "./lib/registry/registry.ts";
-export type { Engine } from "./lib/registry/registry_schema.ts";
+export type { Engine, SnapshotMode } from "./lib/registry/registry_schema.ts";
 export { isSlug, mintSlug, parseSlug, slugFromLabel } from "./lib/state/slug.ts";
 export {
   type PlaceholderKind,
