@@ -108,6 +108,7 @@ export {
   type Frozen,
   type ImportContext,
   type InventoryEntry,
+  type PlatformContext,
   type StartSpec,
   type StopSpec,
 } from "./lib/freezer.ts";

@@ -15,10 +15,10 @@ import {
   type BottleStatus,
   type ImportContext,
   type InventoryEntry,
+  type PlatformContext,
   type StartSpec,
 } from "../lib/backend.ts";
 
-import type { SnapshotMode } from "../lib/registry/registry_schema.ts";
 import {
   CHECKPOINT_FLOOR,
   CHECKPOINT_SUFFIX,
@@ -209,13 +209,14 @@ export class SmolmachinesBackend extends Backend {
    * full one only on the same host OS and CPU (smolvm: "same host OS and CPU
    * architecture only"). Refused as soon as the manifest is read.
    */
-  override checkPlatform(
-    { source, mode, platform }: {
-      source: string;
-      mode: SnapshotMode;
-      platform?: { os: string; arch: string };
-    },
-  ): void {
+  override checkPlatform({ source, mode, artifactName, platform }: PlatformContext): void {
+    // A checkpoint is a full snapshot and a pack a disk one: a file that says otherwise lies.
+    if (isCheckpoint(artifactName) !== (mode === "full")) {
+      throw new BadInputError(
+        `${source} is not a usable bot-bottle archive: its manifest says a ${mode} snapshot, ` +
+          `but its artifact is ${artifactName}; export the bottle again with "bot-bottle export"`,
+      );
+    }
     if (platform === undefined) return;
     const here = { os: Deno.build.os, arch: Deno.build.arch };
     if (mode === "full" && (platform.os !== here.os || platform.arch !== here.arch)) {

@@ -80,6 +80,18 @@ export interface ImportContext {
   images?: ArtifactImages;
 }
 
+/** What {@linkcode Backend.checkPlatform} is told of an exported snapshot. */
+export interface PlatformContext {
+  /** The `.bottle` file, for messages. */
+  source: string;
+  /** What the snapshot holds: `disk`, or `full` (memory and disk). */
+  mode: SnapshotMode;
+  /** The artifact's name in the file, e.g. `artifact.smolmachine`. */
+  artifactName: string;
+  /** The exporting machine (`Deno.build.os` and `.arch`), when the file says. */
+  platform?: { os: string; arch: string };
+}
+
 /** A backend class, as a freezer names it ({@linkcode FreezerClass.Backend}). */
 export interface BackendClass {
   /** Builds the backend from its registry entry. */
@@ -372,13 +384,12 @@ export abstract class Backend extends CommandRunner {
    * artifact is), that a snapshot made on the exporting machine can run
    * here. The default accepts every platform (images carry their own).
    *
-   * @param context The file, the snapshot's mode, and the exporting machine
-   * (`Deno.build.os` and `.arch`), when the file says.
+   * @param context The file, the snapshot's mode, its artifact's name in
+   * the file, and the exporting machine (`Deno.build.os` and `.arch`), when
+   * the file says.
    * @throws {BadInputError} When it cannot; nothing was changed.
    */
-  checkPlatform(
-    _context: { source: string; mode: SnapshotMode; platform?: { os: string; arch: string } },
-  ): void {}
+  checkPlatform(_context: PlatformContext): void {}
 
   /**
    * Checks, before anything is loaded or written, that an exported artifact

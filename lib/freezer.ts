@@ -21,6 +21,7 @@ export type {
   BottleStatus,
   ImportContext,
   InventoryEntry,
+  PlatformContext,
   StartSpec,
   StopSpec,
 } from "./backend.ts";

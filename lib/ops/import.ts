@@ -106,6 +106,7 @@ export async function importBottle(
         registry.getBackend(manifest.backend, options).checkPlatform({
           source: file,
           mode: manifest.snapshot.mode ?? "disk",
+          artifactName: manifest.artifact.name,
           ...manifest.platform ? { platform: manifest.platform } : {},
         });
       },

@@ -383,4 +383,23 @@ Deno.test("smolmachines: import refuses a full snapshot from another OS or CPU u
     );
     deepStrictEqual(await snapshotTree(home.home), before);
   }
+  // A manifest whose mode does not match its artifact is refused the same way.
+  const lying = await craftedBottle(join(home.home, "lying.bottle"), {
+    slug: "vm-far1",
+    backend: "smolmachines",
+    artifactPath: artifact,
+    artifactName: "artifact.smolcheckpoint",
+    mode: "disk",
+    platform: here,
+  });
+  const before = await snapshotTree(home.home);
+  const run = await runCli(["import", lying], home.env);
+  deepStrictEqual([run.code, run.stdout], [1, ""]);
+  equal(
+    run.stderr,
+    `bot-bottle: error: ${lying} is not a usable bot-bottle archive: its manifest says a disk ` +
+      `snapshot, but its artifact is artifact.smolcheckpoint; export the bottle again with ` +
+      `"bot-bottle export"\n`,
+  );
+  deepStrictEqual(await snapshotTree(home.home), before);
 });
