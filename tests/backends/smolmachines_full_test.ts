@@ -130,7 +130,8 @@ Deno.test("smolmachines commit --mode full: the bottle keeps running; destroy --
   ok0(await t.cli(["destroy", slug, "--keep-snapshot", "--yes"]), "destroy --keep-snapshot");
   equal(await t.machine(slug), undefined);
   const callsBefore = (await t.doubles.smolvm.read()).calls.length;
-  ok0(await t.cli(["resume", slug]), "resume");
+  const resumedRun = ok0(await t.cli(["resume", slug]), "resume");
+  match(resumedRun.stderr, /its memory came back, and its processes carried on where they were/);
   const resumed = (await t.doubles.smolvm.read()).calls.slice(callsBefore);
   ok(
     resumed.some((call) =>
@@ -142,9 +143,17 @@ Deno.test("smolmachines commit --mode full: the bottle keeps running; destroy --
   equal(await t.read(slug, BOOT_ID), boot, "resumed, not booted: the same boot id");
   equal(await t.read(slug, "/run/agent"), "pid 42, turn 7\n", "memory came back");
   equal(await t.read(slug, "/workspace/plan.md"), "version 2\n");
+  const again = ok0(await t.cli(["resume", slug, "--replace", "--yes", "--json"]), "again");
+  equal(JSON.parse(again.stdout).mode, "full");
+  equal(await t.read(slug, "/run/agent"), "pid 42, turn 7\n", "the same memory again");
 
   // The disk snapshot of the same bottle boots fresh: no memory, its own files.
-  ok0(await t.cli(["resume", slug, "--at", older.id, "--replace", "--yes"]), "resume --at");
+  const atDisk = ok0(
+    await t.cli(["resume", slug, "--at", older.id, "--replace", "--yes", "--json"]),
+    "resume --at",
+  );
+  equal(JSON.parse(atDisk.stdout).mode, "disk");
+  equal(atDisk.stderr.includes("memory came back"), false);
   const fresh = await t.read(slug, BOOT_ID);
   ok(fresh);
   notEqual(fresh, boot, "a fresh boot");
