@@ -125,7 +125,8 @@ export class DockerBackend extends ImageBackend {
       // not JSON: read below
     }
     if (typeof version === "string") return { version, features: [] };
-    return { version: (await semver()).coerce(stdout)?.version, features: [] };
+    const coerced = (await semver()).coerce(stdout)?.version;
+    return { ...coerced === undefined ? {} : { version: coerced }, features: [] };
   }
 
   /** From `docker container inspect --format {{.State.Status}}`. */
@@ -211,7 +212,9 @@ export class DockerBackend extends ImageBackend {
     const states = new Map<string, BottleStatus>();
     for (const line of (await this.run("listAll", {})).stdout.split("\n")) {
       const [name, state] = line.trim().split("\t");
-      if (name?.startsWith(this.bottleName(""))) states.set(name, statusOf(state ?? ""));
+      if (name !== undefined && this.slugOfBottle(name) !== undefined) {
+        states.set(name, statusOf(state ?? ""));
+      }
     }
     const present = new Set(
       (await this.run("listSnapshots", {})).stdout.split("\n").map((line) => line.trim()),
@@ -222,25 +225,29 @@ export class DockerBackend extends ImageBackend {
     const sizes = new Map<string, number>();
     if (wanted.length > 0) {
       for (const line of (await this.run("snapshotSizes", { image: wanted })).stdout.split("\n")) {
-        const match = line.match(/^(\[.*\]) (\d+)$/);
-        if (!match) continue;
-        for (const tag of JSON.parse(match[1]) as string[]) sizes.set(tag, Number(match[2]));
+        const [, tags, size] = line.match(/^(\[.*\]) (\d+)$/) ?? [];
+        if (tags === undefined || size === undefined) continue;
+        for (const tag of JSON.parse(tags) as string[]) sizes.set(tag, Number(size));
       }
     }
-    return new Map(bottles.map((bottle) => [bottle.slug, {
-      state: states.get(this.bottleName(bottle.slug)) ?? "absent",
-      snapshotExists: bottle.artifact !== undefined && present.has(bottle.artifact),
-      snapshotBytes: bottle.artifact ? sizes.get(bottle.artifact) : undefined,
-    }]));
+    return new Map(bottles.map((bottle) => {
+      const snapshotBytes = bottle.artifact ? sizes.get(bottle.artifact) : undefined;
+      return [bottle.slug, {
+        state: states.get(this.bottleName(bottle.slug)) ?? "absent",
+        snapshotExists: bottle.artifact !== undefined && present.has(bottle.artifact),
+        ...snapshotBytes === undefined ? {} : { snapshotBytes },
+      }];
+    }));
   }
 
-  /** The slugs of the running containers named `bot-bottle-<slug>`. */
+  /** The slugs of the running containers named `bot-bottle-<slug>` (the naming's bottle form). */
   override async runningSlugs(): Promise<string[]> {
-    const prefix = this.bottleName("");
     return (await this.run("listAll", {})).stdout.split("\n")
       .map((line) => line.trim().split("\t"))
-      .filter(([name, state]) => name.startsWith(prefix) && statusOf(state ?? "") === "running")
-      .map(([name]) => name.slice(prefix.length));
+      .flatMap(([name = "", state = ""]) => {
+        const slug = this.slugOfBottle(name);
+        return slug !== undefined && statusOf(state) === "running" ? [slug] : [];
+      });
   }
 
   /** Names an unreachable engine, a refused socket, or a missing container. */

@@ -76,7 +76,10 @@ export class SmolmachinesBackend extends Backend {
         problem: `smolvm ${version} is too old: bot-bottle needs ${FLOOR} or later`,
       };
     }
-    return { version, features: (await this.packsWorkspace()) ? ["workspace packs"] : [] };
+    return {
+      ...version === undefined ? {} : { version },
+      features: (await this.packsWorkspace()) ? ["workspace packs"] : [],
+    };
   }
 
   /** Whether this smolvm's `pack create` takes `--include-workspace` (its `--help` lists it). */
@@ -294,8 +297,9 @@ export class SmolmachinesBackend extends Backend {
         : undefined;
       entries.set(bottle.slug, {
         state: states.get(this.bottleName(bottle.slug)) ?? "absent",
-        snapshotExists: size !== undefined,
-        snapshotBytes: size,
+        ...size === undefined
+          ? { snapshotExists: false }
+          : { snapshotExists: true, snapshotBytes: size },
       });
     }
     return entries;
@@ -373,12 +377,12 @@ export class SmolmachinesBackend extends Backend {
     return { artifact, current };
   }
 
-  /** The slugs of the running machines named `bot-bottle-<slug>`. */
+  /** The slugs of the running machines named `bot-bottle-<slug>` (the naming's bottle form). */
   override async runningSlugs(): Promise<string[]> {
-    const prefix = this.bottleName("");
-    return (await listMachines(this))
-      .filter((machine) => machine.state === "running" && machine.name.startsWith(prefix))
-      .map((machine) => machine.name.slice(prefix.length));
+    return (await listMachines(this)).flatMap((machine) => {
+      const slug = this.slugOfBottle(machine.name);
+      return machine.state === "running" && slug !== undefined ? [slug] : [];
+    });
   }
 
   /**

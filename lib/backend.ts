@@ -165,7 +165,8 @@ export abstract class Backend extends CommandRunner {
     if (!this.commands.has("version")) return { features: [] };
     const { stdout } = await this.run("version", {});
     const { semver } = await import("./_internal/semver.ts");
-    return { version: (await semver()).coerce(stdout)?.version, features: [] };
+    const version = (await semver()).coerce(stdout)?.version;
+    return { ...version === undefined ? {} : { version }, features: [] };
   }
 
   /**
@@ -205,9 +206,11 @@ export abstract class Backend extends CommandRunner {
       }
     };
     const [status, logs] = await Promise.all([ask("exitStatus"), ask("logs")]);
-    const code = status === undefined ? NaN : Number(status.stdout.trim());
-    const output = logs === undefined ? undefined : `${logs.stdout}${logs.stderr}`.trimEnd();
-    return { exitCode: Number.isInteger(code) ? code : undefined, output };
+    const exitCode = status === undefined ? NaN : Number(status.stdout.trim());
+    return {
+      ...Number.isInteger(exitCode) ? { exitCode } : {},
+      ...logs === undefined ? {} : { output: `${logs.stdout}${logs.stderr}`.trimEnd() },
+    };
   }
 
   /**
@@ -420,10 +423,5 @@ export abstract class Backend extends CommandRunner {
       `"bot-bottle prune ${agent.slug}" removes it once the engine answers again`,
       () => this.removeOwnSnapshot(agent, artifact),
     );
-  }
-
-  /** The backend's name for the running bottle: `bot-bottle-<slug>`. */
-  bottleName(slug: string): string {
-    return `bot-bottle-${slug}`;
   }
 }

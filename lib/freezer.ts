@@ -258,11 +258,11 @@ export abstract class Freezer<B extends Backend = Backend> {
       mode,
     });
     await agent.state.checkHistoryRoom(record("", null));
-    const previous = history.snapshots.at(-1)?.artifact;
     const undo = new AsyncDisposableStack();
     let current: string;
     let warnings: string[];
     try {
+      const previous = history.snapshots.at(-1)?.artifact;
       const frozen = await this.freeze(agent, {
         id,
         mode,
@@ -277,7 +277,11 @@ export abstract class Freezer<B extends Backend = Backend> {
       warnings = typeof frozen === "string" ? [] : frozen.warnings ?? [];
       history.snapshots.push(record(artifact, sizeBytes ?? null));
       try {
-        await agent.state.recordCommit({ history, runConfig, committedImage: current });
+        await agent.state.recordCommit({
+          history,
+          ...runConfig === undefined ? {} : { runConfig },
+          committedImage: current,
+        });
       } catch (error) {
         if (error instanceof TypeError) throw error;
         throw new BotBottleError(

@@ -136,7 +136,7 @@ const ManifestSchema = v.pipe(
       ),
     }),
     hasRunConfig: v.boolean(),
-    platform: v.optional(v.object({ os: NonEmpty, arch: NonEmpty })),
+    platform: v.exactOptional(v.object({ os: NonEmpty, arch: NonEmpty })),
   }),
   v.forward(
     v.check(

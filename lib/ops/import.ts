@@ -165,8 +165,8 @@ export async function importBottle(
       // Asked once the artifact is known to be acceptable, so a yes is never wasted.
       granted = await grantHostAccess(slug, file, review.hostAccess, {
         mode: options.hostAccess ?? "drop",
-        prompter: options.prompter,
-        log: options.log,
+        ...options.prompter === undefined ? {} : { prompter: options.prompter },
+        ...options.log === undefined ? {} : { log: options.log },
         again: "import it again with --allow-host-access (and --force, to add it to this bottle)",
       });
       if (granted) runConfig = review.grantedRunConfig;
@@ -188,10 +188,10 @@ export async function importBottle(
           identity: slug,
           backend: backend.name,
           bottle_names: [backend.bottleName(slug)],
-          ...backend.name === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
+          ...backend.name === "docker" ? { compose_project: backend.bottleName(slug) } : {},
         },
         history,
-        runConfig,
+        ...runConfig === undefined ? {} : { runConfig },
         committedImage: loaded.current,
       });
     } catch (error) {

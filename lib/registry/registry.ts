@@ -22,6 +22,7 @@ import {
   type SnapshotMode,
 } from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
+import { type Naming, namingOf } from "./naming.ts";
 import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
 
 /** A backend as the registry declares it, its freezer module loaded. */
@@ -42,6 +43,8 @@ export interface RegisteredBackend {
   commands: Readonly<Record<string, Template>>;
   /** Its engine's wording, when the registry declares it. */
   engine?: Engine;
+  /** The names it gives its bottles and snapshots. */
+  naming: Naming;
   /** The commands that copy a whole snapshot, which get the long timeout. */
   longRunning: readonly string[];
   /** The snapshot modes `commit --mode` offers on it (`disk`; `full` where memory is captured). */
@@ -101,7 +104,8 @@ export class Registry {
    * @throws {BadInputError} When no backend has that name, listing the known ones.
    */
   resolve(name: string): RegisteredBackend {
-    const canonical = Object.hasOwn(this.#aliases, name) ? this.#aliases[name] : name;
+    const canonical = (Object.hasOwn(this.#aliases, name) ? this.#aliases[name] : undefined) ??
+      name;
     const backend = this.#backends.get(canonical);
     if (backend) return backend;
     const known = [...this.#backends.keys()].map((known) => `"${known}"`).join(", ");
@@ -123,7 +127,7 @@ export class Registry {
     const backend = this.resolve(name);
     const commands = new BackendCommands(backend.name, backend.commands, {
       ...options,
-      requires: backend.requires,
+      ...backend.requires === undefined ? {} : { requires: backend.requires },
       longRunning: backend.longRunning,
     });
     return new backend.freezer.Backend({
@@ -131,6 +135,7 @@ export class Registry {
       names: [backend.name, ...backend.aliases],
       commands,
       ...backend.engine ? { engine: backend.engine } : {},
+      naming: backend.naming,
     }, options);
   }
 
@@ -252,12 +257,13 @@ function registered(
   return {
     name,
     aliases: Object.keys(aliases).filter((alias) => aliases[alias] === name),
-    description: entry.description,
-    requires: entry.requires,
+    ...entry.description === undefined ? {} : { description: entry.description },
+    ...entry.requires === undefined ? {} : { requires: entry.requires },
     module: entry.freezer,
     freezer,
     commands: entry.commands,
     ...entry.engine ? { engine: entry.engine } : {},
+    naming: namingOf(entry.naming),
     longRunning: entry.longRunning ?? [],
     modes: entry.modes ?? ["disk"],
   };

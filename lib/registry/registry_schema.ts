@@ -6,6 +6,7 @@
  */
 
 import * as v from "valibot";
+import { NamingSchema } from "./naming.ts";
 
 const BACKEND_NAME = /^[a-z][a-z0-9-]*$/;
 
@@ -81,8 +82,8 @@ export const EngineSchema = v.pipe(
 
 /** One backend: its freezer module and its command templates. */
 export const BackendSchema = v.strictObject({
-  description: v.optional(v.pipe(v.string(), v.description("What the backend runs."))),
-  requires: v.optional(
+  description: v.exactOptional(v.pipe(v.string(), v.description("What the backend runs."))),
+  requires: v.exactOptional(
     v.pipe(
       v.string(),
       v.description(
@@ -103,7 +104,8 @@ export const BackendSchema = v.strictObject({
         '"builtin:smolmachines".',
     ),
   ),
-  engine: v.optional(EngineSchema),
+  engine: v.exactOptional(EngineSchema),
+  naming: v.exactOptional(NamingSchema),
   commands: v.pipe(
     v.record(
       v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase")),
@@ -111,7 +113,7 @@ export const BackendSchema = v.strictObject({
     ),
     v.description("The backend's external commands, by name."),
   ),
-  modes: v.optional(
+  modes: v.exactOptional(
     v.pipe(
       v.array(v.picklist(SNAPSHOT_MODES, 'a mode is "disk" or "full"')),
       v.minLength(1, "a backend offers at least one snapshot mode"),
@@ -122,7 +124,7 @@ export const BackendSchema = v.strictObject({
       ),
     ),
   ),
-  longRunning: v.optional(
+  longRunning: v.exactOptional(
     v.pipe(
       v.array(v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase"))),
       v.description(
@@ -135,8 +137,8 @@ export const BackendSchema = v.strictObject({
 
 /** The whole registry. */
 export const RegistrySchema = v.strictObject({
-  $schema: v.optional(v.string()),
-  aliases: v.optional(
+  $schema: v.exactOptional(v.string()),
+  aliases: v.exactOptional(
     v.pipe(
       v.record(v.string(), v.pipe(v.string(), v.regex(BACKEND_NAME))),
       v.description(
