@@ -152,9 +152,24 @@ export class SmolmachinesBackend extends Backend {
       : "start";
   }
 
-  /** Refuses a smolvm older than 1.9.0 before `resume` changes anything. */
-  override async checkResume(agent: Agent): Promise<void> {
-    await this.needsVersion(FLOOR, FLOOR_REASON, agent);
+  /**
+   * Refuses, before `resume` changes anything, a smolvm older than 1.9.0, and
+   * a full snapshot (a checkpoint) on a smolvm older than 1.10.0, which
+   * cannot restore one.
+   */
+  override async checkResume(agent: Agent, artifact: string): Promise<void> {
+    const version = await this.needsVersion(FLOOR, FLOOR_REASON, agent);
+    if (
+      isCheckpoint(artifact) && version !== undefined &&
+      (await semver()).lt(version, CHECKPOINT_FLOOR)
+    ) {
+      throw new BadInputError(
+        `the snapshot ${artifact} of bottle "${agent.slug}" is a full one (memory and disk), ` +
+          `which smolvm ${version} cannot restore (checkpoints came with ${CHECKPOINT_FLOOR}); ` +
+          `upgrade smolvm, or resume a disk snapshot with --at (see "bot-bottle snapshots ` +
+          `${agent.slug}")`,
+      );
+    }
   }
 
   /**

@@ -142,13 +142,15 @@ export abstract class Backend extends CommandRunner {
   /**
    * Checks, before `resume` changes anything (before it removes a stopped
    * or replaced bottle), that this backend can resume the bottle: a backend
-   * too old, a name the backend cannot take. The default accepts.
+   * too old, a name the backend cannot take, a snapshot it cannot boot.
+   * The default accepts.
    *
    * @param agent The bottle.
+   * @param artifact The snapshot it would boot from.
    * @throws {BadInputError} When the bottle's values are not acceptable.
    * @throws {BackendError} When the backend cannot resume it.
    */
-  checkResume(_agent: Agent): Promise<void> {
+  checkResume(_agent: Agent, _artifact: string): Promise<void> {
     return Promise.resolve();
   }
 

@@ -81,7 +81,7 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
   }
   const snapshot = findSnapshot(history, options.at ?? "~0", slug);
   const artifact = snapshot.artifact;
-  await backend.checkResume(agent);
+  await backend.checkResume(agent, artifact);
   // Three reads side by side (they change nothing), their failures reported in this order.
   const [exists, readConfig, probed] = await Promise.allSettled([
     backend.snapshotExists(artifact),

@@ -267,6 +267,23 @@ Deno.test("smolmachines: Ctrl-C during the checkpoint records nothing, leaves no
   equal(await t.read(slug, "/run/agent"), "busy\n", "its memory untouched");
 });
 
+Deno.test("smolmachines: resume of a full snapshot on a smolvm before 1.10.0 is refused before anything changes", async () => {
+  await using t = await setUp();
+  const slug = await t.start("full-old");
+  ok0(await t.cli(["commit", slug, "--mode", "full"]), "commit --mode full");
+  ok0(await t.cli(["destroy", slug, "--keep-snapshot", "--yes"]), "destroy --keep-snapshot");
+  await t.doubles.smolvm.update((world) => world.version = "1.9.3");
+  const before = await snapshotTree(t.home.home);
+  const run = await t.cli(["resume", slug]);
+  deepStrictEqual([run.code, run.stdout], [1, ""]);
+  match(
+    run.stderr,
+    /^bot-bottle: error: the snapshot \S+\.smolcheckpoint of bottle "full-old" is a full one \(memory and disk\), which smolvm 1\.9\.3 cannot restore \(checkpoints came with 1\.10\.0\); upgrade smolvm, or resume a disk snapshot with --at \(see "bot-bottle snapshots full-old"\)\n$/,
+  );
+  deepStrictEqual(await snapshotTree(t.home.home), before);
+  equal(await t.machine(slug), undefined, "no machine made");
+});
+
 /** smolvm before 1.10.0 has no --branchable: bottles start plain there. */
 Deno.test("smolmachines start on a smolvm before 1.10.0 starts the machine without --branchable", async () => {
   await using t = await setUp({ version: "1.9.3" });
