@@ -66,10 +66,11 @@ export async function commit(slug: string, options: CommitOptions = {}): Promise
   if (!registry.resolve(backend.name).modes.includes(mode)) {
     const offering = registry.offering(mode);
     throw new UsageError(
-      `--mode ${mode} works only on ${
-        offering.length === 0 ? "no backend of this registry" : offering.join(", ")
-      }, ` +
-        `and bottle "${slug}" runs on ${backend.name}; commit it with --mode disk`,
+      offering.length === 0
+        ? `--mode ${mode} is offered by no backend of the registry (${registry.source}); ` +
+          `commit bottle "${slug}" with --mode disk`
+        : `--mode ${mode} works only on ${offering.join(", ")}, and bottle "${slug}" runs on ` +
+          `${backend.name}; commit it with --mode disk`,
     );
   }
   const freezer = registry.freezerOver(backend, options);
