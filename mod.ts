@@ -108,6 +108,7 @@ export {
   type Frozen,
   type ImportContext,
   type InventoryEntry,
+  type PlatformContext,
   type StartSpec,
   type StopSpec,
 } from "./lib/freezer.ts";
@@ -122,7 +123,7 @@ export {
   type RegisteredBackend,
   Registry,
 } from "./lib/registry/registry.ts";
-export type { Engine } from "./lib/registry/registry_schema.ts";
+export type { Engine, SnapshotMode } from "./lib/registry/registry_schema.ts";
 export type { Naming } from "./lib/registry/naming.ts";
 export { isSlug, mintSlug, parseSlug, slugFromLabel } from "./lib/state/slug.ts";
 export {

@@ -1,6 +1,8 @@
 /**
  * The smolvm freezer: `smolvm pack create` of the bottle's machine into
- * `~/.bot-bottle/state/<slug>/committed-smolmachine.smolmachine`. This module
+ * `~/.bot-bottle/state/<slug>/committed-smolmachine.smolmachine` (a disk
+ * snapshot), or `smolvm machine checkpoint` into
+ * `snapshots/<id>.smolcheckpoint` (a full one: memory and disk). This module
  * is the one the registry names: it has the freezer, and re-exports the
  * backend (`smolmachines_backend.ts`).
  *
@@ -8,14 +10,21 @@
  */
 
 import type { Agent } from "../lib/state/agent.ts";
-import { type FreezeContext, Freezer, type Frozen } from "../lib/freezer.ts";
+import { type FreezeContext, Freezer, type Frozen, type SnapshotMode } from "../lib/freezer.ts";
+import { BadInputError } from "../lib/errors.ts";
+import { semver } from "../lib/_internal/semver.ts";
 import { SmolmachinesBackend } from "./smolmachines_backend.ts";
 import {
+  CHECKPOINT_FLOOR,
+  CHECKPOINT_SUFFIX,
   FLOOR,
   FLOOR_REASON,
+  isCheckpoint,
   listMachines,
+  PACK_SUFFIX,
   pointAt,
   replaceWithLink,
+  sizeOf,
   SNAPSHOTS,
   STUB,
 } from "./_smolmachines.ts";
@@ -35,15 +44,24 @@ const WORKSPACE_RELEASE = "1.22";
  * The pack goes to a temporary name in the state directory and is renamed
  * into place only after smolvm succeeded: a failed pack never replaces a
  * good earlier artifact.
+ *
+ * With `--mode full` it takes a checkpoint instead, with `smolvm machine
+ * checkpoint`: the machine's memory, disks and execution state, while it
+ * keeps running, so `resume` brings its processes back. Only a running
+ * machine started `--branchable`, with nothing bound to the host (mounts,
+ * published ports), can be checkpointed; anything else is refused before
+ * anything is made.
  */
 export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
   /** The backend it snapshots with. */
   static readonly Backend: typeof SmolmachinesBackend = SmolmachinesBackend;
+  /** Disk snapshots (packs) and full ones (checkpoints). */
+  static override readonly modes: readonly SnapshotMode[] = ["disk", "full"];
 
-  /** Packs the stopped machine and moves the stub and artifact into place. */
+  /** Packs the stopped machine (or checkpoints the running one) and moves it into place. */
   protected override async freeze(
     agent: Agent,
-    { id, previous, undo }: FreezeContext,
+    { id, mode, earlier, undo }: FreezeContext,
   ): Promise<Frozen> {
     const name = this.bottles.bottleName(agent.slug);
     const version = await this.bottles.needsVersion(FLOOR, FLOOR_REASON, agent);
@@ -62,6 +80,9 @@ export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
         "list",
       );
     }
+    if (mode === "full") return await this.#checkpoint(agent, id, undo, machine, version);
+    // The launcher's names follow the newest pack: a checkpoint since then did not move them.
+    const previous = earlier.findLast((artifact) => artifact.endsWith(PACK_SUFFIX));
     const stub = this.#snapshotStub(agent, id);
     const artifact = `${stub}.smolmachine`;
     // `/workspace` lives on the machine's storage disk, which a pack carries only when asked.
@@ -76,8 +97,8 @@ export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
     await this.bottles.whileStopped(agent, {
       running: machine.state === "running" || machine.state === "frozen",
       stop: () => this.bottles.run("stop", { container: name }, agent),
-      start: () => this.bottles.run("start", { container: name }, agent, { signal: null }),
-      startCommand: `smolvm machine start --name ${name}`,
+      start: () => this.bottles.startMachine(name, agent, { signal: null }),
+      startCommand: this.bottles.startCommandLine(name),
     }, async () => {
       const temp = agent.state.path(`.${STUB}.tmp-${crypto.randomUUID().slice(0, 8)}`);
       try {
@@ -124,6 +145,81 @@ export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
     return { artifact, current, sizeBytes, warnings };
   }
 
+  /**
+   * `smolvm machine checkpoint` of the running machine into
+   * `snapshots/<id>.smolcheckpoint`, through a temporary name renamed into
+   * place once smolvm succeeded. The machine keeps running; the launcher's
+   * `committed-smolmachine` names stay on the newest pack.
+   */
+  async #checkpoint(
+    agent: Agent,
+    id: string,
+    undo: AsyncDisposableStack,
+    machine: {
+      name: string;
+      state: string;
+      forkable?: boolean | undefined;
+      mounts?: number | undefined;
+      ports?: number | undefined;
+    },
+    version: string | undefined,
+  ): Promise<Frozen> {
+    const { slug } = agent;
+    const name = machine.name;
+    const disk = "commit it with --mode disk, which works";
+    if (version !== undefined && (await semver()).lt(version, CHECKPOINT_FLOOR)) {
+      throw new BadInputError(
+        `smolvm ${version} cannot snapshot a machine's memory ("smolvm machine checkpoint" ` +
+          `came with ${CHECKPOINT_FLOOR}); ${disk}, or upgrade smolvm for --mode full`,
+      );
+    }
+    if (machine.state !== "running") {
+      throw new BadInputError(
+        `bottle "${slug}" is ${machine.state} on smolvm, so it has no memory to capture; ${disk}`,
+      );
+    }
+    if (machine.forkable === false) {
+      throw new BadInputError(
+        `bottle "${slug}" was not started branchable (smolvm decides that when a machine ` +
+          `starts, and the launcher and older bot-bottle versions start machines without it), ` +
+          `so its memory cannot be captured; ${disk}, and starts it again branchable, so that ` +
+          `--mode full works after that`,
+      );
+    }
+    const held = [
+      ...(machine.mounts ?? 0) > 0 ? [`host mounts (${machine.mounts})`] : [],
+      ...(machine.ports ?? 0) > 0 ? [`published ports or sockets (${machine.ports})`] : [],
+    ];
+    if (held.length > 0) {
+      throw new BadInputError(
+        `bottle "${slug}" has resources bound to this host, ${held.join(" and ")}, which ` +
+          `smolvm's checkpoint does not support, so its memory cannot be captured; ${disk}`,
+      );
+    }
+    const dir = agent.state.path(SNAPSHOTS);
+    const artifact = `${dir}/${id}${CHECKPOINT_SUFFIX}`;
+    // smolvm wants the name to end in .smolcheckpoint: the temporary one does too.
+    const temp = `${dir}/.tmp-${crypto.randomUUID().slice(0, 8)}-${id}${CHECKPOINT_SUFFIX}`;
+    try {
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      const result = await this.bottles.run("checkpoint", { container: name, path: temp }, agent);
+      if (!(await Deno.lstat(temp).then((info) => info.isFile || info.isDirectory, () => false))) {
+        throw this.bottles.backendError(
+          `"smolvm machine checkpoint" reported success but wrote no ${temp}`,
+          "checkpoint",
+          result,
+        );
+      }
+      this.bottles.undoSnapshot(undo, agent, artifact);
+      await Deno.rename(temp, artifact);
+    } finally {
+      await Deno.remove(temp, { recursive: true }).catch(() => {});
+      // Only when empty: a failed first checkpoint leaves no snapshots directory behind.
+      await Deno.remove(dir).catch(() => {});
+    }
+    return { artifact, current: artifact, sizeBytes: await sizeOf(artifact), warnings: [] };
+  }
+
   /** Links a snapshot made before histories were kept into `snapshots/legacy.smolmachine`. */
   protected override async adoptLegacy(agent: Agent, artifact: string): Promise<string> {
     // Before it links anything: a commit on a smolvm too old is refused with nothing changed.
@@ -149,9 +245,11 @@ export class SmolmachinesFreezer extends Freezer<SmolmachinesBackend> {
     return agent.state.path(`${SNAPSHOTS}/${id}`);
   }
 
-  /** `cp <artifact> <slug>.smolmachine`. */
+  /** `cp <artifact> <slug>.smolmachine` (`cp -R … <slug>.smolcheckpoint` for a checkpoint). */
   override exportCommand(agent: Agent, artifact: string): string {
-    return `cp ${artifact} ${agent.slug}.smolmachine`;
+    return isCheckpoint(artifact)
+      ? `cp -R ${artifact} ${agent.slug}${CHECKPOINT_SUFFIX}`
+      : `cp ${artifact} ${agent.slug}${PACK_SUFFIX}`;
   }
 }
 

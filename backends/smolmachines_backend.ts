@@ -9,21 +9,27 @@ import { semver } from "../lib/_internal/semver.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import { BackendError, BadInputError } from "../lib/errors.ts";
 import { fileOwnershipProblem } from "../lib/state/ownership.ts";
-import type { FreezeContext } from "../lib/freezer.ts";
 import {
   Backend,
   type BackendProbe,
   type BottleStatus,
+  type ImportContext,
   type InventoryEntry,
+  type PlatformContext,
   type StartSpec,
 } from "../lib/backend.ts";
 
 import {
+  CHECKPOINT_FLOOR,
+  CHECKPOINT_SUFFIX,
   FLOOR,
   FLOOR_REASON,
+  isCheckpoint,
   listMachines,
+  PACK_SUFFIX,
   pointAt,
   replaceWithLink,
+  sizeOf,
   SNAPSHOTS,
   STUB,
 } from "./_smolmachines.ts";
@@ -31,21 +37,31 @@ import {
 /** The oldest smolvm whose `machine create` and `delete` take `--name` (enough to delete). */
 const NAMED_FLAGS = "1.0.2";
 
-/** Runs bottles as smolvm machines; their snapshots are `.smolmachine` files in the state directory. */
+/**
+ * Runs bottles as smolvm machines, started `--branchable` so that they can
+ * be checkpointed; their snapshots are `.smolmachine` packs and
+ * `.smolcheckpoint` checkpoints in the state directory.
+ */
 export class SmolmachinesBackend extends Backend {
   /** The registry commands this backend and its freezer run. */
   static override readonly requiredCommands: readonly string[] = [
     "list",
     "stop",
     "start",
+    "startBranchable",
+    "checkpoint",
     "pack",
     "packWorkspace",
     "packHelp",
     "version",
     "createFromImage",
     "createFromArtifact",
+    "createFromCheckpoint",
     "delete",
   ];
+
+  /** The version {@linkcode SmolmachinesBackend.needsVersion} read, for the start command. */
+  #version: string | undefined;
 
   /**
    * The version, and whether `pack create` takes `--include-workspace`
@@ -103,19 +119,72 @@ export class SmolmachinesBackend extends Backend {
     await this.needsVersion(FLOOR, FLOOR_REASON);
     const container = this.bottleName(slug);
     await this.run("createFromImage", { container, image: spec.image });
-    await this.run("start", { container });
+    await this.startMachine(container);
   }
 
-  /** Refuses a smolvm older than 1.9.0 before `resume` changes anything. */
-  override async checkResume(agent: Agent): Promise<void> {
-    await this.needsVersion(FLOOR, FLOOR_REASON, agent);
+  /**
+   * `smolvm machine start --name … --branchable`, so that `commit --mode full`
+   * can checkpoint it (decided at start: it cannot be added later); plain
+   * `machine start` on a smolvm older than 1.10.0, which has no checkpoints,
+   * or whose version could not be read.
+   *
+   * @param container The machine.
+   * @param agent The bottle, for messages.
+   * @param options How the command runs (e.g. `signal: null` after an interrupt).
+   */
+  async startMachine(
+    container: string,
+    agent?: Agent,
+    options: { signal?: AbortSignal | null } = {},
+  ): Promise<void> {
+    await this.run(await this.#startTemplate(agent), { container }, agent, options);
   }
 
-  /** `smolvm machine create --name … --from <artifact>`, then `machine start`. */
+  /** The command that starts the machine as bot-bottle does, for messages. */
+  startCommandLine(container: string): string {
+    return `smolvm machine start --name ${container} --branchable`;
+  }
+
+  async #startTemplate(agent?: Agent): Promise<"start" | "startBranchable"> {
+    const version = this.#version ?? await this.needsVersion(FLOOR, FLOOR_REASON, agent);
+    return version !== undefined && (await semver()).gte(version, CHECKPOINT_FLOOR)
+      ? "startBranchable"
+      : "start";
+  }
+
+  /**
+   * Refuses, before `resume` changes anything, a smolvm older than 1.9.0, and
+   * a full snapshot (a checkpoint) on a smolvm older than 1.10.0, which
+   * cannot restore one.
+   */
+  override async checkResume(agent: Agent, artifact: string): Promise<void> {
+    const version = await this.needsVersion(FLOOR, FLOOR_REASON, agent);
+    if (
+      isCheckpoint(artifact) && version !== undefined &&
+      (await semver()).lt(version, CHECKPOINT_FLOOR)
+    ) {
+      throw new BadInputError(
+        `the snapshot ${artifact} of bottle "${agent.slug}" is a full one (memory and disk), ` +
+          `which smolvm ${version} cannot restore (checkpoints came with ${CHECKPOINT_FLOOR}); ` +
+          `upgrade smolvm, or resume a disk snapshot with --at (see "bot-bottle snapshots ` +
+          `${agent.slug}")`,
+      );
+    }
+  }
+
+  /**
+   * `smolvm machine create --name … --from <artifact>` (a pack, or a
+   * checkpoint: its memory comes back, processes and all), then
+   * `machine start` (branchable, see {@linkcode SmolmachinesBackend.startMachine}).
+   */
   override async resumeBottle(agent: Agent, artifact: string): Promise<void> {
     const container = this.bottleName(agent.slug);
-    await this.run("createFromArtifact", { container, path: artifact }, agent);
-    await this.run("start", { container }, agent);
+    await this.run(
+      isCheckpoint(artifact) ? "createFromCheckpoint" : "createFromArtifact",
+      { container, path: artifact },
+      agent,
+    );
+    await this.startMachine(container, agent);
   }
 
   /** From `smolvm machine ls --json`. */
@@ -131,18 +200,57 @@ export class SmolmachinesBackend extends Backend {
     await this.run("delete", { container: this.bottleName(slug) });
   }
 
-  /** Whether the `.smolmachine` file exists. */
+  /** Whether the `.smolmachine` file (or the checkpoint, a file or a directory) exists. */
   override async snapshotExists(artifact: string): Promise<boolean> {
-    return await Deno.lstat(artifact).then((info) => info.isFile, () => false);
+    return await Deno.lstat(artifact).then(
+      (info) => info.isFile || (isCheckpoint(artifact) && info.isDirectory),
+      () => false,
+    );
   }
 
-  /** A `.smolmachine` file inside the bottle's state directory, reached without following links. */
+  /**
+   * A `.smolmachine` file, or a `.smolcheckpoint` file or directory, inside
+   * the bottle's state directory, reached without following links.
+   */
   override ownershipProblem(
     _slug: string,
     stateDir: string,
     artifact: string,
   ): Promise<string | undefined> {
-    return fileOwnershipProblem(stateDir, artifact, ".smolmachine");
+    return isCheckpoint(artifact)
+      ? fileOwnershipProblem(stateDir, artifact, CHECKPOINT_SUFFIX, true)
+      : fileOwnershipProblem(stateDir, artifact, PACK_SUFFIX);
+  }
+
+  /**
+   * A disk snapshot runs only on the CPU architecture it was packed on; a
+   * full one only on the same host OS and CPU (smolvm: "same host OS and CPU
+   * architecture only"). Refused as soon as the manifest is read.
+   */
+  override checkPlatform({ source, mode, artifactName, platform }: PlatformContext): void {
+    // A checkpoint is a full snapshot and a pack a disk one: a file that says otherwise lies.
+    if (isCheckpoint(artifactName) !== (mode === "full")) {
+      throw new BadInputError(
+        `${source} is not a usable bot-bottle archive: its manifest says a ${mode} snapshot, ` +
+          `but its artifact is ${artifactName}; export the bottle again with "bot-bottle export"`,
+      );
+    }
+    if (platform === undefined) return;
+    const here = { os: Deno.build.os, arch: Deno.build.arch };
+    if (mode === "full" && (platform.os !== here.os || platform.arch !== here.arch)) {
+      throw new BadInputError(
+        `${source} holds a full smolvm snapshot (memory and disk) made on ` +
+          `${platform.os}/${platform.arch}, and this machine is ${here.os}/${here.arch}: a ` +
+          `checkpoint resumes only on the same OS and CPU; nothing was imported: export a disk ` +
+          `snapshot of the bottle there (commit --mode disk) and import that`,
+      );
+    }
+    if (platform.arch !== here.arch) {
+      throw new BadInputError(
+        `${source} holds a smolvm snapshot made on ${platform.arch}, and this machine is ` +
+          `${here.arch}: a smolvm machine runs only on the CPU it was packed for`,
+      );
+    }
   }
 
   /** A `.smolmachine` is a file, not an image: there are no image names to check. */
@@ -150,10 +258,10 @@ export class SmolmachinesBackend extends Backend {
     return Promise.resolve();
   }
 
-  /** Removes the `.smolmachine` file and its stub, when they are the bottle's own. */
+  /** Removes the `.smolmachine` file and its stub, or the checkpoint, when they are the bottle's own. */
   override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
     const inside = artifact.startsWith(agent.state.dir + "/") &&
-      artifact.endsWith(".smolmachine") &&
+      (artifact.endsWith(PACK_SUFFIX) || isCheckpoint(artifact)) &&
       !artifact.slice(agent.state.dir.length).includes("/..");
     if (!inside) {
       throw new BadInputError(
@@ -161,8 +269,12 @@ export class SmolmachinesBackend extends Backend {
           `it was left alone: remove it by hand`,
       );
     }
-    for (const file of [artifact, artifact.slice(0, -".smolmachine".length)]) {
-      await Deno.remove(file).catch((error) => {
+    // A checkpoint may be a directory: removed whole (links inside are removed, not followed).
+    const files = isCheckpoint(artifact)
+      ? [artifact]
+      : [artifact, artifact.slice(0, -PACK_SUFFIX.length)];
+    for (const file of files) {
+      await Deno.remove(file, { recursive: isCheckpoint(file) }).catch((error) => {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       });
     }
@@ -174,7 +286,9 @@ export class SmolmachinesBackend extends Backend {
     try {
       for await (const entry of Deno.readDir(agent.state.path(SNAPSHOTS))) {
         const artifact = agent.state.path(`${SNAPSHOTS}/${entry.name}`);
-        if (entry.isFile && entry.name.endsWith(".smolmachine") && !recorded.includes(artifact)) {
+        const snapshot = (entry.isFile && entry.name.endsWith(PACK_SUFFIX)) ||
+          ((entry.isFile || entry.isDirectory) && isCheckpoint(entry.name));
+        if (snapshot && !recorded.includes(artifact)) {
           orphans.push(artifact);
         }
       }
@@ -193,8 +307,8 @@ export class SmolmachinesBackend extends Backend {
     );
     const entries = new Map<string, InventoryEntry>();
     for (const bottle of bottles) {
-      const size = bottle.artifact
-        ? await Deno.lstat(bottle.artifact).then((info) => info.size, () => undefined)
+      const size = bottle.artifact && (await this.snapshotExists(bottle.artifact))
+        ? await sizeOf(bottle.artifact)
         : undefined;
       entries.set(bottle.slug, {
         state: states.get(this.bottleName(bottle.slug)) ?? "absent",
@@ -214,6 +328,7 @@ export class SmolmachinesBackend extends Backend {
   async needsVersion(floor: string, reason: string, agent?: Agent): Promise<string | undefined> {
     const result = await this.run("version", {}, agent);
     const version = (await semver()).coerce(result.stdout)?.version;
+    this.#version = version;
     if (version !== undefined && (await semver()).lt(version, floor)) {
       throw this.backendError(
         `smolvm ${version} is too old: bot-bottle needs smolvm ${floor} or later (${reason}); ` +
@@ -225,13 +340,21 @@ export class SmolmachinesBackend extends Backend {
     return version;
   }
 
-  /** The `.smolmachine` file itself: nothing to save. */
-  override exportArtifact(
-    _agent: Agent,
+  /** The `.smolmachine` or `.smolcheckpoint` file itself: nothing to save. */
+  override async exportArtifact(
+    agent: Agent,
     artifact: string,
     _dir: string,
   ): Promise<{ path: string; name: string }> {
-    return Promise.resolve({ path: artifact, name: "artifact.smolmachine" });
+    if (!isCheckpoint(artifact)) return { path: artifact, name: `artifact${PACK_SUFFIX}` };
+    if (!(await Deno.lstat(artifact).then((info) => info.isFile, () => false))) {
+      throw new BadInputError(
+        `the checkpoint ${artifact} of bottle "${agent.slug}" is a directory (a checkpoint ` +
+          `store's), which bot-bottle cannot export yet; commit the bottle with --mode disk and ` +
+          `export that snapshot`,
+      );
+    }
+    return { path: artifact, name: `artifact${CHECKPOINT_SUFFIX}` };
   }
 
   /** Moves the file to `snapshots/<id>.smolmachine`, linked to the launcher's name as the newest. */
@@ -240,10 +363,11 @@ export class SmolmachinesBackend extends Backend {
     _from: string,
     file: string,
     stateDir: string,
-    { id, previous, undo }: FreezeContext,
+    { id, earlier, undo }: ImportContext,
   ): Promise<{ artifact: string; current: string }> {
     await Deno.mkdir(`${stateDir}/${SNAPSHOTS}`, { recursive: true, mode: 0o700 });
-    const artifact = `${stateDir}/${SNAPSHOTS}/${id}.smolmachine`;
+    const full = isCheckpoint(file);
+    const artifact = `${stateDir}/${SNAPSHOTS}/${id}${full ? CHECKPOINT_SUFFIX : PACK_SUFFIX}`;
     this.deferUndo(
       undo,
       `the half-imported ${artifact}`,
@@ -254,6 +378,9 @@ export class SmolmachinesBackend extends Backend {
         }),
     );
     await Deno.rename(file, artifact).catch(() => Deno.copyFile(file, artifact));
+    // A checkpoint is named by committed-image itself; the launcher's names stay on the newest pack.
+    if (full) return { artifact, current: artifact };
+    const previous = earlier.findLast((each) => each.endsWith(PACK_SUFFIX));
     const current = `${stateDir}/${STUB}.smolmachine`;
     this.deferUndo(
       undo,
@@ -273,8 +400,22 @@ export class SmolmachinesBackend extends Backend {
     });
   }
 
-  /** Keeps smolvm's own words; names a missing machine in the user's terms. */
+  /**
+   * Keeps smolvm's own words; names a missing machine in the user's terms,
+   * and a checkpoint refused for a host-bound resource with `--mode disk`.
+   */
   protected override explainFailure(error: BackendError, agent?: Agent): BackendError {
+    const held = /portable checkpoint profile does not support (.+?); stop or detach/
+      .exec(error.stderr)?.[1];
+    if (agent && held !== undefined) {
+      return new BackendError(
+        `bottle "${agent.slug}" holds resources bound to this host that smolvm's checkpoint ` +
+          `does not support (${held}), so its memory cannot be captured; commit it with ` +
+          `--mode disk, which works`,
+        error,
+        { cause: error },
+      );
+    }
     if (agent && /VM '[^']*' not found|vm not found/.test(error.stderr)) {
       return new BackendError(
         `bottle "${agent.slug}" has no machine "${this.bottleName(agent.slug)}" on smolvm ` +

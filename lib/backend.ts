@@ -12,6 +12,7 @@ import type { ArtifactImages } from "./archive/artifact_names.ts";
 import { type BackendOptions, type BackendSpec, CommandRunner } from "./command_runner.ts";
 import type { RunConfig } from "./state/run_config.ts";
 import { BadInputError } from "./errors.ts";
+import type { SnapshotMode } from "./registry/registry_schema.ts";
 
 export type { BackendOptions, BackendSpec, StopSpec } from "./command_runner.ts";
 
@@ -64,6 +65,8 @@ export interface ImportContext {
   id: string;
   /** The artifact of the bottle's newest snapshot before this one, if there is one. */
   previous?: string;
+  /** The artifacts of the bottle's snapshots before this one, oldest first. */
+  earlier: readonly string[];
   /**
    * Steps that undo what the import made so far; they run, last first, when
    * the import fails or is interrupted (see {@linkcode Backend.unwind}).
@@ -75,6 +78,18 @@ export interface ImportContext {
   snapshotId: string;
   /** What the artifact's own manifests name (image backends refuse any other name). */
   images?: ArtifactImages;
+}
+
+/** What {@linkcode Backend.checkPlatform} is told of an exported snapshot. */
+export interface PlatformContext {
+  /** The `.bottle` file, for messages. */
+  source: string;
+  /** What the snapshot holds: `disk`, or `full` (memory and disk). */
+  mode: SnapshotMode;
+  /** The artifact's name in the file, e.g. `artifact.smolmachine`. */
+  artifactName: string;
+  /** The exporting machine (`Deno.build.os` and `.arch`), when the file says. */
+  platform?: { os: string; arch: string };
 }
 
 /** A backend class, as a freezer names it ({@linkcode FreezerClass.Backend}). */
@@ -127,13 +142,15 @@ export abstract class Backend extends CommandRunner {
   /**
    * Checks, before `resume` changes anything (before it removes a stopped
    * or replaced bottle), that this backend can resume the bottle: a backend
-   * too old, a name the backend cannot take. The default accepts.
+   * too old, a name the backend cannot take, a snapshot it cannot boot.
+   * The default accepts.
    *
    * @param agent The bottle.
+   * @param artifact The snapshot it would boot from.
    * @throws {BadInputError} When the bottle's values are not acceptable.
    * @throws {BackendError} When the backend cannot resume it.
    */
-  checkResume(_agent: Agent): Promise<void> {
+  checkResume(_agent: Agent, _artifact: string): Promise<void> {
     return Promise.resolve();
   }
 
@@ -366,6 +383,18 @@ export abstract class Backend extends CommandRunner {
     stateDir: string,
     context: ImportContext,
   ): Promise<{ artifact: string; current: string }>;
+
+  /**
+   * Checks, as soon as an exported file's manifest is read (before its
+   * artifact is), that a snapshot made on the exporting machine can run
+   * here. The default accepts every platform (images carry their own).
+   *
+   * @param context The file, the snapshot's mode, its artifact's name in
+   * the file, and the exporting machine (`Deno.build.os` and `.arch`), when
+   * the file says.
+   * @throws {BadInputError} When it cannot; nothing was changed.
+   */
+  checkPlatform(_context: PlatformContext): void {}
 
   /**
    * Checks, before anything is loaded or written, that an exported artifact

@@ -13,12 +13,15 @@ import { BadInputError, BotBottleError, Interrupted } from "./errors.ts";
 import { pruneHeld, retention } from "./ops/prune.ts";
 import type { RunConfig } from "./state/run_config.ts";
 import { newSnapshotId, type SnapshotRecord } from "./state/snapshot_history.ts";
+import type { SnapshotMode } from "./registry/registry_schema.ts";
 import { VERSION } from "./version.ts";
 
+export type { SnapshotMode } from "./registry/registry_schema.ts";
 export type {
   BottleStatus,
   ImportContext,
   InventoryEntry,
+  PlatformContext,
   StartSpec,
   StopSpec,
 } from "./backend.ts";
@@ -31,6 +34,8 @@ export interface CommitResult {
   backend: string;
   /** The new snapshot's id in the bottle's history, e.g. `20261124T141500Z`. */
   snapshotId: string;
+  /** What the snapshot holds: `disk` (the filesystem) or `full` (memory and disk). */
+  mode: SnapshotMode;
   /** The artifact reference written to `committed-image`. */
   artifact: string;
   /** The command that resumes the bottle from this snapshot. */
@@ -74,8 +79,15 @@ export interface Frozen {
 export interface FreezeContext {
   /** The new snapshot's id, for the artifact's name. */
   id: string;
+  /**
+   * What to capture: `disk`, or `full` (memory and disk) where the freezer's
+   * {@linkcode FreezerClass.modes} has it.
+   */
+  mode: SnapshotMode;
   /** The artifact of the newest snapshot before this one, if there is one. */
   previous?: string;
+  /** The artifacts of the bottle's snapshots before this one, oldest first. */
+  earlier: readonly string[];
   /**
    * Steps that undo what the freeze made so far. When the commit fails or
    * is interrupted after a step was added, every step runs, last first, with
@@ -104,6 +116,8 @@ export interface FreezerClass {
   new (backend: Backend, options?: FreezerOptions): Freezer;
   /** The backend class the freezer snapshots with. */
   readonly Backend: BackendClass;
+  /** The snapshot modes it implements; the registry's `modes` may offer only these. */
+  readonly modes: readonly SnapshotMode[];
 }
 
 /**
@@ -117,6 +131,9 @@ export interface FreezerClass {
  * @typeParam B The backend the subclass snapshots with.
  */
 export abstract class Freezer<B extends Backend = Backend> {
+  /** The snapshot modes this freezer implements (see {@linkcode FreezerClass.modes}). */
+  static readonly modes: readonly SnapshotMode[] = ["disk"];
+
   /** Whether {@linkcode FreezeContext.pause} `false` is honoured (Docker's `--pause=false`). */
   readonly commitsWithoutPause: boolean = false;
 
@@ -203,9 +220,10 @@ export abstract class Freezer<B extends Backend = Backend> {
    */
   async commit(
     agent: Agent,
-    options: { message?: string; pause?: boolean; keep?: number } = {},
+    options: { message?: string; pause?: boolean; keep?: number; mode?: SnapshotMode } = {},
   ): Promise<CommitResult> {
     const keep = options.keep ?? retention();
+    const mode = options.mode ?? "disk";
     if (!this.names.includes(agent.backend)) {
       throw new BadInputError(
         `bottle "${agent.slug}" runs on backend "${agent.backend}", not "${this.backend}"`,
@@ -215,6 +233,13 @@ export abstract class Freezer<B extends Backend = Backend> {
       throw new BadInputError(
         `--no-pause works only on docker, and bottle "${agent.slug}" runs on ${this.backend}; ` +
           `commit it without --no-pause`,
+      );
+    }
+    const modes = (this.constructor as FreezerClass).modes;
+    if (!modes.includes(mode)) {
+      throw new BadInputError(
+        `--mode ${mode} is not offered for bottle "${agent.slug}" on ${this.backend} (it offers ` +
+          `${modes.join(", ")}); commit it with --mode disk`,
       );
     }
     const history = await agent.state.readHistory(this.backend);
@@ -230,6 +255,7 @@ export abstract class Freezer<B extends Backend = Backend> {
       parent: history.resumedFrom,
       toolVersion: VERSION,
       message: options.message ?? null,
+      mode,
     });
     await agent.state.checkHistoryRoom(record("", null));
     const undo = new AsyncDisposableStack();
@@ -239,7 +265,9 @@ export abstract class Freezer<B extends Backend = Backend> {
       const previous = history.snapshots.at(-1)?.artifact;
       const frozen = await this.freeze(agent, {
         id,
+        mode,
         ...previous === undefined ? {} : { previous },
+        earlier: history.snapshots.map((record) => record.artifact),
         undo,
         ...options.pause === false ? { pause: false } : {},
       });
@@ -271,6 +299,7 @@ export abstract class Freezer<B extends Backend = Backend> {
       slug: agent.slug,
       backend: this.backend,
       snapshotId: id,
+      mode,
       artifact: current,
       resumeCommand: this.resumeCommand(agent),
       exportCommand: `bot-bottle export ${agent.slug}`,
@@ -278,7 +307,10 @@ export abstract class Freezer<B extends Backend = Backend> {
       pruned: [],
       warnings,
     };
-    this.log(`committed bottle "${agent.slug}" to ${current} (snapshot ${id})`);
+    this.log(
+      `committed bottle "${agent.slug}" to ${current} (snapshot ${id}` +
+        (mode === "full" ? ", full: memory and disk; the bottle kept running)" : ")"),
+    );
     for (const warning of warnings) this.log(`warning: ${warning}`);
     this.log(`to resume from this snapshot: ${result.resumeCommand}`);
     this.log(`to move it to another machine: ${result.exportCommand}`);

@@ -280,7 +280,7 @@ dockerTest("ls shows every bottle once, without failing on a corrupt one", async
   }
   const table = await runCli(["ls"], home.env);
   equal(table.code, 0);
-  match(table.stdout, /^SLUG +BACKEND +STATE +SNAPSHOT +AGE +SIZE +PRESERVED +STARTED$/m);
+  match(table.stdout, /^SLUG +BACKEND +STATE +SNAPSHOT +MODE +AGE +SIZE +PRESERVED +STARTED$/m);
   match(table.stderr, /^corrupt-x1: .*metadata\.json is not valid JSON/m);
 });
 

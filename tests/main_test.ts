@@ -112,7 +112,10 @@ dockerTest(
       equal(row.parent, null);
     }
     const table = await runCli(["snapshots", bottle.slug], home.env);
-    match(table.stdout, new RegExp(`^\\* +${ids[2]} +\\S+ +[\\d.]+ [kMG]?B +- +gen three$`, "m"));
+    match(
+      table.stdout,
+      new RegExp(`^\\* +${ids[2]} +\\S+ +disk +[\\d.]+ [kMG]?B +- +gen three$`, "m"),
+    );
 
     // Prune to one: the older tags go, the newest and :latest stay, nothing dangles.
     const dry = await runCli(["prune", bottle.slug, "--keep", "1", "--dry-run"], home.env);
@@ -265,6 +268,7 @@ dockerTest("commit --json prints one object on stdout and no prose", async () =>
     artifact: bottle.image,
     resumeCommand: `bot-bottle resume ${bottle.slug}`,
     exportCommand: `bot-bottle export ${bottle.slug}`,
+    mode: "disk",
     backendExportCommand: `docker save -o ${bottle.slug}.tar ${bottle.image}`,
     pruned: [],
     warnings: [],

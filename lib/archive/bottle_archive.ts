@@ -16,7 +16,10 @@
  * JSON members are capped at {@linkcode MAX_JSON_MEMBER_BYTES}.
  *
  * Format 1 was always gzip. Format 2 is format 1 with the compression left to
- * the writer; the reader tells it by the file's first bytes.
+ * the writer; the reader tells it by the file's first bytes. Format 3 is
+ * format 2 holding a full snapshot (a smolvm checkpoint: memory and disk),
+ * numbered apart so that an older bot-bottle refuses it rather than import
+ * it as a disk snapshot.
  *
  * @module
  */
@@ -26,6 +29,7 @@ export {
   type ArchiveManifest,
   type Compression,
   COMPRESSIONS,
+  FULL_SNAPSHOT_FORMAT_VERSION,
   MAX_JSON_MEMBER_BYTES,
   READABLE_FORMAT_VERSIONS,
 } from "./manifest.ts";

@@ -17,8 +17,19 @@ import { isSlug } from "../state/slug.ts";
  */
 export const ARCHIVE_FORMAT_VERSION = 2;
 
-/** The archive formats this bot-bottle reads: 1 (gzip only) and 2 (zstd, gzip or none). */
-export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
+/**
+ * The archive format of a full snapshot (`snapshot.mode` `"full"`: a smolvm
+ * checkpoint, memory and disk): format 2 otherwise, under its own number so
+ * that a bot-bottle that cannot resume a checkpoint refuses the file ("upgrade
+ * bot-bottle") instead of importing it as a disk snapshot.
+ */
+export const FULL_SNAPSHOT_FORMAT_VERSION = 3;
+
+/**
+ * The archive formats this bot-bottle reads: 1 (gzip only), 2 (zstd, gzip
+ * or none) and 3 (format 2 holding a full snapshot).
+ */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2, 3];
 
 export { type Compression, COMPRESSIONS } from "./archive_compression.ts";
 
@@ -51,6 +62,12 @@ export interface ArchiveManifest {
     parent: string | null;
     /** The user's note, if any. */
     message: string | null;
+    /**
+     * What it holds: `disk`, or `full` (memory and disk, resumed with its
+     * processes: same host OS and CPU only). Absent in archives written
+     * before modes existed, which hold `disk` snapshots.
+     */
+    mode?: "disk" | "full";
   };
   /** The snapshot ids of its lineage, oldest first, ending with `snapshot.id`. */
   lineage: string[];
@@ -104,6 +121,7 @@ const ManifestSchema = v.pipe(
       createdAt: NonEmpty,
       parent: v.nullable(SnapshotIdSchema),
       message: v.nullable(v.string()),
+      mode: v.exactOptional(v.picklist(["disk", "full"], 'must be "disk" or "full"')),
     }),
     lineage: v.pipe(v.array(SnapshotIdSchema), v.minLength(1, "must not be empty")),
     toolVersion: NonEmpty,
@@ -126,6 +144,16 @@ const ManifestSchema = v.pipe(
       "must end with snapshot.id",
     ),
     ["lineage"],
+  ),
+  v.forward(
+    v.check(
+      (manifest) =>
+        (manifest.snapshot.mode === "full") ===
+          (manifest.formatVersion === FULL_SNAPSHOT_FORMAT_VERSION),
+      `must be ${FULL_SNAPSHOT_FORMAT_VERSION} for a full snapshot (snapshot.mode "full"), and ` +
+        `only for one`,
+    ),
+    ["formatVersion"],
   ),
 );
 
@@ -172,7 +200,8 @@ export function parseManifest(
   if (typeof version === "number" && !READABLE_FORMAT_VERSIONS.includes(version)) {
     throw new BadInputError(
       `${file} is an archive of format ${version}, but this bot-bottle reads only formats ` +
-        `${READABLE_FORMAT_VERSIONS.join(" and ")}; it was probably written by a newer ` +
+        `${READABLE_FORMAT_VERSIONS.slice(0, -1).join(", ")} and ` +
+        `${READABLE_FORMAT_VERSIONS.at(-1)}; it was probably written by a newer ` +
         `bot-bottle, so upgrade bot-bottle to import it`,
     );
   }

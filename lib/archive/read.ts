@@ -53,6 +53,8 @@ export interface ReadArchive {
  * and the artifact's size.
  * @param signal Aborting it stops the read, removes the artifact and throws
  * its reason.
+ * @param onManifest Called with the validated manifest before anything else
+ * is read or written; what it throws ends the read, with nothing left in `into`.
  * @returns The manifest, the JSON members' text and the artifact's path.
  * @throws {BadInputError} When `file` is missing, not an archive, corrupt or
  * truncated; when its first entry is not a valid `manifest.json` of a format
@@ -78,6 +80,7 @@ export async function readBottleArchive(
   into: string,
   onProgress?: (doneBytes: number, totalBytes: number) => void,
   signal?: AbortSignal,
+  onManifest?: (manifest: ArchiveManifest) => void,
 ): Promise<ReadArchive> {
   signal?.throwIfAborted();
   const refuse = (problem: string, cause?: unknown) =>
@@ -158,6 +161,8 @@ export async function readBottleArchive(
           (await readJsonMember(entry, name, size, refuse, damaged)).text,
           refuse,
         );
+        // Before any other member is read or the artifact written: the caller's own refusals.
+        onManifest?.(manifest);
       } else if (name === METADATA) {
         metadata = await readJsonMember(entry, name, size, refuse, damaged);
       } else if (name === RUN_CONFIG && manifest.hasRunConfig) {

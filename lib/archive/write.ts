@@ -14,6 +14,7 @@ import {
   ARCHIVE_FORMAT_VERSION,
   type ArchiveManifest,
   checkManifest,
+  FULL_SNAPSHOT_FORMAT_VERSION,
   MANIFEST,
   MAX_JSON_MEMBER_BYTES,
   METADATA,
@@ -121,7 +122,11 @@ export async function writeBottleArchive(
   // Checked before the (long) hashing, with the digest filled in after it.
   const manifest = checkManifest({
     ...input.manifest,
-    formatVersion: (input.compression ?? "zstd") === "gzip" ? 1 : ARCHIVE_FORMAT_VERSION,
+    formatVersion: input.manifest.snapshot.mode === "full"
+      ? FULL_SNAPSHOT_FORMAT_VERSION
+      : (input.compression ?? "zstd") === "gzip"
+      ? 1
+      : ARCHIVE_FORMAT_VERSION,
     createdAt: new Date().toISOString(),
     artifact: { name: input.artifactName, sha256: "0".repeat(64), sizeBytes: info.size },
     hasRunConfig: runConfig !== undefined,

@@ -16,9 +16,10 @@ export const backendsCommand: CliCommand = {
   description: [
     "Lists every backend of the registry: its name, aliases, whether it can run here (its CLI",
     "found, its engine up, its version new enough), its version and what that version can do,",
-    "and where the registry came from. A backend that cannot run is a row that says why; the",
-    "command still succeeds. --json prints an array of objects: name, aliases, available,",
-    "version, features, problem, registry (see docs/cli.md).",
+    "the snapshot modes commit --mode offers on it (disk; full: memory and disk), and where the",
+    "registry came from. A backend that cannot run is a row that says why; the command still",
+    "succeeds. --json prints an array of objects: name, aliases, available, version, features,",
+    "modes, problem, registry (see docs/cli.md).",
   ].join("\n"),
   options: {
     json: { type: "boolean", description: "print a JSON array on stdout instead of a table" },
@@ -36,13 +37,14 @@ export const backendsCommand: CliCommand = {
       return;
     }
     context.print(formatTable([
-      ["BACKEND", "ALIASES", "AVAILABLE", "VERSION", "FEATURES", "REGISTRY"],
+      ["BACKEND", "ALIASES", "AVAILABLE", "VERSION", "FEATURES", "MODES", "REGISTRY"],
       ...rows.map((row) => [
         row.name,
         row.aliases.map((alias) => alias === "" ? '""' : alias).join(", ") || "-",
         row.available ? "yes" : "no",
         row.version ?? "-",
         row.features.join(", ") || "-",
+        row.modes.join(", "),
         row.registry,
       ]),
     ]));

@@ -24,6 +24,9 @@ export const commitCommand: CliCommand = {
     "Docker pauses the bottle while it copies its files (seconds for a gigabyte); --no-pause",
     "lets the agent work on, at the price that a file being written during the copy may be",
     "caught half-way in the snapshot.",
+    "--mode full (smolmachines) also captures the bottle's memory while it keeps running:",
+    "resume brings its processes back where they were. --mode disk (the default) captures",
+    "its filesystem only.",
   ].join("\n"),
   options: {
     yes: { type: "boolean", short: "y", description: "answer yes to every confirmation" },
@@ -35,6 +38,12 @@ export const commitCommand: CliCommand = {
       type: "boolean",
       description: "docker only: do not pause the agent while its files are copied (files " +
         "being written may be caught half-way)",
+    },
+    mode: {
+      type: "string",
+      valueName: "disk|full",
+      description: "what to capture: disk (default: the filesystem) or full (memory and disk, " +
+        "processes and all; smolmachines)",
     },
     message: {
       type: "string",
@@ -55,6 +64,12 @@ export const commitCommand: CliCommand = {
       );
     }
     const json = values.json === true;
+    const mode = values.mode ?? "disk";
+    if (mode !== "disk" && mode !== "full") {
+      throw new UsageError(
+        `--mode must be disk or full, not ${JSON.stringify(mode)}; run "bot-bottle commit --help"`,
+      );
+    }
     // dax runs every backend command: its load (tens of ms) starts now and overlaps the
     // loading of the rest and the reading of the state. Its failure shows where it is used.
     dax().catch(() => {});
@@ -72,6 +87,7 @@ export const commitCommand: CliCommand = {
       result = await commit(slug, {
         registry,
         restart: values["no-restart"] !== true,
+        mode,
         ...typeof values.message === "string" ? { message: values.message } : {},
         ...values["no-pause"] === true ? { pause: false } : {},
         ...lockingOptions(values, context),

@@ -54,10 +54,13 @@ export function completionsCommand(commands: () => readonly CliCommand[]): CliCo
           }; run "bot-bottle completions --help" for usage`,
         );
       }
-      const { loadRegistry } = await import("../registry/registry.ts");
+      const [{ loadRegistry }, { SNAPSHOT_MODES }] = await Promise.all([
+        import("../registry/registry.ts"),
+        import("../registry/registry_schema.ts"),
+      ]);
       const registry = await loadRegistry();
       const script = completionScript(shell as CompletionShell, commands(), {
-        optionValues: { backend: [...registry.backends.keys()] },
+        optionValues: { backend: [...registry.backends.keys()], mode: SNAPSHOT_MODES },
       });
       context.print(script.trimEnd());
     },

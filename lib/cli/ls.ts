@@ -17,7 +17,7 @@ export const lsCommand: CliCommand = {
   description: [
     "Lists every bottle that has a state directory, with what its backend reports. A backend",
     "whose tool is missing or whose engine is down shows as unavailable. --json prints an array",
-    "of objects: slug, backend, state, snapshot {artifact, committedAt, sizeBytes, exists},",
+    "of objects: slug, backend, state, snapshot {artifact, committedAt, sizeBytes, exists, mode},",
     "preserved, startedAt, problem (see docs/cli.md).",
   ].join("\n"),
   options: {
@@ -55,7 +55,7 @@ export const lsCommand: CliCommand = {
 function table(rows: BottleRow[], onTerminal: boolean): string {
   const now = Date.now();
   return formatTable([
-    ["SLUG", "BACKEND", "STATE", "SNAPSHOT", "AGE", "SIZE", "PRESERVED", "STARTED"],
+    ["SLUG", "BACKEND", "STATE", "SNAPSHOT", "MODE", "AGE", "SIZE", "PRESERVED", "STARTED"],
     ...rows.map((row) => {
       const snapshot = row.snapshot;
       return [
@@ -63,6 +63,7 @@ function table(rows: BottleRow[], onTerminal: boolean): string {
         row.backend || "-",
         row.state,
         snapshot ? `${snapshot.artifact}${snapshot.exists === false ? " (gone)" : ""}` : "-",
+        snapshot?.mode ?? "-",
         snapshot?.committedAt ? age(now - Date.parse(snapshot.committedAt)) : "-",
         snapshot?.sizeBytes != null ? formatBytes(snapshot.sizeBytes) : "-",
         row.preserved ? "yes" : "no",

@@ -14,9 +14,10 @@ export const snapshotsCommand: CliCommand = {
   summary: "list a bottle's snapshots, newest first",
   usage: "bot-bottle snapshots <slug> [--json]",
   description: [
-    "Lists every snapshot of the bottle, newest first: id, when, size, the snapshot it was",
-    "resumed from (parent), and the commit message. * marks the current one (what resume boots",
-    "and committed-image names); ^ the one the bottle was last resumed from.",
+    "Lists every snapshot of the bottle, newest first: id, when, its mode (disk, or full: memory",
+    "and disk), size, the snapshot it was resumed from (parent), and the commit message. * marks",
+    "the current one (what resume boots and committed-image names); ^ the one the bottle was",
+    "last resumed from.",
   ].join("\n"),
   options: {
     json: { type: "boolean", description: "print a JSON array on stdout instead of a table" },
@@ -39,11 +40,12 @@ export const snapshotsCommand: CliCommand = {
       return;
     }
     context.print(formatTable([
-      ["", "ID", "CREATED", "SIZE", "PARENT", "MESSAGE"],
+      ["", "ID", "CREATED", "MODE", "SIZE", "PARENT", "MESSAGE"],
       ...rows.map((row) => [
         (row.current ? "*" : "") + (row.resumedFrom ? "^" : ""),
         row.id,
         row.createdAt,
+        row.mode,
         row.sizeBytes === null ? "-" : formatBytes(row.sizeBytes),
         row.parent ?? "-",
         row.message ?? "",

@@ -20,6 +20,11 @@ export interface BackendRow {
   version: string | null;
   /** What this version can do that others cannot, e.g. `live export`, `workspace packs`. */
   features: string[];
+  /**
+   * The snapshot modes `commit --mode` offers on it, from the registry:
+   * `disk`, and `full` (memory and disk) where the backend captures memory.
+   */
+  modes: string[];
   /** Why it is not available (a missing CLI, a stopped engine, a version too old), else `null`. */
   problem: string | null;
   /** Where the registry came from: `built-in`, or the path `BOT_BOTTLE_REGISTRY` names. */
@@ -46,6 +51,7 @@ export async function listBackends(options: ListBackendsOptions = {}): Promise<B
   return await Promise.all(
     [...registry.backends.values()].map(async (entry): Promise<BackendRow> => {
       const row = { name: entry.name, aliases: entry.aliases };
+      const modes = [...entry.modes];
       try {
         const probe = await registry.getBackend(entry.name, options).probe();
         return {
@@ -53,6 +59,7 @@ export async function listBackends(options: ListBackendsOptions = {}): Promise<B
           available: probe.problem === undefined,
           version: probe.version ?? null,
           features: probe.features,
+          modes,
           problem: probe.problem ?? null,
           registry: registry.source,
         };
@@ -63,6 +70,7 @@ export async function listBackends(options: ListBackendsOptions = {}): Promise<B
           available: false,
           version: null,
           features: [],
+          modes,
           problem: error.message,
           registry: registry.source,
         };

@@ -6,7 +6,8 @@
 
 import { openBottle } from "./open.ts";
 import type { BottleLockOptions } from "../state/bottle_lock.ts";
-import type { CommitResult } from "../freezer.ts";
+import type { CommitResult, SnapshotMode } from "../freezer.ts";
+import { UsageError } from "../errors.ts";
 import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
 
 /** Options for {@linkcode commit}. */
@@ -28,6 +29,12 @@ export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {
    * commit succeeded (default: `BOT_BOTTLE_KEEP_SNAPSHOTS`, else 10; 0 keeps all).
    */
   keep?: number;
+  /**
+   * What to capture: `disk` (the default: the filesystem) or `full` (memory
+   * and disk: the bottle resumes with its processes), where the registry's
+   * backend offers it (smolmachines). Refused elsewhere.
+   */
+  mode?: SnapshotMode;
 }
 
 /**
@@ -54,8 +61,21 @@ export interface CommitOptions extends GetFreezerOptions, BottleLockOptions {
  */
 export async function commit(slug: string, options: CommitOptions = {}): Promise<CommitResult> {
   await using bottle = await openBottle(slug, "commit", options);
-  const freezer = bottle.registry.freezerOver(bottle.backend, options);
+  const mode = options.mode ?? "disk";
+  const { registry, backend } = bottle;
+  if (!registry.resolve(backend.name).modes.includes(mode)) {
+    const offering = registry.offering(mode);
+    throw new UsageError(
+      offering.length === 0
+        ? `--mode ${mode} is offered by no backend of the registry (${registry.source}); ` +
+          `commit bottle "${slug}" with --mode disk`
+        : `--mode ${mode} works only on ${offering.join(", ")}, and bottle "${slug}" runs on ` +
+          `${backend.name}; commit it with --mode disk`,
+    );
+  }
+  const freezer = registry.freezerOver(backend, options);
   return await freezer.commit(bottle.agent, {
+    mode,
     ...options.message === undefined ? {} : { message: options.message },
     ...options.pause === false ? { pause: false } : {},
     ...options.keep === undefined ? {} : { keep: options.keep },

@@ -105,6 +105,7 @@ export async function exportBottle(
           createdAt: snapshot.createdAt,
           parent: snapshot.parent,
           message: snapshot.message,
+          ...snapshot.mode === undefined ? {} : { mode: snapshot.mode },
         },
         lineage: lineageOf(history, snapshot.id),
         toolVersion: VERSION,

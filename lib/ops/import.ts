@@ -94,19 +94,26 @@ export async function importBottle(
   const registry = options.registry ?? await loadRegistry();
   const root = options.root ?? stateRoot();
   return await withTempDir(async (dir) => {
-    const archive = await readBottleArchive(file, dir, options.onProgress, options.signal);
+    // The manifest comes first: a file for another backend or platform is refused before
+    // its artifact is read.
+    const archive = await readBottleArchive(
+      file,
+      dir,
+      options.onProgress,
+      options.signal,
+      (manifest) => {
+        parseSlug(options.name ?? manifest.slug);
+        registry.getBackend(manifest.backend, options).checkPlatform({
+          source: file,
+          mode: manifest.snapshot.mode ?? "disk",
+          artifactName: manifest.artifact.name,
+          ...manifest.platform ? { platform: manifest.platform } : {},
+        });
+      },
+    );
     const { manifest } = archive;
     const slug = parseSlug(options.name ?? manifest.slug);
     const backend = registry.getBackend(manifest.backend, options);
-    if (
-      backend.name === "smolmachines" && manifest.platform &&
-      manifest.platform.arch !== Deno.build.arch
-    ) {
-      throw new BadInputError(
-        `${file} holds a smolvm snapshot made on ${manifest.platform.arch}, and this machine is ` +
-          `${Deno.build.arch}: a smolvm machine runs only on the CPU it was packed for`,
-      );
-    }
     const metadata = validateMetadata(archive.metadata);
     if (!metadata.ok) {
       throw new BadInputError(`${file} holds an invalid metadata.json (${metadata.problems[0]})`);
@@ -144,10 +151,12 @@ export async function importBottle(
     let granted = false;
     let runConfig = review.safeRunConfig;
     try {
-      const previous = history.snapshots.at(-1)?.artifact;
+      const earlier = history.snapshots.map((record) => record.artifact);
+      const previous = earlier.at(-1);
       loaded = await backend.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
         id,
         ...previous === undefined ? {} : { previous },
+        earlier,
         undo,
         source: file,
         snapshotId: manifest.snapshot.id,
@@ -170,6 +179,7 @@ export async function importBottle(
         parent: manifest.snapshot.parent,
         toolVersion: manifest.toolVersion,
         message: manifest.snapshot.message,
+        mode: manifest.snapshot.mode ?? "disk",
       });
       history.resumedFrom = null;
       await state.recordCommit({

@@ -32,6 +32,11 @@ export interface BottleRow {
     sizeBytes: number | null;
     /** Whether it still exists in the backend (`null` when the backend is unavailable). */
     exists: boolean | null;
+    /**
+     * What it holds, from the history's newest record: `disk` (the
+     * filesystem), or `full` (memory and disk, resumed with its processes).
+     */
+    mode: "disk" | "full";
   } | null;
   /** Whether `.preserve` is set. */
   preserved: boolean;
@@ -85,12 +90,16 @@ export async function list(options: ListOptions = {}): Promise<BottleRow[]> {
     rows.push(row);
     let agent: Agent;
     let committed: { reference: string; recordedAt: Date | null } | undefined;
+    let mode: "disk" | "full" = "disk";
     try {
       // A state directory that cannot be read (corrupt, a symbolic link, …) is one row's problem.
       agent = await loadAgent(slug, root);
       row.startedAt = agent.metadata.started_at ?? null;
       row.preserved = await agent.state.isPreserved();
       committed = await agent.state.readCommittedImageRecord();
+      if (committed !== undefined) {
+        mode = (await agent.state.readHistory(agent.backend)).snapshots.at(-1)?.mode ?? "disk";
+      }
     } catch (error) {
       if (!(error instanceof BadInputError)) throw error;
       row.problem = error.message;
@@ -103,6 +112,7 @@ export async function list(options: ListOptions = {}): Promise<BottleRow[]> {
         committedAt: committed.recordedAt?.toISOString() ?? null,
         sizeBytes: null,
         exists: null,
+        mode,
       };
     }
     try {

@@ -37,6 +37,8 @@ export interface ResumeResult {
   snapshotId: string;
   /** The snapshot's artifact. */
   artifact: string;
+  /** What the snapshot held: `disk`, or `full` (memory and disk: its processes carried on). */
+  mode: "disk" | "full";
   /** Its name on the backend, `bot-bottle-<slug>`. */
   bottle: string;
   /** How long booting took, in milliseconds. */
@@ -79,7 +81,7 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
   }
   const snapshot = findSnapshot(history, options.at ?? "~0", slug);
   const artifact = snapshot.artifact;
-  await backend.checkResume(agent);
+  await backend.checkResume(agent, artifact);
   // Three reads side by side (they change nothing), their failures reported in this order.
   const [exists, readConfig, probed] = await Promise.allSettled([
     backend.snapshotExists(artifact),
@@ -154,12 +156,17 @@ export async function resume(slug: string, options: ResumeOptions = {}): Promise
     `resumed bottle "${slug}" from snapshot ${snapshot.id} (${artifact}) in ` +
       `${(elapsedMs / 1000).toFixed(1)} s`,
   );
+  const mode = snapshot.mode ?? "disk";
+  if (mode === "full") {
+    log(`a full snapshot: its memory came back, and its processes carried on where they were`);
+  }
   log(`to get a shell in it: ${shellHint(slug)}`);
   return {
     slug,
     backend: backend.name,
     snapshotId: snapshot.id,
     artifact,
+    mode,
     bottle,
     elapsedMs,
     shellCommand: shellHint(slug),

@@ -9,7 +9,9 @@ import { stateRoot } from "../state/bottle_state.ts";
 import type { SnapshotRecord } from "../state/snapshot_history.ts";
 
 /** One snapshot in a listing. The field names are stable (`snapshots --json`). */
-export interface SnapshotRow extends SnapshotRecord {
+export interface SnapshotRow extends Omit<SnapshotRecord, "mode"> {
+  /** What it holds: `disk` (the filesystem) or `full` (memory and disk, processes and all). */
+  mode: "disk" | "full";
   /** Whether it is the newest: what `committed-image` names and `resume` boots by default. */
   current: boolean;
   /** Whether the bottle was last resumed from it. */
@@ -39,6 +41,7 @@ export async function snapshots(
   const newest = history.snapshots.at(-1)?.id;
   return history.snapshots.map((record) => ({
     ...record,
+    mode: record.mode ?? "disk",
     current: record.id === newest,
     resumedFrom: record.id === history.resumedFrom,
   })).reverse();

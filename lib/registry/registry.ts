@@ -15,7 +15,12 @@ import { BadInputError } from "../errors.ts";
 import { Backend, type BackendOptions } from "../backend.ts";
 import type { Freezer, FreezerClass } from "../freezer.ts";
 import { BUILTIN_URL, loadFreezerModule, modeIfWritableByOthers } from "./freezer_module.ts";
-import { type Engine, type RegistryFile, RegistrySchema } from "./registry_schema.ts";
+import {
+  type Engine,
+  type RegistryFile,
+  RegistrySchema,
+  type SnapshotMode,
+} from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
 import { type Naming, namingOf } from "./naming.ts";
 import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
@@ -42,6 +47,8 @@ export interface RegisteredBackend {
   naming: Naming;
   /** The commands that copy a whole snapshot, which get the long timeout. */
   longRunning: readonly string[];
+  /** The snapshot modes `commit --mode` offers on it (`disk`; `full` where memory is captured). */
+  modes: readonly SnapshotMode[];
 }
 
 /** Options for {@linkcode Registry.getFreezer}. */
@@ -77,6 +84,17 @@ export class Registry {
   /** The backends, by name. */
   get backends(): ReadonlyMap<string, RegisteredBackend> {
     return this.#backends;
+  }
+
+  /**
+   * The backends that offer a snapshot mode, by name, in the registry's order.
+   *
+   * @param mode The mode, e.g. `"full"`.
+   * @returns Their names.
+   */
+  offering(mode: SnapshotMode): string[] {
+    return [...this.#backends.values()].filter((each) => each.modes.includes(mode))
+      .map((each) => each.name);
   }
 
   /**
@@ -247,6 +265,7 @@ function registered(
     ...entry.engine ? { engine: entry.engine } : {},
     naming: namingOf(entry.naming),
     longRunning: entry.longRunning ?? [],
+    modes: entry.modes ?? ["disk"],
   };
 }
 
@@ -330,6 +349,14 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
     for (const command of freezer.Backend.requiredCommands) {
       if (!Object.hasOwn(entry.commands, command)) {
         fail(`backends.${name}.commands.${command} is missing; ${entry.freezer} needs it`);
+      }
+    }
+    for (const mode of entry.modes ?? []) {
+      if (!freezer.modes.includes(mode)) {
+        fail(
+          `backends.${name}.modes names "${mode}", which ${entry.freezer} does not implement ` +
+            `(it offers ${freezer.modes.map((each) => `"${each}"`).join(", ")})`,
+        );
       }
     }
     for (const command of entry.longRunning ?? []) {

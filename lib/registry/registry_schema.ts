@@ -9,6 +9,12 @@ import * as v from "valibot";
 import { NamingSchema } from "./naming.ts";
 
 const BACKEND_NAME = /^[a-z][a-z0-9-]*$/;
+
+/** What a snapshot holds: `disk` (the filesystem) or `full` (memory and disk, processes and all). */
+export type SnapshotMode = "disk" | "full";
+
+/** Every snapshot mode, in the order messages list them. */
+export const SNAPSHOT_MODES: readonly SnapshotMode[] = ["disk", "full"];
 const COMMAND_NAME = /^[a-z][A-Za-z0-9]*$/;
 
 /** An argv template: the executable, then its arguments. */
@@ -106,6 +112,17 @@ export const BackendSchema = v.strictObject({
       TemplateSchema,
     ),
     v.description("The backend's external commands, by name."),
+  ),
+  modes: v.exactOptional(
+    v.pipe(
+      v.array(v.picklist(SNAPSHOT_MODES, 'a mode is "disk" or "full"')),
+      v.minLength(1, "a backend offers at least one snapshot mode"),
+      v.description(
+        'The snapshot modes `bot-bottle commit --mode` offers on this backend: "disk" (the ' +
+          'filesystem; every backend) and "full" (memory and disk: the bottle resumes with its ' +
+          'processes). Default ["disk"]. Each must be one its freezer module implements.',
+      ),
+    ),
   ),
   longRunning: v.exactOptional(
     v.pipe(

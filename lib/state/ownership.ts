@@ -42,12 +42,15 @@ export function imageOwnershipProblem(repository: string, reference: string): st
  * @param stateDir The bottle's state directory.
  * @param path The file, as a state file names it.
  * @param suffix The ending every snapshot file has, e.g. `.smolmachine`.
+ * @param directory Whether the snapshot may also be a directory (a smolvm
+ * checkpoint store's), removed whole.
  * @returns The problem, for a warning.
  */
 export async function fileOwnershipProblem(
   stateDir: string,
   path: string,
   suffix = "",
+  directory = false,
 ): Promise<string | undefined> {
   const inside = relative(stateDir, resolve(stateDir, path));
   if (
@@ -70,7 +73,7 @@ export async function fileOwnershipProblem(
     }
     if (info.isSymlink) return `${at} is a symbolic link, which bot-bottle does not follow`;
     const last = n === parts.length - 1;
-    if (last ? !info.isFile : !info.isDirectory) {
+    if (last ? !(info.isFile || (directory && info.isDirectory)) : !info.isDirectory) {
       return `${at} is not a ${last ? "regular file" : "directory"}`;
     }
   }

@@ -25,6 +25,7 @@ const RecordSchema = v.object({
   parent: v.nullable(v.string()),
   toolVersion: v.string(),
   message: v.nullable(v.string()),
+  mode: v.exactOptional(v.picklist(["disk", "full"])),
 });
 
 /** The schema of `snapshots.json`, which {@linkcode parseHistory} describes refusals by. */
@@ -52,6 +53,12 @@ export interface SnapshotRecord {
   toolVersion: string;
   /** The user's note (`commit --message`). */
   message: string | null;
+  /**
+   * What it holds: `disk` (the filesystem) or `full` (memory and disk,
+   * resumed with its processes). Absent in records written before modes
+   * existed, which are `disk`.
+   */
+  mode?: "disk" | "full";
 }
 
 /** A bottle's history. */
@@ -154,7 +161,8 @@ export function quickHistory(value: unknown): History | undefined {
       (record.sizeBytes !== null && typeof record.sizeBytes !== "number") ||
       (record.parent !== null && typeof record.parent !== "string") ||
       typeof record.toolVersion !== "string" ||
-      (record.message !== null && typeof record.message !== "string")
+      (record.message !== null && typeof record.message !== "string") ||
+      (record.mode !== undefined && record.mode !== "disk" && record.mode !== "full")
     ) return;
     snapshots[i] = {
       id: record.id,
@@ -165,6 +173,7 @@ export function quickHistory(value: unknown): History | undefined {
       parent: record.parent,
       toolVersion: record.toolVersion,
       message: record.message,
+      ...record.mode === undefined ? {} : { mode: record.mode },
     };
   }
   return { version: 1, snapshots, resumedFrom };

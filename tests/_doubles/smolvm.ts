@@ -76,13 +76,20 @@
 // - `machine checkpoint` (facts; from 1.10.0, "about 1.10" there — before,
 //   clap's `unrecognized subcommand 'checkpoint'`): `-o` must end in
 //   `.smolcheckpoint`, from 1.19.1 also `.checkpoint` (facts; the refusal's
-//   words are the double's own). Refused, in this order: a missing machine
-//   (`vm not found`), one not running (the facts' exec words: the facts give
-//   no text of their own), one not started branchable (on macOS before
-//   1.20.0 `… guest RAM has no file-backed regions`, facts; elsewhere the
-//   double's own words), one with host mounts or published sockets (`the
-//   initial portable checkpoint profile does not support …; stop or detach
-//   these resources before capture`, facts). The machine keeps running and
+//   words are the double's own: neither the facts nor smolvm's docs quote
+//   it). Refused, in this order: a missing machine (`vm not found`), one not
+//   running (the facts give no text for a checkpoint: the double uses their
+//   `machine exec` words), one not started branchable on macOS (before 1.20.0
+//   every capture, `… guest RAM has no file-backed regions`, facts; from
+//   1.20.0 a `--store` capture, `deferred durable save requires file-backed
+//   guest RAM`, smolvm's docs/branch-and-checkpoint/SKILL.md on v1.22.2 —
+//   the part before the text is the double's), one with host mounts or
+//   published sockets (the facts' text exactly: `the initial portable
+//   checkpoint profile does not support …; stop or detach these resources
+//   before capture`, the resources named). On Linux a machine not started
+//   branchable is checkpointed (smolvm's SKILL.md: "Linux checkpoints and
+//   pauses without it"; the facts give no Linux refusal, and bot-bottle
+//   checks `forkable` itself before it asks). The machine keeps running and
 //   the double prints the facts' `Source resumed after 0.024s; packaging
 //   continued in the background`. The checkpoint is a JSON file, or with
 //   `--store` (or an existing directory as `-o`) a directory holding
@@ -122,8 +129,9 @@
 //   that is not a `.smolmachine` artifact is refused in the double's words.
 //
 // Each call is appended to the world's `calls` and written out before the
-// command runs, so an interrupted `pack create` (see `packDelayMs`) is still
-// recorded. The world is written again at the end only when the command
+// command runs, so an interrupted `pack create` (see `packDelayMs`) or
+// `machine checkpoint` (`checkpointDelayMs`, which leaves a partial file at
+// its output while it waits) is still recorded. The world is written again at the end only when the command
 // changed a machine: a long `pack create` never overwrites what other calls
 // did meanwhile.
 //
@@ -1198,22 +1206,24 @@ const checkpointCommand: Command = {
     }
     const machine = find(world, name);
     const memory = memoryOf(machine);
-    if (!machine.branchable) {
-      if (world.hostOs === "macos" && !atLeast(world.version, [1, 20, 0])) {
+    if (!machine.branchable && world.hostOs === "macos") {
+      if (!atLeast(world.version, [1, 20, 0])) {
         throw new SmolvmError(
           `agent operation failed: machine checkpoint: cannot snapshot '${name}': guest RAM ` +
             `has no file-backed regions`,
         );
       }
-      throw new SmolvmError(
-        `agent operation failed: machine checkpoint: machine '${name}' was not started with ` +
-          `--branchable (decided at start, it cannot be added later). Restart it with: ` +
-          `smolvm machine stop --name ${name} && smolvm machine start --name ${name} --branchable`,
-      );
+      if (args.values.has("--store")) {
+        throw new SmolvmError(
+          `agent operation failed: machine checkpoint: deferred durable save requires ` +
+            `file-backed guest RAM`,
+        );
+      }
     }
+    // The facts' text; the resources named as smolvm's SKILL.md lists them.
     const held = [
-      ...(machine.mounts?.length ? ["host mounts (-v)"] : []),
-      ...(machine.publishedSockets?.length ? ["published sockets"] : []),
+      ...(machine.mounts?.length ? ["a host mount (-v)"] : []),
+      ...(machine.publishedSockets?.length ? ["a published socket"] : []),
     ];
     if (held.length) {
       throw new SmolvmError(
@@ -1246,6 +1256,11 @@ const checkpointCommand: Command = {
     };
     const isDirectory = store !== undefined ||
       (await Deno.stat(output).then((stat) => stat.isDirectory, () => false));
+    if (world.checkpointDelayMs && !isDirectory) {
+      // Still packaging: what is at the output so far is not a checkpoint.
+      await Deno.writeTextFile(output, "partial");
+      await new Promise((done) => setTimeout(done, world.checkpointDelayMs));
+    }
     if (store !== undefined) await Deno.mkdir(store, { recursive: true });
     if (isDirectory) await Deno.mkdir(output, { recursive: true });
     await writeWorldFile(isDirectory ? join(output, "checkpoint.json") : output, checkpoint)

@@ -92,6 +92,12 @@ export interface SmolvmWorld {
    * the sleep, so a test can wait for it and then interrupt.
    */
   packDelayMs?: number;
+  /**
+   * Milliseconds `machine checkpoint` waits, with a partial file already at
+   * its output, before it writes the checkpoint (to test interrupts). The
+   * call is recorded first, as for `packDelayMs`.
+   */
+  checkpointDelayMs?: number;
   /** Every argv the double was called with, in order (without the `smolvm` word). */
   calls: string[][];
 }

@@ -81,6 +81,10 @@ export interface CraftedBottle {
   runConfig?: Record<string, unknown>;
   /** Extra `metadata.json` fields. */
   metadata?: Record<string, unknown>;
+  /** The snapshot's mode, when the manifest says. */
+  mode?: "disk" | "full";
+  /** The exporting machine, when the manifest says. */
+  platform?: { os: string; arch: string };
 }
 
 /** Writes a valid bottle archive around `spec` at `out`. */
@@ -90,9 +94,16 @@ export async function craftedBottle(out: string, spec: CraftedBottle): Promise<s
     manifest: {
       slug: spec.slug,
       backend,
-      snapshot: { id: CRAFTED_ID, createdAt: "2026-11-24T14:15:00Z", parent: null, message: null },
+      snapshot: {
+        id: CRAFTED_ID,
+        createdAt: "2026-11-24T14:15:00Z",
+        parent: null,
+        message: null,
+        ...spec.mode ? { mode: spec.mode } : {},
+      },
       lineage: [CRAFTED_ID],
       toolVersion: "0.1.0",
+      ...spec.platform ? { platform: spec.platform } : {},
     },
     metadataJson: JSON.stringify(
       launcherMetadata(spec.slug, { backend, ...spec.metadata ?? {} }),

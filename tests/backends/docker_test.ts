@@ -38,6 +38,7 @@ dockerTest(
       slug: bottle.slug,
       backend: "docker",
       snapshotId: result.snapshotId,
+      mode: "disk",
       pruned: [],
       warnings: [],
       artifact: bottle.image,

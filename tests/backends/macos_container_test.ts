@@ -317,6 +317,7 @@ Deno.test("macos-container commit --json prints the artifact and commands, and n
     artifact: IMAGE,
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `bot-bottle export ${SLUG}`,
+    mode: "disk",
     backendExportCommand: `container image save -o ${SLUG}.tar ${IMAGE}`,
     pruned: [],
     warnings: [],

@@ -132,7 +132,8 @@ Deno.test("smolmachines --yes stops the bottle, packs it and starts it again", a
   ]);
   const { calls } = await t.doubles.smolvm.read();
   deepStrictEqual(calls[3], ["machine", "stop", "--name", NAME]);
-  deepStrictEqual(calls[5], ["machine", "start", "--name", NAME]);
+  // Started again branchable, so a later commit --mode full can capture it.
+  deepStrictEqual(calls[5], ["machine", "start", "--name", NAME, "--branchable"]);
   equal(await stateOf(t.doubles), "running");
   equal(await Deno.readTextFile(join(t.dir, "committed-image")), `${t.artifact}\n`);
 });
@@ -145,7 +146,8 @@ Deno.test("smolmachines --no-restart leaves the bottle stopped and says how to s
   match(
     run.stderr,
     new RegExp(
-      `bottle "${SLUG}" was left stopped; start it with: smolvm machine start --name ${NAME}\n`,
+      `bottle "${SLUG}" was left stopped; start it with: smolvm machine start --name ${NAME} ` +
+        `--branchable\n`,
     ),
   );
 });
@@ -285,6 +287,7 @@ Deno.test("smolmachines commit --json prints the artifact path and commands, and
     artifact: t.artifact,
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `bot-bottle export ${SLUG}`,
+    mode: "disk",
     backendExportCommand: `cp ${t.artifact} ${SLUG}.smolmachine`,
     pruned: [],
     warnings: [],

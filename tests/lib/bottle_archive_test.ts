@@ -159,6 +159,24 @@ const MAGIC: Record<Compression, number[]> = {
   none: [...new TextEncoder().encode("manifest.json"), 0],
 };
 
+Deno.test("writeBottleArchive() writes a full snapshot as format 3 whatever the compression, and reads it back", async () => {
+  for (const compression of COMPRESSIONS) {
+    await using dir = await tempDir();
+    const { into, artifactPath, archive } = await workspace(dir.path, ARTIFACT);
+    const fields = manifestFields();
+    const written = await writeBottleArchive(archive, {
+      manifest: { ...fields, snapshot: { ...fields.snapshot, mode: "full" } },
+      metadataJson: METADATA,
+      artifactPath,
+      artifactName: "artifact.smolcheckpoint",
+      compression,
+    });
+    equal(written.formatVersion, 3, compression);
+    const read = await readBottleArchive(archive, into);
+    deepStrictEqual([read.manifest.formatVersion, read.manifest.snapshot.mode], [3, "full"]);
+  }
+});
+
 for (const compression of COMPRESSIONS) {
   Deno.test(`writeBottleArchive() then readBottleArchive() gives back every member as it was (${compression})`, async () => {
     await using dir = await tempDir();
@@ -317,7 +335,25 @@ const REFUSALS: {
   {
     name: "an unknown formatVersion 99",
     make: async () => gzip(await craftTar(goodMembers(craftedManifest({ formatVersion: 99 })))),
-    says: /format 99, but this bot-bottle reads only formats 1 and 2; .*newer bot-bottle/,
+    says: /format 99, but this bot-bottle reads only formats 1, 2 and 3; .*newer bot-bottle/,
+  },
+  {
+    name: "a full snapshot in a format-2 manifest",
+    make: async () =>
+      gzip(
+        await craftTar(
+          goodMembers(
+            craftedManifest({ snapshot: { ...manifestFields().snapshot, mode: "full" } }),
+          ),
+        ),
+      ),
+    says:
+      /formatVersion: must be 3 for a full snapshot \(snapshot\.mode "full"\), and only for one/,
+  },
+  {
+    name: "format 3 for a disk snapshot",
+    make: async () => gzip(await craftTar(goodMembers(craftedManifest({ formatVersion: 3 })))),
+    says: /formatVersion: must be 3 for a full snapshot/,
   },
   {
     name: "a manifest that is not JSON",

@@ -111,6 +111,7 @@ Deno.test("commit() records the committed image and marks the bottle preserved",
     slug: SLUG,
     backend: "fake",
     snapshotId: result.snapshotId,
+    mode: "disk",
     artifact: `fake-committed-${SLUG}:latest`,
     resumeCommand: `bot-bottle resume ${SLUG}`,
     exportCommand: `bot-bottle export ${SLUG}`,
@@ -288,6 +289,21 @@ Deno.test("commit() refuses a bottle of another backend without freezing it", as
     if (!(error instanceof BadInputError)) return false;
     equal(error.message, `bottle "${SLUG}" runs on backend "smolmachines", not "fake"`);
     return true;
+  });
+  deepStrictEqual(freezer.frozen, []);
+  deepStrictEqual(lines, []);
+  deepStrictEqual(await snapshotTree(home.home), before);
+});
+
+Deno.test("commit() refuses a mode its freezer does not implement, freezing nothing", async () => {
+  await using home = await tempHome();
+  await home.writeBottle(SLUG, launcherMetadata(SLUG, { backend: "fake" }));
+  const before = await snapshotTree(home.home);
+  const { freezer, lines } = makeFreezer();
+  await rejects(freezer.commit(await agentFor(home.root), { mode: "full" }), {
+    name: "BadInputError",
+    message: `--mode full is not offered for bottle "${SLUG}" on fake (it offers disk); ` +
+      `commit it with --mode disk`,
   });
   deepStrictEqual(freezer.frozen, []);
   deepStrictEqual(lines, []);

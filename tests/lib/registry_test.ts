@@ -317,6 +317,25 @@ Deno.test("loadRegistry() rejects a registry missing a command the freezer requi
   }
 });
 
+Deno.test("loadRegistry() rejects a mode the freezer does not implement, and an unknown one", async () => {
+  await rejectsInvalid(
+    registryWith((registry) => {
+      registry.backends.docker.modes = ["disk", "full"];
+    }),
+    new RegExp(
+      `backends\\.docker\\.modes names "full", which ${
+        escape(DOCKER_MODULE)
+      } does not implement \\(it offers "disk"\\)$`,
+    ),
+  );
+  await rejectsInvalid(
+    registryWith((registry) => {
+      registry.backends.docker.modes = ["memory"];
+    }),
+    /: backends\.docker\.modes\.0: a mode is "disk" or "full"/,
+  );
+});
+
 const SCHEMA_VIOLATIONS: [string, unknown, RegExp][] = [
   ["no backends", { aliases: {} }, /: backends: .*"backends"/],
   ["an unknown top-level key", registryWith((r) => (r.extra = 1)), /: extra: .*"extra"/],

@@ -28,6 +28,7 @@ async function rows(env: Record<string, string>): Promise<Record<string, Row>> {
     "available",
     "version",
     "features",
+    "modes",
     "problem",
     "registry",
   ]);
@@ -44,16 +45,17 @@ dockerTest("backends shows Docker available here, at the engine's own version", 
     available: true,
     version: engine,
     features: [],
+    modes: ["disk"],
     problem: null,
     registry: "built-in",
   });
   const table = await runCli(["backends"], home.env);
   equal(table.code, 0, table.stderr);
-  match(table.stdout, /^BACKEND +ALIASES +AVAILABLE +VERSION +FEATURES +REGISTRY$/m);
+  match(table.stdout, /^BACKEND +ALIASES +AVAILABLE +VERSION +FEATURES +MODES +REGISTRY$/m);
   match(
     table.stdout,
     new RegExp(
-      `^docker +"" +yes +${engine.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} +- +built-in$`,
+      `^docker +"" +yes +${engine.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} +- +disk +built-in$`,
       "m",
     ),
   );
@@ -79,12 +81,17 @@ Deno.test("backends on the doubles at current versions: Apple live export, smolv
       present(found.smolmachines).available,
       present(found.smolmachines).version,
       present(found.smolmachines).features,
+      present(found.smolmachines).modes,
     ],
-    [true, "1.25.4", ["workspace packs"]],
+    [true, "1.25.4", ["workspace packs"], ["disk", "full"]],
   );
+  deepEqual(present(found["macos-container"]).modes, ["disk"]);
   const table = await runCli(["backends"], { ...home.env, ...doubles.env });
-  match(table.stdout, /^macos-container +- +yes +1\.2\.1 +export, live export +built-in$/m);
-  match(table.stdout, /^smolmachines +- +yes +1\.25\.4 +workspace packs +built-in$/m);
+  match(table.stdout, /^macos-container +- +yes +1\.2\.1 +export, live export +disk +built-in$/m);
+  match(
+    table.stdout,
+    /^smolmachines +- +yes +1\.25\.4 +workspace packs +disk, full +built-in$/m,
+  );
 });
 
 Deno.test("backends on the doubles at old versions: fewer features, and a smolvm too old is not available", async () => {
@@ -139,7 +146,7 @@ Deno.test("backends with no CLI on PATH and a stopped container service: rows sa
   match(stoppedDocker.docker?.problem ?? "", /start Docker and try again/);
   const table = await runCli(["backends"], { ...home.env, PATH: empty });
   equal(table.code, 0);
-  match(table.stdout, /^docker +"" +no +- +- +built-in$/m);
+  match(table.stdout, /^docker +"" +no +- +- +disk +built-in$/m);
   match(table.stderr, /^smolmachines: "smolvm" is not installed or not on PATH;/m);
 });
 

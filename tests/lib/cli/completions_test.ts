@@ -134,6 +134,17 @@ for (const shell of SHELLS) {
       deepStrictEqual(sorted(candidates), sorted(Object.keys(registry.backends)));
     },
   );
+
+  shellTest(shell, `${shell} completes "bot-bottle commit --mode " to disk and full`, async () => {
+    await using env = await world();
+    const candidates = await complete(
+      shell,
+      await script(shell),
+      "bot-bottle commit --mode ",
+      env.env,
+    );
+    deepStrictEqual(sorted(candidates), ["disk", "full"]);
+  });
 }
 
 shellTest("bash", "bash offers options, not slugs, once commit has its slug", async () => {
