@@ -59,6 +59,7 @@ export {
   type History,
   HISTORY_FILE,
   newSnapshotId,
+  type PushRecord,
   type SnapshotRecord,
 } from "./lib/state/snapshot_history.ts";
 export { emptyRunConfig, type RunConfig } from "./lib/state/run_config.ts";
@@ -66,6 +67,11 @@ export { ARCHIVE_FORMAT_VERSION, type ArchiveManifest } from "./lib/archive/bott
 export { type Compression, COMPRESSIONS } from "./lib/archive/archive_compression.ts";
 export { exportBottle, type ExportOptions, type ExportResult } from "./lib/ops/export.ts";
 export { importBottle, type ImportOptions, type ImportResult } from "./lib/ops/import.ts";
+export type { AdoptOptions, AdoptResult } from "./lib/ops/_adopt.ts";
+export { pushBottle, type PushOptions, type PushResult } from "./lib/ops/push.ts";
+export { pullBottle, type PullOptions, type PullResult } from "./lib/ops/pull.ts";
+export type { OpenOptions } from "./lib/ops/open.ts";
+export type { CompanionManifest } from "./lib/archive/companion.ts";
 export type { ArtifactImages } from "./lib/archive/artifact_names.ts";
 export {
   type ConsentOptions,
@@ -86,6 +92,8 @@ export {
   Cancelled,
   CommitCancelled,
   Interrupted,
+  RegistryAccessError,
+  type RegistryFailureKind,
   UsageError,
 } from "./lib/errors.ts";
 export { CommandRunner } from "./lib/command_runner.ts";
@@ -95,6 +103,7 @@ export {
   type BackendOptions,
   type BackendProbe,
   type BackendSpec,
+  type PullContext,
   type StopReason,
 } from "./lib/backend.ts";
 export {
@@ -122,7 +131,7 @@ export {
   type RegisteredBackend,
   Registry,
 } from "./lib/registry/registry.ts";
-export type { Engine } from "./lib/registry/registry_schema.ts";
+export type { Engine, OciWording } from "./lib/registry/registry_schema.ts";
 export { isSlug, mintSlug, parseSlug, slugFromLabel } from "./lib/state/slug.ts";
 export {
   type PlaceholderKind,

@@ -11,7 +11,7 @@ import type { Agent } from "./state/agent.ts";
 import type { BackendCommands, CommandResult } from "./registry/backend_commands.ts";
 import { BackendError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
-import type { Engine } from "./registry/registry_schema.ts";
+import type { Engine, OciWording } from "./registry/registry_schema.ts";
 import type { TemplateValues } from "./registry/template.ts";
 
 /** Options every backend (and freezer) takes. */
@@ -51,6 +51,8 @@ export interface BackendSpec {
   commands: BackendCommands;
   /** Its engine's wording, when the registry declares it. */
   engine?: Engine;
+  /** The wording of its registry failures (push, pull), when the registry declares it. */
+  oci?: OciWording;
 }
 
 /** Runs a backend's commands; {@linkcode Backend} adds what the backend does with them. */
@@ -67,6 +69,8 @@ export abstract class CommandRunner {
   protected readonly prompter: Prompter;
   /** Whether to start a bottle again after stopping it for a snapshot. */
   protected readonly restart: boolean;
+  /** The wording of its registry failures (push, pull), when the registry declares it. */
+  readonly oci: OciWording | undefined;
   /** Set while undo steps run: their commands run even after an interrupt. */
   #unwinding = false;
 
@@ -80,6 +84,7 @@ export abstract class CommandRunner {
     this.name = spec.backend;
     this.names = spec.names;
     this.commands = spec.commands;
+    this.oci = spec.oci;
     this.log = options.log ?? (() => {});
     this.prompter = options.prompter ?? terminalPrompter({ interactive: false });
     this.restart = options.restart ?? true;

@@ -7,6 +7,7 @@
 import { UsageError } from "../errors.ts";
 import type { CliCommand } from "./command.ts";
 import { formatBytes, formatTable } from "./table.ts";
+import type { SnapshotRow } from "../ops/snapshots.ts";
 
 /** `bot-bottle snapshots`. */
 export const snapshotsCommand: CliCommand = {
@@ -15,8 +16,9 @@ export const snapshotsCommand: CliCommand = {
   usage: "bot-bottle snapshots <slug> [--json]",
   description: [
     "Lists every snapshot of the bottle, newest first: id, when, size, the snapshot it was",
-    "resumed from (parent), and the commit message. * marks the current one (what resume boots",
-    "and committed-image names); ^ the one the bottle was last resumed from.",
+    "resumed from (parent), where it was last pushed (ref@digest, by bot-bottle push; --json",
+    "lists every push), and the commit message. * marks the current one (what resume boots and",
+    "committed-image names); ^ the one the bottle was last resumed from.",
   ].join("\n"),
   options: {
     json: { type: "boolean", description: "print a JSON array on stdout instead of a table" },
@@ -38,15 +40,24 @@ export const snapshotsCommand: CliCommand = {
       return;
     }
     context.print(formatTable([
-      ["", "ID", "CREATED", "SIZE", "PARENT", "MESSAGE"],
+      ["", "ID", "CREATED", "SIZE", "PARENT", "PUSHED", "MESSAGE"],
       ...rows.map((row) => [
         (row.current ? "*" : "") + (row.resumedFrom ? "^" : ""),
         row.id,
         row.createdAt,
         row.sizeBytes === null ? "-" : formatBytes(row.sizeBytes),
         row.parent ?? "-",
+        pushedTo(row),
         row.message ?? "",
       ]),
     ]));
   },
 };
+
+/** The newest push of a snapshot, `ref@digest`, with how many more there were; `-` for none. */
+function pushedTo(row: SnapshotRow): string {
+  const pushes = row.pushes ?? [];
+  const last = pushes.at(-1);
+  if (!last) return "-";
+  return `${last.ref}@${last.digest}${pushes.length > 1 ? ` (+${pushes.length - 1})` : ""}`;
+}

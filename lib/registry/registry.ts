@@ -15,7 +15,12 @@ import { BadInputError } from "../errors.ts";
 import { Backend, type BackendOptions } from "../backend.ts";
 import type { Freezer, FreezerClass } from "../freezer.ts";
 import { BUILTIN_URL, loadFreezerModule, modeIfWritableByOthers } from "./freezer_module.ts";
-import { type Engine, type RegistryFile, RegistrySchema } from "./registry_schema.ts";
+import {
+  type Engine,
+  type OciWording,
+  type RegistryFile,
+  RegistrySchema,
+} from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
 import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
 
@@ -37,6 +42,8 @@ export interface RegisteredBackend {
   commands: Readonly<Record<string, Template>>;
   /** Its engine's wording, when the registry declares it. */
   engine?: Engine;
+  /** The wording of its registry failures (push, pull), when the registry declares it. */
+  oci?: OciWording;
   /** The commands that copy a whole snapshot, which get the long timeout. */
   longRunning: readonly string[];
 }
@@ -113,6 +120,7 @@ export class Registry {
       names: [backend.name, ...backend.aliases],
       commands,
       ...backend.engine ? { engine: backend.engine } : {},
+      ...backend.oci ? { oci: backend.oci } : {},
     }, options);
   }
 
@@ -240,6 +248,7 @@ function registered(
     freezer,
     commands: entry.commands,
     ...entry.engine ? { engine: entry.engine } : {},
+    ...entry.oci ? { oci: entry.oci } : {},
     longRunning: entry.longRunning ?? [],
   };
 }
@@ -314,11 +323,18 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
     if (freezer.Backend.needsEngine && !entry.engine) {
       fail(`backends.${name}.engine is missing; ${entry.freezer} needs it`);
     }
-    for (const [kind, pattern] of Object.entries(entry.engine?.errors ?? {})) {
+    const patterns = [
+      ...Object.entries(entry.engine?.errors ?? {}).map((
+        [kind, p],
+      ) => [`engine.errors.${kind}`, p]),
+      ...Object.entries(entry.oci?.errors ?? {}).map(([kind, p]) => [`oci.errors.${kind}`, p]),
+      ...entry.oci?.digest ? [["oci.digest", entry.oci.digest]] : [],
+    ];
+    for (const [field, pattern] of patterns) {
       try {
-        new RegExp(pattern, "i");
+        new RegExp(pattern!, "i");
       } catch (error) {
-        fail(`backends.${name}.engine.errors.${kind}: ${(error as Error).message}`);
+        fail(`backends.${name}.${field}: ${(error as Error).message}`);
       }
     }
     for (const command of freezer.Backend.requiredCommands) {

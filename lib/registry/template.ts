@@ -92,6 +92,7 @@ export const PLACEHOLDERS: Readonly<Record<string, PlaceholderKind>> = {
   container: KINDS.containerName,
   image: KINDS.imageReference,
   target: KINDS.imageReference,
+  ref: KINDS.imageReference,
   path: KINDS.absolutePath,
   env: KINDS.environmentVariable,
   volume: KINDS.volume,

@@ -15,6 +15,12 @@ export const HISTORY_FILE = "snapshots.json";
 
 const SNAPSHOT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
+const PushSchema = v.object({
+  ref: v.string(),
+  digest: v.string(),
+  pushedAt: v.string(),
+});
+
 const RecordSchema = v.object({
   id: v.pipe(v.string(), v.regex(SNAPSHOT_ID)),
   createdAt: v.string(),
@@ -24,6 +30,7 @@ const RecordSchema = v.object({
   parent: v.nullable(v.string()),
   toolVersion: v.string(),
   message: v.nullable(v.string()),
+  pushes: v.optional(v.array(PushSchema)),
 });
 
 /** The schema of `snapshots.json`, which {@linkcode parseHistory} describes refusals by. */
@@ -51,6 +58,18 @@ export interface SnapshotRecord {
   toolVersion: string;
   /** The user's note (`commit --message`). */
   message: string | null;
+  /** Where `bot-bottle push` pushed it, oldest first (absent: never pushed). */
+  pushes?: PushRecord[];
+}
+
+/** One push of a snapshot to a registry. */
+export interface PushRecord {
+  /** The reference pushed, with its tag: `host/repository:tag`. */
+  ref: string;
+  /** The snapshot's digest there, `sha256:…`. */
+  digest: string;
+  /** When, ISO 8601. */
+  pushedAt: string;
 }
 
 /** A bottle's history. */
@@ -155,6 +174,15 @@ export function quickHistory(value: unknown): History | undefined {
       typeof record.toolVersion !== "string" ||
       (record.message !== null && typeof record.message !== "string")
     ) return;
+    const pushes = record.pushes;
+    if (
+      pushes !== undefined &&
+      (!Array.isArray(pushes) ||
+        !pushes.every((push: unknown) =>
+          isObject(push) && typeof push.ref === "string" && typeof push.digest === "string" &&
+          typeof push.pushedAt === "string"
+        ))
+    ) return;
     snapshots[i] = {
       id: record.id,
       createdAt: record.createdAt,
@@ -164,6 +192,13 @@ export function quickHistory(value: unknown): History | undefined {
       parent: record.parent,
       toolVersion: record.toolVersion,
       message: record.message,
+      ...pushes === undefined ? {} : {
+        pushes: (pushes as PushRecord[]).map(({ ref, digest, pushedAt }) => ({
+          ref,
+          digest,
+          pushedAt,
+        })),
+      },
     };
   }
   return { version: 1, snapshots, resumedFrom };
