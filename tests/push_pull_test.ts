@@ -196,3 +196,304 @@ registryTest(
   },
   { tls: true },
 );
+
+/** A bottle committed once under its own HOME, and pushed to `registry` as `team/<slug>:v1`. */
+interface Pushed extends AsyncDisposable {
+  slug: string;
+  repository: string;
+  ref: string;
+  home: TempHome;
+}
+
+async function pushedBottle(registry: OciRegistry, client: DockerClient): Promise<Pushed> {
+  const home = await tempHome();
+  const env = envOf(home, client);
+  const started = await runCli(
+    ["start", "--image", TEST_IMAGE, "--name", testSlug("fault"), "--", "sleep", "3600"],
+    env,
+  );
+  equal(started.code, 0, started.stderr);
+  const slug = started.stdout.trim();
+  const dispose = async () => {
+    await removeBottleObjects(slug);
+    await home[Symbol.asyncDispose]();
+  };
+  try {
+    const committed = await runCli(["commit", slug], env);
+    equal(committed.code, 0, committed.stderr);
+    const repository = `team/${slug}`;
+    const ref = registry.ref(repository, "v1");
+    const pushed = await runCli(["push", slug, ref], env);
+    equal(pushed.code, 0, pushed.stderr);
+    return { slug, repository, ref, home, [Symbol.asyncDispose]: dispose };
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+}
+
+/**
+ * Runs the CLI under `home` with a private TMPDIR and asserts that it fails
+ * with one line matching `pattern`, and that nothing was left: the state root
+ * as it was, no image name under the registry's host or of the slug
+ * `leftover` names, nothing in TMPDIR.
+ */
+async function refused(
+  args: string[],
+  env: Record<string, string>,
+  home: TempHome,
+  host: string,
+  pattern: RegExp,
+  leftover?: string,
+): Promise<void> {
+  const before = await snapshotTree(home.root);
+  const names = await localNamesUnder(host);
+  const tmp = await Deno.makeTempDir({ prefix: "bot-bottle-push-tmp-" });
+  try {
+    const run = await runCli(args, { ...env, TMPDIR: tmp });
+    equal(run.code, 1, `${args.join(" ")}: ${run.stdout}${run.stderr}`);
+    equal(run.stderr.split("\n").filter(Boolean).length, 1, run.stderr);
+    match(run.stderr, pattern);
+    deepStrictEqual(await snapshotTree(home.root), before, `${args.join(" ")}: ${run.stderr}`);
+    deepStrictEqual(await localNamesUnder(host), names);
+    deepStrictEqual(await Array.fromAsync(Deno.readDir(tmp)), []);
+    if (leftover) {
+      equal(await docker("images", "-q", `bot-bottle-committed-${leftover}`), "");
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+const ONE_LINE = "^bot-bottle: error: ";
+
+registryTest(
+  "push and pull refuse, in one line and with nothing written: a stopped registry, a deleted tag, a plain image, a tampered state layer, a moved tag, another digest",
+  async () => {
+    await using registry = await ociRegistry("plain");
+    await using client = await dockerClient();
+    await using pushed = await pushedBottle(registry, client);
+    await using there = await tempHome();
+    const env = envOf(there, client);
+    const here = envOf(pushed.home, client);
+    const host = registry.host.replaceAll(".", "\\.");
+    const name = testSlug("nothing");
+    const pull = (ref: string) => ["pull", ref, "--name", name];
+
+    // The registry stopped.
+    await registry.stop();
+    const unreachable = new RegExp(
+      `${ONE_LINE}cannot reach the registry ${host} \\(.*connection refused\\); check that ` +
+        `the registry runs and that this machine reaches ${host}, then try again\n$`,
+    );
+    await refused(["push", pushed.slug, pushed.ref], here, pushed.home, registry.host, unreachable);
+    await refused(pull(pushed.ref), env, there, registry.host, unreachable, name);
+    await registry.start();
+
+    // A tag that is not there, nor its state.
+    const missing = registry.ref(pushed.repository, "nope");
+    await refused(
+      pull(missing),
+      env,
+      there,
+      registry.host,
+      new RegExp(
+        `${ONE_LINE}unknown tag: the registry ${host} has no ${missing.replaceAll(".", "\\.")}; ` +
+          `check the reference "bot-bottle push" printed, or push the bottle again; nothing ` +
+          `was written\n$`,
+      ),
+      name,
+    );
+
+    // A plain image pushed by docker push.
+    const plain = registry.ref(`team/plain-${name}`, "v1");
+    await docker("tag", TEST_IMAGE, plain);
+    equal((await client.run(["push", plain])).code, 0);
+    await docker("image", "rm", plain);
+    await refused(
+      pull(plain),
+      env,
+      there,
+      registry.host,
+      new RegExp(
+        `${ONE_LINE}${plain.replaceAll(".", "\\.")} is not a bottle: the registry holds it, ` +
+          `but no bottle state beside it .*; pull a reference that "bot-bottle push" printed; ` +
+          `nothing was written\n$`,
+      ),
+      name,
+    );
+
+    // The state's layer tampered with in the registry's storage.
+    const state = await registry.manifest(pushed.repository, "v1.bottle");
+    await registry.tamperBlob(state.json.layers![0]!.digest);
+    await refused(
+      pull(pushed.ref),
+      env,
+      there,
+      registry.host,
+      new RegExp(
+        `${ONE_LINE}digest mismatch: what the registry ${host} sent for .*v1\\.bottle does not ` +
+          `match its digest \\(.*verification failed.*\\); nothing was written: push the bottle ` +
+          `again\n$`,
+      ),
+      name,
+    );
+
+    // Pushed again (the state is whole again); then its tag moved to a plain image.
+    const again = await runCli(["push", pushed.slug, pushed.ref], here);
+    equal(again.code, 0, again.stderr);
+    const pinned = again.stdout.trim();
+    await docker("tag", TEST_IMAGE, pushed.ref);
+    equal((await client.run(["push", pushed.ref])).code, 0);
+    await docker("image", "rm", pushed.ref);
+    await refused(
+      pull(pushed.ref),
+      env,
+      there,
+      registry.host,
+      new RegExp(
+        `${ONE_LINE}digest mismatch: .*v1 is sha256:[0-9a-f]{64} in the registry, but the ` +
+          `bottle pushed there says its snapshot is sha256:[0-9a-f]{64}; the tag was moved or ` +
+          `overwritten since the push: nothing was written; push the bottle again\n$`,
+      ),
+      name,
+    );
+
+    // ref@digest of another push.
+    const other = `${pushed.ref}@sha256:${"0".repeat(64)}`;
+    const third = await runCli(["push", pushed.slug, pushed.ref], here);
+    equal(third.code, 0, third.stderr);
+    equal(third.stdout.trim(), pinned);
+    await refused(
+      pull(other),
+      env,
+      there,
+      registry.host,
+      new RegExp(`${ONE_LINE}digest mismatch: you asked for .*@sha256:0{64}, but the bottle`),
+      name,
+    );
+
+    // The tag deleted, its state left.
+    await registry.deleteTag(pushed.repository, "v1");
+    await refused(
+      pull(pushed.ref),
+      env,
+      there,
+      registry.host,
+      new RegExp(
+        `${ONE_LINE}unknown tag: the registry ${host} has no .*v1 \\(.*manifest unknown\\); ` +
+          `check the reference "bot-bottle push" printed, or push the bottle again\n$`,
+      ),
+      name,
+    );
+  },
+);
+
+registryTest(
+  "push and pull refuse without a login, and with a wrong password, naming docker login",
+  async () => {
+    await using registry = await ociRegistry("auth");
+    await using client = await dockerClient();
+    const { user, password } = registry.credentials!;
+    const login = await client.run(
+      ["login", "--username", user, "--password-stdin", registry.host],
+      password,
+    );
+    equal(login.code, 0, login.stderr);
+    await using pushed = await pushedBottle(registry, client);
+    await using there = await tempHome();
+    await using anonymous = await dockerClient();
+    await using wrong = await dockerClient();
+    await Deno.writeTextFile(
+      join(wrong.configDir, "config.json"),
+      JSON.stringify({ auths: { [registry.host]: { auth: btoa(`${user}:not-the-password`) } } }),
+    );
+    const host = registry.host.replaceAll(".", "\\.");
+    const name = testSlug("nothing");
+    for (const client of [anonymous, wrong]) {
+      const unauthorized = new RegExp(
+        `${ONE_LINE}the registry ${host} refused access to .*\\); run "docker login ${host}" ` +
+          `and try again\n$`,
+      );
+      await refused(
+        ["push", pushed.slug, pushed.ref],
+        envOf(pushed.home, client),
+        pushed.home,
+        registry.host,
+        unauthorized,
+      );
+      await refused(
+        ["pull", pushed.ref, "--name", name],
+        envOf(there, client),
+        there,
+        registry.host,
+        unauthorized,
+        name,
+      );
+    }
+  },
+);
+
+registryTest(
+  "push and pull refuse a registry whose TLS certificate is not trusted, naming certs.d",
+  async () => {
+    await using registry = await ociRegistry("tls");
+    await using client = await dockerClient();
+    await using pushed = await pushedBottle(registry, client);
+    await using there = await tempHome();
+    await registry.distrust();
+    const host = registry.host.replaceAll(".", "\\.");
+    const name = testSlug("nothing");
+    const untrusted = new RegExp(
+      `${ONE_LINE}the registry ${host}'s TLS certificate is not trusted here \\(.*x509: ` +
+        `certificate signed by unknown authority\\); trust its CA: copy the CA certificate to ` +
+        `/etc/docker/certs\\.d/${host}/ca\\.crt, then try again\n$`,
+    );
+    await refused(
+      ["push", pushed.slug, pushed.ref],
+      envOf(pushed.home, client),
+      pushed.home,
+      registry.host,
+      untrusted,
+    );
+    await refused(
+      ["pull", pushed.ref, "--name", name],
+      envOf(there, client),
+      there,
+      registry.host,
+      untrusted,
+      name,
+    );
+  },
+  { tls: true },
+);
+
+registryTest(
+  "pull refuses what import refuses: a slug that exists, without --name or --force; then --force adds the snapshot",
+  async () => {
+    await using registry = await ociRegistry("plain");
+    await using client = await dockerClient();
+    await using pushed = await pushedBottle(registry, client);
+    const env = envOf(pushed.home, client);
+    await refused(
+      ["pull", pushed.ref],
+      env,
+      pushed.home,
+      registry.host,
+      new RegExp(
+        `${ONE_LINE}a bottle "${pushed.slug}" already exists here \\(.*\\); pull it under ` +
+          `another name with --name, or add the snapshot to it with --force\n$`,
+      ),
+    );
+    const forced = await runCli(["pull", pushed.ref, "--force", "--json"], env);
+    equal(forced.code, 0, forced.stderr);
+    const result = JSON.parse(forced.stdout);
+    equal(result.slug, pushed.slug);
+    match(result.snapshotId, /-2$/);
+    const history = JSON.parse((await runCli(["snapshots", pushed.slug, "--json"], env)).stdout);
+    equal(history.length, 2);
+    equal(history[0].id, result.snapshotId);
+    equal(await hasImage(`bot-bottle-committed-${pushed.slug}:${result.snapshotId}`), true);
+    deepStrictEqual(await localNamesUnder(registry.host), []);
+  },
+);

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import type { Backend, ImportContext } from "../backend.ts";
 import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
 import { BottleState, METADATA_FILE } from "../state/bottle_state.ts";
@@ -135,6 +136,11 @@ export async function adoptForeignBottle(
   const review = reviewForeignBottle(metadata.metadata, rawRunConfig);
   await check();
   const state = new BottleState(slug, root);
+  // The directories the lock may make: removed again, when empty, if this fails.
+  const made = [];
+  for (const dir of [root, dirname(state.dir)]) {
+    if (!(await Deno.lstat(dir).then(() => true, () => false))) made.unshift(dir);
+  }
   await using _lock = await lockSlug(slug, foreign.operation, { ...options, root }, {
     create: true,
   });
@@ -191,7 +197,11 @@ export async function adoptForeignBottle(
     });
   } catch (error) {
     await backend.unwind(undo);
-    if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
+    if (!exists) {
+      await Deno.remove(state.dir, { recursive: true }).catch(() => {});
+      // Not recursive: a directory another process has since filled stays.
+      for (const dir of made) await Deno.remove(dir).catch(() => {});
+    }
     throw error;
   }
   for (const reset of review.resets) options.log?.(`note: ${reset}`);

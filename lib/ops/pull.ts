@@ -70,7 +70,6 @@ export async function pullBottle(target: string, options: PullOptions = {}): Pro
   const root = options.root ?? stateRoot();
   const backend = registry.getBackend(options.backend ?? "docker", options);
   return await withTempDir(async (dir) => {
-    options.log?.(`pulling the bottle's state from ${companionRef}`);
     let bytes: Uint8Array;
     try {
       bytes = await backend.pullCompanion(companionRef, dir);

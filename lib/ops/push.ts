@@ -104,7 +104,6 @@ export async function pushBottle(
   }
   const runConfigJson = await agent.state.readText(RUN_CONFIG_FILE);
   const digest = await withTempDir(async (dir) => {
-    options.log?.(`pushing snapshot ${snapshot.id} of bottle "${slug}" to ${ref}`);
     const digest = await backend.pushSnapshot(agent, snapshot.artifact, ref, dir);
     const file = join(dir, "companion.tar");
     const manifest: Omit<CompanionManifest, "formatVersion" | "kind" | "files" | "createdAt"> = {
@@ -122,7 +121,6 @@ export async function pushBottle(
       artifact: { ref, digest },
     };
     await writeCompanion(file, { manifest, metadataJson, runConfigJson });
-    options.log?.(`pushing the bottle's state to ${companionRef}`);
     await backend.pushCompanion(file, companionRef, dir);
     return digest;
   }, "bot-bottle-push-");
