@@ -112,7 +112,10 @@ dockerTest(
       equal(row.parent, null);
     }
     const table = await runCli(["snapshots", bottle.slug], home.env);
-    match(table.stdout, new RegExp(`^\\* +${ids[2]} +\\S+ +[\\d.]+ [kMG]?B +- +gen three$`, "m"));
+    match(
+      table.stdout,
+      new RegExp(`^\\* +${ids[2]} +\\S+ +[\\d.]+ [kMG]?B +- +- +gen three$`, "m"),
+    );
 
     // Prune to one: the older tags go, the newest and :latest stay, nothing dangles.
     const dry = await runCli(["prune", bottle.slug, "--keep", "1", "--dry-run"], home.env);
@@ -457,7 +460,7 @@ const usage: [string[], RegExp][] = [
   ],
   [
     ["frobnicate"],
-    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, exec, ls, snapshots, prune, export, import, destroy, backends, completions; run "bot-bottle --help"\n$/,
+    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, exec, ls, snapshots, prune, export, import, push, pull, destroy, backends, completions; run "bot-bottle --help"\n$/,
   ],
   [["help", "frobnicate"], /^bot-bottle: error: unknown command "frobnicate"; commands: /],
   [
