@@ -67,7 +67,7 @@ const Snapshot = v.looseObject({
     platform: v.optional(v.looseObject({
       os: v.string(),
       architecture: v.string(),
-      variant: v.optional(v.string()),
+      variant: v.exactOptional(v.string()),
     })),
   }),
   // 1.0.0 and later: `{ "state": "running" }`; before: the plain string.

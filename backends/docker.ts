@@ -145,7 +145,7 @@ export class DockerFreezer extends Freezer<DockerBackend> {
       artifact: image,
       current: latest,
       sizeBytes: snapshot.Size,
-      runConfig: inspected && this.#runConfig(inspected),
+      ...inspected === undefined ? {} : { runConfig: this.#runConfig(inspected) },
     };
   }
 

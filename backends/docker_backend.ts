@@ -134,7 +134,8 @@ export class DockerBackend extends ImageBackend {
       // not JSON: read below
     }
     if (typeof version === "string") return { version, features: [] };
-    return { version: (await semver()).coerce(stdout)?.version, features: [] };
+    const coerced = (await semver()).coerce(stdout)?.version;
+    return { ...coerced === undefined ? {} : { version: coerced }, features: [] };
   }
 
   /** From `docker container inspect --format {{.State.Status}}`. */
@@ -375,16 +376,19 @@ export class DockerBackend extends ImageBackend {
     const sizes = new Map<string, number>();
     if (wanted.length > 0) {
       for (const line of (await this.run("snapshotSizes", { image: wanted })).stdout.split("\n")) {
-        const match = line.match(/^(\[.*\]) (\d+)$/);
-        if (!match) continue;
-        for (const tag of JSON.parse(match[1]) as string[]) sizes.set(tag, Number(match[2]));
+        const [, tags, size] = line.match(/^(\[.*\]) (\d+)$/) ?? [];
+        if (tags === undefined || size === undefined) continue;
+        for (const tag of JSON.parse(tags) as string[]) sizes.set(tag, Number(size));
       }
     }
-    return new Map(bottles.map((bottle) => [bottle.slug, {
-      state: states.get(this.bottleName(bottle.slug)) ?? "absent",
-      snapshotExists: bottle.artifact !== undefined && present.has(bottle.artifact),
-      snapshotBytes: bottle.artifact ? sizes.get(bottle.artifact) : undefined,
-    }]));
+    return new Map(bottles.map((bottle) => {
+      const snapshotBytes = bottle.artifact ? sizes.get(bottle.artifact) : undefined;
+      return [bottle.slug, {
+        state: states.get(this.bottleName(bottle.slug)) ?? "absent",
+        snapshotExists: bottle.artifact !== undefined && present.has(bottle.artifact),
+        ...snapshotBytes === undefined ? {} : { snapshotBytes },
+      }];
+    }));
   }
 
   /** The slugs of the running containers named `bot-bottle-<slug>`. */
@@ -392,8 +396,9 @@ export class DockerBackend extends ImageBackend {
     const prefix = this.bottleName("");
     return (await this.run("listAll", {})).stdout.split("\n")
       .map((line) => line.trim().split("\t"))
-      .filter(([name, state]) => name.startsWith(prefix) && statusOf(state ?? "") === "running")
-      .map(([name]) => name.slice(prefix.length));
+      .flatMap(([name = "", state = ""]) =>
+        name.startsWith(prefix) && statusOf(state) === "running" ? [name.slice(prefix.length)] : []
+      );
   }
 
   /** Names an unreachable engine, a refused socket, or a missing container. */

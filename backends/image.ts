@@ -179,7 +179,7 @@ export abstract class ImageBackend extends Backend {
     const loaded = `${this.imageRepository(from)}:${snapshotId}`;
     const artifact = `${this.imageRepository(slug)}:${id}`;
     const current = this.imageName(slug);
-    await this.checkImport({ source, from, snapshotId, images });
+    await this.checkImport({ source, from, snapshotId, ...images === undefined ? {} : { images } });
     // A name the load brings that this machine did not have is only a carrier.
     const carrier = !(await this.snapshotExists(loaded));
     const existed = loaded === artifact ? !carrier : await this.snapshotExists(artifact);

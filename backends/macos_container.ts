@@ -118,7 +118,7 @@ export class MacosContainerFreezer extends Freezer<MacosContainerBackend> {
     return {
       artifact: image,
       current: latest,
-      sizeBytes,
+      ...sizeBytes === undefined ? {} : { sizeBytes },
       runConfig: runConfigOf(bottle),
     };
   }

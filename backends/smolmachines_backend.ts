@@ -60,7 +60,10 @@ export class SmolmachinesBackend extends Backend {
         problem: `smolvm ${version} is too old: bot-bottle needs ${FLOOR} or later`,
       };
     }
-    return { version, features: (await this.packsWorkspace()) ? ["workspace packs"] : [] };
+    return {
+      ...version === undefined ? {} : { version },
+      features: (await this.packsWorkspace()) ? ["workspace packs"] : [],
+    };
   }
 
   /** Whether this smolvm's `pack create` takes `--include-workspace` (its `--help` lists it). */
@@ -195,8 +198,9 @@ export class SmolmachinesBackend extends Backend {
         : undefined;
       entries.set(bottle.slug, {
         state: states.get(this.bottleName(bottle.slug)) ?? "absent",
-        snapshotExists: size !== undefined,
-        snapshotBytes: size,
+        ...size === undefined
+          ? { snapshotExists: false }
+          : { snapshotExists: true, snapshotBytes: size },
       });
     }
     return entries;

@@ -26,7 +26,27 @@ export function runsFor(fallback: number): number {
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  const upper = sorted[middle];
+  const lower = sorted.length % 2 ? upper : sorted[middle - 1];
+  return upper === undefined || lower === undefined ? NaN : (lower + upper) / 2;
+}
+
+/**
+ * The item at `index` of `items`, which the bench laid out itself.
+ *
+ * @throws {RangeError} When there is none: the bench's tables and runs disagree.
+ */
+export function nth<T>(items: readonly T[], index: number): T {
+  const item = items[index];
+  if (item === undefined) throw new RangeError(`no item ${index} among ${items.length}`);
+  return item;
+}
+
+/** Splits an argv into its program and arguments; an empty one is a bench's mistake. */
+export function programOf(argv: readonly string[]): [string, string[]] {
+  const [program, ...args] = argv;
+  if (program === undefined) throw new TypeError("an empty command line");
+  return [program, args];
 }
 
 /** Milliseconds, rounded to whole ms. */
@@ -74,8 +94,9 @@ export async function timed(
   argv: string[],
   { mayFail = false }: { mayFail?: boolean } = {},
 ): Promise<Timed> {
-  const command = new Deno.Command(argv[0], {
-    args: argv.slice(1),
+  const [program, args] = programOf(argv);
+  const command = new Deno.Command(program, {
+    args,
     cwd: ROOT,
     env,
     clearEnv: true,

@@ -33,7 +33,19 @@ import {
   testSlug,
 } from "../tests/_helpers/docker.ts";
 import { launcherMetadata, tempHome } from "../tests/_helpers/temp_home.ts";
-import { childEnv, DENO, median, ms, progress, range, ROOT, runsFor, timed } from "./_common.ts";
+import {
+  childEnv,
+  DENO,
+  median,
+  ms,
+  nth,
+  programOf,
+  progress,
+  range,
+  ROOT,
+  runsFor,
+  timed,
+} from "./_common.ts";
 
 type Side = "bare" | "steps" | "tool";
 
@@ -147,7 +159,7 @@ async function main(): Promise<void> {
   try {
     const commits: CommitRow[] = [];
     const commitOf = { bare: bareCommit, steps: stepsCommit, tool: toolCommit };
-    for (const [mb, defaultRuns] of [[1, 7], [200, 5]]) {
+    for (const [mb, defaultRuns] of [[1, 7], [200, 5]] as const) {
       const runs = runsFor(defaultRuns);
       const first: CommitRow = { name: `commit, ${mb} MB change`, bare: [], steps: [], tool: [] };
       const again: CommitRow = {
@@ -233,7 +245,7 @@ async function main(): Promise<void> {
       const total = lines.at(-1)!.ms;
       if (run < 0) continue;
       [commitAt, tagAt - commitAt, doneAt - tagAt, total - doneAt, total]
-        .forEach((value, index) => timeline[index].samples.push(value));
+        .forEach((value, index) => nth(timeline, index).samples.push(value));
     }
 
     // (e): fixed costs.
@@ -291,7 +303,7 @@ async function main(): Promise<void> {
       samples.push((await timed(env, ["docker", "--version"])).ms);
       samples.push((await timed(env, ["docker", "ps"])).ms);
       if (run < 0) continue;
-      samples.forEach((value, index) => fixed[index].samples.push(value));
+      samples.forEach((value, index) => nth(fixed, index).samples.push(value));
     }
 
     // (f): commands that read the whole history, at 1 and at 10,000 snapshots.
@@ -313,7 +325,7 @@ async function main(): Promise<void> {
           progress(`history of ${size === "one" ? 1 : 10_000}, run ${run + 1}`);
           for (const [index, argv] of argvs.entries()) {
             const result = await timed(env, argv);
-            if (run >= 0) historyRows[index][size].push(result.ms);
+            if (run >= 0) nth(historyRows, index)[size].push(result.ms);
           }
         }
       }
@@ -364,9 +376,10 @@ async function main(): Promise<void> {
       ),
       "",
       `Target: \`bot-bottle --version\` within 1.3× an empty \`deno run\`: ${
-        median(fixed[5].samples) <= 1.3 * median(fixed[0].samples) ? "met" : "NOT met"
-      } (${(median(fixed[5].samples) / median(fixed[0].samples)).toFixed(2)}×, ` +
-      `${ms(median(fixed[5].samples))} vs ${ms(median(fixed[0].samples))} ms, same run).`,
+        median(nth(fixed, 5).samples) <= 1.3 * median(nth(fixed, 0).samples) ? "met" : "NOT met"
+      } (${(median(nth(fixed, 5).samples) / median(nth(fixed, 0).samples)).toFixed(2)}×, ` +
+      `${ms(median(nth(fixed, 5).samples))} vs ${ms(median(nth(fixed, 0).samples))} ms, ` +
+      `same run).`,
     ];
     console.log(lines.join("\n"));
   } finally {
@@ -403,8 +416,9 @@ async function stamped(
   env: Record<string, string>,
   argv: string[],
 ): Promise<{ ms: number; text: string }[]> {
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
+  const [program, args] = programOf(argv);
+  const child = new Deno.Command(program, {
+    args,
     cwd: ROOT,
     env,
     clearEnv: true,

@@ -51,7 +51,17 @@ import {
   testSlug,
 } from "../tests/_helpers/docker.ts";
 import { launcherMetadata, tempHome } from "../tests/_helpers/temp_home.ts";
-import { childEnv, DENO, median, progress, ROOT, runsFor, timed } from "./_common.ts";
+import {
+  childEnv,
+  DENO,
+  median,
+  nth,
+  programOf,
+  progress,
+  ROOT,
+  runsFor,
+  timed,
+} from "./_common.ts";
 
 /** The sizes of the change, in MiB, with their default number of runs. */
 const SIZES: [mb: number, runs: number][] = Deno.env.get("BENCH_LARGE") === "1"
@@ -364,8 +374,9 @@ async function main(): Promise<void> {
 /** The wall time of `argv`, with its stdout discarded. Throws when it fails. */
 async function wall(argv: string[]): Promise<number> {
   const start = performance.now();
-  const output = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
+  const [program, args] = programOf(argv);
+  const output = await new Deno.Command(program, {
+    args,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -392,7 +403,10 @@ function record(samples: Samples, measured: Measured, side: Side): void {
  * the `VmHWM` of every process below it. Throws when it fails.
  */
 async function measure(env: Record<string, string>, argv: string[]): Promise<Measured> {
-  const timeFile = await Deno.makeTempFile({ dir: env.TMPDIR, prefix: "time-" });
+  const timeFile = await Deno.makeTempFile({
+    ...env.TMPDIR === undefined ? {} : { dir: env.TMPDIR },
+    prefix: "time-",
+  });
   try {
     const command = new Deno.Command(TIME, {
       args: ["-f", "%M", "-o", timeFile, ...argv],
@@ -449,7 +463,7 @@ const seconds = (ms: number) => (ms / 1000).toFixed(1);
 /** `min–max` in seconds, or the one value. */
 const secondsRange = (values: number[]) =>
   values.length === 1
-    ? seconds(values[0])
+    ? seconds(nth(values, 0))
     : `${seconds(Math.min(...values))}–${seconds(Math.max(...values))}`;
 
 /** KiB as MB (10^6 bytes), whole. */
@@ -460,7 +474,7 @@ const peak = (values: number[]) =>
   values.length === 0
     ? "—"
     : values.length === 1
-    ? mbOfKiB(values[0])
+    ? mbOfKiB(nth(values, 0))
     : `${mbOfKiB(median(values))} (max ${mbOfKiB(Math.max(...values))})`;
 
 function report(results: SizeResult[], startupKiB: number[]): string[] {
@@ -514,7 +528,7 @@ function report(results: SizeResult[], startupKiB: number[]): string[] {
     "| --- | ---: | ---: | ---: |",
     ...results.flatMap((result) =>
       result.parts.map(([name, ms]) => {
-        const bytes = result.artifactBytes[0];
+        const bytes = nth(result.artifactBytes, 0);
         return `| ${name} | ${result.kind} ${result.mb} MiB | ${seconds(ms)} | ` +
           `${(bytes / MB / (ms / 1000)).toFixed(0)} |`;
       })

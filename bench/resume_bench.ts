@@ -32,7 +32,18 @@ import { launcherMetadata, tempHome } from "../tests/_helpers/temp_home.ts";
 import { loadRegistry } from "../lib/registry/registry.ts";
 import { parseRunConfig, runValues } from "../lib/state/run_config.ts";
 import { renderTemplate } from "../lib/registry/template.ts";
-import { childEnv, DENO, median, ms, progress, range, ROOT, runsFor, timed } from "./_common.ts";
+import {
+  childEnv,
+  DENO,
+  median,
+  ms,
+  nth,
+  progress,
+  range,
+  ROOT,
+  runsFor,
+  timed,
+} from "./_common.ts";
 
 /** The size of the change committed into the snapshot, in MB. */
 const SNAPSHOT_MB = 200;
@@ -81,17 +92,22 @@ async function main(): Promise<void> {
     // The bare side: what the registry's templates render for this bottle.
     const registry = await loadRegistry({ path: `${ROOT}registry.json` });
     const { commands } = registry.resolve("docker");
-    const bareRun = renderTemplate(commands.run, {
+    const template = (name: string) => {
+      const found = commands[name];
+      if (found === undefined) throw new Error(`the docker backend has no "${name}" template`);
+      return found;
+    };
+    const bareRun = renderTemplate(template("run"), {
       container,
       slug,
       image,
       ...runValues(config),
       args: [],
     });
-    const bareState = renderTemplate(commands.state, { container });
-    const imageCheck = renderTemplate(commands.imageId, { image });
+    const bareState = renderTemplate(template("state"), { container });
+    const imageCheck = renderTemplate(template("imageId"), { image });
     // The same run of the base test image, without the snapshot's 200 MB layer.
-    const baseRun = renderTemplate(commands.run, {
+    const baseRun = renderTemplate(template("run"), {
       container,
       slug,
       image: TEST_IMAGE,
@@ -140,8 +156,8 @@ async function main(): Promise<void> {
           }
           elapsed = started.ms + state.ms;
           if (run >= 0) {
-            bareParts[0].samples.push(started.ms);
-            bareParts[1].samples.push(state.ms);
+            nth(bareParts, 0).samples.push(started.ms);
+            nth(bareParts, 1).samples.push(state.ms);
           }
         } else {
           elapsed = (await timed(env, toolResume)).ms;
@@ -179,7 +195,7 @@ async function main(): Promise<void> {
       ];
       await docker("rm", "-f", container);
       if (run < 0) continue;
-      samples.forEach((value, index) => fixed[index].samples.push(value));
+      samples.forEach((value, index) => nth(fixed, index).samples.push(value));
     }
 
     const [bare, tool] = [median(resumes.bare), median(resumes.tool)];

@@ -158,7 +158,8 @@ export abstract class Backend extends CommandRunner {
     if (!this.commands.has("version")) return { features: [] };
     const { stdout } = await this.run("version", {});
     const { semver } = await import("./_internal/semver.ts");
-    return { version: (await semver()).coerce(stdout)?.version, features: [] };
+    const version = (await semver()).coerce(stdout)?.version;
+    return { ...version === undefined ? {} : { version }, features: [] };
   }
 
   /**
@@ -198,9 +199,11 @@ export abstract class Backend extends CommandRunner {
       }
     };
     const [status, logs] = await Promise.all([ask("exitStatus"), ask("logs")]);
-    const code = status === undefined ? NaN : Number(status.stdout.trim());
-    const output = logs === undefined ? undefined : `${logs.stdout}${logs.stderr}`.trimEnd();
-    return { exitCode: Number.isInteger(code) ? code : undefined, output };
+    const exitCode = status === undefined ? NaN : Number(status.stdout.trim());
+    return {
+      ...Number.isInteger(exitCode) ? { exitCode } : {},
+      ...logs === undefined ? {} : { output: `${logs.stdout}${logs.stderr}`.trimEnd() },
+    };
   }
 
   /**

@@ -222,7 +222,7 @@ export abstract class CommandRunner {
       backend: this.name,
       command,
       argv: result?.argv ?? [],
-      exitCode: result?.exitCode,
+      ...result === undefined ? {} : { exitCode: result.exitCode },
       stdout: result?.stdout ?? "",
       stderr: result?.stderr ?? "",
     });

@@ -100,7 +100,7 @@ export class BackendError extends BotBottleError implements BackendFailure {
     this.backend = failure.backend;
     this.command = failure.command;
     this.argv = failure.argv;
-    this.exitCode = failure.exitCode;
+    if (failure.exitCode !== undefined) this.exitCode = failure.exitCode;
     this.stdout = failure.stdout;
     this.stderr = failure.stderr;
   }
@@ -209,7 +209,7 @@ export class BottleBusyError extends BotBottleError {
   constructor(message: string, slug: string, holder?: string) {
     super(message);
     this.slug = slug;
-    this.holder = holder;
+    if (holder !== undefined) this.holder = holder;
   }
 }
 

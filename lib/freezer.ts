@@ -236,9 +236,10 @@ export abstract class Freezer<B extends Backend = Backend> {
     let current: string;
     let warnings: string[];
     try {
+      const previous = history.snapshots.at(-1)?.artifact;
       const frozen = await this.freeze(agent, {
         id,
-        previous: history.snapshots.at(-1)?.artifact,
+        ...previous === undefined ? {} : { previous },
         undo,
         ...options.pause === false ? { pause: false } : {},
       });
@@ -248,7 +249,11 @@ export abstract class Freezer<B extends Backend = Backend> {
       warnings = typeof frozen === "string" ? [] : frozen.warnings ?? [];
       history.snapshots.push(record(artifact, sizeBytes ?? null));
       try {
-        await agent.state.recordCommit({ history, runConfig, committedImage: current });
+        await agent.state.recordCommit({
+          history,
+          ...runConfig === undefined ? {} : { runConfig },
+          committedImage: current,
+        });
       } catch (error) {
         if (error instanceof TypeError) throw error;
         throw new BotBottleError(

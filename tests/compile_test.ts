@@ -74,7 +74,11 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<Cl
   const { PATH, NO_COLOR } = cliEnv();
   const output = await new Deno.Command(await binary(), {
     args,
-    env: reducedEnv({ PATH, NO_COLOR, ...env }),
+    env: reducedEnv({
+      ...PATH === undefined ? {} : { PATH },
+      ...NO_COLOR === undefined ? {} : { NO_COLOR },
+      ...env,
+    }),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",

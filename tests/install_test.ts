@@ -27,6 +27,7 @@ import {
   sha256Hex,
   sha256sums,
 } from "./_helpers/release_server.ts";
+import { present } from "./_helpers/present.ts";
 
 const VERSION = denoJson.version;
 const OLD = fakeBinary("0.0.9");
@@ -99,7 +100,7 @@ Deno.test(
     const oneLiner = readme.match(/^curl -fsSL (\S+)\/v([^/\s]+)\/install\.sh \| sh -s -- (.+)$/m);
     ok(oneLiner, "README.md shows the installer one-liner");
     equal(oneLiner[2], denoJson.version);
-    const args = oneLiner[3].trim().split(/\s+/);
+    const args = present(oneLiner[3]).trim().split(/\s+/);
     deepStrictEqual(args, ["--version", denoJson.version]);
     await using sandbox = await installSandbox("curl", "sha256sum");
     await using server = releaseServer(await fakeRelease(VERSION));
@@ -171,7 +172,7 @@ Deno.test("install.sh installs to ~/.local/bin for a user who is not root, creat
 Deno.test("install.sh accepts SHA256SUMS written in binary mode (*name) with CRLF line ends", async () => {
   await using sandbox = await installSandbox("curl", "sha256sum");
   const files = await fakeRelease(VERSION);
-  const hash = await sha256Hex(files[`v${VERSION}/${HOST_ASSET}`]);
+  const hash = await sha256Hex(present(files[`v${VERSION}/${HOST_ASSET}`]));
   files[`v${VERSION}/SHA256SUMS`] = `${hash.toUpperCase()} *${HOST_ASSET}\r\n`;
   await using server = releaseServer(files);
 
@@ -206,7 +207,7 @@ Deno.test("install.sh refuses a download whose SHA-256 does not match, installin
 Deno.test("install.sh refuses an asset that SHA256SUMS does not list, without downloading it", async () => {
   await using sandbox = await installSandbox("curl", "sha256sum");
   const files = await fakeRelease(VERSION);
-  files[`v${VERSION}/SHA256SUMS`] = files[`v${VERSION}/SHA256SUMS`]
+  files[`v${VERSION}/SHA256SUMS`] = present(files[`v${VERSION}/SHA256SUMS`])
     .split("\n").filter((line) => !line.endsWith(`  ${HOST_ASSET}`)).join("\n");
   await using server = releaseServer(files);
   const before = await withOldInstall(sandbox);
@@ -284,7 +285,9 @@ Deno.test("install.sh reports an unreachable download server, installing nothing
 });
 
 Deno.test("install.sh refuses a platform with no release (uname: FreeBSD, riscv64)", async () => {
-  for (const [os, arch] of [["FreeBSD", "amd64"], ["Linux", "riscv64"], ["Darwin", "ppc"]]) {
+  for (
+    const [os, arch] of [["FreeBSD", "amd64"], ["Linux", "riscv64"], ["Darwin", "ppc"]] as const
+  ) {
     await using sandbox = await installSandbox("curl", "sha256sum");
     await using server = releaseServer(await fakeRelease(VERSION));
     await sandbox.addScript("uname", fakeUname(os, arch));

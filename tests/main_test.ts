@@ -523,7 +523,7 @@ Deno.test("a BOT_BOTTLE_REGISTRY that is missing, empty or not JSON is named pla
       [missing, "does not exist; check the path"],
       [broken, "is not valid JSON (at line 2, column 3); fix it"],
       [empty, "is not valid JSON (the file is empty); fix it"],
-    ]
+    ] as const
   ) {
     const run = await runCli(["ls"], { ...home.env, BOT_BOTTLE_REGISTRY: path });
     equal(run.code, 1);

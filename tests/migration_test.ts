@@ -11,6 +11,7 @@ import { installDoubles } from "./_doubles/harness.ts";
 import { defaultSmolvmWorld } from "./_doubles/smolvm_world.ts";
 import { writeBottleArchive } from "../lib/archive/bottle_archive.ts";
 import { withTempDir } from "../lib/temp_dir.ts";
+import { present } from "./_helpers/present.ts";
 
 dockerTest("export, destroy everything, import, resume: the marker comes back", async () => {
   await using here = await tempHome();
@@ -175,11 +176,11 @@ Deno.test("macos-container and smolmachines bottles move by export and import th
     equal(started.code, 0, started.stderr);
     if (backend === "smolmachines") {
       await doubles.smolvm.update((world) => {
-        world.machines[0].files["work/notes.txt"] = "moved\n";
+        present(world.machines[0]).files["work/notes.txt"] = "moved\n";
       });
     } else {
       await doubles.container.update((world) => {
-        world.containers[0].files["work/notes.txt"] = "moved\n";
+        present(world.containers[0]).files["work/notes.txt"] = "moved\n";
       });
     }
     equal((await cli(here, "commit", "mover", "--yes")).code, 0);
@@ -193,8 +194,8 @@ Deno.test("macos-container and smolmachines bottles move by export and import th
     const resumed = await cli(there, "resume", "mover");
     equal(resumed.code, 0, `${backend}: ${resumed.stderr}`);
     const files = backend === "smolmachines"
-      ? (await doubles.smolvm.read()).machines[0].files
-      : (await doubles.container.read()).containers[0].files;
+      ? present((await doubles.smolvm.read()).machines[0]).files
+      : present((await doubles.container.read()).containers[0]).files;
     equal(files["work/notes.txt"], "moved\n", backend);
   }
 });
@@ -251,6 +252,6 @@ Deno.test("export of a bottle without snapshots, or of an unknown one, says what
 
 function flip(bytes: Uint8Array, at: number): Uint8Array {
   const copy = bytes.slice();
-  copy[at] ^= 0xff;
+  copy.set([present(copy[at]) ^ 0xff], at);
   return copy;
 }

@@ -5,6 +5,7 @@
 
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import denoJson from "../deno.json" with { type: "json" };
+import { present } from "./_helpers/present.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -32,7 +33,7 @@ async function dryRun() {
   }).output();
   const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
   const files = [...text.matchAll(/^\s+(file:\/\/\S+) \(/gm)].map((match) =>
-    match[1].slice(ROOT.href.length)
+    present(match[1]).slice(ROOT.href.length)
   );
   return { code: output.code, text, files };
 }

@@ -30,6 +30,7 @@ import {
 import { dockerFailure } from "./_helpers/faults.ts";
 import { hasTerminal, runOnTerminal } from "./_helpers/terminal.ts";
 import { snapshotTree, tempHome } from "./_helpers/temp_home.ts";
+import { present } from "./_helpers/present.ts";
 
 /** A scratch directory and the images a test made, all removed afterwards. */
 async function scratch() {
@@ -80,7 +81,7 @@ dockerTest(
     const evil = `evil-img-${crypto.randomUUID().slice(0, 8)}:1`;
     await pwnedImage(evil);
     const artifact = await savedArtifact(s.dir, evil, (manifest) => {
-      manifest[0].RepoTags = [evil, victim.name];
+      present(manifest[0]).RepoTags = [evil, victim.name];
       return manifest;
     });
     await docker("image", "rm", evil);

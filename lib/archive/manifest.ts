@@ -107,7 +107,7 @@ export const BOTTLE_ENTRIES = {
   lineage: v.pipe(v.array(SnapshotIdSchema), v.minLength(1, "must not be empty")),
   toolVersion: NonEmpty,
   createdAt: v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 time")),
-  platform: v.optional(v.object({ os: NonEmpty, arch: NonEmpty })),
+  platform: v.exactOptional(v.object({ os: NonEmpty, arch: NonEmpty })),
 };
 
 /** The check every bottle manifest passes: its lineage ends with its snapshot. */

@@ -26,8 +26,8 @@ export interface CliOption {
 export interface CliContext {
   /** Aborted when the user interrupts (Ctrl-C, SIGTERM); its reason is an `Interrupted`. */
   signal: AbortSignal;
-  /** With `--verbose`: shows each backend command before it runs. */
-  onRun?: (command: string) => void;
+  /** Shows each backend command before it runs, with `--verbose`; does nothing without. */
+  onRun(command: string): void;
   /** Writes a line for the user on standard error. */
   log(line: string): void;
   /** Writes a line of output on standard output (for scripts). */
@@ -93,7 +93,7 @@ export function lockingOptions(values: CliInput["values"], context: CliContext):
   wait: boolean;
   onWait: (line: string) => void;
   signal: AbortSignal;
-  onRun?: (command: string) => void;
+  onRun: (command: string) => void;
 } {
   return {
     wait: values["no-wait"] !== true,
@@ -157,15 +157,15 @@ export function commandHelp(command: CliCommand): string {
     const flag = `${option.short ? `-${option.short}, ` : "    "}--${name}` +
       (option.type === "string" ? ` <${option.valueName ?? "value"}>` : "") +
       (option.multiple ? "…" : "");
-    return [flag, option.description];
+    return { flag, description: option.description };
   });
-  const width = Math.max(...rows.map(([flag]) => flag.length));
+  const width = Math.max(...rows.map(({ flag }) => flag.length));
   return [
     `Usage: ${command.usage}`,
     "",
     command.description,
     "",
     "Options:",
-    ...rows.map(([flag, description]) => `  ${flag.padEnd(width)}  ${description}`),
+    ...rows.map(({ flag, description }) => `  ${flag.padEnd(width)}  ${description}`),
   ].join("\n");
 }

@@ -72,7 +72,7 @@ export const commitCommand: CliCommand = {
       result = await commit(slug, {
         registry,
         restart: values["no-restart"] !== true,
-        message: typeof values.message === "string" ? values.message : undefined,
+        ...typeof values.message === "string" ? { message: values.message } : {},
         ...values["no-pause"] === true ? { pause: false } : {},
         ...lockingOptions(values, context),
         ...progress.around(context, prompter, json ? undefined : context.log),
@@ -128,6 +128,7 @@ async function pickBottle(
   }
   running.sort();
   const index = await prompter.select("Which bottle do you want to commit?", running);
-  if (index === undefined) throw new CommitCancelled("no bottle picked; nothing was committed");
-  return running[index];
+  const picked = index === undefined ? undefined : running[index];
+  if (picked === undefined) throw new CommitCancelled("no bottle picked; nothing was committed");
+  return picked;
 }

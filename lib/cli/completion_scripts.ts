@@ -68,7 +68,7 @@ function commandSpec(command: CliCommand, options: CompletionScriptOptions): Com
       const valueName = spec.valueName ?? "value";
       return {
         long,
-        short: spec.short,
+        ...spec.short === undefined ? {} : { short: spec.short },
         takesValue,
         multiple: spec.multiple === true,
         valueName,

@@ -47,7 +47,7 @@ export function completionsCommand(commands: () => readonly CliCommand[]): CliCo
         return;
       }
       const shell = positionals[0];
-      if (positionals.length !== 1 || !SHELLS.includes(shell)) {
+      if (shell === undefined || positionals.length !== 1 || !SHELLS.includes(shell)) {
         throw new UsageError(
           `completions takes one shell, ${COMPLETION_SHELLS.join(", ")}; got ${
             positionals.length === 0 ? "none" : positionals.map((word) => `"${word}"`).join(" ")

@@ -26,7 +26,8 @@ export const destroyCommand: CliCommand = {
     ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
-    if (positionals.length !== 1) {
+    const [slug] = positionals;
+    if (slug === undefined || positionals.length !== 1) {
       throw new UsageError(
         `destroy takes one slug, got ${positionals.length}; run "bot-bottle destroy --help" for usage`,
       );
@@ -36,11 +37,11 @@ export const destroyCommand: CliCommand = {
       import("../ops/destroy.ts"),
       import("../prompter.ts"),
     ]);
-    const result = await destroy(positionals[0], {
+    const result = await destroy(slug, {
       keepSnapshot: values["keep-snapshot"] === true,
       prompter: terminalPrompter({ yes: values.yes === true, signal: context.signal }),
       ...lockingOptions(values, context),
-      log: values.json ? undefined : context.log,
+      ...values.json ? {} : { log: context.log },
     });
     if (values.json) context.print(JSON.stringify(result));
   },

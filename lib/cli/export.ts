@@ -36,7 +36,8 @@ export const exportCommand: CliCommand = {
     ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
-    if (positionals.length !== 1) {
+    const [slug] = positionals;
+    if (slug === undefined || positionals.length !== 1) {
       throw new UsageError(`export takes one slug; run "bot-bottle export --help" for usage`);
     }
     const compression = values.compression ?? "zstd";
@@ -50,9 +51,9 @@ export const exportCommand: CliCommand = {
       // Loaded here, not at start-up: the archive code pulls in tar-stream and
       // Deno's Node-compat layer, which every other command would pay for.
       const { exportBottle } = await import("../ops/export.ts");
-      const result = await exportBottle(positionals[0], {
-        at: typeof values.at === "string" ? values.at : undefined,
-        out: typeof values.output === "string" ? values.output : undefined,
+      const result = await exportBottle(slug, {
+        ...typeof values.at === "string" ? { at: values.at } : {},
+        ...typeof values.output === "string" ? { out: values.output } : {},
         compression: compression as Compression,
         onProgress: progress.update,
         ...lockingOptions(values, context),

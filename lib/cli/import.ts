@@ -40,15 +40,16 @@ export const importCommand: CliCommand = {
     ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
-    if (positionals.length !== 1) {
+    const [file] = positionals;
+    if (file === undefined || positionals.length !== 1) {
       throw new UsageError(`import takes one file; run "bot-bottle import --help" for usage`);
     }
     const progress = await byteProgress("Importing", values.json !== true);
     try {
       // Loaded here, not at start-up: see lib/cli/export.ts.
       const { importBottle } = await import("../ops/import.ts");
-      const result = await importBottle(positionals[0], {
-        name: typeof values.name === "string" ? values.name : undefined,
+      const result = await importBottle(file, {
+        ...typeof values.name === "string" ? { name: values.name } : {},
         force: values.force === true,
         hostAccess: values["allow-host-access"] === true
           ? "allow"

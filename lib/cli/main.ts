@@ -69,8 +69,8 @@ export async function runCli(args: string[]): Promise<number> {
   for (const [signal, listener] of listeners) Deno.addSignalListener(signal, listener);
   const context: CliContext = {
     signal: interrupt.signal,
-    get onRun() {
-      return verbose ? (command: string) => console.error(`$ ${command}`) : undefined;
+    onRun: (command) => {
+      if (verbose) console.error(`$ ${command}`);
     },
     log: (line) => console.error(line),
     print: (line) => console.log(line),

@@ -102,9 +102,9 @@ export function phaseProgress(
       log,
       suspended: (ask) => ask(),
       around: (context, prompter, log) => ({
-        log,
+        ...log === undefined ? {} : { log },
         onWait: context.log,
-        onRun: (command) => context.onRun?.(command),
+        onRun: (command) => context.onRun(command),
         prompter,
       }),
       finish() {},
@@ -144,7 +144,7 @@ export function phaseProgress(
         onWait: (line) => above(() => context.log(line)),
         onRun: (command) => {
           phase = `running ${command.split(" ").slice(0, 2).join(" ")}`;
-          above(() => context.onRun?.(command));
+          above(() => context.onRun(command));
         },
         prompter: {
           confirm: (message, action) => this.suspended(() => prompter.confirm(message, action)),

@@ -29,30 +29,31 @@ export const pruneCommand: CliCommand = {
   },
   async run({ values, positionals }, context) {
     const all = values.all === true;
-    if (all ? positionals.length !== 0 : positionals.length !== 1) {
+    const [slug] = positionals;
+    if (all ? positionals.length !== 0 : slug === undefined || positionals.length !== 1) {
       throw new UsageError(
         `prune takes one slug, or --all; run "bot-bottle prune --help" for usage`,
       );
     }
-    let keep: number | undefined;
+    let keep: { keep: number } | Record<never, never> = {};
     if (typeof values.keep === "string") {
       if (!/^\d+$/.test(values.keep) || Number(values.keep) < 1) {
         throw new UsageError(
           `--keep takes a whole number of at least 1, not ${JSON.stringify(values.keep)}`,
         );
       }
-      keep = Number(values.keep);
+      keep = { keep: Number(values.keep) };
     }
     const options = {
-      keep,
+      ...keep,
       dryRun: values["dry-run"] === true,
       ...lockingOptions(values, context),
       log: context.log,
     };
     const { prune, pruneAll } = await import("../ops/prune.ts");
-    const results: PruneResult[] = all
+    const results: PruneResult[] = slug === undefined
       ? await pruneAll(options)
-      : [await prune(positionals[0], options)];
+      : [await prune(slug, options)];
     if (values.json) {
       context.print(JSON.stringify(results));
       return;

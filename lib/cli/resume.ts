@@ -38,7 +38,8 @@ export const resumeCommand: CliCommand = {
     ...WAIT_OPTIONS,
   },
   async run({ values, positionals }, context) {
-    if (positionals.length !== 1) {
+    const [slug] = positionals;
+    if (slug === undefined || positionals.length !== 1) {
       throw new UsageError(
         `resume takes one slug, got ${positionals.length}; run "bot-bottle resume --help" for usage`,
       );
@@ -48,11 +49,11 @@ export const resumeCommand: CliCommand = {
       import("../prompter.ts"),
     ]);
     const json = values.json === true;
-    const progress = phaseProgress(`resuming ${positionals[0]}`, !json, context.log);
+    const progress = phaseProgress(`resuming ${slug}`, !json, context.log);
     let result;
     try {
-      result = await resume(positionals[0], {
-        at: typeof values.at === "string" ? values.at : undefined,
+      result = await resume(slug, {
+        ...typeof values.at === "string" ? { at: values.at } : {},
         replace: values.replace === true,
         noPreserve: values["no-preserve"] === true,
         ...lockingOptions(values, context),

@@ -24,19 +24,20 @@ export const snapshotsCommand: CliCommand = {
     json: { type: "boolean", description: "print a JSON array on stdout instead of a table" },
   },
   async run({ values, positionals }, context) {
-    if (positionals.length !== 1) {
+    const [slug] = positionals;
+    if (slug === undefined || positionals.length !== 1) {
       throw new UsageError(
         `snapshots takes one slug, got ${positionals.length}; run "bot-bottle snapshots --help"`,
       );
     }
     const { snapshots } = await import("../ops/snapshots.ts");
-    const rows = await snapshots(positionals[0]);
+    const rows = await snapshots(slug);
     if (values.json) {
       context.print(JSON.stringify(rows));
       return;
     }
     if (rows.length === 0) {
-      context.log(`bottle "${positionals[0]}" has no snapshots; commit it to make one`);
+      context.log(`bottle "${slug}" has no snapshots; commit it to make one`);
       return;
     }
     context.print(formatTable([

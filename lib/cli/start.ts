@@ -80,11 +80,13 @@ export const startCommand: CliCommand = {
     checkTyped("image", [image]);
     checkTyped("env", env);
     checkTyped("volume", volumes);
+    const backend = string(values.backend);
+    const label = string(values.name);
     const { start } = await import("../ops/start.ts");
     const result = await start({
       image,
-      backend: string(values.backend),
-      label: string(values.name),
+      ...backend === undefined ? {} : { backend },
+      ...label === undefined ? {} : { label },
       env,
       volumes,
       command: rest,

@@ -162,12 +162,13 @@ export async function adoptForeignBottle(
   let granted = false;
   let runConfig = review.safeRunConfig;
   try {
-    loaded = await load(slug, state, { id, previous: history.snapshots.at(-1)?.artifact, undo });
+    const previous = history.snapshots.at(-1)?.artifact;
+    loaded = await load(slug, state, { id, ...previous === undefined ? {} : { previous }, undo });
     // Asked once the artifact is known to be acceptable, so a yes is never wasted.
     granted = await grantHostAccess(slug, source, review.hostAccess, {
       mode: options.hostAccess ?? "drop",
-      prompter: options.prompter,
-      log: options.log,
+      ...options.prompter === undefined ? {} : { prompter: options.prompter },
+      ...options.log === undefined ? {} : { log: options.log },
       again: foreign.again,
     });
     if (granted) runConfig = review.grantedRunConfig;
@@ -192,7 +193,7 @@ export async function adoptForeignBottle(
         ...backend.name === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
       },
       history,
-      runConfig,
+      ...runConfig === undefined ? {} : { runConfig },
       committedImage: loaded.current,
     });
   } catch (error) {

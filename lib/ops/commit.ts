@@ -56,7 +56,7 @@ export async function commit(slug: string, options: CommitOptions = {}): Promise
   await using bottle = await openBottle(slug, "commit", options);
   const freezer = bottle.registry.freezerOver(bottle.backend, options);
   return await freezer.commit(bottle.agent, {
-    message: options.message,
+    ...options.message === undefined ? {} : { message: options.message },
     ...options.pause === false ? { pause: false } : {},
     ...options.keep === undefined ? {} : { keep: options.keep },
   });

@@ -111,12 +111,12 @@ export async function exportBottle(
         platform: { os: Deno.build.os, arch: Deno.build.arch },
       },
       metadataJson,
-      runConfigJson,
+      ...runConfigJson === undefined ? {} : { runConfigJson },
       artifactPath: artifact.path,
       artifactName: artifact.name,
-      onProgress: options.onProgress,
-      signal: options.signal,
-      compression: options.compression,
+      ...options.onProgress === undefined ? {} : { onProgress: options.onProgress },
+      ...options.signal === undefined ? {} : { signal: options.signal },
+      ...options.compression === undefined ? {} : { compression: options.compression },
     });
   }, "bot-bottle-export-");
   return { file: resolve(file), manifest };

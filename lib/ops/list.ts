@@ -68,7 +68,10 @@ export async function list(options: ListOptions = {}): Promise<BottleRow[]> {
   const registry = options.registry ?? await loadRegistry();
   const root = options.root ?? stateRoot();
   const rows: BottleRow[] = [];
-  const groups = new Map<string, { agent: Agent; row: BottleRow; artifact?: string }[]>();
+  const groups = new Map<
+    string,
+    { agent: Agent; row: BottleRow; artifact: string | undefined }[]
+  >();
   for (const slug of await listStateSlugs(root)) {
     const row: BottleRow = {
       slug,
@@ -115,7 +118,10 @@ export async function list(options: ListOptions = {}): Promise<BottleRow[]> {
     let inventory: Map<string, InventoryEntry>;
     try {
       inventory = await registry.getBackend(backend, options).inventory(
-        members.map(({ agent, artifact }) => ({ slug: agent.slug, artifact })),
+        members.map(({ agent, artifact }) => ({
+          slug: agent.slug,
+          ...artifact === undefined ? {} : { artifact },
+        })),
       );
     } catch (error) {
       if (!(error instanceof BackendError)) throw error;

@@ -152,9 +152,9 @@ export async function pruneHeld(
     await agent.state.writeHistory(history);
     let next = 0;
     try {
-      for (; next < removed.length; next++) {
-        const record = removed[next];
+      for (const record of removed) {
         if (record.artifact !== current) await backend.removeOwnSnapshot(agent, record.artifact);
+        next++;
       }
     } catch (error) {
       await backend.cleanup(async () => {

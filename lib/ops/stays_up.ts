@@ -47,7 +47,7 @@ export async function checkStaysUp(backend: Backend, slug: string, from: string)
       backend: backend.name,
       command: "state",
       argv: [],
-      exitCode: reason.exitCode,
+      ...reason.exitCode === undefined ? {} : { exitCode: reason.exitCode },
       stdout: reason.output ?? "",
       stderr: "",
     },

@@ -134,10 +134,11 @@ export class BackendCommands {
    * @throws {BadInputError} When a value is not of its placeholder's kind.
    */
   render(name: string, values: TemplateValues = {}): string[] {
-    if (!this.has(name)) {
+    const template = this.has(name) ? this.#templates[name] : undefined;
+    if (template === undefined) {
       throw new TypeError(`backend "${this.backend}" has no command "${name}"`);
     }
-    return renderTemplate(this.#templates[name], values);
+    return renderTemplate(template, values);
   }
 
   /**
@@ -219,26 +220,30 @@ export class BackendCommands {
     }
     const outputs = await Promise.all(children);
     // The first command that failed is the one to report (its successors saw a cut-off input).
-    const index = Math.max(0, outputs.findIndex((output) => output.code !== 0));
-    const output = outputs.every((output) => output.code === 0) ? outputs.at(-1)! : outputs[index];
+    const failed = outputs.findIndex((output) => output.code !== 0);
+    const index = failed === -1 ? outputs.length - 1 : failed;
+    const output = outputs[index];
+    const argv = argvs[index];
+    if (output === undefined || argv === undefined) throw new TypeError("no command was run");
     signal?.throwIfAborted();
     const name = names.join(" | ");
     const label = names.map((name) => this.label(name)).join(" | ");
-    const argv = argvs[outputs.indexOf(output)];
-    const streamed = output !== outputs.at(-1); // its stdout went to the next command
-    const result = {
+    const streamed = index !== outputs.length - 1; // its stdout went to the next command
+    const result: CommandResult = {
       argv,
       exitCode: output.code,
       stdout: streamed ? "" : output.stdout,
       stderr: output.stderr,
     };
     const failure: BackendFailure = { backend: this.backend, command: name, ...result };
+    // What a failure says when the command's exit status is not its own.
+    const { exitCode: _exitCode, ...noExitCode } = failure;
     if (timer.aborted) {
       throw new BackendTimeoutError(
         `"${label}" did not finish within ${seconds(timeoutMs)} and was stopped; the ` +
           `${this.backend} backend may be hung or overloaded: check it, or allow more time ` +
           `with ${long ? "BOT_BOTTLE_LONG_TIMEOUT" : "BOT_BOTTLE_TIMEOUT"}=<seconds>`,
-        { ...failure, exitCode: undefined },
+        noExitCode,
         timeoutMs,
       );
     }
@@ -250,7 +255,7 @@ export class BackendCommands {
       throw new BackendUnavailableError(
         `"${missing[0]}" is not installed or not on PATH; the "${this.backend}" backend needs ` +
           (this.#options.requires ?? "it"),
-        { ...failure, argv: missing, exitCode: undefined },
+        { ...noExitCode, argv: missing },
       );
     }
     throw new BackendError(

@@ -90,7 +90,8 @@ export class Registry {
    * @throws {BadInputError} When no backend has that name, listing the known ones.
    */
   resolve(name: string): RegisteredBackend {
-    const canonical = Object.hasOwn(this.#aliases, name) ? this.#aliases[name] : name;
+    const canonical = (Object.hasOwn(this.#aliases, name) ? this.#aliases[name] : undefined) ??
+      name;
     const backend = this.#backends.get(canonical);
     if (backend) return backend;
     const known = [...this.#backends.keys()].map((known) => `"${known}"`).join(", ");
@@ -112,7 +113,7 @@ export class Registry {
     const backend = this.resolve(name);
     const commands = new BackendCommands(backend.name, backend.commands, {
       ...options,
-      requires: backend.requires,
+      ...backend.requires === undefined ? {} : { requires: backend.requires },
       longRunning: backend.longRunning,
     });
     return new backend.freezer.Backend({
@@ -242,8 +243,8 @@ function registered(
   return {
     name,
     aliases: Object.keys(aliases).filter((alias) => aliases[alias] === name),
-    description: entry.description,
-    requires: entry.requires,
+    ...entry.description === undefined ? {} : { description: entry.description },
+    ...entry.requires === undefined ? {} : { requires: entry.requires },
     module: entry.freezer,
     freezer,
     commands: entry.commands,

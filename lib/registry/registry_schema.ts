@@ -110,7 +110,7 @@ export const OciSchema = v.pipe(
       }),
       v.description("The next steps bot-bottle prints."),
     ),
-    digest: v.optional(
+    digest: v.exactOptional(
       v.pipe(
         v.string(),
         v.minLength(1),
@@ -127,8 +127,8 @@ export const OciSchema = v.pipe(
 
 /** One backend: its freezer module and its command templates. */
 export const BackendSchema = v.strictObject({
-  description: v.optional(v.pipe(v.string(), v.description("What the backend runs."))),
-  requires: v.optional(
+  description: v.exactOptional(v.pipe(v.string(), v.description("What the backend runs."))),
+  requires: v.exactOptional(
     v.pipe(
       v.string(),
       v.description(
@@ -149,8 +149,8 @@ export const BackendSchema = v.strictObject({
         '"builtin:smolmachines".',
     ),
   ),
-  engine: v.optional(EngineSchema),
-  oci: v.optional(OciSchema),
+  engine: v.exactOptional(EngineSchema),
+  oci: v.exactOptional(OciSchema),
   commands: v.pipe(
     v.record(
       v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase")),
@@ -158,7 +158,7 @@ export const BackendSchema = v.strictObject({
     ),
     v.description("The backend's external commands, by name."),
   ),
-  longRunning: v.optional(
+  longRunning: v.exactOptional(
     v.pipe(
       v.array(v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase"))),
       v.description(
@@ -171,8 +171,8 @@ export const BackendSchema = v.strictObject({
 
 /** The whole registry. */
 export const RegistrySchema = v.strictObject({
-  $schema: v.optional(v.string()),
-  aliases: v.optional(
+  $schema: v.exactOptional(v.string()),
+  aliases: v.exactOptional(
     v.pipe(
       v.record(v.string(), v.pipe(v.string(), v.regex(BACKEND_NAME))),
       v.description(
@@ -244,7 +244,7 @@ export interface OciWording {
     untrusted: string;
   };
   /** A regular expression whose first group is the digest in push and pull output. */
-  digest?: string | undefined;
+  digest?: string;
 }
 
 // The schema's output is an OciWording: the compiler checks the two agree.

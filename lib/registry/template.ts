@@ -131,11 +131,20 @@ export interface PlaceholderUse {
 export function placeholderUses(template: Template): PlaceholderUse[] {
   const uses = new Map<string, PlaceholderUse>();
   for (const element of template) {
-    for (const match of element.matchAll(PLACEHOLDER)) {
-      if (!uses.has(match[1])) uses.set(match[1], { name: match[1], list: match[2] === "..." });
+    for (const use of usesIn(element)) {
+      if (!uses.has(use.name)) uses.set(use.name, use);
     }
   }
   return [...uses.values()];
+}
+
+/** The placeholders in one element of a template, in order, repeats included. */
+function usesIn(element: string): PlaceholderUse[] {
+  // The pattern's first group always matches, so `name` is never the default.
+  return [...element.matchAll(PLACEHOLDER)].map(([, name = "", dots]) => ({
+    name,
+    list: dots === "...",
+  }));
 }
 
 /**
@@ -157,21 +166,21 @@ export function placeholdersOf(template: Template): string[] {
  * @returns The problem, or `undefined`.
  */
 export function templateProblem(template: Template): string | undefined {
-  if (template[0] === "" || [...template[0].matchAll(PLACEHOLDER)].length > 0) {
-    return `the executable must be a fixed name, not ${JSON.stringify(template[0])}`;
+  const [executable] = template;
+  if (executable === "" || (executable !== undefined && usesIn(executable).length > 0)) {
+    return `the executable must be a fixed name, not ${JSON.stringify(executable)}`;
   }
   const forms = new Map<string, boolean>();
   for (const element of template) {
-    const matches = [...element.matchAll(PLACEHOLDER)];
-    if (matches.filter((match) => match[2] === "...").length > 0 && matches.length > 1) {
+    const uses = usesIn(element);
+    if (uses.some((use) => use.list) && uses.length > 1) {
       return `${JSON.stringify(element)} mixes a list placeholder with others`;
     }
-    for (const match of matches) {
-      const list = match[2] === "...";
-      if (forms.has(match[1]) && forms.get(match[1]) !== list) {
-        return `{${match[1]}} is used both as one value and as a list`;
+    for (const { name, list } of uses) {
+      if (forms.has(name) && forms.get(name) !== list) {
+        return `{${name}} is used both as one value and as a list`;
       }
-      forms.set(match[1], list);
+      forms.set(name, list);
     }
   }
   return undefined;
@@ -200,8 +209,8 @@ export function templateProblem(template: Template): string | undefined {
  */
 export function renderTemplate(template: Template, values: TemplateValues): string[] {
   for (const { name, list } of placeholderUses(template)) {
-    if (!Object.hasOwn(PLACEHOLDERS, name)) throw new TypeError(`unknown placeholder {${name}}`);
-    const kind = PLACEHOLDERS[name];
+    const kind = Object.hasOwn(PLACEHOLDERS, name) ? PLACEHOLDERS[name] : undefined;
+    if (kind === undefined) throw new TypeError(`unknown placeholder {${name}}`);
     const value = Object.hasOwn(values, name) ? values[name] : undefined;
     const items = list ? value : [value];
     if (!Array.isArray(items) || items.some((item) => typeof item !== "string")) {
@@ -219,9 +228,9 @@ export function renderTemplate(template: Template, values: TemplateValues): stri
     }
   }
   return template.flatMap((element) => {
-    const list = [...element.matchAll(PLACEHOLDER)].find((match) => match[2] === "...");
+    const list = usesIn(element).find((use) => use.list);
     if (list) {
-      return (values[list[1]] as readonly string[]).map((item) =>
+      return (values[list.name] as readonly string[]).map((item) =>
         element.replace(PLACEHOLDER, () => item)
       );
     }

@@ -245,10 +245,11 @@ export async function lockState(
   options: LockSlugOptions,
   mode: Pick<LockOptions, "shared" | "create"> = {},
 ): Promise<BottleLock> {
+  const log = options.onWait ?? options.log;
   return await lockBottle(state, operation, {
-    wait: options.wait,
-    signal: options.signal,
-    log: options.onWait ?? options.log,
+    ...options.wait === undefined ? {} : { wait: options.wait },
+    ...options.signal === undefined ? {} : { signal: options.signal },
+    ...log === undefined ? {} : { log },
     ...mode,
   });
 }

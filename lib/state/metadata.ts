@@ -8,7 +8,7 @@ import * as v from "valibot";
 import { MAX_JSON_DEPTH } from "./atomic_write.ts";
 import { describeIssues } from "../registry/schema_issues.ts";
 
-const optional = <T extends v.GenericSchema>(schema: T) => v.nullish(schema);
+const optional = <T extends v.GenericSchema>(schema: T) => v.exactOptional(v.nullable(schema));
 
 /*
  * `metadata.json`: every field optional (older directories lack newer

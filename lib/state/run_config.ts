@@ -13,9 +13,9 @@ import * as v from "valibot";
 const RunConfigSchema = v.object({
   env: v.array(v.string()),
   volumes: v.array(v.string()),
-  workdir: v.optional(v.string()),
-  user: v.optional(v.string()),
-  network: v.optional(v.string()),
+  workdir: v.exactOptional(v.string()),
+  user: v.exactOptional(v.string()),
+  network: v.exactOptional(v.string()),
   labels: v.array(v.string()),
   tty: v.boolean(),
   interactive: v.boolean(),

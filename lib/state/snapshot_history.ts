@@ -30,7 +30,7 @@ const RecordSchema = v.object({
   parent: v.nullable(v.string()),
   toolVersion: v.string(),
   message: v.nullable(v.string()),
-  pushes: v.optional(v.array(PushSchema)),
+  pushes: v.exactOptional(v.array(PushSchema)),
 });
 
 /** The schema of `snapshots.json`, which {@linkcode parseHistory} describes refusals by. */

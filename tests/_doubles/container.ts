@@ -224,13 +224,13 @@ type Version = [number, number, number];
 function parseVersion(text: string): Version {
   const match = /^(\d+)\.(\d+)\.(\d+)/.exec(text);
   if (!match) throw new Error(`container double: world.version "${text}" is not X.Y.Z`);
-  return [Number(match[1]), Number(match[2]), Number(match[3])];
+  const [, major, minor, patch] = match.map(Number);
+  return [major ?? 0, minor ?? 0, patch ?? 0];
 }
 
 /** `a < b`. */
-function before(a: Version, b: Version): boolean {
-  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] < b[i];
-  return false;
+function before([a0, a1, a2]: Version, [b0, b1, b2]: Version): boolean {
+  return a0 !== b0 ? a0 < b0 : a1 !== b1 ? a1 < b1 : a2 < b2;
 }
 
 function versionLine(world: ContainerWorld): string {
@@ -313,6 +313,13 @@ function valuesOf(parsed: Parsed, long: string): string[] {
   return parsed.lists.get(long) ?? [];
 }
 
+/** The positional at `index`, which the command's spec requires (parse checked that it is there). */
+function operand(parsed: Parsed, index: number): string {
+  const value = parsed.positionals[index];
+  if (value === undefined) throw new TypeError(`container double: no operand ${index}`);
+  return value;
+}
+
 function parse(spec: CommandSpec, args: string[]): Parsed {
   const parsed: Parsed = { values: new Map(), lists: new Map(), flags: new Set(), positionals: [] };
   const byLong = new Map(
@@ -323,6 +330,7 @@ function parse(spec: CommandSpec, args: string[]): Parsed {
   let onlyPositionals = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
+    if (arg === undefined) break;
     if (passthrough !== -1 && parsed.positionals.length >= passthrough) {
       parsed.positionals.push(...args.slice(i));
       break;
@@ -697,21 +705,26 @@ function asDescriptor(value: unknown, where: string): Descriptor {
       ),
     )
     : undefined;
-  return { mediaType: value.mediaType, digest: value.digest, size: value.size, annotations };
+  return {
+    mediaType: value.mediaType,
+    digest: value.digest,
+    size: value.size,
+    ...annotations === undefined ? {} : { annotations },
+  };
 }
 
 /** A blob's path after checking that it exists and matches its digest and size. */
 async function verifiedBlob(layout: string, descriptor: Descriptor): Promise<string> {
-  const match = /^sha256:([0-9a-f]{64})$/.exec(descriptor.digest);
-  if (!match) throw invalidImage(`unsupported digest ${descriptor.digest}`);
-  const path = join(layout, "blobs", "sha256", match[1]);
+  const [, hex] = /^sha256:([0-9a-f]{64})$/.exec(descriptor.digest) ?? [];
+  if (hex === undefined) throw invalidImage(`unsupported digest ${descriptor.digest}`);
+  const path = join(layout, "blobs", "sha256", hex);
   let content: Uint8Array;
   try {
     content = await Deno.readFile(path);
   } catch {
     throw invalidImage(`blob ${descriptor.digest} not found in archive`);
   }
-  if (sha256(content) !== match[1]) {
+  if (sha256(content) !== hex) {
     throw invalidImage(
       `digest mismatch for blob ${descriptor.digest}: content has sha256:${sha256(content)}`,
     );
@@ -952,7 +965,8 @@ async function imageDescription(image: FakeImage) {
 async function imageListed(image: FakeImage, version: Version) {
   const { reference, descriptor } = await imageDescription(image);
   if (before(version, [1, 0, 0])) return { reference, descriptor };
-  const manifest = (await imageBlobs(image)).blobs[2].descriptor;
+  const manifest = (await imageBlobs(image)).blobs.at(2)?.descriptor;
+  if (manifest === undefined) throw new TypeError("container double: an image without a manifest");
   return {
     configuration: { creationDate: STARTED, descriptor, name: reference },
     id: descriptor.digest.slice("sha256:".length),
@@ -970,8 +984,11 @@ async function imageListed(image: FakeImage, version: Version) {
 }
 
 function table(rows: string[][]): string {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd())
+  const widths: number[] = [];
+  for (const row of rows) {
+    row.forEach((cell, column) => widths[column] = Math.max(widths[column] ?? 0, cell.length));
+  }
+  return rows.map((row) => row.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join("  ").trimEnd())
     .join("\n");
 }
 
@@ -1081,7 +1098,7 @@ const stop: Handler = async ({ world, parsed }) => {
 };
 
 const start: Handler = async ({ world, parsed }) => {
-  const container = find(world, parsed.positionals[0]);
+  const container = find(world, operand(parsed, 0));
   container.state = "running";
   await print(container.id);
 };
@@ -1094,7 +1111,8 @@ const start: Handler = async ({ world, parsed }) => {
  * own words, `invalidState: "container ID is not running"`.
  */
 const exec: Handler = async ({ world, parsed }) => {
-  const [id, program, ...operands] = parsed.positionals;
+  const [, program, ...operands] = parsed.positionals;
+  const id = operand(parsed, 0);
   const container = find(world, id);
   if (container.state !== "running") {
     throw new CliError("invalidState", `container ${id} is not running`);
@@ -1128,7 +1146,7 @@ const exec: Handler = async ({ world, parsed }) => {
         throw new Error("container double: 'exec' other than `-i ID tee PATH` is not simulated");
       }
       const text = await new Response(Deno.stdin.readable).text();
-      container.files[key(operands[0])] = text;
+      container.files[key(operand(parsed, 2))] = text;
       await Deno.stdout.write(new TextEncoder().encode(text));
       return;
     }
@@ -1280,7 +1298,7 @@ async function environment(image: FakeImage, parsed: Parsed): Promise<string[]> 
   for (const path of valuesOf(parsed, "env-file")) combined.push(...await readEnvFile(path));
   combined.push(...expandEnv(valuesOf(parsed, "env")));
   const byKey = new Map<string, string>();
-  for (const entry of combined) byKey.set(entry.split("=", 1)[0], entry);
+  for (const entry of combined) byKey.set(entry.split("=", 1)[0] ?? entry, entry);
   return [...byKey.values()];
 }
 
@@ -1296,7 +1314,8 @@ async function initProcess(
   else if (image.config.Entrypoint?.length) command.push(...image.config.Entrypoint);
   if (args.length) command.push(...args);
   else if (!entrypoint && image.config.Cmd?.length) command.push(...image.config.Cmd);
-  if (command.length === 0) {
+  const [executable, ...commandArguments] = command;
+  if (executable === undefined) {
     throw new CliError("invalidArgument", "command/entrypoint not specified for container process");
   }
   // Parser.user: --user wins, then --uid with --gid, then --uid alone; else the image's.
@@ -1311,8 +1330,8 @@ async function initProcess(
     user = { id: { uid: Number(uid), gid: Number(gid) } };
   } else if (uid !== undefined) user = { raw: { userString: uid } };
   return {
-    executable: command[0],
-    arguments: command.slice(1),
+    executable,
+    arguments: commandArguments,
     environment: await environment(image, parsed),
     workingDirectory: parsed.values.get("workdir") ?? image.config.WorkingDir ?? "/",
     terminal: parsed.flags.has("tty"),
@@ -1366,16 +1385,17 @@ async function pathKind(path: string): Promise<"directory" | "file" | undefined>
 /** `Parser.volume`: `-v [SOURCE:]DESTINATION[:OPTIONS]`. */
 async function volumeMount(world: ContainerWorld, volume: string): Promise<FakeMount> {
   const parts = volume.replace(/^:+/, "").split(":").filter((p) => p !== "");
-  if (parts.length === 1) {
+  const [first, destination, third] = parts;
+  if (first !== undefined && destination === undefined) {
     // An anonymous volume: the real CLI creates it.
     const name = `anonymous-${crypto.randomUUID()}`;
-    return namedVolume({ ...world, volumes: [name] }, name, parts[0], []);
+    return namedVolume({ ...world, volumes: [name] }, name, first, []);
   }
-  if (parts.length !== 2 && parts.length !== 3) {
+  if (first === undefined || destination === undefined || parts.length > 3) {
     throw new CliError("invalidArgument", `invalid volume format ${volume}`);
   }
-  const [source, destination] = parts;
-  const options = parts.length === 3 ? parts[2].split(",").filter((o) => o !== "") : [];
+  const source = first;
+  const options = third === undefined ? [] : third.split(",").filter((o) => o !== "");
   if (!source.includes("/") && source !== "." && source !== "..") {
     return namedVolume(world, source, destination, options);
   }
@@ -1406,10 +1426,11 @@ async function mountOption(world: ContainerWorld, mount: string): Promise<FakeMo
       readonly: "ro",
       ro: "ro",
     };
-    if (!Object.hasOwn(keys, key)) {
+    const canonical = Object.hasOwn(keys, key) ? keys[key] : undefined;
+    if (canonical === undefined) {
       throw new CliError("invalidArgument", `unknown directive ${key} when parsing mount ${mount}`);
     }
-    key = keys[key];
+    key = canonical;
     if (key !== "ro" && equals === -1) {
       throw new CliError(
         "invalidArgument",
@@ -1418,7 +1439,7 @@ async function mountOption(world: ContainerWorld, mount: string): Promise<FakeMo
     }
     directives[key] = key === "ro" ? "" : part.slice(equals + 1);
   }
-  const type = directives.type === "bind" ? "virtiofs" : directives.type;
+  const type = directives.type === "bind" ? "virtiofs" : directives.type ?? "virtiofs";
   if (!["virtiofs", "tmpfs", "volume"].includes(type)) {
     throw new CliError("invalidArgument", `unsupported mount type ${directives.type}`);
   }
@@ -1434,7 +1455,7 @@ async function mountOption(world: ContainerWorld, mount: string): Promise<FakeMo
     }
     options.push(
       key === "size"
-        ? `size=${mebibytes(directives.size) * 1024 * 1024}`
+        ? `size=${mebibytes(directives.size ?? "") * 1024 * 1024}`
         : `mode=${directives.mode}`,
     );
   }
@@ -1442,8 +1463,8 @@ async function mountOption(world: ContainerWorld, mount: string): Promise<FakeMo
   const source = directives.source;
   if (type === "volume") {
     const name = source ?? `anonymous-${crypto.randomUUID()}`;
-    const known = source === undefined ? [name] : world.volumes;
-    return namedVolume({ ...world, volumes: known }, name, destination, options);
+    const known = source === undefined ? { volumes: [name] } : {};
+    return namedVolume({ ...world, ...known }, name, destination, options);
   }
   if (type === "tmpfs") {
     if (source !== undefined) {
@@ -1487,7 +1508,7 @@ async function mounts(world: ContainerWorld, parsed: Parsed): Promise<FakeMount[
 /** `--network NAME[,mac=…]` (older versions: `NAME[:ip=…]`); `none` detaches. */
 function networks(world: ContainerWorld, parsed: Parsed): string[] {
   const names = valuesOf(parsed, "network").map((spec) => {
-    const name = spec.split(/[,:]/, 1)[0];
+    const [name = ""] = spec.split(/[,:]/, 1);
     if (name === "") throw new CliError("invalidArgument", "network name cannot be empty");
     return name;
   });
@@ -1520,8 +1541,8 @@ function labels(parsed: Parsed): Record<string, string> {
       rest = rest.slice(equals + 1);
     }
     if (rest !== "") pieces.push(rest);
-    if (pieces.length === 1) result[pieces[0]] = "";
-    else if (pieces.length === 2) result[pieces[0]] = pieces[1];
+    const [key, value = "", extra] = pieces;
+    if (key !== undefined && extra === undefined) result[key] = value;
     else throw new CliError("invalidArgument", `invalid label format ${label}`);
   }
   return result;
@@ -1533,7 +1554,7 @@ function labels(parsed: Parsed): Record<string, string> {
  */
 function createHandler(start: boolean): Handler {
   return async ({ world, version, parsed }) => {
-    const [reference, ...args] = parsed.positionals;
+    const [reference, args] = [operand(parsed, 0), parsed.positionals.slice(1)];
     const id = parsed.values.get("name") ?? crypto.randomUUID();
     // From 1.2.0 `ManagedContainer.nameValid`: the pattern and at most 63 characters.
     if (!before(version, [1, 2, 0]) && (id.length > 63 || !NAME.test(id))) {
@@ -1612,7 +1633,7 @@ async function exportDelay(world: ContainerWorld): Promise<void> {
 
 /** 0.11.0 and later: `export [-o FILE] ID` writes a flat tar of the root filesystem. */
 const exportTar: Handler = async ({ world, version, parsed }) => {
-  const id = parsed.positionals[0];
+  const id = operand(parsed, 0);
   validEntityName(id);
   const container = find(world, id);
   checkExportable(container, version);
@@ -1626,7 +1647,7 @@ const exportTar: Handler = async ({ world, version, parsed }) => {
 
 /** 0.10.x: `export --image NAME ID` builds an image (FROM scratch, ADD archive.tar .). */
 const exportImage: Handler = async ({ world, version, parsed }) => {
-  const id = parsed.positionals[0];
+  const id = operand(parsed, 0);
   const container = find(world, id);
   checkExportable(container, version);
   await exportDelay(world);
@@ -1683,7 +1704,7 @@ const imageList: Handler = async ({ world, version, parsed }) => {
 // `container image tag SOURCE TARGET`: TARGET names the same image (replacing
 // what it named); a missing SOURCE is not found.
 const imageTag: Handler = async ({ world, parsed }) => {
-  const [source, target] = parsed.positionals;
+  const [source, target] = [operand(parsed, 0), operand(parsed, 1)];
   const image = world.images.find((i) => i.reference === source);
   if (!image) throw imageNotFound(world, source);
   world.images = world.images.filter((i) => i.reference !== target);
@@ -1875,7 +1896,7 @@ const IMAGE_INDEX = "application/vnd.oci.image.index.v1+json";
 // `container image push REF`: the image must be in the store; prints the
 // reference when done (src ImagePush.swift).
 const imagePush: Handler = async ({ world, version, parsed }) => {
-  const reference = parsed.positionals[0];
+  const reference = operand(parsed, 0);
   const image = world.images.find((i) => i.reference === reference);
   if (!image) throw imageNotFound(world, reference);
   const ref = registryReference(reference);
@@ -1899,7 +1920,7 @@ const imagePush: Handler = async ({ world, version, parsed }) => {
 // `container image pull REF`: fetches and unpacks into the store under the
 // normalized reference (`:latest` added); prints nothing but progress (src ImagePull.swift).
 const imagePull: Handler = async ({ world, version, parsed }) => {
-  const reference = parsed.positionals[0];
+  const reference = operand(parsed, 0);
   const ref = registryReference(reference);
   const scheme = schemeFor(parsed, version, ref.host);
   let pulled;
@@ -1930,7 +1951,7 @@ const imagePull: Handler = async ({ world, version, parsed }) => {
 // checks the credentials against the registry, then keeps them (the keychain;
 // here the world's `logins`) (src RegistryLogin.swift).
 const registryLogin: Handler = async ({ world, version, parsed }) => {
-  const server = parsed.positionals[0];
+  const server = operand(parsed, 0);
   const username = parsed.values.get("username") ?? "";
   if (!parsed.flags.has("password-stdin")) {
     throw new CliError(
@@ -1983,7 +2004,7 @@ function exportCommand(version: Version): Command {
 function runOptions(): OptionSpec[] {
   const many = (long: string, value: string, short?: string): OptionSpec => ({
     long,
-    short,
+    ...short === undefined ? {} : { short },
     value,
     repeatable: true,
   });
@@ -2201,14 +2222,14 @@ function resolveCommand(
   args: string[],
 ): { command: Command; words: string[] } {
   const table = commands(version);
-  const first = args[0];
+  const [first, second] = args;
+  if (first === undefined) throw new HelpRequested(groupSpec([]));
   const entry = Object.hasOwn(table, first) ? table[first] : undefined;
   if (!entry) {
     if (first.startsWith("-")) throw new UsageError(`Unknown option '${first}'`, groupSpec([]));
     throw pluginNotFound(first);
   }
   if (isCommand(entry)) return { command: entry, words: [first] };
-  const second = args[1];
   if (second === undefined || second === "-h" || second === "--help") {
     throw new HelpRequested(groupSpec([first]));
   }

@@ -12,6 +12,7 @@ import {
   fakeContainer,
   type FakeImage,
 } from "./container_world.ts";
+import { present } from "../_helpers/present.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -176,7 +177,7 @@ for (const version of ["1.0.0", "1.2.0"]) {
     assert.equal(result.stderr, "Error: container is not stopped\n");
     assert.equal(result.stdout, "");
     assert.equal(await exists(join(doubles.dir, "out.tar")), false);
-    assert.equal((await doubles.container.read()).containers[0].state, "running");
+    assert.equal((await doubles.container.read()).containers[0]?.state, "running");
   });
 }
 
@@ -205,7 +206,7 @@ Deno.test("export on 1.2.1 exports a running container live: real tar, still run
   const archive = join(doubles.dir, "out.tar");
   assert.deepEqual(await tarFiles(archive), ["etc/hostname", "work/notes.txt"]);
   assert.equal(await tarFile(archive, "work/notes.txt"), "agent work\n");
-  assert.equal((await doubles.container.read()).containers[0].state, "running");
+  assert.equal((await doubles.container.read()).containers[0]?.state, "running");
   assert.deepEqual(await tmpEntries(doubles), [], "temp files left behind");
 });
 
@@ -285,9 +286,9 @@ Deno.test("export on 0.10.0 requires --image, rejects -o, and builds an image", 
   const built = await container(doubles, "export", "--image", "snap:v1", "bot-bottle-dev");
   assert.equal(built.code, 0, built.stderr);
   const [image] = (await doubles.container.read()).images;
-  assert.equal(image.reference, "snap:v1");
-  assert.deepEqual(image.files, fakeContainer("dev").files);
-  assert.deepEqual(image.config, {}, "a FROM scratch build has no config");
+  assert.equal(image?.reference, "snap:v1");
+  assert.deepEqual(image?.files, fakeContainer("dev").files);
+  assert.deepEqual(image?.config, {}, "a FROM scratch build has no config");
 });
 
 Deno.test("export on 0.11.0 and later knows no --image option", async () => {
@@ -324,7 +325,7 @@ Deno.test("with the service down every command but --version fails with the star
   const version = await container(doubles, "--version");
   assert.equal(version.code, 0);
   assert.equal(version.stdout, "container CLI version 1.2.1 (build: release, commit: 0000000)\n");
-  assert.equal((await doubles.container.read()).containers[0].state, "running");
+  assert.equal((await doubles.container.read()).containers[0]?.state, "running");
 
   assert.equal((await container(doubles, "system", "start")).code, 0);
   assert.equal((await doubles.container.read()).serviceRunning, true);
@@ -386,7 +387,7 @@ Deno.test("argument errors exit 64 with Error:, a Usage: line and a help hint", 
     const usageLine = lines.find((line) => line.startsWith("Usage: ")) ?? "";
     assert.ok(usageLine.startsWith(`Usage: ${usage}`), result.stderr);
   }
-  assert.equal((await doubles.container.read()).containers[0].state, "running");
+  assert.equal((await doubles.container.read()).containers[0]?.state, "running");
 });
 
 Deno.test("every call is recorded in order, refused ones included", async () => {
@@ -450,8 +451,8 @@ Deno.test("list --format json: { configuration, status: string, networks } befor
         state: "stopped",
       });
     }
-    assert.deepEqual(snapshots[0].configuration.initProcess, containers[0].initProcess);
-    assert.equal(snapshots[0].configuration.image.reference, containers[0].image);
+    assert.deepEqual(snapshots[0].configuration.initProcess, containers[0]?.initProcess);
+    assert.equal(snapshots[0].configuration.image.reference, containers[0]?.image);
     assert.match(snapshots[0].configuration.image.descriptor.digest, /^sha256:[0-9a-f]{64}$/);
 
     const running = JSON.parse((await container(doubles, "ls", "--format", "json")).stdout);
@@ -473,7 +474,7 @@ Deno.test("image list --format json: [{ reference, descriptor }] before 1.0.0; [
   await using old = await installDoubles({ container: world({ version: "0.12.3", images }) });
   const [before] = JSON.parse((await container(old, "image", "list", "--format", "json")).stdout);
   assert.deepEqual(Object.keys(before), ["reference", "descriptor"]);
-  assert.equal(before.reference, images[0].reference);
+  assert.equal(before.reference, images[0]?.reference);
   for (const version of ["1.0.0", "1.2.1"]) {
     await using current = await installDoubles({ container: world({ version, images }) });
     const listed = await container(current, "image", "list", "--format", "json");
@@ -481,10 +482,10 @@ Deno.test("image list --format json: [{ reference, descriptor }] before 1.0.0; [
     const [image] = JSON.parse(listed.stdout);
     assert.deepEqual(Object.keys(image), ["configuration", "id", "variants"]);
     assert.equal("reference" in image, false);
-    assert.equal(image.configuration.name, images[0].reference);
+    assert.equal(image.configuration.name, images[0]?.reference);
     assert.deepEqual(Object.keys(image.configuration), ["creationDate", "descriptor", "name"]);
     assert.equal(`sha256:${image.id}`, image.configuration.descriptor.digest);
-    assert.deepEqual(image.variants[0].platform, images[0].platform);
+    assert.deepEqual(image.variants[0].platform, images[0]?.platform);
   }
 });
 
@@ -562,7 +563,7 @@ Deno.test("stop deletes a container started with --rm; others stay, stopped", as
 
   const started = await container(doubles, "start", "bot-bottle-keep");
   assert.deepEqual([started.code, started.stdout], [0, "bot-bottle-keep\n"]);
-  assert.equal((await doubles.container.read()).containers[0].state, "running");
+  assert.equal((await doubles.container.read()).containers[0]?.state, "running");
   const missing = await container(doubles, "start", "bot-bottle-gone");
   assert.deepEqual([missing.code, missing.stderr], [
     1,
@@ -578,7 +579,7 @@ Deno.test("stop of a missing container fails after stopping the others", async (
   assert.equal(result.code, 1);
   assert.equal(result.stdout, "bot-bottle-a\n");
   assert.equal(result.stderr, "Error: container with ID bot-bottle-b not found\n");
-  assert.equal((await doubles.container.read()).containers[0].state, "stopped");
+  assert.equal((await doubles.container.read()).containers[0]?.state, "stopped");
 });
 
 Deno.test("delete refuses a running container without -f and removes it with -f", async () => {
@@ -641,7 +642,7 @@ Deno.test("image load rejects invalid archives and stores nothing", async () => 
     }, /^Error: invalid OCI image layout: missing oci-layout$/],
     ["a wrong digest", {
       layers,
-      edit: (_, blobs) => Deno.writeTextFile(blobs.layers[0], "tampered"),
+      edit: (_, blobs) => Deno.writeTextFile(present(blobs.layers[0]), "tampered"),
     }, /^Error: digest mismatch for blob sha256:[0-9a-f]{64}/],
     ["a missing blob", {
       layers,
@@ -727,9 +728,9 @@ Deno.test("image list's descriptor is the index image save writes, and the same 
       );
       return Object.fromEntries(
         listed.map((each: Record<string, Record<string, unknown>>) =>
-          "reference" in each ? [each.reference, each.descriptor.digest] : [
-            each.configuration.name,
-            (each.configuration.descriptor as { digest: string }).digest,
+          "reference" in each ? [each.reference, present(each.descriptor).digest] : [
+            each.configuration?.name,
+            (present(each.configuration).descriptor as { digest: string }).digest,
           ]
         ),
       );
@@ -885,13 +886,13 @@ Deno.test("run -d creates a running container with the image's files and config"
     resources: { cpus: 4, memoryInBytes: 1073741824 },
   });
   const [snapshot] = await listed(doubles);
-  assert.deepEqual(snapshot.status, {
+  assert.deepEqual(snapshot?.status, {
     networks: [],
     startedDate: "2026-12-01T00:00:00Z",
     state: "running",
   });
-  assert.deepEqual(snapshot.configuration.initProcess, created.initProcess);
-  assert.deepEqual(snapshot.configuration.networks, [
+  assert.deepEqual(snapshot?.configuration.initProcess, created.initProcess);
+  assert.deepEqual(snapshot?.configuration.networks, [
     { network: "default", options: { hostname: "bot-bottle-dev" } },
   ]);
   // What run made, export gives back.
@@ -913,7 +914,7 @@ Deno.test("run without a config in the image: cwd /, root, and the given command
   ]);
   const result = await container(doubles, "run", "-d", "--name", "a1", image.reference, "/bin/sh");
   assert.equal(result.code, 0, result.stderr);
-  const { initProcess } = (await doubles.container.read()).containers[0];
+  const { initProcess } = present((await doubles.container.read()).containers[0]);
   assert.deepEqual(initProcess, {
     executable: "/bin/sh",
     arguments: [],
@@ -960,8 +961,8 @@ Deno.test("run flags override the image: env appended and overridden, workdir, u
   );
   assert.equal(result.code, 0, result.stderr);
   const [created] = (await doubles.container.read()).containers;
-  assert.equal(created.autoRemove, true);
-  assert.deepEqual(created.initProcess, {
+  assert.equal(created?.autoRemove, true);
+  assert.deepEqual(created?.initProcess, {
     executable: "/usr/bin/env",
     arguments: ["bash", "-l", "--name", "not-an-option"],
     environment: [
@@ -1058,16 +1059,16 @@ Deno.test("run --opt=value forms are accepted like --opt value", async () => {
   assert.equal(result.code, 0, result.stderr);
   assert.equal(result.stdout, "bot-bottle-dev\n");
   const [created] = (await doubles.container.read()).containers;
-  assert.deepEqual(created.labels, { "bot-bottle.slug": "dev" });
-  assert.deepEqual(created.initProcess.environment, [
+  assert.deepEqual(created?.labels, { "bot-bottle.slug": "dev" });
+  assert.deepEqual(created?.initProcess.environment, [
     "PATH=/usr/local/bin:/usr/bin:/bin",
     "AGENT=codex",
   ]);
-  assert.equal(created.initProcess.workingDirectory, "/work/project");
-  assert.deepEqual(created.mounts?.map((m) => [m.source, m.destination]), [
+  assert.equal(created?.initProcess.workingDirectory, "/work/project");
+  assert.deepEqual(created?.mounts?.map((m) => [m.source, m.destination]), [
     [host, "/work/project"],
   ]);
-  assert.deepEqual(created.resources, { cpus: 2, memoryInBytes: 2 * 1024 ** 3 });
+  assert.deepEqual(created?.resources, { cpus: 2, memoryInBytes: 2 * 1024 ** 3 });
 });
 
 Deno.test("run records mounts, labels and networks, and list/inspect JSON show them", async () => {
@@ -1118,9 +1119,9 @@ Deno.test("run records mounts, labels and networks, and list/inspect JSON show t
   ];
   const labels = { "bot-bottle.slug": "dev", team: "" };
   const [snapshot] = await listed(doubles);
-  assert.deepEqual(snapshot.configuration.mounts, mounts);
-  assert.deepEqual(snapshot.configuration.labels, labels);
-  assert.deepEqual(snapshot.configuration.networks, [
+  assert.deepEqual(snapshot?.configuration.mounts, mounts);
+  assert.deepEqual(snapshot?.configuration.labels, labels);
+  assert.deepEqual(snapshot?.configuration.networks, [
     { network: "bots", options: { hostname: "bot-bottle-dev" } },
   ]);
   const inspected = JSON.parse((await container(doubles, "inspect", "bot-bottle-dev")).stdout);
@@ -1133,7 +1134,7 @@ Deno.test("run records mounts, labels and networks, and list/inspect JSON show t
   });
   const [old] = await listed(plain);
   assert.deepEqual(
-    [old.configuration.mounts, old.configuration.labels, old.configuration.networks],
+    [old?.configuration.mounts, old?.configuration.labels, old?.configuration.networks],
     [[], {}, []],
   );
 });
@@ -1206,7 +1207,7 @@ Deno.test("run of an image not in the store fails as a pull without a registry",
   const bare = await container(doubles, "run", "-d", "--name", "x2", "debian:bookworm");
   assert.equal(bare.code, 0, bare.stderr);
   assert.equal(
-    (await doubles.container.read()).containers[0].image,
+    (await doubles.container.read()).containers[0]?.image,
     "docker.io/library/debian:bookworm",
   );
   // Another architecture than the image's is refused.
@@ -1287,9 +1288,9 @@ Deno.test("create makes a stopped container that start runs", async () => {
   await using doubles = await installDoubles({ container: world({ images: [image] }) });
   const created = await container(doubles, "create", "--name", "bot-bottle-dev", image.reference);
   assert.deepEqual([created.code, created.stdout], [0, "bot-bottle-dev\n"]);
-  assert.equal((await doubles.container.read()).containers[0].state, "stopped");
+  assert.equal((await doubles.container.read()).containers[0]?.state, "stopped");
   assert.equal((await container(doubles, "start", "bot-bottle-dev")).code, 0);
-  assert.equal((await doubles.container.read()).containers[0].state, "running");
+  assert.equal((await doubles.container.read()).containers[0]?.state, "running");
 });
 
 Deno.test("run with the service down, with an injected failure, with a bad option", async () => {
@@ -1313,7 +1314,7 @@ Deno.test("run with the service down, with an injected failure, with a bad optio
   assert.equal(bogus.code, 64);
   assert.equal(bogus.stderr.split("\n")[0], "Error: Unknown option '--bogus'");
   assert.match(
-    bogus.stderr.split("\n")[1],
+    present(bogus.stderr.split("\n")[1]),
     /^Usage: container run .*\[--env <env> \.\.\.\].* <image> \[<arguments> \.\.\.\]$/,
   );
   const noImage = await container(failing, "run", "-d");
@@ -1466,14 +1467,14 @@ Deno.test("image pull refusals: unreachable, unknown tag, tampered manifest, not
     "Error: failed to pull image 127.0.0.1:5000/team/dev:gone: manifest unknown\n",
   );
   await doubles.registry.update((hosts) => {
-    hosts.hosts["127.0.0.1:5000"].reachable = false;
+    present(hosts.hosts["127.0.0.1:5000"]).reachable = false;
   });
   await fails(
     PUSH_REF,
     `Error: failed to pull image ${PUSH_REF}: could not connect to http://127.0.0.1:5000/v2/\n`,
   );
   await doubles.registry.update((hosts) => {
-    delete hosts.hosts["127.0.0.1:5000"].reachable;
+    delete present(hosts.hosts["127.0.0.1:5000"]).reachable;
   });
   const manifests = join(doubles.registry.dir, "127.0.0.1:5000", "team/dev", "manifests");
   for await (const entry of Deno.readDir(manifests)) {

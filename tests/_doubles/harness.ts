@@ -12,6 +12,7 @@ import { launcherMetadata, type TempHome, tempHome } from "../_helpers/temp_home
 import type { ContainerWorld } from "./container_world.ts";
 import type { SmolvmWorld } from "./smolvm_world.ts";
 import { defaultRegistryHosts, type RegistryHosts, writeRegistryHosts } from "./registry.ts";
+import { present } from "../_helpers/present.ts";
 
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
@@ -93,10 +94,10 @@ export async function installDoubles(
       `exec ${shellQuote(Deno.execPath())} run --allow-all --quiet --config ${
         shellQuote(CONFIG)
       } \\`,
-      `  ${shellQuote(new URL(program, import.meta.url).pathname)} "$@"`,
+      `  ${shellQuote(new URL(present(program), import.meta.url).pathname)} "$@"`,
       "",
     ].join("\n");
-    await Deno.writeTextFile(join(bin, name), script, { mode: 0o755 });
+    await Deno.writeTextFile(join(bin, present(name)), script, { mode: 0o755 });
   }
   return {
     dir,
@@ -151,7 +152,7 @@ export async function bottleOnDoubles(
 /** Runs `fn` with this process's PATH finding the doubles first, for library calls. */
 export async function withDoublesOnPath<T>(doubles: Doubles, fn: () => Promise<T>): Promise<T> {
   const saved = Deno.env.get("PATH");
-  Deno.env.set("PATH", doubles.env.PATH);
+  Deno.env.set("PATH", present(doubles.env.PATH));
   try {
     return await fn();
   } finally {

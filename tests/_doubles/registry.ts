@@ -83,7 +83,12 @@ export function parseReference(ref: string): Reference | undefined {
   }
   if (tag !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) return undefined;
   const repository = host === "docker.io" && !path.includes("/") ? `library/${path}` : path;
-  return { host, repository, tag, digest };
+  return {
+    host,
+    repository,
+    ...tag === undefined ? {} : { tag },
+    ...digest === undefined ? {} : { digest },
+  };
 }
 
 /** Whether `host` is loopback (`localhost`, `127.x`, `::1`), which clients reach over plain HTTP. */

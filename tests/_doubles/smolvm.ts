@@ -136,6 +136,7 @@ import { writeWorldFile } from "./world_file.ts";
 import { dirname, join, resolve } from "node:path";
 import type { FakeMachine, MachineMemory, SmolvmWorld } from "./smolvm_world.ts";
 import { isLoopback, parseReference, pull, push, RegistryError, sha256 } from "./registry.ts";
+import { present } from "../_helpers/present.ts";
 
 /** A runtime error: printed as `Error: <message>`, exit status 1. */
 class SmolvmError extends Error {
@@ -373,11 +374,11 @@ function splitOnce(text: string, separator: string): [string, string | undefined
 function atLeast(version: string, wanted: [number, number, number]): boolean {
   const match = /^v?(\d+)\.(\d+)\.(\d+)/.exec(version);
   if (!match) throw new Error(`the smolvm world's version "${version}" is not x.y.z`);
-  const have = match.slice(1, 4).map(Number);
-  for (let i = 0; i < 3; i++) {
-    if (have[i] !== wanted[i]) return have[i] > wanted[i];
-  }
-  return true;
+  const [, major = 0, minor = 0, patch = 0] = match.map(Number);
+  const [wantedMajor, wantedMinor, wantedPatch] = wanted;
+  if (major !== wantedMajor) return major > wantedMajor;
+  if (minor !== wantedMinor) return minor > wantedMinor;
+  return patch >= wantedPatch;
 }
 
 /** A small stable hash (FNV-1a), for fake PIDs and local image references. */
@@ -461,9 +462,12 @@ const ls: Command = {
           imageOf(machine) ?? "-",
         ]),
       ];
-      const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+      const widths: number[] = [];
       for (const row of rows) {
-        stdout(row.map((cell, column) => cell.padEnd(widths[column])).join("  ").trimEnd());
+        row.forEach((cell, column) => widths[column] = Math.max(widths[column] ?? 0, cell.length));
+      }
+      for (const row of rows) {
+        stdout(row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());
       }
     }
     return UNCHANGED;
@@ -609,7 +613,10 @@ function create(nameIsFlag: boolean, world: SmolvmWorld): Command {
   return {
     spec,
     async run(args, world) {
-      const name = nameIsFlag ? args.values.get("--name")! : args.positionals[0];
+      const name = present(
+        nameIsFlag ? args.values.get("--name") : args.positionals[0],
+        "a machine name",
+      );
       const from = args.values.get("--from");
       const image = args.values.get("--image");
       let machine: FakeMachine;
@@ -757,7 +764,10 @@ function remove(nameIsFlag: boolean): Command {
       positionals: nameIsFlag ? [] : ["<NAME>"],
     },
     async run(args, world) {
-      const name = nameIsFlag ? args.values.get("--name")! : args.positionals[0];
+      const name = present(
+        nameIsFlag ? args.values.get("--name") : args.positionals[0],
+        "a machine name",
+      );
       const machine = find(world, name);
       let changed = false;
       // smolvm stops the machine before it asks.
@@ -791,8 +801,9 @@ async function readLine(): Promise<string> {
   while (true) {
     const read = await Deno.stdin.read(buffer).catch(() => null);
     if (read === null || read === 0) break;
-    if (buffer[0] === 0x0a) break;
-    bytes.push(buffer[0]);
+    const [byte] = buffer;
+    if (byte === undefined || byte === 0x0a) break;
+    bytes.push(byte);
   }
   return new TextDecoder().decode(new Uint8Array(bytes));
 }
@@ -1080,7 +1091,7 @@ const exec: Command = {
           throw notSimulated("'machine exec -- tee' other than `-i … -- tee PATH`");
         }
         const text = await new Response(Deno.stdin.readable).text();
-        const [tree, key] = place(operands[0]);
+        const [tree, key] = place(present(operands[0]));
         tree[key] = text;
         await Deno.stdout.write(new TextEncoder().encode(text));
         return CHANGED;
@@ -1258,7 +1269,7 @@ const checkpointLog: Command = {
   },
   async run(args) {
     const path = args.positionals[0];
-    const checkpoint = await readCheckpoint(path);
+    const checkpoint = await readCheckpoint(present(path));
     if (!checkpoint) {
       throw new SmolvmError(`config operation failed: checkpoint-log: not a checkpoint: ${path}`);
     }
@@ -1368,7 +1379,7 @@ const packPush: Command = {
     if (!(await exists(file))) {
       throw new SmolvmError(`agent operation failed: push: file not found: ${file}`);
     }
-    const { parsed, scheme, login } = registryTarget(args.positionals[0], world);
+    const { parsed, scheme, login } = registryTarget(present(args.positionals[0]), world);
     const tag = parsed.tag ?? "latest";
     stderr(`Pushing ${file} to ${parsed.host}/${parsed.repository}:${tag}`);
     const blob = await Deno.readFile(file);
@@ -1414,7 +1425,7 @@ const packPull: Command = {
     positionals: ["<REFERENCE>"],
   },
   async run(args, world) {
-    const { parsed, scheme, login } = registryTarget(args.positionals[0], world);
+    const { parsed, scheme, login } = registryTarget(present(args.positionals[0]), world);
     stderr(
       `Pulling ${parsed.host}/${parsed.repository}:${parsed.digest ?? parsed.tag ?? "latest"}`,
     );

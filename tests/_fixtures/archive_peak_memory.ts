@@ -12,6 +12,11 @@ import {
 } from "../../lib/archive/bottle_archive.ts";
 
 const [mode, archive, path, compression] = Deno.args;
+if (archive === undefined || path === undefined) {
+  throw new Error(
+    "usage: archive_peak_memory.ts write <archive> <artifact> <compression> | read <archive> <into>",
+  );
+}
 if (mode === "write") {
   await writeBottleArchive(archive, {
     manifest: {

@@ -5,6 +5,9 @@ import { lockBottle } from "../../lib/state/bottle_lock.ts";
 import { BottleState } from "../../lib/state/bottle_state.ts";
 
 const [root, slug, operation, shared] = Deno.args;
+if (slug === undefined || operation === undefined) {
+  throw new Error("usage: hold_lock.ts <root> <slug> <operation> [shared]");
+}
 const lock = await lockBottle(new BottleState(slug, root), operation, {
   shared: shared === "shared",
 });

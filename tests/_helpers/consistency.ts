@@ -72,7 +72,7 @@ export async function assertConsistent(stateDir: string, slug: string): Promise<
   equal(dangling, "", "untagged images of the bottle");
   const flattening = await docker("ps", "-aq", "--filter", `name=^bot-bottle.flatten-${slug}`);
   equal(flattening, "", "a flattening container was left behind");
-  return { ids, artifacts, committedImage };
+  return { ids, artifacts, ...committedImage === undefined ? {} : { committedImage } };
 }
 
 /** The names in a directory that bot-bottle's temporary directories would have. */

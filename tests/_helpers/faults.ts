@@ -4,6 +4,7 @@
 
 import { $ } from "dax";
 import { join } from "node:path";
+import { present } from "./present.ts";
 
 /** Where the real docker CLI is, for the shim to run. */
 const REAL_DOCKER = (await $.which("docker")) ?? "/usr/bin/docker";
@@ -123,7 +124,7 @@ export async function engineProxy(dieAt: RegExp): Promise<EngineProxy> {
     try {
       for await (const chunk of client.readable) {
         const text = new TextDecoder().decode(chunk);
-        if (dieAt.test(text.split("\r\n")[0]) || dead) {
+        if (dieAt.test(present(text.split("\r\n")[0])) || dead) {
           die();
           return;
         }

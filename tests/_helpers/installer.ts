@@ -145,7 +145,7 @@ export async function runShell(
     args,
     env: reducedEnv(options.env),
     clearEnv: true,
-    cwd: options.cwd,
+    ...options.cwd === undefined ? {} : { cwd: options.cwd },
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -4,6 +4,7 @@
 
 import { join } from "node:path";
 import { cliEnv, MAIN } from "./cli.ts";
+import { present } from "./present.ts";
 
 /** A shell whose completion can be driven from a test. */
 export type Shell = "bash" | "zsh" | "fish";
@@ -123,10 +124,12 @@ export async function complete(
       throw new Error(`${shell} failed (${output.code}) completing "${line}": ${stderr}${stdout}`);
     }
     if (shell === "zsh") {
-      return [...stdout.replaceAll("\r", "").matchAll(/<<hit:(.*?)>>/g)].map((match) => match[1]);
+      return [...stdout.replaceAll("\r", "").matchAll(/<<hit:(.*?)>>/g)].map(([, hit]) =>
+        present(hit)
+      );
     }
     // fish prints "candidate<TAB>description".
-    return stdout.split("\n").filter(Boolean).map((candidate) => candidate.split("\t")[0]);
+    return stdout.split("\n").filter(Boolean).map((candidate) => present(candidate.split("\t")[0]));
   } finally {
     await Deno.remove(file);
   }

@@ -114,8 +114,8 @@ dockerTest(
       ok(resumed.elapsedMs > 0);
       equal(await docker("exec", started.bottle, "cat", "/marker"), "lib");
       const [row] = await list({ root: home.root });
-      equal(row.state, "running");
-      equal(row.snapshot?.exists, true);
+      equal(row?.state, "running");
+      equal(row?.snapshot?.exists, true);
       const gone = await destroy(label, { root: home.root, prompter: yes });
       deepStrictEqual(gone.removedSnapshots, [
         `bot-bottle-committed-${label}:${committed.snapshotId}`,

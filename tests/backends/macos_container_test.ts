@@ -18,6 +18,7 @@ import {
   type FakeContainer,
   fakeContainer,
 } from "../_doubles/container_world.ts";
+import { present } from "../_helpers/present.ts";
 
 const SLUG = "mac-m3hxd";
 const NAME = `bot-bottle-${SLUG}`;
@@ -37,7 +38,7 @@ function setUp(world: Partial<ContainerWorld> = {}, container: Partial<FakeConta
 /** The subcommands the double was called with, e.g. `["--version", "list", "export"]`. */
 async function verbs(doubles: Doubles): Promise<string[]> {
   const { calls } = await doubles.container.read();
-  return calls.map((call) => (call[0] === "image" ? `image ${call[1]}` : call[0]));
+  return calls.map(([verb = "", object]) => verb === "image" ? `image ${object}` : verb);
 }
 
 async function committedImage(home: { stateDir(slug: string): string }): Promise<string> {
@@ -65,7 +66,7 @@ Deno.test("macos-container 1.2.1 exports a running bottle live and loads it as t
     Labels: { "bot-bottle.slug": SLUG },
   });
   deepStrictEqual(image.platform, { os: "linux", architecture: "arm64" });
-  equal(world.containers[0].state, "running");
+  equal(world.containers[0]?.state, "running");
   deepStrictEqual(await verbs(t.doubles), ["--version", "list", "export", "image load"]);
   equal(await committedImage(t.home), `${IMAGE}\n`);
   equal(await Deno.readTextFile(join(t.home.stateDir(SLUG), ".preserve")), "");
@@ -83,7 +84,7 @@ Deno.test("macos-container keeps the user given as uid:gid", async () => {
   });
   ok0(await t.commit());
   const world = await t.doubles.container.read();
-  equal(world.images[0].config.User, "501:20");
+  equal(world.images[0]?.config.User, "501:20");
 });
 
 for (const version of ["1.2.0", "1.0.0", "0.12.3"]) {
@@ -101,7 +102,7 @@ for (const version of ["1.2.0", "1.0.0", "0.12.3"]) {
     );
     deepStrictEqual(await snapshotTree(t.home.home), before);
     const world = await t.doubles.container.read();
-    equal(world.containers[0].state, "running");
+    equal(world.containers[0]?.state, "running");
     deepStrictEqual(world.images, []);
     ok(!(await verbs(t.doubles)).includes("stop"));
   });
@@ -119,7 +120,7 @@ for (const version of ["1.2.0", "1.0.0", "0.12.3"]) {
       "start",
     ]);
     const world = await t.doubles.container.read();
-    equal(world.containers[0].state, "running");
+    equal(world.containers[0]?.state, "running");
     ok(world.images.some((each) => each.reference === IMAGE));
     match(run.stderr, /exports only stopped containers/);
     match(run.stderr, new RegExp(`stopped bottle "${SLUG}" for its snapshot\n`));
@@ -132,7 +133,7 @@ Deno.test("macos-container --no-restart leaves the stopped bottle stopped and sa
   await using t = await setUp({ version: "1.2.0" });
   const run = await t.commit("--yes", "--no-restart");
   ok0(run);
-  equal((await t.doubles.container.read()).containers[0].state, "stopped");
+  equal((await t.doubles.container.read()).containers[0]?.state, "stopped");
   match(
     run.stderr,
     new RegExp(`bottle "${SLUG}" was left stopped; start it with: container start ${NAME}\n`),
@@ -152,7 +153,7 @@ Deno.test("macos-container snapshots a stopped bottle without asking, and leaves
   await using t = await setUp({ version: "1.0.0" }, { state: "stopped" });
   ok0(await t.commit());
   deepStrictEqual(await verbs(t.doubles), ["--version", "list", "export", "image load"]);
-  equal((await t.doubles.container.read()).containers[0].state, "stopped");
+  equal((await t.doubles.container.read()).containers[0]?.state, "stopped");
 });
 
 Deno.test("macos-container 0.10 builds the image with export --image", async () => {
@@ -257,7 +258,7 @@ Deno.test("macos-container: a failed image load keeps the previous snapshot, rem
   deepStrictEqual(await snapshotTree(t.home.home), before);
   const world = await t.doubles.container.read();
   deepStrictEqual(world.images, imagesBefore);
-  equal(world.containers[0].state, "running");
+  equal(world.containers[0]?.state, "running");
   deepStrictEqual(await snapshotTree(t.doubles.tmp), {});
 });
 
@@ -282,7 +283,7 @@ Deno.test("macos-container: Ctrl-C during the export removes temp files, records
   deepStrictEqual(await snapshotTree(t.doubles.tmp), {});
   const world = await t.doubles.container.read();
   deepStrictEqual(world.images, []);
-  equal(world.containers[0].state, "running");
+  equal(world.containers[0]?.state, "running");
 });
 
 if (hasTerminal) {
@@ -301,7 +302,7 @@ if (hasTerminal) {
       ),
     );
     deepStrictEqual(await snapshotTree(t.home.home), before);
-    equal((await t.doubles.container.read()).containers[0].state, "running");
+    equal((await t.doubles.container.read()).containers[0]?.state, "running");
   });
 }
 
@@ -388,7 +389,7 @@ Deno.test("macos-container: container before 0.10.0 cannot snapshot; commit says
   );
   deepStrictEqual(await snapshotTree(t.home.home), before);
   deepStrictEqual(await verbs(t.doubles), ["--version"]);
-  equal((await t.doubles.container.read()).containers[0].state, "running");
+  equal((await t.doubles.container.read()).containers[0]?.state, "running");
 });
 
 Deno.test("macos-container start refuses a slug too long for Apple's 63-character names, creating nothing", async () => {
@@ -460,7 +461,7 @@ Deno.test("macos-container keeps each snapshot as its own image: snapshots, resu
   await using t = await setUp();
   for (const generation of ["one", "two"]) {
     await t.doubles.container.update((world) => {
-      world.containers[0].files["work/generation"] = generation;
+      present(world.containers[0]).files["work/generation"] = generation;
     });
     ok0(await t.commit());
     await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -19,6 +19,7 @@ import {
   fakeMachine,
   type SmolvmWorld,
 } from "../_doubles/smolvm_world.ts";
+import { present } from "../_helpers/present.ts";
 
 const SLUG = "vm-x7k2p";
 const NAME = `bot-bottle-${SLUG}`;
@@ -63,7 +64,7 @@ Deno.test("smolmachines packs a stopped bottle into the state directory without 
   ]);
   const { calls } = await t.doubles.smolvm.read();
   deepStrictEqual(calls[2], ["pack", "create", "--help"]);
-  deepStrictEqual(calls[3].slice(0, 5), [
+  deepStrictEqual(calls[3]?.slice(0, 5), [
     "pack",
     "create",
     "--from-vm",
@@ -349,7 +350,7 @@ Deno.test("smolmachines refuses a smolvm older than 1.9.0 for resume, naming bot
   await using t = await setUp({}, { state: "stopped" });
   ok0(await t.commit());
   await t.doubles.smolvm.update((world) => {
-    world.machines[0].state = "running";
+    present(world.machines[0]).state = "running";
     world.version = "1.8.3";
     world.calls = [];
   });
@@ -419,7 +420,7 @@ Deno.test("smolmachines keeps each snapshot as its own file; the newest also und
   await using t = await setUp({}, { state: "stopped" });
   for (const generation of ["one", "two"]) {
     await t.doubles.smolvm.update((world) => {
-      world.machines[0].files["work/generation"] = generation;
+      present(world.machines[0]).files["work/generation"] = generation;
     });
     ok0(await t.commit("--message", `gen ${generation}`));
     await new Promise((resolve) => setTimeout(resolve, 1000));

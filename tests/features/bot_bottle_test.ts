@@ -26,6 +26,7 @@ import {
 } from "../_helpers/installer.ts";
 import { fakeBinary, fakeRelease, HOST_ASSET, releaseServer } from "../_helpers/release_server.ts";
 import { featureSnippet } from "../../scripts/home.ts";
+import { present } from "../_helpers/present.ts";
 
 /** The release the Feature installs by default. */
 const VERSION = denoJson.version;
@@ -243,7 +244,7 @@ Deno.test({
     const [program, ...args] = withPrivateMounts({ "/usr/local/bin": sandbox.dir }, [
       "./install.sh",
     ]);
-    const run = await runShell(program, args, {
+    const run = await runShell(present(program), args, {
       cwd: FEATURE_DIR,
       env: sandbox.env({ VERSION, DOWNLOADURL: server.url }),
     });
@@ -283,7 +284,7 @@ Deno.test({
       ["./install.sh"],
     );
     await Deno.mkdir(sandbox.dir);
-    const run = await runShell(program, args, {
+    const run = await runShell(present(program), args, {
       cwd: FEATURE_DIR,
       env: sandbox.env({ VERSION, DOWNLOADURL: server.url }),
     });

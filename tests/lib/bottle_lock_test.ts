@@ -4,6 +4,7 @@ import { LOCK_FILE, lockBottle } from "../../lib/state/bottle_lock.ts";
 import { BottleState } from "../../lib/state/bottle_state.ts";
 import { BottleBusyError } from "../../lib/errors.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "../_helpers/temp_home.ts";
+import { present } from "../_helpers/present.ts";
 
 const SLUG = "dev-abc12";
 const HOLDER = new URL("../_fixtures/hold_lock.ts", import.meta.url).pathname;
@@ -56,7 +57,7 @@ Deno.test("lockBottle() waits for another process's lock, saying once whom it wa
   equal(acquired, true);
   equal(lines.length, 1);
   match(
-    lines[0],
+    present(lines[0]),
     new RegExp(
       `^bottle "${SLUG}" is busy: pid ${other.pid} is running "commit" on it \\(since .+\\); ` +
         `waiting for it to finish$`,

@@ -3,6 +3,7 @@
 
 import { deepStrictEqual, equal, match } from "node:assert/strict";
 import { reviewForeignBottle } from "../../lib/state/foreign_bottle.ts";
+import { present } from "../_helpers/present.ts";
 
 const base = { env: ["A=1"], volumes: [], labels: [], tty: false, interactive: false };
 
@@ -29,7 +30,7 @@ Deno.test("reviewForeignBottle() lists host paths, engine sockets and host netwo
     ["host-path", "~/secrets:/s"],
     ["network", "host"],
   ]);
-  match(review.hostAccess[0].description, /whole root filesystem at \/host/);
+  match(present(review.hostAccess[0]?.description), /whole root filesystem at \/host/);
   deepStrictEqual(review.safeRunConfig?.volumes, ["data:/data", "/anonymous"]);
   equal(review.safeRunConfig?.network, undefined);
   deepStrictEqual(review.safeRunConfig?.env, ["A=1"]);
@@ -49,7 +50,7 @@ Deno.test("reviewForeignBottle() drops device and privilege fields and another c
   });
   deepStrictEqual(review.hostAccess.map((each) => each.setting), ["container:victim"]);
   match(
-    review.resets[0],
+    present(review.resets[0]),
     /"privileged", "devices" were dropped: bot-bottle applies no such setting/,
   );
   equal("privileged" in (review.grantedRunConfig ?? {}), false);
@@ -59,7 +60,7 @@ Deno.test("reviewForeignBottle() resets copy_cwd, saying which directory it woul
   const review = reviewForeignBottle({ cwd: "/home/victim", copy_cwd: true, label: "x" });
   equal(review.metadata.copy_cwd, false);
   equal(review.metadata.label, "x");
-  match(review.resets[0], /copy_cwd was reset to false: .*"\/home\/victim"/);
+  match(present(review.resets[0]), /copy_cwd was reset to false: .*"\/home\/victim"/);
   deepStrictEqual(reviewForeignBottle({ copy_cwd: false }).resets, []);
 });
 

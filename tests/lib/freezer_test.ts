@@ -323,7 +323,7 @@ for (const [what, metadata] of LEGACY) {
     const { freezer } = makeFreezer();
     const result = await freezer.commitSlug(SLUG, home.root);
     equal(result.backend, "fake");
-    equal(freezer.frozen[0].backend, "");
+    equal(freezer.frozen[0]?.backend, "");
     equal(await Deno.readTextFile(join(dir, "committed-image")), `${result.artifact}\n`);
     equal(await Deno.readTextFile(join(dir, ".preserve")), "");
   });
@@ -339,10 +339,10 @@ Deno.test("commitSlug() builds the agent from metadata.json", async () => {
   equal(result.slug, SLUG);
   equal(freezer.frozen.length, 1);
   const [agent] = freezer.frozen;
-  equal(agent.slug, SLUG);
-  equal(agent.backend, "fake");
-  deepStrictEqual(agent.metadata, metadata);
-  equal(agent.state.dir, home.stateDir(SLUG));
+  equal(agent?.slug, SLUG);
+  equal(agent?.backend, "fake");
+  deepStrictEqual(agent?.metadata, metadata);
+  equal(agent?.state.dir, home.stateDir(SLUG));
   equal(await new BottleState("other-1", home.root).readCommittedImage(), undefined);
 });
 

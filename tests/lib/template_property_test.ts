@@ -6,6 +6,7 @@ import fc from "fast-check";
 import { BackendCommands } from "../../lib/registry/backend_commands.ts";
 import { BadInputError } from "../../lib/errors.ts";
 import { KINDS, PLACEHOLDERS, renderTemplate } from "../../lib/registry/template.ts";
+import { present } from "../_helpers/present.ts";
 
 /** Characters that split, quote, expand or inject in a shell or in String.replace. */
 const HOSTILE = [
@@ -59,7 +60,7 @@ Deno.test("every placeholder renders a value it accepts as one verbatim argument
   fc.assert(
     fc.property(fc.constantFrom(...names), anyText, (name, value) => {
       const template = ["prog", `{${name}}`, `--opt={${name}}`, "end"];
-      if (PLACEHOLDERS[name].accepts(value)) {
+      if (present(PLACEHOLDERS[name]).accepts(value)) {
         deepStrictEqual(renderTemplate(template, { [name]: value }), [
           "prog",
           value,

@@ -7,6 +7,7 @@ import { cliEnv, MAIN, runCli } from "../_helpers/cli.ts";
 import { assertConsistent } from "../_helpers/consistency.ts";
 import { docker, dockerTest, startBottle, testSlug } from "../_helpers/docker.ts";
 import { tempHome } from "../_helpers/temp_home.ts";
+import { present } from "../_helpers/present.ts";
 
 const HOLDER = new URL("../_fixtures/hold_lock.ts", import.meta.url).pathname;
 
@@ -51,7 +52,7 @@ dockerTest("8 parallel commits of 8 bottles run side by side, each consistent", 
       equal(/is busy/.test(run.stderr), false, "a bottle waited for another");
     }
     for (const [n, bottle] of bottles.entries()) {
-      const record = await assertConsistent(dirs[n], bottle.slug);
+      const record = await assertConsistent(present(dirs[n]), bottle.slug);
       equal(record.ids.length, 1);
       equal(await docker("run", "--rm", bottle.image, "cat", "/mark"), String(n));
     }

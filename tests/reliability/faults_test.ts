@@ -8,13 +8,15 @@ import { assertConsistent, leftoverTempDirs } from "../_helpers/consistency.ts";
 import { bottleWithState, docker, dockerTest, startBottle, testSlug } from "../_helpers/docker.ts";
 import { dockerShim, engineProxy, fill, mountTest, readOnly, tmpfs } from "../_helpers/faults.ts";
 import { snapshotTree, tempHome } from "../_helpers/temp_home.ts";
+import { present } from "../_helpers/present.ts";
 
 /** The only line the CLI printed on stderr, which must be its error. */
 function onlyError(stderr: string): string {
   const lines = stderr.trimEnd().split("\n");
   equal(lines.length, 1, stderr);
-  match(lines[0], /^bot-bottle: error: /);
-  return lines[0];
+  const line = present(lines[0], "an error line");
+  match(line, /^bot-bottle: error: /);
+  return line;
 }
 
 dockerTest(
@@ -50,7 +52,7 @@ dockerTest(
     const lines = run.stderr.trimEnd().split("\n");
     equal(lines.length, 2, run.stderr);
     match(
-      lines[0],
+      present(lines[0]),
       new RegExp(
         `^warning: could not undo the half-made snapshot bot-bottle-committed-${bottle.slug}:\\S+ ` +
           `\\(cannot reach the Docker engine .+\\); "bot-bottle prune ${bottle.slug}" removes it ` +
@@ -58,7 +60,7 @@ dockerTest(
       ),
     );
     match(
-      lines[1],
+      present(lines[1]),
       /^bot-bottle: error: cannot reach the Docker engine \(.+\); start Docker and try again$/,
     );
     deepStrictEqual(await snapshotTree(dir), before);

@@ -11,12 +11,13 @@ import { bottleWithState, docker, dockerTest } from "../_helpers/docker.ts";
 import { snapshotTree } from "../_helpers/temp_home.ts";
 import { MAX_HISTORY_FILE_BYTES } from "../../lib/state/bottle_state.ts";
 import type { History, SnapshotRecord } from "../../lib/state/snapshot_history.ts";
+import { present } from "../_helpers/present.ts";
 
 /** `count` older records before the bottle's real ones, with `message` as their note. */
 async function padHistory(dir: string, count: number, message: string | null = null) {
   const file = join(dir, "snapshots.json");
   const history: History = JSON.parse(await Deno.readTextFile(file));
-  const real = history.snapshots[0];
+  const real = present(history.snapshots[0], "a snapshot");
   const older: SnapshotRecord[] = Array.from({ length: count }, (_, n) => ({
     ...real,
     id: `20200101T000000Z-${n + 1}`,

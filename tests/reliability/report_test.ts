@@ -2,6 +2,7 @@
 // this keeps the table true to the tests.
 
 import { deepStrictEqual, ok } from "node:assert/strict";
+import { present } from "../_helpers/present.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const REPORT = await Deno.readTextFile(new URL("docs/reliability.md", ROOT));
@@ -15,8 +16,8 @@ function citations(): { file: string; name: string }[] {
     const test = row.split(" | ")[2] ?? "";
     // A test file, or a module that declares tests for others (tests/backends/contract.ts).
     return [...test.matchAll(/`([^`]+\.ts)` › "([^"]+)"/g)].map(([, file, name]) => ({
-      file,
-      name,
+      file: present(file),
+      name: present(name),
     }));
   });
 }

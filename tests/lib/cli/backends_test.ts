@@ -13,6 +13,7 @@ import { defaultContainerWorld } from "../../_doubles/container_world.ts";
 import { defaultSmolvmWorld } from "../../_doubles/smolvm_world.ts";
 import { dockerlikeEnv } from "../../backends/contract_fixtures.ts";
 import type { BackendRow } from "../../../lib/ops/backends.ts";
+import { present } from "../../_helpers/present.ts";
 
 type Row = BackendRow;
 
@@ -21,7 +22,7 @@ async function rows(env: Record<string, string>): Promise<Record<string, Row>> {
   equal(run.code, 0, run.stderr);
   equal(run.stderr, "");
   const list = JSON.parse(run.stdout) as Row[];
-  deepEqual(Object.keys(list[0]), [
+  deepEqual(Object.keys(present(list[0])), [
     "name",
     "aliases",
     "available",
@@ -67,14 +68,18 @@ Deno.test("backends on the doubles at current versions: Apple live export, smolv
   const found = await rows({ ...home.env, ...doubles.env });
   deepEqual(
     [
-      found["macos-container"].available,
-      found["macos-container"].version,
-      found["macos-container"].features,
+      present(found["macos-container"]).available,
+      present(found["macos-container"]).version,
+      present(found["macos-container"]).features,
     ],
     [true, "1.2.1", ["export", "live export"]],
   );
   deepEqual(
-    [found.smolmachines.available, found.smolmachines.version, found.smolmachines.features],
+    [
+      present(found.smolmachines).available,
+      present(found.smolmachines).version,
+      present(found.smolmachines).features,
+    ],
     [true, "1.25.4", ["workspace packs"]],
   );
   const table = await runCli(["backends"], { ...home.env, ...doubles.env });
@@ -91,20 +96,24 @@ Deno.test("backends on the doubles at old versions: fewer features, and a smolvm
   const old = await rows({ ...home.env, ...doubles.env });
   deepEqual(
     [
-      old["macos-container"].available,
-      old["macos-container"].version,
-      old["macos-container"].features,
+      present(old["macos-container"]).available,
+      present(old["macos-container"]).version,
+      present(old["macos-container"]).features,
     ],
     [true, "1.0.0", ["export"]],
   );
   deepEqual(
-    [old.smolmachines.available, old.smolmachines.version, old.smolmachines.features],
+    [
+      present(old.smolmachines).available,
+      present(old.smolmachines).version,
+      present(old.smolmachines).features,
+    ],
     [true, "1.20.0", []],
   );
   await doubles.smolvm.update((world) => world.version = "1.8.0");
   const tooOld = (await rows({ ...home.env, ...doubles.env })).smolmachines;
-  deepEqual([tooOld.available, tooOld.version], [false, "1.8.0"]);
-  equal(tooOld.problem, "smolvm 1.8.0 is too old: bot-bottle needs 1.9.0 or later");
+  deepEqual([tooOld?.available, tooOld?.version], [false, "1.8.0"]);
+  equal(tooOld?.problem, "smolvm 1.8.0 is too old: bot-bottle needs 1.9.0 or later");
 });
 
 Deno.test("backends with no CLI on PATH and a stopped container service: rows say so, exit 0", async () => {
@@ -120,14 +129,14 @@ Deno.test("backends with no CLI on PATH and a stopped container service: rows sa
     container: { ...defaultContainerWorld(), serviceRunning: false },
   });
   const stopped = (await rows({ ...home.env, ...doubles.env }))["macos-container"];
-  equal(stopped.available, false);
-  match(stopped.problem ?? "", /^the container system service is not running; start it with/);
+  equal(stopped?.available, false);
+  match(stopped?.problem ?? "", /^the container system service is not running; start it with/);
   const stoppedDocker = await rows({
     ...home.env,
     DOCKER_HOST: `unix://${join(home.home, "no-engine.sock")}`,
   });
-  equal(stoppedDocker.docker.available, false);
-  match(stoppedDocker.docker.problem ?? "", /start Docker and try again/);
+  equal(stoppedDocker.docker?.available, false);
+  match(stoppedDocker.docker?.problem ?? "", /start Docker and try again/);
   const table = await runCli(["backends"], { ...home.env, PATH: empty });
   equal(table.code, 0);
   match(table.stdout, /^docker +"" +no +- +- +built-in$/m);
@@ -139,7 +148,7 @@ Deno.test("backends names BOT_BOTTLE_REGISTRY's file as the registry, with its b
   const env = { ...home.env, ...await dockerlikeEnv(home.home) };
   const found = await rows(env);
   deepEqual(Object.keys(found), ["dockerlike"]);
-  equal(found.dockerlike.registry, env.BOT_BOTTLE_REGISTRY);
+  equal(found.dockerlike?.registry, env.BOT_BOTTLE_REGISTRY);
   const table = await runCli(["backends"], env);
   match(table.stdout, new RegExp(`^dockerlike .* ${env.BOT_BOTTLE_REGISTRY}$`, "m"));
 });

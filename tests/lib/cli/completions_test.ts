@@ -13,6 +13,7 @@ import {
   whyNoShell,
 } from "../../_helpers/shell_completion.ts";
 import { tempHome } from "../../_helpers/temp_home.ts";
+import { present } from "../../_helpers/present.ts";
 
 const SHELLS: readonly Shell[] = ["bash", "zsh", "fish"];
 const noShell: Record<Shell, string | undefined> = {
@@ -44,14 +45,14 @@ async function script(shell: Shell): Promise<string> {
 /** The commands `bot-bottle --help` lists. */
 async function helpCommands(): Promise<string[]> {
   const help = (await runCli(["--help"])).stdout;
-  const section = help.split("Commands:\n")[1].split("\n\n")[0];
-  return section.split("\n").map((row) => row.trim().split(/\s+/)[0]);
+  const section = present(help.split("Commands:\n")[1]).split("\n\n")[0];
+  return present(section).split("\n").map((row) => present(row.trim().split(/\s+/)[0]));
 }
 
 /** The long options `bot-bottle <command> --help` lists. */
 async function helpOptions(command: string): Promise<string[]> {
   const help = (await runCli([command, "--help"])).stdout;
-  return [...help.matchAll(/^ {2}(?:-\w, | {4})(--[\w-]+)/gm)].map((match) => match[1]);
+  return [...help.matchAll(/^ {2}(?:-\w, | {4})(--[\w-]+)/gm)].map(([, option]) => present(option));
 }
 
 /** A temporary HOME with two bottles and a directory that is no bottle, and the program on PATH. */
