@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { semver } from "../lib/_internal/semver.ts";
-import { MAX_COMPANION_BYTES, tarFiles } from "../lib/archive/companion.ts";
+import { savedLayer } from "../lib/archive/companion.ts";
 import { parseOciReference } from "../lib/archive/oci_reference.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
@@ -295,7 +295,7 @@ export class DockerBackend extends ImageBackend {
       await this.run("pull", { ref });
       const path = join(dir, "companion.docker.tar");
       await this.run("imageSave", { path, image: ref });
-      return await layerOfSave(path, ref);
+      return await savedLayer(path, ref);
     });
   }
 
@@ -436,38 +436,4 @@ function statusOf(state: string): BottleStatus {
   // A paused or restarting container is alive: nothing may remove it unasked.
   if (state === "running" || state === "restarting" || state === "paused") return "running";
   return state === "" ? "absent" : "stopped";
-}
-
-/**
- * The one layer of an image that `docker save` wrote to `path` (the classic
- * layout or the OCI one: both have a `manifest.json` naming the layers).
- *
- * @param path The saved image.
- * @param ref The image, for messages.
- * @returns The layer tar's bytes.
- * @throws {BadInputError} When the image is not one small layer ("not a bottle").
- */
-async function layerOfSave(path: string, ref: string): Promise<Uint8Array> {
-  const notBottle = (why: string) =>
-    new BadInputError(
-      `${ref.replace(/\.bottle$/, "")} is not a bottle (${ref} ${why}); pull a reference that ` +
-        `"bot-bottle push" printed`,
-    );
-  const size = (await Deno.stat(path)).size;
-  if (size > 2 * MAX_COMPANION_BYTES) {
-    throw notBottle(`is ${size} bytes, more than a bottle's state`);
-  }
-  const files = tarFiles(await Deno.readFile(path));
-  let layers: unknown;
-  try {
-    layers = JSON.parse(new TextDecoder().decode(files.get("manifest.json")))?.[0]?.Layers;
-  } catch {
-    layers = undefined;
-  }
-  if (!Array.isArray(layers) || layers.length !== 1 || typeof layers[0] !== "string") {
-    throw notBottle("is not an image of one layer");
-  }
-  const layer = files.get(layers[0]);
-  if (!layer) throw notBottle("lacks its layer");
-  return layer;
 }

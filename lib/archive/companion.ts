@@ -263,3 +263,66 @@ export function readCompanion(bytes: Uint8Array, source: string): Companion {
     ...Object.hasOwn(json, RUN_CONFIG) ? { runConfig: json[RUN_CONFIG] } : {},
   };
 }
+
+/**
+ * The one layer of an image saved to `path` (by `docker save`, classic or
+ * OCI layout, or `container image save`, an OCI layout): a companion travels
+ * as such an image, its tar the layer.
+ *
+ * @param path The saved image.
+ * @param ref The image's reference, for messages.
+ * @returns The layer tar's bytes.
+ * @throws {BadInputError} When it is not an image of one small layer ("not a bottle").
+ */
+export async function savedLayer(path: string, ref: string): Promise<Uint8Array> {
+  const notBottle = (why: string) =>
+    new BadInputError(
+      `${ref.replace(/\.bottle$/, "")} is not a bottle (${ref} ${why}); pull a reference that ` +
+        `"bot-bottle push" printed`,
+    );
+  const size = (await Deno.stat(path)).size;
+  if (size > 2 * MAX_COMPANION_BYTES) {
+    throw notBottle(`is ${size} bytes, more than a bottle's state`);
+  }
+  let files: Map<string, Uint8Array>;
+  try {
+    files = tarFiles(await Deno.readFile(path));
+  } catch (error) {
+    if (error instanceof TarWalkError) throw notBottle("is not a saved image");
+    throw error;
+  }
+  const json = (name: string): Record<string, unknown> | undefined => {
+    const bytes = files.get(name);
+    if (!bytes) return undefined;
+    try {
+      const value = JSON.parse(new TextDecoder().decode(bytes));
+      return typeof value === "object" && value !== null ? value : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const blob = (digest: unknown) =>
+    typeof digest === "string" && /^sha256:[0-9a-f]{64}$/.test(digest)
+      ? `blobs/sha256/${digest.slice(7)}`
+      : "";
+  // `docker save`: manifest.json names the layers by path.
+  const saved = json("manifest.json") as unknown;
+  let layers: unknown[] | undefined = Array.isArray(saved)
+    ? (saved[0] as { Layers?: unknown[] } | undefined)?.Layers
+    : undefined;
+  // An OCI layout: index.json → (nested indexes) → a manifest → its layers.
+  let node = layers ? undefined : json("index.json");
+  for (let depth = 0; node && !layers && depth < 4; depth++) {
+    if (Array.isArray(node.layers)) {
+      layers = node.layers.map((layer) => blob((layer as { digest?: unknown }).digest));
+    } else if (Array.isArray(node.manifests) && node.manifests.length === 1) {
+      node = json(blob((node.manifests[0] as { digest?: unknown }).digest));
+    } else node = undefined;
+  }
+  if (!Array.isArray(layers) || layers.length !== 1 || typeof layers[0] !== "string") {
+    throw notBottle("is not an image of one layer");
+  }
+  const layer = files.get(layers[0]);
+  if (!layer) throw notBottle("lacks its layer");
+  return layer;
+}

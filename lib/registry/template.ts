@@ -75,6 +75,10 @@ export const KINDS = {
     description: "a command argument (any text but NUL); use it only after the image or the bottle",
     accepts: noNul,
   },
+  schemeOption: {
+    description: "a registry scheme option, --scheme=http or --scheme=https",
+    accepts: (value) => value === "--scheme=http" || value === "--scheme=https",
+  },
   imageChange: {
     description: "an image config instruction for --change (CMD, ENTRYPOINT, ENV, EXPOSE, " +
       "LABEL, USER, VOLUME or WORKDIR, then its value, on one line)",
@@ -93,6 +97,7 @@ export const PLACEHOLDERS: Readonly<Record<string, PlaceholderKind>> = {
   image: KINDS.imageReference,
   target: KINDS.imageReference,
   ref: KINDS.imageReference,
+  scheme: KINDS.schemeOption,
   path: KINDS.absolutePath,
   env: KINDS.environmentVariable,
   volume: KINDS.volume,
