@@ -35,7 +35,10 @@ const IMAGE_REFERENCE = new RegExp(
 const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const noNul = (value: string) => !value.includes("\0");
 
-/** The kinds a placeholder may have. No kind but `argument` accepts a leading `-`. */
+/**
+ * The kinds a placeholder may have. No kind but `argument` accepts a leading
+ * `-`, except the fixed options of `flag` and `schemeOption`.
+ */
 export const KINDS = {
   slug: { description: "a bottle slug", accepts: isSlug },
   containerName: {
