@@ -7,7 +7,8 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { $ } from "dax";
-import { runCli } from "./_helpers/cli.ts";
+import { interruptWhen, runCli, startCli } from "./_helpers/cli.ts";
+import { dockerShim } from "./_helpers/faults.ts";
 import { docker, removeBottleObjects, TEST_IMAGE, testSlug } from "./_helpers/docker.ts";
 import {
   type DockerClient,
@@ -497,3 +498,57 @@ registryTest(
     deepStrictEqual(await localNamesUnder(registry.host), []);
   },
 );
+
+registryTest(
+  "SIGINT once a pulled snapshot is tagged, and SIGTERM once a push reached the registry: nothing recorded, nothing left",
+  async () => {
+    await using registry = await ociRegistry("plain");
+    await using client = await dockerClient();
+    await using pushed = await pushedBottle(registry, client);
+    await using there = await tempHome();
+    const name = testSlug("intr");
+    {
+      await using shim = await dockerShim(["tag"], true);
+      await using tmp = await tempDir();
+      const run = await interruptWhen(
+        startCli(["pull", pushed.ref, "--name", name], {
+          ...envOf(there, client),
+          ...shim.env,
+          TMPDIR: tmp.path,
+        }),
+        shim.reached,
+        "SIGINT",
+      );
+      equal(run.code, 130, run.stderr);
+      match(run.stderr, /bot-bottle: interrupted by SIGINT; nothing was recorded\n$/);
+      deepStrictEqual(await snapshotTree(there.root), {});
+      equal(await docker("images", "-q", `bot-bottle-committed-${name}`), "");
+      deepStrictEqual(await localNamesUnder(registry.host), []);
+      deepStrictEqual(await Array.fromAsync(Deno.readDir(tmp.path)), []);
+    }
+    {
+      const before = await snapshotTree(pushed.home.root);
+      await using shim = await dockerShim(["push"], true);
+      await using tmp = await tempDir();
+      const run = await interruptWhen(
+        startCli(["push", pushed.slug, registry.ref(pushed.repository, "v2")], {
+          ...envOf(pushed.home, client),
+          ...shim.env,
+          TMPDIR: tmp.path,
+        }),
+        shim.reached,
+        "SIGTERM",
+      );
+      equal(run.code, 143, run.stderr);
+      deepStrictEqual(await snapshotTree(pushed.home.root), before);
+      deepStrictEqual(await localNamesUnder(registry.host), []);
+      deepStrictEqual(await Array.fromAsync(Deno.readDir(tmp.path)), []);
+    }
+  },
+);
+
+/** A private directory, removed when disposed. */
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "bot-bottle-push-tmp-" });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
