@@ -70,8 +70,12 @@ export { importBottle, type ImportOptions, type ImportResult } from "./lib/ops/i
 export type { AdoptOptions, AdoptResult } from "./lib/ops/_adopt.ts";
 export { pushBottle, type PushOptions, type PushResult } from "./lib/ops/push.ts";
 export { pullBottle, type PullOptions, type PullResult } from "./lib/ops/pull.ts";
-export type { OpenOptions } from "./lib/ops/open.ts";
 export type { CompanionManifest } from "./lib/archive/companion.ts";
+export {
+  COMPANION_SUFFIX,
+  type OciReference,
+  parseOciReference,
+} from "./lib/archive/oci_reference.ts";
 export type { ArtifactImages } from "./lib/archive/artifact_names.ts";
 export {
   type ConsentOptions,

@@ -6,7 +6,9 @@
  */
 
 import { join } from "node:path";
-import { openBottle, type OpenOptions } from "./open.ts";
+import { openBottle } from "./open.ts";
+import type { BottleLockOptions } from "../state/bottle_lock.ts";
+import type { GetFreezerOptions, Registry } from "../registry/registry.ts";
 import { lineageOf } from "./export.ts";
 import { type CompanionManifest, writeCompanion } from "../archive/companion.ts";
 import { companionTag, parseOciReference, tagged } from "../archive/oci_reference.ts";
@@ -17,9 +19,13 @@ import { withTempDir } from "../temp_dir.ts";
 import { VERSION } from "../version.ts";
 
 /** Options for {@linkcode pushBottle}. */
-export interface PushOptions extends OpenOptions {
+export interface PushOptions extends GetFreezerOptions, BottleLockOptions {
   /** The snapshot: an id or `~N` (default: the newest). */
   at?: string | undefined;
+  /** The registry to use (default: {@linkcode loadRegistry}). */
+  registry?: Registry;
+  /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
+  root?: string;
 }
 
 /** What {@linkcode pushBottle} pushed. */
