@@ -136,6 +136,7 @@ export {
   Registry,
 } from "./lib/registry/registry.ts";
 export type { Engine, OciWording } from "./lib/registry/registry_schema.ts";
+export type { Naming } from "./lib/registry/naming.ts";
 export { isSlug, mintSlug, parseSlug, slugFromLabel } from "./lib/state/slug.ts";
 export {
   type PlaceholderKind,

@@ -365,7 +365,9 @@ export class DockerBackend extends ImageBackend {
     const states = new Map<string, BottleStatus>();
     for (const line of (await this.run("listAll", {})).stdout.split("\n")) {
       const [name, state] = line.trim().split("\t");
-      if (name?.startsWith(this.bottleName(""))) states.set(name, statusOf(state ?? ""));
+      if (name !== undefined && this.slugOfBottle(name) !== undefined) {
+        states.set(name, statusOf(state ?? ""));
+      }
     }
     const present = new Set(
       (await this.run("listSnapshots", {})).stdout.split("\n").map((line) => line.trim()),
@@ -391,14 +393,14 @@ export class DockerBackend extends ImageBackend {
     }));
   }
 
-  /** The slugs of the running containers named `bot-bottle-<slug>`. */
+  /** The slugs of the running containers named `bot-bottle-<slug>` (the naming's bottle form). */
   override async runningSlugs(): Promise<string[]> {
-    const prefix = this.bottleName("");
     return (await this.run("listAll", {})).stdout.split("\n")
       .map((line) => line.trim().split("\t"))
-      .flatMap(([name = "", state = ""]) =>
-        name.startsWith(prefix) && statusOf(state) === "running" ? [name.slice(prefix.length)] : []
-      );
+      .flatMap(([name = "", state = ""]) => {
+        const slug = this.slugOfBottle(name);
+        return slug !== undefined && statusOf(state) === "running" ? [slug] : [];
+      });
   }
 
   /** Names an unreachable engine, a refused socket, or a missing container. */

@@ -15,6 +15,7 @@ import { BadInputError } from "../lib/errors.ts";
 import { imageOwnershipProblem } from "../lib/state/ownership.ts";
 import { emptyRunConfig, type RunConfig, runValues } from "../lib/state/run_config.ts";
 import type { TemplateValues } from "../lib/registry/template.ts";
+import { nameFor } from "../lib/registry/naming.ts";
 
 /** The base of the backends whose snapshots are images. */
 export abstract class ImageBackend extends Backend {
@@ -96,7 +97,7 @@ export abstract class ImageBackend extends Backend {
     _stateDir: string,
     artifact: string,
   ): Promise<string | undefined> {
-    return Promise.resolve(imageOwnershipProblem(slug, artifact));
+    return Promise.resolve(imageOwnershipProblem(this.imageRepository(slug), artifact));
   }
 
   /**
@@ -266,9 +267,9 @@ export abstract class ImageBackend extends Backend {
     return Promise.resolve(false);
   }
 
-  /** The image repository of a bottle's snapshots: `bot-bottle-committed-<slug>`. */
+  /** The image repository of a bottle's snapshots, from the naming: `bot-bottle-committed-<slug>` by default. */
   imageRepository(slug: string): string {
-    return `bot-bottle-committed-${slug}`;
+    return nameFor(this.naming.snapshots, slug);
   }
 
   /** The newest snapshot's image: `bot-bottle-committed-<slug>:latest`. */

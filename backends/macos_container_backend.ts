@@ -95,11 +95,15 @@ export class MacosContainerBackend extends ImageBackend {
     return Promise.resolve();
   }
 
-  /** `bot-bottle-<slug>` must fit Apple's 63 characters, or `container run` fails later. */
+  /**
+   * `bot-bottle-<slug>` (the naming's bottle form) must fit Apple's 63
+   * characters, or `container run` fails later; the room for the slug is what
+   * the form leaves.
+   */
   #checkName(slug: string): void {
     const name = this.bottleName(slug);
     if (name.length <= NAME_LIMIT) return;
-    const room = NAME_LIMIT - this.bottleName("").length;
+    const room = NAME_LIMIT - (name.length - slug.length);
     throw new BadInputError(
       `the slug "${slug}" is too long for Apple container: its container name "${name}" has ` +
         `${name.length} characters and Apple allows at most ${NAME_LIMIT}, so a slug may have ` +
@@ -337,14 +341,12 @@ export class MacosContainerBackend extends ImageBackend {
     return [...(await this.#images()).keys()];
   }
 
-  /** The slugs of the running containers named `bot-bottle-<slug>`. */
+  /** The slugs of the running containers named `bot-bottle-<slug>` (the naming's bottle form). */
   override async runningSlugs(): Promise<string[]> {
-    const prefix = this.bottleName("");
-    return (await listBottles(this))
-      .filter((bottle) => stateOf(bottle) === "running")
-      .map((bottle) => bottle.configuration.id)
-      .filter((id) => id.startsWith(prefix))
-      .map((id) => id.slice(prefix.length));
+    return (await listBottles(this)).flatMap((bottle) => {
+      const slug = this.slugOfBottle(bottle.configuration.id);
+      return stateOf(bottle) === "running" && slug !== undefined ? [slug] : [];
+    });
   }
 
   /**

@@ -279,12 +279,12 @@ export class SmolmachinesBackend extends Backend {
     );
   }
 
-  /** The slugs of the running machines named `bot-bottle-<slug>`. */
+  /** The slugs of the running machines named `bot-bottle-<slug>` (the naming's bottle form). */
   override async runningSlugs(): Promise<string[]> {
-    const prefix = this.bottleName("");
-    return (await listMachines(this))
-      .filter((machine) => machine.state === "running" && machine.name.startsWith(prefix))
-      .map((machine) => machine.name.slice(prefix.length));
+    return (await listMachines(this)).flatMap((machine) => {
+      const slug = this.slugOfBottle(machine.name);
+      return machine.state === "running" && slug !== undefined ? [slug] : [];
+    });
   }
 
   /** Keeps smolvm's own words; names a missing machine in the user's terms. */

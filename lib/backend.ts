@@ -555,11 +555,6 @@ export abstract class Backend extends CommandRunner {
       () => this.removeOwnSnapshot(agent, artifact),
     );
   }
-
-  /** The backend's name for the running bottle: `bot-bottle-<slug>`. */
-  bottleName(slug: string): string {
-    return `bot-bottle-${slug}`;
-  }
 }
 
 /** The last line of a failed command's output that says something. */

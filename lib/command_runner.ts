@@ -12,6 +12,7 @@ import type { BackendCommands, CommandResult } from "./registry/backend_commands
 import { BackendError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
 import type { Engine, OciWording } from "./registry/registry_schema.ts";
+import { nameFor, type Naming, namingOf, slugIn } from "./registry/naming.ts";
 import type { TemplateValues } from "./registry/template.ts";
 
 /** Options every backend (and freezer) takes. */
@@ -53,6 +54,8 @@ export interface BackendSpec {
   engine?: Engine;
   /** The wording of its registry failures (push, pull), when the registry declares it. */
   oci?: OciWording;
+  /** The names it gives its bottles and snapshots (default: the built-in ones). */
+  naming?: Naming;
 }
 
 /** Runs a backend's commands; {@linkcode Backend} adds what the backend does with them. */
@@ -63,6 +66,8 @@ export abstract class CommandRunner {
   readonly names: readonly string[];
   /** The backend's command templates. */
   readonly commands: BackendCommands;
+  /** The names it gives its bottles and snapshots, from its registry entry. */
+  readonly naming: Naming;
   /** Where user-facing lines go. */
   readonly log: (line: string) => void;
   /** Asks the user; throws when a backend needs a confirmation and none can be asked. */
@@ -85,6 +90,7 @@ export abstract class CommandRunner {
     this.names = spec.names;
     this.commands = spec.commands;
     this.oci = spec.oci;
+    this.naming = spec.naming ?? namingOf();
     this.log = options.log ?? (() => {});
     this.prompter = options.prompter ?? terminalPrompter({ interactive: false });
     this.restart = options.restart ?? true;
@@ -272,6 +278,18 @@ export abstract class CommandRunner {
     }
   }
 
-  /** The backend's name for the running bottle: `bot-bottle-<slug>`. */
-  abstract bottleName(slug: string): string;
+  /** The backend's name for the running bottle, from its naming: `bot-bottle-<slug>` by default. */
+  bottleName(slug: string): string {
+    return nameFor(this.naming.bottle, slug);
+  }
+
+  /**
+   * The slug in a bottle's name, the reverse of {@linkcode CommandRunner.bottleName}.
+   *
+   * @param name A container's or machine's name.
+   * @returns The part that stands for the slug, or `undefined` when the name is not of the form.
+   */
+  slugOfBottle(name: string): string | undefined {
+    return slugIn(this.naming.bottle, name);
+  }
 }

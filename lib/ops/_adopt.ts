@@ -190,7 +190,7 @@ export async function adoptForeignBottle(
         identity: slug,
         backend: backend.name,
         bottle_names: [backend.bottleName(slug)],
-        ...backend.name === "docker" ? { compose_project: `bot-bottle-${slug}` } : {},
+        ...backend.name === "docker" ? { compose_project: backend.bottleName(slug) } : {},
       },
       history,
       ...runConfig === undefined ? {} : { runConfig },

@@ -98,7 +98,7 @@ export async function start(options: StartOptions): Promise<StartResult> {
       cwd: Deno.cwd(),
       copy_cwd: false,
       started_at: startedAt(new Date()),
-      ...(backend.name === "docker" ? { compose_project: `bot-bottle-${slug}` } : {}),
+      ...(backend.name === "docker" ? { compose_project: backend.bottleName(slug) } : {}),
       backend: backend.name,
       ...(options.label === undefined ? {} : { label: options.label }),
       bottle_names: [backend.bottleName(slug)],

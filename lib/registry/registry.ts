@@ -22,6 +22,7 @@ import {
   RegistrySchema,
 } from "./registry_schema.ts";
 import { describeIssues } from "./schema_issues.ts";
+import { type Naming, namingOf } from "./naming.ts";
 import { PLACEHOLDERS, placeholdersOf, type Template, templateProblem } from "./template.ts";
 
 /** A backend as the registry declares it, its freezer module loaded. */
@@ -44,6 +45,8 @@ export interface RegisteredBackend {
   engine?: Engine;
   /** The wording of its registry failures (push, pull), when the registry declares it. */
   oci?: OciWording;
+  /** The names it gives its bottles and snapshots. */
+  naming: Naming;
   /** The commands that copy a whole snapshot, which get the long timeout. */
   longRunning: readonly string[];
 }
@@ -122,6 +125,7 @@ export class Registry {
       commands,
       ...backend.engine ? { engine: backend.engine } : {},
       ...backend.oci ? { oci: backend.oci } : {},
+      naming: backend.naming,
     }, options);
   }
 
@@ -250,6 +254,7 @@ function registered(
     commands: entry.commands,
     ...entry.engine ? { engine: entry.engine } : {},
     ...entry.oci ? { oci: entry.oci } : {},
+    naming: namingOf(entry.naming),
     longRunning: entry.longRunning ?? [],
   };
 }

@@ -6,6 +6,7 @@
  */
 
 import * as v from "valibot";
+import { NamingSchema } from "./naming.ts";
 
 const BACKEND_NAME = /^[a-z][a-z0-9-]*$/;
 const COMMAND_NAME = /^[a-z][A-Za-z0-9]*$/;
@@ -151,6 +152,7 @@ export const BackendSchema = v.strictObject({
   ),
   engine: v.exactOptional(EngineSchema),
   oci: v.exactOptional(OciSchema),
+  naming: v.exactOptional(NamingSchema),
   commands: v.pipe(
     v.record(
       v.pipe(v.string(), v.regex(COMMAND_NAME, "command names are camelCase")),

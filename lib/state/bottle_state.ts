@@ -25,9 +25,11 @@ import { BadInputError } from "../errors.ts";
 import { type Metadata, validateMetadata } from "./metadata.ts";
 import { parseRunConfig, type RunConfig } from "./run_config.ts";
 import {
-  emptyHistory,
+  grownHistoryBytes,
   type History,
   HISTORY_FILE,
+  historyTooLarge,
+  legacyHistory,
   parseHistory,
   quickHistory,
   type SnapshotRecord,
@@ -224,21 +226,7 @@ export class BottleState {
       const quick = quickHistory(parseOrUndefined(decodeText(read.data, file)));
       return quick ?? parseHistory(parseStateJson(read.data, file), file);
     }
-    const history = emptyHistory();
-    const committed = await this.readCommittedImageRecord();
-    if (committed !== undefined) {
-      history.snapshots.push({
-        id: "legacy",
-        createdAt: (committed.recordedAt ?? new Date()).toISOString(),
-        backend,
-        artifact: committed.reference,
-        sizeBytes: null,
-        parent: null,
-        toolVersion: "unknown",
-        message: null,
-      });
-    }
-    return history;
+    return legacyHistory(await this.readCommittedImageRecord(), backend);
   }
 
   /**
@@ -251,18 +239,13 @@ export class BottleState {
    */
   async checkHistoryRoom(record: SnapshotRecord): Promise<void> {
     const size = await Deno.lstat(this.path(HISTORY_FILE)).then((info) => info.size, () => 0);
-    // The record, its separator, and room for the artifact and size still to come.
-    const grown = size + new TextEncoder().encode(JSON.stringify(record)).byteLength + 2 + 1024;
+    const grown = grownHistoryBytes(size, record);
     if (grown > MAX_HISTORY_FILE_BYTES) throw this.historyFull(grown);
   }
 
   /** The refusal of a history that would grow to `bytes`. */
   historyFull(bytes: number): BadInputError {
-    return new BadInputError(
-      `bottle "${this.slug}" has too many snapshots: its history would grow to ${bytes} ` +
-        `bytes, past the ${MAX_HISTORY_FILE_BYTES} bot-bottle reads; nothing was changed. ` +
-        `Remove old snapshots first: bot-bottle prune ${this.slug} --keep 1000`,
-    );
+    return historyTooLarge(this.slug, bytes);
   }
 
   /**

@@ -2,8 +2,9 @@
  * What a bottle owns, whatever its state files say: the one rule every
  * removal (prune, destroy, automatic retention, undo steps, leftover
  * clean-up) checks before it removes a snapshot. On image backends a
- * snapshot is the bottle's own when it is named
- * `bot-bottle-committed-<slug>:<tag>`; on file backends (smolvm) when it is
+ * snapshot is the bottle's own when it is a tag of the bottle's snapshot
+ * repository (`bot-bottle-committed-<slug>:<tag>` by default, the backend's
+ * `naming`); on file backends (smolvm) when it is
  * a regular file inside the bottle's state directory, reached without
  * following a link.
  *
@@ -16,18 +17,19 @@ import { fullReference } from "../archive/artifact_names.ts";
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /**
- * Why the image `reference` is not bottle `slug`'s own snapshot, or
- * `undefined` when it is (named `bot-bottle-committed-<slug>:<tag>`).
+ * Why the image `reference` is not a snapshot of the bottle whose snapshot
+ * repository is `repository`, or `undefined` when it is (named
+ * `<repository>:<tag>`).
  *
- * @param slug The bottle's slug.
+ * @param repository The bottle's snapshot repository, e.g. `bot-bottle-committed-dev-abc12`.
  * @param reference The image, as a state file names it.
  * @returns The problem, for a warning.
  */
-export function imageOwnershipProblem(slug: string, reference: string): string | undefined {
+export function imageOwnershipProblem(repository: string, reference: string): string | undefined {
   const tag = reference.slice(reference.lastIndexOf(":") + 1);
   const own = TAG.test(tag) &&
-    fullReference(reference) === fullReference(`bot-bottle-committed-${slug}:${tag}`);
-  return own ? undefined : `it is not named bot-bottle-committed-${slug}:<tag>`;
+    fullReference(reference) === fullReference(`${repository}:${tag}`);
+  return own ? undefined : `it is not named ${repository}:<tag>`;
 }
 
 /**

@@ -8,6 +8,7 @@
 
 import * as v from "valibot";
 import { BadInputError } from "../errors.ts";
+import { MAX_HISTORY_FILE_BYTES } from "./atomic_write.ts";
 import { describeIssues } from "../registry/schema_issues.ts";
 
 /** The name of the history file in a state directory. */
@@ -206,4 +207,61 @@ export function quickHistory(value: unknown): History | undefined {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The history of a bottle committed before histories were kept (by the
+ * launcher, or an older bot-bottle): one snapshot, with the id `legacy`, the
+ * artifact `committed-image` names; none when nothing was committed.
+ *
+ * @param committed What `committed-image` names, and when it was recorded.
+ * @param backend The bottle's backend, for the record.
+ * @returns The history.
+ */
+export function legacyHistory(
+  committed: { reference: string; recordedAt: Date | null } | undefined,
+  backend: string,
+): History {
+  const history = emptyHistory();
+  if (committed !== undefined) {
+    history.snapshots.push({
+      id: "legacy",
+      createdAt: (committed.recordedAt ?? new Date()).toISOString(),
+      backend,
+      artifact: committed.reference,
+      sizeBytes: null,
+      parent: null,
+      toolVersion: "unknown",
+      message: null,
+    });
+  }
+  return history;
+}
+
+/**
+ * The size a `snapshots.json` of `size` bytes grows to with `record`: the
+ * record, its separator, and room for the artifact and size still to come.
+ *
+ * @param size The file's size now (0 when there is none).
+ * @param record The new snapshot's record, its artifact and size not yet known.
+ * @returns The size in bytes.
+ */
+export function grownHistoryBytes(size: number, record: SnapshotRecord): number {
+  return size + new TextEncoder().encode(JSON.stringify(record)).byteLength + 2 + 1024;
+}
+
+/**
+ * The refusal of a history that would grow to `bytes`, past
+ * {@linkcode MAX_HISTORY_FILE_BYTES}, which bot-bottle could then no longer read.
+ *
+ * @param slug The bottle's slug.
+ * @param bytes The size it would grow to.
+ * @returns The error, saying to prune.
+ */
+export function historyTooLarge(slug: string, bytes: number): BadInputError {
+  return new BadInputError(
+    `bottle "${slug}" has too many snapshots: its history would grow to ${bytes} ` +
+      `bytes, past the ${MAX_HISTORY_FILE_BYTES} bot-bottle reads; nothing was changed. ` +
+      `Remove old snapshots first: bot-bottle prune ${slug} --keep 1000`,
+  );
 }

@@ -8,9 +8,15 @@ Deno.test("imageOwnershipProblem() accepts only bot-bottle-committed-<slug>:<tag
   for (
     const own of ["bot-bottle-committed-dev:latest", "bot-bottle-committed-dev:20261124T141500Z"]
   ) {
-    equal(imageOwnershipProblem("dev", own), undefined, own);
+    equal(imageOwnershipProblem("bot-bottle-committed-dev", own), undefined, own);
   }
-  equal(imageOwnershipProblem("dev", "docker.io/library/bot-bottle-committed-dev:1"), undefined);
+  equal(
+    imageOwnershipProblem(
+      "bot-bottle-committed-dev",
+      "docker.io/library/bot-bottle-committed-dev:1",
+    ),
+    undefined,
+  );
   for (
     const other of [
       "victim-base:latest",
@@ -22,7 +28,7 @@ Deno.test("imageOwnershipProblem() accepts only bot-bottle-committed-<slug>:<tag
       "sha256:" + "a".repeat(64),
     ]
   ) {
-    const problem = imageOwnershipProblem("dev", other);
+    const problem = imageOwnershipProblem("bot-bottle-committed-dev", other);
     ok(problem, other);
     match(problem, /not named bot-bottle-committed-dev:<tag>/);
   }

@@ -2,6 +2,7 @@ import { deepStrictEqual, equal, match, ok, rejects, throws } from "node:assert/
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import DockerFreezer from "../../backends/docker.ts";
+import { ImageBackend } from "../../backends/image.ts";
 import { BadInputError } from "../../lib/errors.ts";
 import { loadRegistry, validateBuiltinRegistry } from "../../lib/registry/registry.ts";
 import { PLACEHOLDERS } from "../../lib/registry/template.ts";
@@ -353,6 +354,21 @@ const SCHEMA_VIOLATIONS: [string, unknown, RegExp][] = [
     registryWith((r) => (r.backends.docker.freezer = "/abs/docker.ts")),
     /: backends\.docker\.freezer: the freezer must be a relative path to a \.ts module, or "builtin:<backend>"$/,
   ],
+  [
+    "a bottle name form without {slug}",
+    registryWith((r) => (r.backends.docker.naming.bottle = "bot-bottle")),
+    /: backends\.docker\.naming\.bottle: the bottle name must hold "\{slug\}" once /,
+  ],
+  [
+    "a bottle name form with {slug} twice",
+    registryWith((r) => (r.backends.docker.naming.bottle = "{slug}-{slug}")),
+    /: backends\.docker\.naming\.bottle: the bottle name must hold "\{slug\}" once /,
+  ],
+  [
+    "a snapshot repository form that is not an image repository",
+    registryWith((r) => (r.backends.docker.naming.snapshots = "Snap_{slug}:x")),
+    /: backends\.docker\.naming\.snapshots: the snapshot repository must hold "\{slug\}" once /,
+  ],
   ["a JSON array", [], /is invalid: /],
   ["JSON null", null, /is invalid: Invalid type: Expected Object but received null$/],
 ];
@@ -551,4 +567,35 @@ Deno.test("loadRegistry() rejects an engine error pattern that is not a regular 
     registryWith((r) => (r.backends.docker.engine.errors.noSuchImage = "No such (image")),
     /: backends\.docker\.engine\.errors\.noSuchImage: Invalid regular expression: /,
   );
+});
+
+Deno.test("a backend's naming names its bottles and snapshot images; without one, the built-in names", async () => {
+  await using temp = await tempRegistryDir();
+  const path = await temp.write(
+    "registry.json",
+    registryWith((r) => {
+      r.backends.docker.freezer = "builtin:docker";
+      r.backends.docker.naming = { bottle: "bb.{slug}.box", snapshots: "local/bb-{slug}-snap" };
+    }),
+  );
+  const backend = (await loadRegistry({ path })).getBackend("docker");
+  equal(backend.bottleName("dev-abc12"), "bb.dev-abc12.box");
+  equal(backend.slugOfBottle("bb.dev-abc12.box"), "dev-abc12");
+  equal(backend.slugOfBottle("bot-bottle-dev-abc12"), undefined);
+  equal(backend.slugOfBottle("bb..box"), undefined);
+  equal(backend.shellCommand("dev-abc12"), "docker exec -it bb.dev-abc12.box sh");
+  ok(backend instanceof ImageBackend);
+  equal(backend.imageName("dev-abc12"), "local/bb-dev-abc12-snap:latest");
+
+  const plain = await temp.write(
+    "plain.json",
+    registryWith((r) => {
+      r.backends.docker.freezer = "builtin:docker";
+      delete (r.backends.docker as { naming?: unknown }).naming;
+    }),
+  );
+  const builtin = (await loadRegistry({ path: plain })).getBackend("docker");
+  equal(builtin.bottleName("dev-abc12"), "bot-bottle-dev-abc12");
+  ok(builtin instanceof ImageBackend);
+  equal(builtin.imageName("dev-abc12"), "bot-bottle-committed-dev-abc12:latest");
 });
