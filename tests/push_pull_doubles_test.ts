@@ -10,6 +10,8 @@ import { runCli } from "./_helpers/cli.ts";
 import { snapshotTree, type TempHome, tempHome } from "./_helpers/temp_home.ts";
 import { type Doubles, installDoubles } from "./_doubles/harness.ts";
 import { defaultContainerWorld } from "./_doubles/container_world.ts";
+import { writeCompanion } from "../lib/archive/companion.ts";
+import { writeOciImageArchive } from "../lib/archive/oci_image_layout.ts";
 
 const HOST = "127.0.0.1:5000";
 
@@ -175,6 +177,60 @@ Deno.test("macos-container: pull refuses an unknown tag, a plain image, a tamper
     new RegExp(
       `${E}the name 127\\.0\\.0\\.1:5000/team/dev:v1\\.bottle is already in the container image ` +
         `store, and going through the registry would replace it; `,
+    ),
+  );
+});
+
+Deno.test("pull refuses a bottle pushed from another backend, naming the --backend to use", async () => {
+  await using setting = await pushedOnDoubles();
+  // The state of a Docker bottle, carried as Apple carries one, beside the Apple snapshot's tag.
+  const dir = await Deno.makeTempDir({ dir: setting.doubles.dir });
+  const state = join(dir, "state.tar");
+  await writeCompanion(state, {
+    manifest: {
+      slug: "dev",
+      backend: "docker",
+      snapshot: {
+        id: "20261124T141500Z",
+        createdAt: "2026-11-24T14:15:00Z",
+        parent: null,
+        message: null,
+      },
+      lineage: ["20261124T141500Z"],
+      toolVersion: "0.1.0",
+      artifact: { ref: `${HOST}/team/dev:v1`, digest: `sha256:${"a".repeat(64)}` },
+    },
+    metadataJson: JSON.stringify({ identity: "dev", backend: "docker" }),
+  });
+  const layout = join(dir, "layout.tar");
+  await writeOciImageArchive(join(dir, "work"), {
+    references: [`${HOST}/team/other:v1.bottle`],
+    layer: state,
+    config: {},
+    platform: { os: "linux", architecture: "arm64" },
+  }, layout);
+  for (
+    const args of [["image", "load", "-i", layout], [
+      "image",
+      "push",
+      "--scheme",
+      "http",
+      `${HOST}/team/other:v1.bottle`,
+    ], ["image", "delete", `${HOST}/team/other:v1.bottle`]]
+  ) {
+    const run = await new Deno.Command("container", {
+      args,
+      env: setting.doubles.env,
+      stdout: "null",
+    }).output();
+    equal(run.code, 0, args.join(" "));
+  }
+  await Deno.remove(dir, { recursive: true });
+  await refused(
+    setting,
+    ["pull", `${HOST}/team/other:v1`, "--backend", "macos-container"],
+    new RegExp(
+      `${E}127\\.0\\.0\\.1:5000/team/other:v1 is a bottle of the "docker" backend; pull it with --backend docker; nothing was written\n$`,
     ),
   );
 });
