@@ -59,6 +59,7 @@ export {
   type History,
   HISTORY_FILE,
   newSnapshotId,
+  type PushRecord,
   type SnapshotRecord,
 } from "./lib/state/snapshot_history.ts";
 export { emptyRunConfig, type RunConfig } from "./lib/state/run_config.ts";
@@ -66,6 +67,15 @@ export { ARCHIVE_FORMAT_VERSION, type ArchiveManifest } from "./lib/archive/bott
 export { type Compression, COMPRESSIONS } from "./lib/archive/archive_compression.ts";
 export { exportBottle, type ExportOptions, type ExportResult } from "./lib/ops/export.ts";
 export { importBottle, type ImportOptions, type ImportResult } from "./lib/ops/import.ts";
+export type { AdoptOptions, AdoptResult } from "./lib/ops/_adopt.ts";
+export { pushBottle, type PushOptions, type PushResult } from "./lib/ops/push.ts";
+export { pullBottle, type PullOptions, type PullResult } from "./lib/ops/pull.ts";
+export type { CompanionManifest } from "./lib/archive/companion.ts";
+export {
+  COMPANION_SUFFIX,
+  type OciReference,
+  parseOciReference,
+} from "./lib/archive/oci_reference.ts";
 export type { ArtifactImages } from "./lib/archive/artifact_names.ts";
 export {
   type ConsentOptions,
@@ -86,6 +96,8 @@ export {
   Cancelled,
   CommitCancelled,
   Interrupted,
+  RegistryAccessError,
+  type RegistryFailureKind,
   UsageError,
 } from "./lib/errors.ts";
 export { CommandRunner } from "./lib/command_runner.ts";
@@ -95,6 +107,7 @@ export {
   type BackendOptions,
   type BackendProbe,
   type BackendSpec,
+  type PullContext,
   type StopReason,
 } from "./lib/backend.ts";
 export {
@@ -123,7 +136,7 @@ export {
   type RegisteredBackend,
   Registry,
 } from "./lib/registry/registry.ts";
-export type { Engine, SnapshotMode } from "./lib/registry/registry_schema.ts";
+export type { Engine, OciWording, SnapshotMode } from "./lib/registry/registry_schema.ts";
 export type { Naming } from "./lib/registry/naming.ts";
 export { isSlug, mintSlug, parseSlug, slugFromLabel } from "./lib/state/slug.ts";
 export {

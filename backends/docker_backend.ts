@@ -6,16 +6,25 @@
  * @module
  */
 
+import { join } from "node:path";
 import { semver } from "../lib/_internal/semver.ts";
+import { savedLayer } from "../lib/archive/companion.ts";
+import { parseOciReference } from "../lib/archive/oci_reference.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
-import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
+import {
+  BackendError,
+  BackendUnavailableError,
+  BadInputError,
+  RegistryAccessError,
+} from "../lib/errors.ts";
 import type {
   BackendOptions,
   BackendProbe,
   BackendSpec,
   BottleStatus,
   InventoryEntry,
+  PullContext,
 } from "../lib/backend.ts";
 import type { Engine } from "../lib/registry/registry_schema.ts";
 import { ImageBackend } from "./image.ts";
@@ -203,6 +212,150 @@ export class DockerBackend extends ImageBackend {
     if (wanted === undefined || at === wanted) return false;
     if (!check) await this.run("tag", { image: newest, target: current }, agent);
     return true;
+  }
+
+  /**
+   * Keeps a local name as it is: returns the step that puts `name` back on
+   * the image it named before (or removes it, when it named none), for a
+   * push or pull that passes through it.
+   */
+  async #holdName(name: string): Promise<() => Promise<void>> {
+    const before = await this.#imageId(name);
+    return async () => {
+      if (before !== undefined) {
+        if ((await this.#imageId(name)) !== before) {
+          await this.run("tag", { image: before, target: name });
+        }
+      } else if ((await this.#imageId(name)) !== undefined) {
+        await this.run("imageDelete", { image: name });
+      }
+    };
+  }
+
+  /** Runs `work` through the local name `ref`, which is put back as it was afterwards. */
+  async #through<T>(ref: string, work: () => Promise<T>): Promise<T> {
+    const restore = await this.#holdName(ref);
+    try {
+      return await this.viaRegistry(parseOciReference(ref, "push"), work);
+    } finally {
+      await this.cleanup(restore);
+    }
+  }
+
+  /** Refuses a push or pull the registry entry lacks the templates or wording for. */
+  #ready(operation: "push" | "pull"): void {
+    const needs = operation === "push" ? ["tag", "push", "companionImage"] : ["pull", "imageSave"];
+    if (!this.oci || !needs.every((name) => this.commands.has(name))) {
+      throw this.noRegistry(operation);
+    }
+  }
+
+  /** `docker push`, and the digest it printed. */
+  async #push(ref: string, agent?: Agent): Promise<string> {
+    const result = await this.run("push", { ref }, agent);
+    const digest = this.digestIn(`${result.stdout}\n${result.stderr}`);
+    if (!digest) {
+      throw this.backendError(
+        `"${this.commands.label("push")}" printed no digest for ${ref}; check the registry ` +
+          `entry's oci.digest pattern`,
+        "push",
+        result,
+      );
+    }
+    return digest;
+  }
+
+  /** `docker tag` to `ref`, `docker push`, and the tag removed again. */
+  override async pushSnapshot(
+    agent: Agent,
+    artifact: string,
+    ref: string,
+    _dir: string,
+  ): Promise<string> {
+    this.#ready("push");
+    return await this.#through(ref, async () => {
+      await this.run("tag", { image: artifact, target: ref }, agent);
+      return await this.#push(ref, agent);
+    });
+  }
+
+  /** `docker import` of the tar as a one-layer image `ref`, `docker push`, and the image removed. */
+  override async pushCompanion(file: string, ref: string, _dir: string): Promise<string> {
+    this.#ready("push");
+    return await this.#through(ref, async () => {
+      await this.run("companionImage", { path: file, ref });
+      return await this.#push(ref);
+    });
+  }
+
+  /** `docker pull`, `docker save`, the tar of its one layer; the image removed again. */
+  override async pullCompanion(ref: string, dir: string): Promise<Uint8Array> {
+    this.#ready("pull");
+    return await this.#through(ref, async () => {
+      await this.run("pull", { ref });
+      const path = join(dir, "companion.docker.tar");
+      await this.run("imageSave", { path, image: ref });
+      return await savedLayer(path, ref);
+    });
+  }
+
+  /** `docker pull` of `ref`, put back as it was: whether it was found. */
+  override async remoteExists(ref: string, _dir: string): Promise<boolean> {
+    this.#ready("pull");
+    try {
+      await this.#through(ref, () => this.run("pull", { ref }));
+      return true;
+    } catch (error) {
+      if (error instanceof RegistryAccessError && error.kind === "unknown") return false;
+      throw error;
+    }
+  }
+
+  /**
+   * `docker pull` of `ref`, its digest checked, tagged as the bottle's
+   * snapshot and `:latest`; the name `ref` put back as it was.
+   */
+  override async pullSnapshot(
+    slug: string,
+    ref: string,
+    _stateDir: string,
+    { id, previous, undo, source, digest }: PullContext,
+  ): Promise<{ artifact: string; current: string }> {
+    this.#ready("pull");
+    const artifact = `${this.imageRepository(slug)}:${id}`;
+    const current = this.imageName(slug);
+    if (await this.snapshotExists(artifact)) {
+      throw new BadInputError(
+        `${source} was not pulled: the name ${artifact} is already on an image that the ` +
+          `history of bottle "${slug}" does not record (a leftover); run "bot-bottle prune ` +
+          `${slug}" and pull again; nothing was written`,
+      );
+    }
+    await this.#through(ref, async () => {
+      const result = await this.run("pull", { ref });
+      const pulled = this.digestIn(`${result.stdout}\n${result.stderr}`);
+      if (pulled !== digest) {
+        throw new BadInputError(
+          `digest mismatch: ${ref} is ${pulled ?? "of an unknown digest"} in the registry, but ` +
+            `the bottle pushed there says its snapshot is ${digest}; the tag was moved or ` +
+            `overwritten since the push: nothing was written; push the bottle again`,
+        );
+      }
+      this.deferUndo(
+        undo,
+        `the half-pulled snapshot ${artifact}`,
+        `remove it with: ${this.commands.label("imageDelete")} ${artifact}`,
+        async () => {
+          if (await this.snapshotExists(artifact)) {
+            await this.run("imageDelete", { image: artifact });
+          }
+        },
+      );
+      await this.run("tag", { image: ref, target: artifact });
+      this.undoMove(undo, current, previous);
+      await this.run("tag", { image: artifact, target: current });
+    });
+    return { artifact, current };
   }
 
   /** Three queries: every bottle container, every snapshot image, their sizes. */

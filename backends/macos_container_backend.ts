@@ -5,15 +5,25 @@
  * @module
  */
 
+import { join } from "node:path";
 import * as v from "valibot";
+import { savedLayer } from "../lib/archive/companion.ts";
+import { writeOciImageArchive } from "../lib/archive/oci_image_layout.ts";
+import { type OciReference, parseOciReference } from "../lib/archive/oci_reference.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/state/agent.ts";
-import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
+import {
+  BackendError,
+  BackendUnavailableError,
+  BadInputError,
+  RegistryAccessError,
+} from "../lib/errors.ts";
 import { semver } from "../lib/_internal/semver.ts";
 import {
   type BackendProbe,
   type BottleStatus,
   type InventoryEntry,
+  type PullContext,
   type StartSpec,
 } from "../lib/backend.ts";
 import { ImageBackend } from "./image.ts";
@@ -166,6 +176,164 @@ export class MacosContainerBackend extends ImageBackend {
       "imageList",
     );
     return new Map(images.map((image) => [normalise(image.name), image.digest]));
+  }
+
+  /** Refuses a push or pull the registry entry lacks the templates or wording for. */
+  #ready(operation: "push" | "pull"): void {
+    const needs = operation === "push"
+      ? ["tag", "push", "imageLoad", "imageDelete", "imageList"]
+      : ["pull", "tag", "imageSave", "imageDelete", "imageList"];
+    if (!this.oci || !needs.every((name) => this.commands.has(name))) {
+      throw this.noRegistry(operation);
+    }
+  }
+
+  /**
+   * `--scheme=http` for a loopback registry, which serves plain HTTP (from
+   * 1.3.0 the default scheme is https; before, `auto` chose http there too).
+   */
+  #scheme(ref: OciReference): string[] {
+    const bare = ref.host.replace(/:\d+$/, "");
+    return bare === "localhost" || /^127\.\d+\.\d+\.\d+$/.test(bare) ? ["--scheme=http"] : [];
+  }
+
+  /** Refuses a name the image store has: a pull through it would replace that image. */
+  async #absent(ref: string): Promise<void> {
+    if (await this.snapshotExists(ref)) {
+      throw new BadInputError(
+        `the name ${ref} is already in the container image store, and going through the ` +
+          `registry would replace it; remove it (container image delete ${ref}) or use another ` +
+          `tag; nothing was changed`,
+      );
+    }
+  }
+
+  /** Runs `work` through the new store name `ref`, deleted again afterwards. */
+  async #through<T>(ref: string, work: (parsed: OciReference) => Promise<T>): Promise<T> {
+    const parsed = parseOciReference(ref, "push");
+    try {
+      return await this.viaRegistry(parsed, () => work(parsed));
+    } finally {
+      await this.cleanup(async () => {
+        if (await this.snapshotExists(ref)) await this.run("imageDelete", { image: ref });
+      });
+    }
+  }
+
+  /** The digest `container image list` shows for `ref` (`image push` prints none). */
+  async #digest(ref: string, command: string): Promise<string> {
+    const digest = (await this.#images()).get(normalise(ref));
+    if (!digest) {
+      throw this.backendError(`container image list shows no digest for ${ref}`, command);
+    }
+    return digest;
+  }
+
+  /** `container image tag` to `ref`, `image push`, its digest from `image list`; the tag deleted. */
+  override async pushSnapshot(
+    agent: Agent,
+    artifact: string,
+    ref: string,
+    _dir: string,
+  ): Promise<string> {
+    this.#ready("push");
+    await this.#absent(ref);
+    return await this.#through(ref, async (parsed) => {
+      await this.run("tag", { image: artifact, target: ref }, agent);
+      await this.run("push", { scheme: this.#scheme(parsed), ref }, agent);
+      return await this.#digest(ref, "push");
+    });
+  }
+
+  /** The tar as a one-layer OCI image `ref` (`image load`), `image push`; the image deleted. */
+  override async pushCompanion(file: string, ref: string, dir: string): Promise<string> {
+    this.#ready("push");
+    await this.#absent(ref);
+    const archive = join(dir, "companion.oci.tar");
+    await writeOciImageArchive(join(dir, "companion-layout"), {
+      references: [ref],
+      layer: file,
+      config: { Labels: { "bot-bottle.companion": "1" } },
+      platform: { os: "linux", architecture: Deno.build.arch === "aarch64" ? "arm64" : "amd64" },
+    }, archive);
+    return await this.#through(ref, async (parsed) => {
+      await this.run("imageLoad", { path: archive });
+      await this.run("push", { scheme: this.#scheme(parsed), ref });
+      return await this.#digest(ref, "push");
+    });
+  }
+
+  /** `container image pull`, `image save`, the tar of its one layer; the image deleted. */
+  override async pullCompanion(ref: string, dir: string): Promise<Uint8Array> {
+    this.#ready("pull");
+    await this.#absent(ref);
+    return await this.#through(ref, async (parsed) => {
+      await this.run("pull", { scheme: this.#scheme(parsed), ref });
+      const path = join(dir, "companion.macos-container.tar");
+      await this.run("imageSave", { path, image: ref });
+      return await savedLayer(path, ref);
+    });
+  }
+
+  /** `container image pull` of `ref`, deleted again: whether it was found. */
+  override async remoteExists(ref: string, _dir: string): Promise<boolean> {
+    this.#ready("pull");
+    await this.#absent(ref);
+    try {
+      await this.#through(ref, (parsed) => this.run("pull", { scheme: this.#scheme(parsed), ref }));
+      return true;
+    } catch (error) {
+      if (error instanceof RegistryAccessError && error.kind === "unknown") return false;
+      throw error;
+    }
+  }
+
+  /**
+   * `container image pull` of `ref`, its listed digest checked, tagged as the
+   * bottle's snapshot and `:latest`; `ref` deleted again.
+   */
+  override async pullSnapshot(
+    slug: string,
+    ref: string,
+    _stateDir: string,
+    { id, previous, undo, source, digest }: PullContext,
+  ): Promise<{ artifact: string; current: string }> {
+    this.#ready("pull");
+    const artifact = `${this.imageRepository(slug)}:${id}`;
+    const current = this.imageName(slug);
+    if (await this.snapshotExists(artifact)) {
+      throw new BadInputError(
+        `${source} was not pulled: the name ${artifact} is already on an image that the ` +
+          `history of bottle "${slug}" does not record (a leftover); run "bot-bottle prune ` +
+          `${slug}" and pull again; nothing was written`,
+      );
+    }
+    await this.#absent(ref);
+    await this.#through(ref, async (parsed) => {
+      await this.run("pull", { scheme: this.#scheme(parsed), ref });
+      const pulled = await this.#digest(ref, "pull");
+      if (pulled !== digest) {
+        throw new BadInputError(
+          `digest mismatch: ${ref} is ${pulled} in the registry, but the bottle pushed there ` +
+            `says its snapshot is ${digest}; the tag was moved or overwritten since the push: ` +
+            `nothing was written; push the bottle again`,
+        );
+      }
+      this.deferUndo(
+        undo,
+        `the half-pulled snapshot ${artifact}`,
+        `remove it with: ${this.commands.label("imageDelete")} ${artifact}`,
+        async () => {
+          if (await this.snapshotExists(artifact)) {
+            await this.run("imageDelete", { image: artifact });
+          }
+        },
+      );
+      await this.run("tag", { image: ref, target: artifact });
+      this.undoMove(undo, current, previous);
+      await this.run("tag", { image: artifact, target: current });
+    });
+    return { artifact, current };
   }
 
   /** Every image in the `container` image store. */

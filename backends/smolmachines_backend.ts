@@ -392,6 +392,20 @@ export class SmolmachinesBackend extends Backend {
     return { artifact, current };
   }
 
+  /**
+   * smolvm cannot carry a bottle through a registry: `smolvm pack push`
+   * takes only `.smolmachine` sidecars (it reads the pack manifest from the
+   * file's footer, smolvm-registry's push.rs), so the bottle's state has no
+   * way to travel beside its snapshot. `export` and `import` move it.
+   */
+  protected override noRegistry(operation: "push" | "pull"): BadInputError {
+    return new BadInputError(
+      `the smolmachines backend cannot ${operation} bottles through a registry: smolvm pack ` +
+        `push takes only .smolmachine files, so the bottle's state cannot travel beside its ` +
+        `snapshot; move it with bot-bottle export and bot-bottle import`,
+    );
+  }
+
   /** The slugs of the running machines named `bot-bottle-<slug>` (the naming's bottle form). */
   override async runningSlugs(): Promise<string[]> {
     return (await listMachines(this)).flatMap((machine) => {

@@ -11,7 +11,7 @@ import type { Agent } from "./state/agent.ts";
 import type { BackendCommands, CommandResult } from "./registry/backend_commands.ts";
 import { BackendError, CommitCancelled } from "./errors.ts";
 import { type Prompter, terminalPrompter } from "./prompter.ts";
-import type { Engine } from "./registry/registry_schema.ts";
+import type { Engine, OciWording } from "./registry/registry_schema.ts";
 import { nameFor, type Naming, namingOf, slugIn } from "./registry/naming.ts";
 import type { TemplateValues } from "./registry/template.ts";
 
@@ -52,6 +52,8 @@ export interface BackendSpec {
   commands: BackendCommands;
   /** Its engine's wording, when the registry declares it. */
   engine?: Engine;
+  /** The wording of its registry failures (push, pull), when the registry declares it. */
+  oci?: OciWording;
   /** The names it gives its bottles and snapshots (default: the built-in ones). */
   naming?: Naming;
 }
@@ -72,6 +74,8 @@ export abstract class CommandRunner {
   protected readonly prompter: Prompter;
   /** Whether to start a bottle again after stopping it for a snapshot. */
   protected readonly restart: boolean;
+  /** The wording of its registry failures (push, pull), when the registry declares it. */
+  readonly oci: OciWording | undefined;
   /** Set while undo steps run: their commands run even after an interrupt. */
   #unwinding = false;
 
@@ -85,6 +89,7 @@ export abstract class CommandRunner {
     this.name = spec.backend;
     this.names = spec.names;
     this.commands = spec.commands;
+    this.oci = spec.oci;
     this.naming = spec.naming ?? namingOf();
     this.log = options.log ?? (() => {});
     this.prompter = options.prompter ?? terminalPrompter({ interactive: false });

@@ -124,6 +124,48 @@ export class BackendUnavailableError extends BackendError {
   }
 }
 
+/** Why a push or a pull failed at the registry, as {@linkcode RegistryAccessError} tells. */
+export type RegistryFailureKind =
+  | "unreachable"
+  | "unauthorized"
+  | "untrusted"
+  | "unknown"
+  | "corrupt";
+
+/**
+ * A push or a pull failed at the registry: it cannot be reached, wants a
+ * login, has a certificate not trusted here, has no such tag, or sent what
+ * does not match its digest. A subclass of {@linkcode BackendError}: the
+ * backend command's argv and output are kept for `--verbose`.
+ */
+export class RegistryAccessError extends BackendError {
+  /** Which failure it is. */
+  kind: RegistryFailureKind;
+  /** The registry, `host[:port]`. */
+  host: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param message One line: the registry, what failed, the next step.
+   * @param kind Which failure it is.
+   * @param host The registry.
+   * @param failure The argv, exit status and output.
+   * @param options The underlying error, as `cause`.
+   */
+  constructor(
+    message: string,
+    kind: RegistryFailureKind,
+    host: string,
+    failure: BackendFailure,
+    options?: ErrorOptions,
+  ) {
+    super(message, failure, options);
+    this.kind = kind;
+    this.host = host;
+  }
+}
+
 /**
  * A backend command did not finish within its timeout and was stopped (a
  * hung engine, a stuck VM). A subclass of {@linkcode BackendError}; `exitCode`

@@ -114,7 +114,7 @@ dockerTest(
     const table = await runCli(["snapshots", bottle.slug], home.env);
     match(
       table.stdout,
-      new RegExp(`^\\* +${ids[2]} +\\S+ +disk +[\\d.]+ [kMG]?B +- +gen three$`, "m"),
+      new RegExp(`^\\* +${ids[2]} +\\S+ +disk +[\\d.]+ [kMG]?B +- +- +gen three$`, "m"),
     );
 
     // Prune to one: the older tags go, the newest and :latest stay, nothing dangles.
@@ -461,7 +461,7 @@ const usage: [string[], RegExp][] = [
   ],
   [
     ["frobnicate"],
-    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, exec, ls, snapshots, prune, export, import, destroy, backends, completions; run "bot-bottle --help"\n$/,
+    /^bot-bottle: error: unknown command "frobnicate"; commands: start, commit, resume, exec, ls, snapshots, prune, export, import, push, pull, destroy, backends, completions; run "bot-bottle --help"\n$/,
   ],
   [["help", "frobnicate"], /^bot-bottle: error: unknown command "frobnicate"; commands: /],
   [

@@ -108,24 +108,40 @@ const ArtifactNameSchema = v.pipe(
 
 const NonEmpty = v.pipe(v.string(), v.nonEmpty("must not be empty"));
 
+/**
+ * What every bottle manifest holds, an export's and a push's: the bottle, its
+ * snapshot, its lineage, the tool version and the machine it was made on.
+ */
+export const BOTTLE_ENTRIES = {
+  slug: v.pipe(v.string(), v.check(isSlug, "must be a bottle slug such as dev-abc12")),
+  backend: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9_-]*$/, "must be a backend name")),
+  snapshot: v.object({
+    id: SnapshotIdSchema,
+    createdAt: NonEmpty,
+    parent: v.nullable(SnapshotIdSchema),
+    message: v.nullable(v.string()),
+    mode: v.exactOptional(v.picklist(["disk", "full"], 'must be "disk" or "full"')),
+  }),
+  lineage: v.pipe(v.array(SnapshotIdSchema), v.minLength(1, "must not be empty")),
+  toolVersion: NonEmpty,
+  createdAt: v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 time")),
+  platform: v.exactOptional(v.object({ os: NonEmpty, arch: NonEmpty })),
+};
+
+/** The check every bottle manifest passes: its lineage ends with its snapshot. */
+export function lineageEndsWithSnapshot(
+  manifest: { lineage: string[]; snapshot: { id: string } },
+): boolean {
+  return manifest.lineage.at(-1) === manifest.snapshot.id;
+}
+
 const ManifestSchema = v.pipe(
   v.object({
     formatVersion: v.picklist(
       READABLE_FORMAT_VERSIONS,
       `must be one of ${READABLE_FORMAT_VERSIONS.join(", ")}`,
     ),
-    slug: v.pipe(v.string(), v.check(isSlug, "must be a bottle slug such as dev-abc12")),
-    backend: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9_-]*$/, "must be a backend name")),
-    snapshot: v.object({
-      id: SnapshotIdSchema,
-      createdAt: NonEmpty,
-      parent: v.nullable(SnapshotIdSchema),
-      message: v.nullable(v.string()),
-      mode: v.exactOptional(v.picklist(["disk", "full"], 'must be "disk" or "full"')),
-    }),
-    lineage: v.pipe(v.array(SnapshotIdSchema), v.minLength(1, "must not be empty")),
-    toolVersion: NonEmpty,
-    createdAt: v.pipe(v.string(), v.isoTimestamp("must be an ISO 8601 time")),
+    ...BOTTLE_ENTRIES,
     artifact: v.object({
       name: ArtifactNameSchema,
       sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits")),
@@ -136,13 +152,9 @@ const ManifestSchema = v.pipe(
       ),
     }),
     hasRunConfig: v.boolean(),
-    platform: v.exactOptional(v.object({ os: NonEmpty, arch: NonEmpty })),
   }),
   v.forward(
-    v.check(
-      (manifest) => manifest.lineage.at(-1) === manifest.snapshot.id,
-      "must end with snapshot.id",
-    ),
+    v.check((manifest) => lineageEndsWithSnapshot(manifest), "must end with snapshot.id"),
     ["lineage"],
   ),
   v.forward(

@@ -14,6 +14,8 @@ import { exportCommand } from "./export.ts";
 import { importCommand } from "./import.ts";
 import { lsCommand } from "./ls.ts";
 import { pruneCommand } from "./prune.ts";
+import { pullCommand } from "./pull.ts";
+import { pushCommand } from "./push.ts";
 import { resumeCommand } from "./resume.ts";
 import { snapshotsCommand } from "./snapshots.ts";
 import { startCommand } from "./start.ts";
@@ -29,6 +31,8 @@ export const COMMANDS: readonly CliCommand[] = [
   pruneCommand,
   exportCommand,
   importCommand,
+  pushCommand,
+  pullCommand,
   destroyCommand,
   backendsCommand,
   completionsCommand(() => COMMANDS),

@@ -7,6 +7,7 @@
 import { UsageError } from "../errors.ts";
 import type { CliCommand } from "./command.ts";
 import { formatBytes, formatTable } from "./table.ts";
+import type { SnapshotRow } from "../ops/snapshots.ts";
 
 /** `bot-bottle snapshots`. */
 export const snapshotsCommand: CliCommand = {
@@ -15,7 +16,8 @@ export const snapshotsCommand: CliCommand = {
   usage: "bot-bottle snapshots <slug> [--json]",
   description: [
     "Lists every snapshot of the bottle, newest first: id, when, its mode (disk, or full: memory",
-    "and disk), size, the snapshot it was resumed from (parent), and the commit message. * marks",
+    "and disk), size, the snapshot it was resumed from (parent), where it was last pushed",
+    "(ref@digest, by bot-bottle push; --json lists every push), and the commit message. * marks",
     "the current one (what resume boots and committed-image names); ^ the one the bottle was",
     "last resumed from.",
   ].join("\n"),
@@ -40,7 +42,7 @@ export const snapshotsCommand: CliCommand = {
       return;
     }
     context.print(formatTable([
-      ["", "ID", "CREATED", "MODE", "SIZE", "PARENT", "MESSAGE"],
+      ["", "ID", "CREATED", "MODE", "SIZE", "PARENT", "PUSHED", "MESSAGE"],
       ...rows.map((row) => [
         (row.current ? "*" : "") + (row.resumedFrom ? "^" : ""),
         row.id,
@@ -48,8 +50,17 @@ export const snapshotsCommand: CliCommand = {
         row.mode,
         row.sizeBytes === null ? "-" : formatBytes(row.sizeBytes),
         row.parent ?? "-",
+        pushedTo(row),
         row.message ?? "",
       ]),
     ]));
   },
 };
+
+/** The newest push of a snapshot, `ref@digest`, with how many more there were; `-` for none. */
+function pushedTo(row: SnapshotRow): string {
+  const pushes = row.pushes ?? [];
+  const last = pushes.at(-1);
+  if (!last) return "-";
+  return `${last.ref}@${last.digest}${pushes.length > 1 ? ` (+${pushes.length - 1})` : ""}`;
+}

@@ -123,8 +123,14 @@ export async function exportBottle(
   return { file: resolve(file), manifest };
 }
 
-/** The ids from the oldest known ancestor of `id` to `id`, following `parent`. */
-function lineageOf(history: History, id: string): string[] {
+/**
+ * The ids from the oldest known ancestor of `id` to `id`, following `parent`.
+ *
+ * @param history The bottle's history.
+ * @param id The snapshot.
+ * @returns The lineage, oldest first.
+ */
+export function lineageOf(history: History, id: string): string[] {
   const byId = new Map(history.snapshots.map((record) => [record.id, record]));
   const lineage: string[] = [];
   for (let at: string | null = id; at !== null && !lineage.includes(at);) {

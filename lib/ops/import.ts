@@ -7,61 +7,24 @@
  */
 
 import { readBottleArchive } from "../archive/bottle_archive.ts";
-import { type BottleLockOptions, lockSlug } from "../state/bottle_lock.ts";
-import { BottleState, METADATA_FILE, stateRoot } from "../state/bottle_state.ts";
-import { BadInputError } from "../errors.ts";
-import { grantHostAccess, type HostAccess, reviewForeignBottle } from "../state/foreign_bottle.ts";
-import { validateMetadata } from "../state/metadata.ts";
-import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
-import { parseRunConfig } from "../state/run_config.ts";
-import { emptyHistory, type History } from "../state/snapshot_history.ts";
+import { stateRoot } from "../state/bottle_state.ts";
 import { parseSlug } from "../state/slug.ts";
+import { loadRegistry, type Registry } from "../registry/registry.ts";
 import { withTempDir } from "../temp_dir.ts";
+import { adoptForeignBottle, type AdoptOptions, type AdoptResult } from "./_adopt.ts";
 
 /** Options for {@linkcode importBottle}. */
-export interface ImportOptions extends GetFreezerOptions, BottleLockOptions {
-  /** The slug to import as (default: the exported bottle's). */
-  name?: string;
-  /**
-   * Import into a bottle that already has state: its metadata and run
-   * configuration are replaced, and the snapshot joins its history as the
-   * newest. Nothing of it is deleted.
-   */
-  force?: boolean;
+export interface ImportOptions extends AdoptOptions {
   /** Called as the artifact is read, with bytes done and the total. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** The registry to use (default: {@linkcode loadRegistry}). */
   registry?: Registry;
   /** The state root (default: `$BOT_BOTTLE_HOME` or `$HOME/.bot-bottle`). */
   root?: string;
-  /**
-   * What to do with host access the bottle's run configuration asks for
-   * (host paths, the engine socket, host networking): `"allow"` keeps it,
-   * `"ask"` asks through `prompter`, `"drop"` (the default) drops it with a
-   * warning naming each.
-   */
-  hostAccess?: "allow" | "ask" | "drop";
 }
 
 /** What {@linkcode importBottle} did. */
-export interface ImportResult {
-  /** The bottle's slug here. */
-  slug: string;
-  /** Its backend. */
-  backend: string;
-  /** The imported snapshot's id. */
-  snapshotId: string;
-  /** The snapshot's artifact here. */
-  artifact: string;
-  /** The command that resumes it. */
-  resumeCommand: string;
-  /** The host access its run configuration asked for, and whether it was granted. */
-  hostAccess: { requested: HostAccess[]; granted: boolean };
-  /** The environment it resumes with (`NAME=value`), which an import keeps. */
-  env: string[];
-  /** What was reset or dropped whatever the answer (e.g. `copy_cwd`). */
-  resets: string[];
-}
+export type ImportResult = AdoptResult;
 
 /**
  * Imports a file written by `bot-bottle export`, trusting nothing it says.
@@ -112,105 +75,39 @@ export async function importBottle(
       },
     );
     const { manifest } = archive;
-    const slug = parseSlug(options.name ?? manifest.slug);
     const backend = registry.getBackend(manifest.backend, options);
-    const metadata = validateMetadata(archive.metadata);
-    if (!metadata.ok) {
-      throw new BadInputError(`${file} holds an invalid metadata.json (${metadata.problems[0]})`);
-    }
-    const rawRunConfig = archive.runConfig;
-    if (rawRunConfig !== undefined && !parseRunConfig(rawRunConfig)) {
-      throw new BadInputError(`${file} holds an invalid run-config.json`);
-    }
-    // The file is untrusted: nothing of it reaches this host unless the user says yes.
-    const review = reviewForeignBottle(metadata.metadata, rawRunConfig);
-    // Before anything here changes: what the artifact would name (image backends).
-    await backend.checkImport({
-      source: file,
-      from: manifest.slug,
-      snapshotId: manifest.snapshot.id,
-      images: archive.artifactImages,
-    });
-    const state = new BottleState(slug, root);
-    await using _lock = await lockSlug(slug, "import", { ...options, root }, { create: true });
-    // A directory without metadata (only the lock just taken) is no bottle yet.
-    const exists = await Deno.lstat(state.path(METADATA_FILE)).then(() => true, () => false);
-    if (exists && !options.force) {
-      throw new BadInputError(
-        `a bottle "${slug}" already exists here (${state.dir}); import it under another name ` +
-          `with --name, or add the snapshot to it with --force`,
-      );
-    }
-    const history: History = exists ? await state.readHistory(backend.name) : emptyHistory();
-    let id = manifest.snapshot.id;
-    for (let n = 2; history.snapshots.some((record) => record.id === id); n++) {
-      id = `${manifest.snapshot.id}-${n}`;
-    }
-    const undo = new AsyncDisposableStack();
-    let loaded: { artifact: string; current: string };
-    let granted = false;
-    let runConfig = review.safeRunConfig;
-    try {
-      const earlier = history.snapshots.map((record) => record.artifact);
-      const previous = earlier.at(-1);
-      loaded = await backend.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
-        id,
-        ...previous === undefined ? {} : { previous },
-        earlier,
-        undo,
+    return await adoptForeignBottle(
+      {
         source: file,
-        snapshotId: manifest.snapshot.id,
-        images: archive.artifactImages,
-      });
-      // Asked once the artifact is known to be acceptable, so a yes is never wasted.
-      granted = await grantHostAccess(slug, file, review.hostAccess, {
-        mode: options.hostAccess ?? "drop",
-        ...options.prompter === undefined ? {} : { prompter: options.prompter },
-        ...options.log === undefined ? {} : { log: options.log },
         again: "import it again with --allow-host-access (and --force, to add it to this bottle)",
-      });
-      if (granted) runConfig = review.grantedRunConfig;
-      history.snapshots.push({
-        id,
-        createdAt: manifest.snapshot.createdAt,
-        backend: backend.name,
-        artifact: loaded.artifact,
-        sizeBytes: manifest.artifact.sizeBytes,
-        parent: manifest.snapshot.parent,
+        operation: "import",
+        verb: "imported",
+        slug: manifest.slug,
+        snapshot: manifest.snapshot,
         toolVersion: manifest.toolVersion,
-        message: manifest.snapshot.message,
-        mode: manifest.snapshot.mode ?? "disk",
-      });
-      history.resumedFrom = null;
-      await state.recordCommit({
-        metadata: {
-          ...review.metadata,
-          identity: slug,
-          backend: backend.name,
-          bottle_names: [backend.bottleName(slug)],
-          ...backend.name === "docker" ? { compose_project: backend.bottleName(slug) } : {},
-        },
-        history,
-        ...runConfig === undefined ? {} : { runConfig },
-        committedImage: loaded.current,
-      });
-    } catch (error) {
-      await backend.unwind(undo);
-      if (!exists) await Deno.remove(state.dir, { recursive: true }).catch(() => {});
-      throw error;
-    }
-    for (const reset of review.resets) options.log?.(`note: ${reset}`);
-    options.log?.(`imported snapshot ${id} of bottle "${slug}" (${loaded.artifact})`);
-    options.log?.(`to resume it: bot-bottle resume ${slug}`);
-    return {
-      slug,
-      backend: backend.name,
-      snapshotId: id,
-      artifact: loaded.artifact,
-      resumeCommand: `bot-bottle resume ${slug}`,
-      hostAccess: { requested: review.hostAccess, granted },
-      env: runConfig?.env ?? [],
-      resets: review.resets,
-    };
+        sizeBytes: manifest.artifact.sizeBytes,
+        metadata: archive.metadata,
+        runConfig: archive.runConfig,
+        record: { mode: manifest.snapshot.mode ?? "disk" },
+      },
+      backend,
+      root,
+      options,
+      (slug, state, context) =>
+        backend.importArtifact(slug, manifest.slug, archive.artifactPath, state.dir, {
+          ...context,
+          source: file,
+          snapshotId: manifest.snapshot.id,
+          images: archive.artifactImages,
+        }),
+      // Before anything here changes: what the artifact would name (image backends).
+      () =>
+        backend.checkImport({
+          source: file,
+          from: manifest.slug,
+          snapshotId: manifest.snapshot.id,
+          images: archive.artifactImages,
+        }),
+    );
   }, "bot-bottle-import-");
 }

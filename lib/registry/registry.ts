@@ -17,6 +17,7 @@ import type { Freezer, FreezerClass } from "../freezer.ts";
 import { BUILTIN_URL, loadFreezerModule, modeIfWritableByOthers } from "./freezer_module.ts";
 import {
   type Engine,
+  type OciWording,
   type RegistryFile,
   RegistrySchema,
   type SnapshotMode,
@@ -43,6 +44,8 @@ export interface RegisteredBackend {
   commands: Readonly<Record<string, Template>>;
   /** Its engine's wording, when the registry declares it. */
   engine?: Engine;
+  /** The wording of its registry failures (push, pull), when the registry declares it. */
+  oci?: OciWording;
   /** The names it gives its bottles and snapshots. */
   naming: Naming;
   /** The commands that copy a whole snapshot, which get the long timeout. */
@@ -135,6 +138,7 @@ export class Registry {
       names: [backend.name, ...backend.aliases],
       commands,
       ...backend.engine ? { engine: backend.engine } : {},
+      ...backend.oci ? { oci: backend.oci } : {},
       naming: backend.naming,
     }, options);
   }
@@ -263,6 +267,7 @@ function registered(
     freezer,
     commands: entry.commands,
     ...entry.engine ? { engine: entry.engine } : {},
+    ...entry.oci ? { oci: entry.oci } : {},
     naming: namingOf(entry.naming),
     longRunning: entry.longRunning ?? [],
     modes: entry.modes ?? ["disk"],
@@ -339,11 +344,18 @@ async function buildRegistry(source: string, url: URL, json: unknown): Promise<R
     if (freezer.Backend.needsEngine && !entry.engine) {
       fail(`backends.${name}.engine is missing; ${entry.freezer} needs it`);
     }
-    for (const [kind, pattern] of Object.entries(entry.engine?.errors ?? {})) {
+    const patterns = [
+      ...Object.entries(entry.engine?.errors ?? {}).map((
+        [kind, p],
+      ) => [`engine.errors.${kind}`, p]),
+      ...Object.entries(entry.oci?.errors ?? {}).map(([kind, p]) => [`oci.errors.${kind}`, p]),
+      ...entry.oci?.digest ? [["oci.digest", entry.oci.digest]] : [],
+    ];
+    for (const [field, pattern] of patterns) {
       try {
-        new RegExp(pattern, "i");
+        new RegExp(pattern!, "i");
       } catch (error) {
-        fail(`backends.${name}.engine.errors.${kind}: ${(error as Error).message}`);
+        fail(`backends.${name}.${field}: ${(error as Error).message}`);
       }
     }
     for (const command of freezer.Backend.requiredCommands) {

@@ -80,6 +80,58 @@ export const EngineSchema = v.pipe(
   v.description("The engine's wording, for a module that serves several engines (builtin:docker)."),
 );
 
+const RegistryText = (description: string) =>
+  v.pipe(
+    v.string(),
+    v.minLength(1),
+    v.description(
+      `${description} {host} (the registry, e.g. 127.0.0.1:5000) and {ref} are replaced.`,
+    ),
+  );
+
+/**
+ * How the backend's CLI says that a push or a pull failed, and what its user
+ * is told: what `bot-bottle push` and `pull` need besides their templates.
+ */
+export const OciSchema = v.pipe(
+  v.strictObject({
+    errors: v.pipe(
+      v.strictObject({
+        unreachable: Pattern,
+        unauthorized: Pattern,
+        untrusted: Pattern,
+        unknown: Pattern,
+        corrupt: Pattern,
+      }),
+      v.description(
+        "How the CLI says that the registry cannot be reached, refused the credentials (or " +
+          "has none), has a TLS certificate this machine does not trust, has no such tag, or " +
+          "sent content whose digest did not verify.",
+      ),
+    ),
+    hints: v.pipe(
+      v.strictObject({
+        unreachable: RegistryText("What to do when the registry cannot be reached."),
+        unauthorized: RegistryText("What to do when the registry wants a login."),
+        untrusted: RegistryText("What to do when the registry's certificate is not trusted."),
+      }),
+      v.description("The next steps bot-bottle prints."),
+    ),
+    digest: v.exactOptional(
+      v.pipe(
+        v.string(),
+        v.minLength(1),
+        v.description(
+          "A regular expression whose first group is the sha256 digest in the output of the " +
+            'push and pull commands, e.g. "digest: (sha256:[0-9a-f]{64})"; without it the ' +
+            "backend reads the digest its own way.",
+        ),
+      ),
+    ),
+  }),
+  v.description("The wording of registry failures, for bot-bottle push and pull."),
+);
+
 /** One backend: its freezer module and its command templates. */
 export const BackendSchema = v.strictObject({
   description: v.exactOptional(v.pipe(v.string(), v.description("What the backend runs."))),
@@ -105,6 +157,7 @@ export const BackendSchema = v.strictObject({
     ),
   ),
   engine: v.exactOptional(EngineSchema),
+  oci: v.exactOptional(OciSchema),
   naming: v.exactOptional(NamingSchema),
   commands: v.pipe(
     v.record(
@@ -184,6 +237,37 @@ export interface Engine {
     denied: string;
   };
 }
+
+/** The wording of registry failures, as the registry declares it (see {@linkcode OciSchema}). */
+export interface OciWording {
+  /** Regular expressions, matched case-insensitively against a failed push or pull's errors. */
+  errors: {
+    /** The registry cannot be reached. */
+    unreachable: string;
+    /** The registry refused the credentials, or wants some. */
+    unauthorized: string;
+    /** The registry's TLS certificate is not trusted here. */
+    untrusted: string;
+    /** No such tag or manifest. */
+    unknown: string;
+    /** What arrived did not match its digest. */
+    corrupt: string;
+  };
+  /** Next steps, with `{host}` and `{ref}` replaced. */
+  hints: {
+    /** The registry cannot be reached. */
+    unreachable: string;
+    /** The registry wants a login. */
+    unauthorized: string;
+    /** Its certificate is not trusted. */
+    untrusted: string;
+  };
+  /** A regular expression whose first group is the digest in push and pull output. */
+  digest?: string;
+}
+
+// The schema's output is an OciWording: the compiler checks the two agree.
+const _schemaIsOci = (output: v.InferOutput<typeof OciSchema>): OciWording => output;
 
 // The schema's output is an Engine: the compiler checks the two agree.
 const _schemaIsEngine = (output: v.InferOutput<typeof EngineSchema>): Engine => output;

@@ -35,7 +35,10 @@ const IMAGE_REFERENCE = new RegExp(
 const CONTAINER_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 const noNul = (value: string) => !value.includes("\0");
 
-/** The kinds a placeholder may have. No kind but `argument` accepts a leading `-`. */
+/**
+ * The kinds a placeholder may have. No kind but `argument` accepts a leading
+ * `-`, except the fixed options of `flag` and `schemeOption`.
+ */
 export const KINDS = {
   slug: { description: "a bottle slug", accepts: isSlug },
   containerName: {
@@ -75,6 +78,10 @@ export const KINDS = {
     description: "a command argument (any text but NUL); use it only after the image or the bottle",
     accepts: noNul,
   },
+  schemeOption: {
+    description: "a registry scheme option, --scheme=http or --scheme=https",
+    accepts: (value) => value === "--scheme=http" || value === "--scheme=https",
+  },
   imageChange: {
     description: "an image config instruction for --change (CMD, ENTRYPOINT, ENV, EXPOSE, " +
       "LABEL, USER, VOLUME or WORKDIR, then its value, on one line)",
@@ -92,6 +99,8 @@ export const PLACEHOLDERS: Readonly<Record<string, PlaceholderKind>> = {
   container: KINDS.containerName,
   image: KINDS.imageReference,
   target: KINDS.imageReference,
+  ref: KINDS.imageReference,
+  scheme: KINDS.schemeOption,
   path: KINDS.absolutePath,
   env: KINDS.environmentVariable,
   volume: KINDS.volume,

@@ -16,6 +16,12 @@ export const HISTORY_FILE = "snapshots.json";
 
 const SNAPSHOT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
+const PushSchema = v.object({
+  ref: v.string(),
+  digest: v.string(),
+  pushedAt: v.string(),
+});
+
 const RecordSchema = v.object({
   id: v.pipe(v.string(), v.regex(SNAPSHOT_ID)),
   createdAt: v.string(),
@@ -26,6 +32,7 @@ const RecordSchema = v.object({
   toolVersion: v.string(),
   message: v.nullable(v.string()),
   mode: v.exactOptional(v.picklist(["disk", "full"])),
+  pushes: v.exactOptional(v.array(PushSchema)),
 });
 
 /** The schema of `snapshots.json`, which {@linkcode parseHistory} describes refusals by. */
@@ -59,6 +66,18 @@ export interface SnapshotRecord {
    * existed, which are `disk`.
    */
   mode?: "disk" | "full";
+  /** Where `bot-bottle push` pushed it, oldest first (absent: never pushed). */
+  pushes?: PushRecord[];
+}
+
+/** One push of a snapshot to a registry. */
+export interface PushRecord {
+  /** The reference pushed, with its tag: `host/repository:tag`. */
+  ref: string;
+  /** The snapshot's digest there, `sha256:…`. */
+  digest: string;
+  /** When, ISO 8601. */
+  pushedAt: string;
 }
 
 /** A bottle's history. */
@@ -164,6 +183,15 @@ export function quickHistory(value: unknown): History | undefined {
       (record.message !== null && typeof record.message !== "string") ||
       (record.mode !== undefined && record.mode !== "disk" && record.mode !== "full")
     ) return;
+    const pushes = record.pushes;
+    if (
+      pushes !== undefined &&
+      (!Array.isArray(pushes) ||
+        !pushes.every((push: unknown) =>
+          isObject(push) && typeof push.ref === "string" && typeof push.digest === "string" &&
+          typeof push.pushedAt === "string"
+        ))
+    ) return;
     snapshots[i] = {
       id: record.id,
       createdAt: record.createdAt,
@@ -174,6 +202,13 @@ export function quickHistory(value: unknown): History | undefined {
       toolVersion: record.toolVersion,
       message: record.message,
       ...record.mode === undefined ? {} : { mode: record.mode },
+      ...pushes === undefined ? {} : {
+        pushes: (pushes as PushRecord[]).map(({ ref, digest, pushedAt }) => ({
+          ref,
+          digest,
+          pushedAt,
+        })),
+      },
     };
   }
   return { version: 1, snapshots, resumedFrom };

@@ -1488,8 +1488,14 @@ Deno.test("image pull refusals: unreachable, unknown tag, tampered manifest, not
     /^Error: failed to pull image .*: digest mismatch: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64}\n$/,
   );
   // A smolvm artifact pushed to the same registry is not an image.
+  // (The smolvm double's pack: a tar whose manifest.json names its format and CPU.)
   const file = join(doubles.dir, "a.smolmachine");
-  await Deno.writeTextFile(file, "not a real pack");
+  const pack = join(doubles.dir, "pack");
+  await Deno.mkdir(pack);
+  await Deno.writeTextFile(join(pack, "manifest.json"), '{"format":1,"arch":"x86_64"}');
+  const tar = await new Deno.Command("tar", { args: ["-cf", file, "-C", pack, "manifest.json"] })
+    .output();
+  assert.equal(tar.code, 0);
   const smol = await new Deno.Command("smolvm", {
     args: ["pack", "push", "127.0.0.1:5000/team/vm:v1", "-f", file],
     env: doubles.env,

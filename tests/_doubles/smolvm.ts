@@ -118,6 +118,9 @@
 //   `logins`). Refusals with smolvm-registry's `RegistryError` texts
 //   (crates/smolvm-registry/src/lib.rs, client.rs), as `agent operation
 //   failed: registry push|pull: …`: a missing file (`push: file not found`),
+//   a file that is not a pack (`pack format error: invalid magic: expected
+//   SMOLPACK`: push reads the pack manifest from the sidecar's footer, src
+//   crates/smolvm-registry/src/push.rs; the double's packs are its own tars),
 //   unreachable or an untrusted certificate (`HTTP request failed: …`: reqwest
 //   shows only its top-level error), plain HTTP to a TLS registry (`registry
 //   returned 400: Client sent an HTTP request to an HTTPS server.`, the
@@ -1397,6 +1400,14 @@ const packPush: Command = {
     const { parsed, scheme, login } = registryTarget(present(args.positionals[0]), world);
     const tag = parsed.tag ?? "latest";
     stderr(`Pushing ${file} to ${parsed.host}/${parsed.repository}:${tag}`);
+    // smolvm-registry's push reads the pack manifest from the sidecar's footer
+    // (read_manifest_from_sidecar, src): a file that is not a pack is refused.
+    if ((await artifactPlatform(file)) === "unknown") {
+      throw new SmolvmError(
+        "agent operation failed: registry push: pack format error: invalid magic: expected " +
+          "SMOLPACK",
+      );
+    }
     const blob = await Deno.readFile(file);
     const manifest = {
       mediaType: "application/vnd.oci.image.manifest.v1+json",
@@ -1426,7 +1437,9 @@ async function artifactPlatform(file: string): Promise<string> {
     stderr: "null",
   }).output();
   try {
-    return `linux/${ociArch(JSON.parse(new TextDecoder().decode(out.stdout)).arch)}`;
+    const manifest = JSON.parse(new TextDecoder().decode(out.stdout));
+    if (manifest?.format !== 1 || typeof manifest.arch !== "string") return "unknown";
+    return `linux/${ociArch(manifest.arch)}`;
   } catch {
     return "unknown";
   }

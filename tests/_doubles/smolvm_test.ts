@@ -1020,12 +1020,22 @@ Deno.test("smolvm pack push then pack pull round-trips the artifact, content-add
   succeeded(await smolvm(doubles, ["machine", "create", "--name", "again", "--from", out]));
 });
 
-Deno.test("smolvm pack push/pull refusals: missing file, unreachable, unauthorized, unknown tag, tampered blob", async () => {
+Deno.test("smolvm pack push/pull refusals: missing file, not a pack, unreachable, unauthorized, unknown tag, tampered blob", async () => {
   await using doubles = await withMachines([{}]);
   const file = await packed(doubles);
   failedWith(
     await smolvm(doubles, ["pack", "push", REF, "-f", join(doubles.dir, "nope.smolmachine")]),
     `agent operation failed: push: file not found: ${join(doubles.dir, "nope.smolmachine")}`,
+  );
+  // Not a pack: smolvm reads the pack manifest from the file's footer.
+  const plain = join(doubles.dir, "state.tar");
+  await Deno.writeTextFile(plain, "not a pack");
+  const notPack = await smolvm(doubles, ["pack", "push", REF, "-f", plain]);
+  equal(notPack.code, 1);
+  equal(
+    notPack.stderr.split("\n").at(-2),
+    "Error: agent operation failed: registry push: pack format error: invalid magic: expected " +
+      "SMOLPACK",
   );
   const out = join(doubles.dir, "o.smolmachine");
   const pullFails = async (ref: string, message: string) => {

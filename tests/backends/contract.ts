@@ -46,6 +46,13 @@ export interface BackendFixture {
   missingBottle(slug: string): RegExp;
   /** The error when `resume` finds `slug`'s snapshot gone. */
   missingSnapshot(slug: string): RegExp;
+  /**
+   * Push and pull through a registry: the registry's host the backend's CLI
+   * reaches (a push → destroy → pull → resume round trip), or the refusal of
+   * a backend that cannot. Absent: tested elsewhere (Docker, with a real
+   * registry: tests/push_pull_test.ts).
+   */
+  registry?: { host: string } | { refused: RegExp };
 }
 
 function ok0(run: CliRun, what: string) {
@@ -214,6 +221,89 @@ export function backendContract(fixture: BackendFixture): void {
     },
   );
 
+  const registry = fixture.registry;
+  if (registry && "host" in registry) {
+    fixture.test(
+      `${backend} contract: commit twice → push → destroy → pull --name → resume; push --at ~1 without a tag`,
+      async () => {
+        await using t = await fixture.setUp();
+        const cli = (...args: string[]) => runCli(args, t.env);
+        const slug = await started(t, fixture.label("push"));
+        await t.writeMarker(slug, "one\n");
+        ok0(await cli("commit", slug, "--yes"), "commit");
+        await t.writeMarker(slug, "two\n");
+        ok0(await cli("commit", slug, "--yes"), "commit");
+        const ref = `${registry.host}/team/${slug}:v1`;
+        const pushed = await cli("push", slug, ref);
+        ok0(pushed, "push");
+        match(pushed.stdout, new RegExp(`^${quote(ref)}@sha256:[0-9a-f]{64}\n$`));
+        const [newest, older] = JSON.parse((await cli("snapshots", slug, "--json")).stdout);
+        deepStrictEqual(
+          newest.pushes.map((push: { ref: string; digest: string }) =>
+            `${push.ref}@${push.digest}`
+          ),
+          [pushed.stdout.trim()],
+        );
+        const olderPush = await cli("push", slug, "--at", "~1", `${registry.host}/team/${slug}`);
+        ok0(olderPush, "push --at ~1");
+        match(
+          olderPush.stdout,
+          new RegExp(`^${quote(`${registry.host}/team/${slug}:${older.id}`)}@`),
+        );
+
+        ok0(await cli("destroy", slug, "--yes"), "destroy");
+        deepStrictEqual(await t.leftovers(slug), []);
+        for (
+          const [from, name, marker] of [[ref, `${slug}-a`, "two\n"], [
+            olderPush.stdout.trim(),
+            `${slug}-b`,
+            "one\n",
+          ]]
+        ) {
+          const pulled = await cli(
+            "pull",
+            from!,
+            "--name",
+            name!,
+            "--allow-host-access",
+            "--backend",
+            backend,
+          );
+          ok0(pulled, `pull ${from}`);
+          match(pulled.stderr, new RegExp(`to resume it: bot-bottle resume ${name}\n`));
+          ok0(await cli("resume", name!, "--yes"), `resume ${name}`);
+          equal(await t.readMarker(name!), marker);
+        }
+        const [copy] = JSON.parse((await cli("snapshots", `${slug}-a`, "--json")).stdout);
+        equal(copy.id, newest.id);
+        deepStrictEqual(copy.pushes.map((push: { ref: string }) => push.ref), [ref]);
+      },
+    );
+  } else if (registry) {
+    fixture.test(`${backend} contract: push and pull are refused in one line, nothing changed`, async () => {
+      await using t = await fixture.setUp();
+      const cli = (...args: string[]) => runCli(args, t.env);
+      const slug = await started(t, fixture.label("push"));
+      ok0(await cli("commit", slug, "--yes"), "commit");
+      const before = await snapshotTree(t.home.root);
+      for (
+        const args of [["push", slug, `127.0.0.1:5000/team/${slug}:v1`], [
+          "pull",
+          `127.0.0.1:5000/team/${slug}:v1`,
+          "--backend",
+          backend,
+          "--name",
+          `${slug}-a`,
+        ]]
+      ) {
+        const run = await cli(...args);
+        equal(run.code, 1, `${args[0]}: ${run.stderr}`);
+        match(run.stderr, new RegExp(`^bot-bottle: error: ${registry.refused.source}\n$`));
+        deepStrictEqual(await snapshotTree(t.home.root), before);
+      }
+    });
+  }
+
   fixture.test(`${backend} contract: a bad slug is refused, and nothing changes`, async () => {
     await using t = await fixture.setUp();
     const slug = await started(t, fixture.label("bad"));
@@ -245,4 +335,9 @@ export function backendContract(fixture: BackendFixture): void {
     equal(await t.readMarker(slug), "agent work\n");
     ok0(await runCli(["destroy", slug, "--yes"], t.env), "destroy");
   });
+}
+
+/** `text` as a regular expression that matches it literally. */
+function quote(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

@@ -185,6 +185,13 @@ export const dockerlikeFixture: BackendFixture = {
       `of bottle "${slug}", bot-bottle-committed-${slug}:\\S+, no longer exists on dockerlike; ` +
         `commit the bottle again, resume another snapshot, or import one`,
     ),
+  // Its entry copies docker's templates but declares no "oci" wording.
+  registry: {
+    refused: new RegExp(
+      'the "dockerlike" backend cannot (push|pull) bottles through a registry: its registry ' +
+        'entry lacks the templates or the "oci" wording it needs \\(see docs/registry\\.md\\)',
+    ),
+  },
 };
 
 let doubleLabels = 0;
@@ -311,6 +318,7 @@ export const macosContainerFixture: BackendFixture = {
       `of bottle "${slug}", bot-bottle-committed-${slug}:\\S+, no longer exists on ` +
         `macos-container; commit the bottle again, resume another snapshot, or import one`,
     ),
+  registry: { host: "127.0.0.1:5000" },
 };
 
 /** smolvm, through its double; the marker is written both in the machine and in /workspace. */
@@ -414,4 +422,11 @@ export const smolmachinesFixture: BackendFixture = {
       `of bottle "${slug}", \\S+/${slug}/snapshots/\\d{8}T\\d{6}Z\\.smolmachine, no longer ` +
         `exists on smolmachines; commit the bottle again, resume another snapshot, or import one`,
     ),
+  registry: {
+    refused: new RegExp(
+      "the smolmachines backend cannot (push|pull) bottles through a registry: smolvm pack push " +
+        "takes only \\.smolmachine files, so the bottle's state cannot travel beside its " +
+        "snapshot; move it with bot-bottle export and bot-bottle import",
+    ),
+  },
 };

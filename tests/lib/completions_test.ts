@@ -25,6 +25,8 @@ Deno.test("operandCompletion() reads each command's operand from its usage line"
     prune: "slug", // "(<slug> | --all)"
     export: "slug",
     import: "file", // "--name <slug>" is an option's value
+    push: "slug", // "<slug> [--at <id|~N>] <ref>": the first operand
+    pull: undefined, // "<ref>": a registry reference, nothing to offer
     destroy: "slug",
     backends: undefined,
   });
