@@ -101,6 +101,7 @@ export {
   UsageError,
 } from "./lib/errors.ts";
 export { CommandRunner } from "./lib/command_runner.ts";
+export { OciTransport } from "./lib/oci_transport.ts";
 export {
   Backend,
   type BackendClass,
