@@ -8,6 +8,7 @@
 
 import type { Agent } from "../state/agent.ts";
 import type { Backend } from "../backend.ts";
+import type { BottleEntries } from "../archive/manifest.ts";
 import { BadInputError } from "../errors.ts";
 import { METADATA_FILE, RUN_CONFIG_FILE } from "../state/bottle_state.ts";
 import { findSnapshot, type History, type SnapshotRecord } from "../state/snapshot_history.ts";
@@ -28,20 +29,7 @@ export interface OutgoingBottle {
   /** `run-config.json`, when the bottle has one. */
   runConfigJson?: string;
   /** What every bottle manifest says: the bottle, the snapshot, its lineage, this tool and machine. */
-  entries: {
-    slug: string;
-    backend: string;
-    snapshot: {
-      id: string;
-      createdAt: string;
-      parent: string | null;
-      message: string | null;
-      mode?: "disk" | "full";
-    };
-    lineage: string[];
-    toolVersion: string;
-    platform: { os: string; arch: string };
-  };
+  entries: BottleEntries & { platform: { os: string; arch: string } };
 }
 
 /**
