@@ -12,12 +12,7 @@ import { savedLayer } from "../lib/archive/companion.ts";
 import { parseOciReference } from "../lib/archive/oci_reference.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
-import {
-  BackendError,
-  BackendUnavailableError,
-  BadInputError,
-  RegistryAccessError,
-} from "../lib/errors.ts";
+import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
 import type {
   BackendOptions,
   BackendProbe,
@@ -296,18 +291,6 @@ export class DockerBackend extends ImageBackend {
       await this.run("imageSave", { path, image: ref });
       return await savedLayer(path, ref);
     });
-  }
-
-  /** `docker pull` of `ref`, put back as it was: whether it was found. */
-  override async remoteExists(ref: string, _dir: string): Promise<boolean> {
-    this.#ready("pull");
-    try {
-      await this.#through(ref, () => this.run("pull", { ref }));
-      return true;
-    } catch (error) {
-      if (error instanceof RegistryAccessError && error.kind === "unknown") return false;
-      throw error;
-    }
   }
 
   /** `docker pull` of `ref`, its digest as `docker pull` printed it; the name `ref` put back as it was. */

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Agent } from "../lib/state/agent.ts";
 import { type ArtifactImages, artifactNameProblem } from "../lib/archive/artifact_names.ts";
 import { Backend, type ImportContext, type PullContext, type StartSpec } from "../lib/backend.ts";
-import { BadInputError } from "../lib/errors.ts";
+import { BadInputError, RegistryAccessError } from "../lib/errors.ts";
 import { imageOwnershipProblem } from "../lib/state/ownership.ts";
 import { emptyRunConfig, type RunConfig, runValues } from "../lib/state/run_config.ts";
 import type { TemplateValues } from "../lib/registry/template.ts";
@@ -345,6 +345,17 @@ export abstract class ImageBackend extends Backend {
       await this.run("tag", { image: artifact, target: current });
     });
     return { artifact, current };
+  }
+
+  /** Pulls `ref` through {@linkcode ImageBackend.pullImage}, leaving nothing: whether it was found. */
+  override async remoteExists(ref: string, _dir: string): Promise<boolean> {
+    try {
+      await this.pullImage(ref, () => Promise.resolve());
+      return true;
+    } catch (error) {
+      if (error instanceof RegistryAccessError && error.kind === "unknown") return false;
+      throw error;
+    }
   }
 
   /**

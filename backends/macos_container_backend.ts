@@ -12,12 +12,7 @@ import { writeOciImageArchive } from "../lib/archive/oci_image_layout.ts";
 import { type OciReference, parseOciReference } from "../lib/archive/oci_reference.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/state/agent.ts";
-import {
-  BackendError,
-  BackendUnavailableError,
-  BadInputError,
-  RegistryAccessError,
-} from "../lib/errors.ts";
+import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
 import { semver } from "../lib/_internal/semver.ts";
 import {
   type BackendProbe,
@@ -272,19 +267,6 @@ export class MacosContainerBackend extends ImageBackend {
       await this.run("imageSave", { path, image: ref });
       return await savedLayer(path, ref);
     });
-  }
-
-  /** `container image pull` of `ref`, deleted again: whether it was found. */
-  override async remoteExists(ref: string, _dir: string): Promise<boolean> {
-    this.#ready("pull");
-    await this.#absent(ref);
-    try {
-      await this.#through(ref, (parsed) => this.run("pull", { scheme: this.#scheme(parsed), ref }));
-      return true;
-    } catch (error) {
-      if (error instanceof RegistryAccessError && error.kind === "unknown") return false;
-      throw error;
-    }
   }
 
   /** `container image pull` of `ref`, its digest from `image list`; `ref` deleted again. */
