@@ -63,7 +63,11 @@ export {
   type SnapshotRecord,
 } from "./lib/state/snapshot_history.ts";
 export { emptyRunConfig, type RunConfig } from "./lib/state/run_config.ts";
-export { ARCHIVE_FORMAT_VERSION, type ArchiveManifest } from "./lib/archive/bottle_archive.ts";
+export {
+  ARCHIVE_FORMAT_VERSION,
+  type ArchiveManifest,
+  type BottleEntries,
+} from "./lib/archive/bottle_archive.ts";
 export { type Compression, COMPRESSIONS } from "./lib/archive/archive_compression.ts";
 export { exportBottle, type ExportOptions, type ExportResult } from "./lib/ops/export.ts";
 export { importBottle, type ImportOptions, type ImportResult } from "./lib/ops/import.ts";
@@ -101,6 +105,7 @@ export {
   UsageError,
 } from "./lib/errors.ts";
 export { CommandRunner } from "./lib/command_runner.ts";
+export { OciTransport } from "./lib/oci_transport.ts";
 export {
   Backend,
   type BackendClass,

@@ -1,11 +1,13 @@
 // What the smolvm backend and its freezer share: where a bottle's artifacts
 // live in its state directory and how they are linked into place, the oldest
-// smolvm they work with, and the list of machines.
+// smolvm they work with, the list of machines, which platform a snapshot runs
+// on, and removing a snapshot's files.
 
 import * as v from "valibot";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/state/agent.ts";
-import type { Backend } from "../lib/backend.ts";
+import type { Backend, PlatformContext } from "../lib/backend.ts";
+import { BadInputError } from "../lib/errors.ts";
 
 const Machine = v.looseObject({
   name: v.string(),
@@ -84,4 +86,70 @@ export async function pointAt(source: string | undefined, target: string): Promi
 export async function listMachines(backend: Backend, agent?: Agent) {
   const result = await backend.run("list", {}, agent);
   return parseOutput(v.array(Machine), result, backend.commands, "list");
+}
+
+/**
+ * Refuses a snapshot this machine cannot run: a disk snapshot (a pack) runs
+ * only on the CPU architecture it was packed on, a full one (a checkpoint)
+ * only on the same host OS and CPU; and a file whose manifest's mode does not
+ * match its artifact lies.
+ *
+ * @param context The file, the snapshot's mode, its artifact's name and the exporting machine.
+ * @throws {BadInputError} When it cannot run here; nothing was changed.
+ */
+export function checkPlatform(
+  { source, mode, artifactName, platform }: PlatformContext,
+): void {
+  // A checkpoint is a full snapshot and a pack a disk one: a file that says otherwise lies.
+  if (isCheckpoint(artifactName) !== (mode === "full")) {
+    throw new BadInputError(
+      `${source} is not a usable bot-bottle archive: its manifest says a ${mode} snapshot, ` +
+        `but its artifact is ${artifactName}; export the bottle again with "bot-bottle export"`,
+    );
+  }
+  if (platform === undefined) return;
+  const here = { os: Deno.build.os, arch: Deno.build.arch };
+  if (mode === "full" && (platform.os !== here.os || platform.arch !== here.arch)) {
+    throw new BadInputError(
+      `${source} holds a full smolvm snapshot (memory and disk) made on ` +
+        `${platform.os}/${platform.arch}, and this machine is ${here.os}/${here.arch}: a ` +
+        `checkpoint resumes only on the same OS and CPU; nothing was imported: export a disk ` +
+        `snapshot of the bottle there (commit --mode disk) and import that`,
+    );
+  }
+  if (platform.arch !== here.arch) {
+    throw new BadInputError(
+      `${source} holds a smolvm snapshot made on ${platform.arch}, and this machine is ` +
+        `${here.arch}: a smolvm machine runs only on the CPU it was packed for`,
+    );
+  }
+}
+
+/**
+ * Removes a `.smolmachine` file and its stub, or a checkpoint (a file or a
+ * directory), when inside the bottle's state directory.
+ *
+ * @param agent The bottle.
+ * @param artifact The snapshot.
+ * @throws {BadInputError} When it is outside the state directory; it is left alone.
+ */
+export async function removeSnapshotFiles(agent: Agent, artifact: string): Promise<void> {
+  const inside = artifact.startsWith(agent.state.dir + "/") &&
+    (artifact.endsWith(PACK_SUFFIX) || isCheckpoint(artifact)) &&
+    !artifact.slice(agent.state.dir.length).includes("/..");
+  if (!inside) {
+    throw new BadInputError(
+      `the snapshot ${artifact} is outside the state directory of bottle "${agent.slug}"; ` +
+        `it was left alone: remove it by hand`,
+    );
+  }
+  // A checkpoint may be a directory: removed whole (links inside are removed, not followed).
+  const files = isCheckpoint(artifact)
+    ? [artifact]
+    : [artifact, artifact.slice(0, -PACK_SUFFIX.length)];
+  for (const file of files) {
+    await Deno.remove(file, { recursive: isCheckpoint(file) }).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
 }

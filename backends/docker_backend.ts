@@ -12,19 +12,13 @@ import { savedLayer } from "../lib/archive/companion.ts";
 import { parseOciReference } from "../lib/archive/oci_reference.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
-import {
-  BackendError,
-  BackendUnavailableError,
-  BadInputError,
-  RegistryAccessError,
-} from "../lib/errors.ts";
+import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
 import type {
   BackendOptions,
   BackendProbe,
   BackendSpec,
   BottleStatus,
   InventoryEntry,
-  PullContext,
 } from "../lib/backend.ts";
 import type { Engine } from "../lib/registry/registry_schema.ts";
 import { ImageBackend } from "./image.ts";
@@ -299,63 +293,16 @@ export class DockerBackend extends ImageBackend {
     });
   }
 
-  /** `docker pull` of `ref`, put back as it was: whether it was found. */
-  override async remoteExists(ref: string, _dir: string): Promise<boolean> {
-    this.#ready("pull");
-    try {
-      await this.#through(ref, () => this.run("pull", { ref }));
-      return true;
-    } catch (error) {
-      if (error instanceof RegistryAccessError && error.kind === "unknown") return false;
-      throw error;
-    }
-  }
-
-  /**
-   * `docker pull` of `ref`, its digest checked, tagged as the bottle's
-   * snapshot and `:latest`; the name `ref` put back as it was.
-   */
-  override async pullSnapshot(
-    slug: string,
+  /** `docker pull` of `ref`, its digest as `docker pull` printed it; the name `ref` put back as it was. */
+  protected override async pullImage(
     ref: string,
-    _stateDir: string,
-    { id, previous, undo, source, digest }: PullContext,
-  ): Promise<{ artifact: string; current: string }> {
+    adopt: (digest: string | undefined) => Promise<void>,
+  ): Promise<void> {
     this.#ready("pull");
-    const artifact = `${this.imageRepository(slug)}:${id}`;
-    const current = this.imageName(slug);
-    if (await this.snapshotExists(artifact)) {
-      throw new BadInputError(
-        `${source} was not pulled: the name ${artifact} is already on an image that the ` +
-          `history of bottle "${slug}" does not record (a leftover); run "bot-bottle prune ` +
-          `${slug}" and pull again; nothing was written`,
-      );
-    }
     await this.#through(ref, async () => {
       const result = await this.run("pull", { ref });
-      const pulled = this.digestIn(`${result.stdout}\n${result.stderr}`);
-      if (pulled !== digest) {
-        throw new BadInputError(
-          `digest mismatch: ${ref} is ${pulled ?? "of an unknown digest"} in the registry, but ` +
-            `the bottle pushed there says its snapshot is ${digest}; the tag was moved or ` +
-            `overwritten since the push: nothing was written; push the bottle again`,
-        );
-      }
-      this.deferUndo(
-        undo,
-        `the half-pulled snapshot ${artifact}`,
-        `remove it with: ${this.commands.label("imageDelete")} ${artifact}`,
-        async () => {
-          if (await this.snapshotExists(artifact)) {
-            await this.run("imageDelete", { image: artifact });
-          }
-        },
-      );
-      await this.run("tag", { image: ref, target: artifact });
-      this.undoMove(undo, current, previous);
-      await this.run("tag", { image: artifact, target: current });
+      await adopt(this.digestIn(`${result.stdout}\n${result.stderr}`));
     });
-    return { artifact, current };
   }
 
   /** Three queries: every bottle container, every snapshot image, their sizes. */

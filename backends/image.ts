@@ -10,8 +10,8 @@
 import { join } from "node:path";
 import type { Agent } from "../lib/state/agent.ts";
 import { type ArtifactImages, artifactNameProblem } from "../lib/archive/artifact_names.ts";
-import { Backend, type ImportContext, type StartSpec } from "../lib/backend.ts";
-import { BadInputError } from "../lib/errors.ts";
+import { Backend, type ImportContext, type PullContext, type StartSpec } from "../lib/backend.ts";
+import { BadInputError, RegistryAccessError } from "../lib/errors.ts";
 import { imageOwnershipProblem } from "../lib/state/ownership.ts";
 import { emptyRunConfig, type RunConfig, runValues } from "../lib/state/run_config.ts";
 import type { TemplateValues } from "../lib/registry/template.ts";
@@ -300,5 +300,77 @@ export abstract class ImageBackend extends Backend {
         }
       },
     );
+  }
+
+  /**
+   * Pulls the snapshot at `ref` through {@linkcode ImageBackend.pullImage},
+   * checks its digest, and tags it as snapshot `id` of the bottle and as
+   * `:latest`, each step's undoing in `context.undo`.
+   */
+  override async pullSnapshot(
+    slug: string,
+    ref: string,
+    _stateDir: string,
+    { id, previous, undo, source, digest }: PullContext,
+  ): Promise<{ artifact: string; current: string }> {
+    const artifact = `${this.imageRepository(slug)}:${id}`;
+    const current = this.imageName(slug);
+    if (await this.snapshotExists(artifact)) {
+      throw new BadInputError(
+        `${source} was not pulled: the name ${artifact} is already on an image that the ` +
+          `history of bottle "${slug}" does not record (a leftover); run "bot-bottle prune ` +
+          `${slug}" and pull again; nothing was written`,
+      );
+    }
+    await this.pullImage(ref, async (pulled) => {
+      if (pulled !== digest) {
+        throw new BadInputError(
+          `digest mismatch: ${ref} is ${pulled ?? "of an unknown digest"} in the registry, but ` +
+            `the bottle pushed there says its snapshot is ${digest}; the tag was moved or ` +
+            `overwritten since the push: nothing was written; push the bottle again`,
+        );
+      }
+      this.deferUndo(
+        undo,
+        `the half-pulled snapshot ${artifact}`,
+        `remove it with: ${this.commands.label("imageDelete")} ${artifact}`,
+        async () => {
+          if (await this.snapshotExists(artifact)) {
+            await this.run("imageDelete", { image: artifact });
+          }
+        },
+      );
+      await this.run("tag", { image: ref, target: artifact });
+      this.undoMove(undo, current, previous);
+      await this.run("tag", { image: artifact, target: current });
+    });
+    return { artifact, current };
+  }
+
+  /** Pulls `ref` through {@linkcode ImageBackend.pullImage}, leaving nothing: whether it was found. */
+  override async remoteExists(ref: string, _dir: string): Promise<boolean> {
+    try {
+      await this.pullImage(ref, () => Promise.resolve());
+      return true;
+    } catch (error) {
+      if (error instanceof RegistryAccessError && error.kind === "unknown") return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Pulls the image `ref` and runs `adopt` with the digest the registry
+   * gave it while `ref` is still here; afterwards no name it pulled through
+   * is left. The default: this backend cannot pull.
+   *
+   * @param ref The image's reference, with its tag.
+   * @param adopt What to do with the pulled image, given its digest (or
+   * `undefined` when the engine did not tell it).
+   */
+  protected pullImage(
+    _ref: string,
+    _adopt: (digest: string | undefined) => Promise<void>,
+  ): Promise<void> {
+    return Promise.reject(this.noRegistry("pull"));
   }
 }

@@ -12,18 +12,12 @@ import { writeOciImageArchive } from "../lib/archive/oci_image_layout.ts";
 import { type OciReference, parseOciReference } from "../lib/archive/oci_reference.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/state/agent.ts";
-import {
-  BackendError,
-  BackendUnavailableError,
-  BadInputError,
-  RegistryAccessError,
-} from "../lib/errors.ts";
+import { BackendError, BackendUnavailableError, BadInputError } from "../lib/errors.ts";
 import { semver } from "../lib/_internal/semver.ts";
 import {
   type BackendProbe,
   type BottleStatus,
   type InventoryEntry,
-  type PullContext,
   type StartSpec,
 } from "../lib/backend.ts";
 import { ImageBackend } from "./image.ts";
@@ -275,65 +269,17 @@ export class MacosContainerBackend extends ImageBackend {
     });
   }
 
-  /** `container image pull` of `ref`, deleted again: whether it was found. */
-  override async remoteExists(ref: string, _dir: string): Promise<boolean> {
-    this.#ready("pull");
-    await this.#absent(ref);
-    try {
-      await this.#through(ref, (parsed) => this.run("pull", { scheme: this.#scheme(parsed), ref }));
-      return true;
-    } catch (error) {
-      if (error instanceof RegistryAccessError && error.kind === "unknown") return false;
-      throw error;
-    }
-  }
-
-  /**
-   * `container image pull` of `ref`, its listed digest checked, tagged as the
-   * bottle's snapshot and `:latest`; `ref` deleted again.
-   */
-  override async pullSnapshot(
-    slug: string,
+  /** `container image pull` of `ref`, its digest from `image list`; `ref` deleted again. */
+  protected override async pullImage(
     ref: string,
-    _stateDir: string,
-    { id, previous, undo, source, digest }: PullContext,
-  ): Promise<{ artifact: string; current: string }> {
+    adopt: (digest: string | undefined) => Promise<void>,
+  ): Promise<void> {
     this.#ready("pull");
-    const artifact = `${this.imageRepository(slug)}:${id}`;
-    const current = this.imageName(slug);
-    if (await this.snapshotExists(artifact)) {
-      throw new BadInputError(
-        `${source} was not pulled: the name ${artifact} is already on an image that the ` +
-          `history of bottle "${slug}" does not record (a leftover); run "bot-bottle prune ` +
-          `${slug}" and pull again; nothing was written`,
-      );
-    }
     await this.#absent(ref);
     await this.#through(ref, async (parsed) => {
       await this.run("pull", { scheme: this.#scheme(parsed), ref });
-      const pulled = await this.#digest(ref, "pull");
-      if (pulled !== digest) {
-        throw new BadInputError(
-          `digest mismatch: ${ref} is ${pulled} in the registry, but the bottle pushed there ` +
-            `says its snapshot is ${digest}; the tag was moved or overwritten since the push: ` +
-            `nothing was written; push the bottle again`,
-        );
-      }
-      this.deferUndo(
-        undo,
-        `the half-pulled snapshot ${artifact}`,
-        `remove it with: ${this.commands.label("imageDelete")} ${artifact}`,
-        async () => {
-          if (await this.snapshotExists(artifact)) {
-            await this.run("imageDelete", { image: artifact });
-          }
-        },
-      );
-      await this.run("tag", { image: ref, target: artifact });
-      this.undoMove(undo, current, previous);
-      await this.run("tag", { image: artifact, target: current });
+      await adopt(await this.#digest(ref, "pull"));
     });
-    return { artifact, current };
   }
 
   /** Every image in the `container` image store. */

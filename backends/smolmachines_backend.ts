@@ -20,6 +20,7 @@ import {
 } from "../lib/backend.ts";
 
 import {
+  checkPlatform,
   CHECKPOINT_FLOOR,
   CHECKPOINT_SUFFIX,
   FLOOR,
@@ -28,6 +29,7 @@ import {
   listMachines,
   PACK_SUFFIX,
   pointAt,
+  removeSnapshotFiles,
   replaceWithLink,
   sizeOf,
   SNAPSHOTS,
@@ -227,30 +229,8 @@ export class SmolmachinesBackend extends Backend {
    * full one only on the same host OS and CPU (smolvm: "same host OS and CPU
    * architecture only"). Refused as soon as the manifest is read.
    */
-  override checkPlatform({ source, mode, artifactName, platform }: PlatformContext): void {
-    // A checkpoint is a full snapshot and a pack a disk one: a file that says otherwise lies.
-    if (isCheckpoint(artifactName) !== (mode === "full")) {
-      throw new BadInputError(
-        `${source} is not a usable bot-bottle archive: its manifest says a ${mode} snapshot, ` +
-          `but its artifact is ${artifactName}; export the bottle again with "bot-bottle export"`,
-      );
-    }
-    if (platform === undefined) return;
-    const here = { os: Deno.build.os, arch: Deno.build.arch };
-    if (mode === "full" && (platform.os !== here.os || platform.arch !== here.arch)) {
-      throw new BadInputError(
-        `${source} holds a full smolvm snapshot (memory and disk) made on ` +
-          `${platform.os}/${platform.arch}, and this machine is ${here.os}/${here.arch}: a ` +
-          `checkpoint resumes only on the same OS and CPU; nothing was imported: export a disk ` +
-          `snapshot of the bottle there (commit --mode disk) and import that`,
-      );
-    }
-    if (platform.arch !== here.arch) {
-      throw new BadInputError(
-        `${source} holds a smolvm snapshot made on ${platform.arch}, and this machine is ` +
-          `${here.arch}: a smolvm machine runs only on the CPU it was packed for`,
-      );
-    }
+  override checkPlatform(context: PlatformContext): void {
+    checkPlatform(context);
   }
 
   /** A `.smolmachine` is a file, not an image: there are no image names to check. */
@@ -260,24 +240,7 @@ export class SmolmachinesBackend extends Backend {
 
   /** Removes the `.smolmachine` file and its stub, or the checkpoint, when they are the bottle's own. */
   override async removeSnapshot(agent: Agent, artifact: string): Promise<void> {
-    const inside = artifact.startsWith(agent.state.dir + "/") &&
-      (artifact.endsWith(PACK_SUFFIX) || isCheckpoint(artifact)) &&
-      !artifact.slice(agent.state.dir.length).includes("/..");
-    if (!inside) {
-      throw new BadInputError(
-        `the snapshot ${artifact} is outside the state directory of bottle "${agent.slug}"; ` +
-          `it was left alone: remove it by hand`,
-      );
-    }
-    // A checkpoint may be a directory: removed whole (links inside are removed, not followed).
-    const files = isCheckpoint(artifact)
-      ? [artifact]
-      : [artifact, artifact.slice(0, -PACK_SUFFIX.length)];
-    for (const file of files) {
-      await Deno.remove(file, { recursive: isCheckpoint(file) }).catch((error) => {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      });
-    }
+    await removeSnapshotFiles(agent, artifact);
   }
 
   /** Snapshot files in `<state>/snapshots/` that no snapshot records. */

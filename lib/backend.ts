@@ -9,96 +9,31 @@
 
 import type { Agent } from "./state/agent.ts";
 import type { ArtifactImages } from "./archive/artifact_names.ts";
-import { type BackendOptions, type BackendSpec, CommandRunner } from "./command_runner.ts";
+import type { BackendOptions, BackendSpec } from "./command_runner.ts";
 import type { RunConfig } from "./state/run_config.ts";
-import { BackendError, BadInputError, RegistryAccessError } from "./errors.ts";
-import type { RegistryFailureKind } from "./errors.ts";
-import type { OciReference } from "./archive/oci_reference.ts";
-import type { SnapshotMode } from "./registry/registry_schema.ts";
+import { BadInputError } from "./errors.ts";
+import { OciTransport } from "./oci_transport.ts";
+import type {
+  BackendProbe,
+  BottleStatus,
+  ImportContext,
+  InventoryEntry,
+  PlatformContext,
+  StartSpec,
+  StopReason,
+} from "./backend_types.ts";
 
 export type { BackendOptions, BackendSpec, StopSpec } from "./command_runner.ts";
-
-/** What a backend reports about itself here, from {@linkcode Backend.probe}. */
-export interface BackendProbe {
-  /** The engine's version, when its `version` command tells one. */
-  version?: string;
-  /** What this version can do that others cannot, e.g. `live export`. */
-  features: string[];
-  /** Why it cannot run bottles although it answers, e.g. a version too old. */
-  problem?: string;
-}
-
-/** A bottle's state as bot-bottle reports it. */
-export type BottleStatus = "running" | "stopped" | "absent";
-
-/** What a backend knows about one bottle, from {@linkcode Backend.inventory}. */
-export interface InventoryEntry {
-  /** The bottle's state. */
-  state: BottleStatus;
-  /** Whether its snapshot exists in the backend (`false` when it has none). */
-  snapshotExists: boolean;
-  /** The snapshot's size in bytes, when the backend tells. */
-  snapshotBytes?: number;
-}
-
-/** Why a bottle stopped, from {@linkcode Backend.stopReason}. */
-export interface StopReason {
-  /** Its main process's exit status, when the backend tells. */
-  exitCode?: number;
-  /** The last lines of its output (stdout and stderr), when the backend tells. */
-  output?: string;
-}
-
-/** What a new bottle runs. */
-export interface StartSpec {
-  /** The image (an image reference; for smolvm, what `machine create --image` takes). */
-  image: string;
-  /** Environment variables, `NAME=value`. */
-  env: string[];
-  /** Bind mounts, `HOST:GUEST[:ro]`. */
-  volumes: string[];
-  /** The command and its arguments (empty: the image's default). */
-  command: string[];
-}
-
-/** What {@linkcode Backend.importArtifact} is given besides the artifact. */
-export interface ImportContext {
-  /** The new snapshot's id, for the artifact's name. */
-  id: string;
-  /** The artifact of the bottle's newest snapshot before this one, if there is one. */
-  previous?: string;
-  /** The artifacts of the bottle's snapshots before this one, oldest first. */
-  earlier: readonly string[];
-  /**
-   * Steps that undo what the import made so far; they run, last first, when
-   * the import fails or is interrupted (see {@linkcode Backend.unwind}).
-   */
-  undo: AsyncDisposableStack;
-  /** The `.bottle` file, for messages. */
-  source: string;
-  /** The snapshot's id in the file (`id` may differ, when the bottle here already has it). */
-  snapshotId: string;
-  /** What the artifact's own manifests name (image backends refuse any other name). */
-  images?: ArtifactImages;
-}
-
-/** What {@linkcode Backend.checkPlatform} is told of an exported snapshot. */
-export interface PlatformContext {
-  /** The `.bottle` file, for messages. */
-  source: string;
-  /** What the snapshot holds: `disk`, or `full` (memory and disk). */
-  mode: SnapshotMode;
-  /** The artifact's name in the file, e.g. `artifact.smolmachine`. */
-  artifactName: string;
-  /** The exporting machine (`Deno.build.os` and `.arch`), when the file says. */
-  platform?: { os: string; arch: string };
-}
-
-/** What {@linkcode Backend.pullSnapshot} is given besides the reference. */
-export interface PullContext extends ImportContext {
-  /** The digest the bottle's companion says its snapshot has (`sha256:…`). */
-  digest: string;
-}
+export type {
+  BackendProbe,
+  BottleStatus,
+  ImportContext,
+  InventoryEntry,
+  PlatformContext,
+  PullContext,
+  StartSpec,
+  StopReason,
+} from "./backend_types.ts";
 
 /** A backend class, as a freezer names it ({@linkcode FreezerClass.Backend}). */
 export interface BackendClass {
@@ -115,7 +50,7 @@ export interface BackendClass {
  * snapshots, over the plumbing its commands share ({@linkcode CommandRunner}).
  * Image backends share {@linkcode ImageBackend} (in `backends/image.ts`).
  */
-export abstract class Backend extends CommandRunner {
+export abstract class Backend extends OciTransport {
   /** The command templates this class and its freezer run. Subclasses list theirs. */
   static readonly requiredCommands: readonly string[] = [];
   /** Whether its registry entry must declare the engine's wording; a module serving several engines does. */
@@ -419,156 +354,6 @@ export abstract class Backend extends CommandRunner {
   ): Promise<void>;
 
   /**
-   * Pushes a snapshot to a registry as `ref`, leaving no new name here.
-   * The default: this backend cannot push.
-   *
-   * @param agent The bottle.
-   * @param artifact The snapshot's artifact.
-   * @param ref Where to push it, with its tag.
-   * @param dir A private directory for temporary files.
-   * @returns Its digest in the registry (`sha256:…`).
-   * @throws {RegistryAccessError} When the registry refused or failed.
-   */
-  pushSnapshot(_agent: Agent, _artifact: string, _ref: string, _dir: string): Promise<string> {
-    return Promise.reject(this.noRegistry("push"));
-  }
-
-  /**
-   * Pushes a bottle's companion (a tar, see `companion.ts`) to a registry
-   * as `ref`, leaving no new name here. The default: this backend cannot push.
-   *
-   * @param file The companion tar.
-   * @param ref Where to push it, with its tag.
-   * @param dir A private directory for temporary files.
-   * @returns Its digest in the registry.
-   */
-  pushCompanion(_file: string, _ref: string, _dir: string): Promise<string> {
-    return Promise.reject(this.noRegistry("push"));
-  }
-
-  /**
-   * Pulls a bottle's companion from `ref`, leaving nothing here.
-   *
-   * @param ref Its reference, with its tag.
-   * @param dir A private directory for temporary files.
-   * @returns The companion tar's bytes (checked by the caller).
-   * @throws {RegistryAccessError} When the registry refused or failed (`unknown`: no such tag).
-   */
-  pullCompanion(_ref: string, _dir: string): Promise<Uint8Array> {
-    return Promise.reject(this.noRegistry("pull"));
-  }
-
-  /**
-   * Tells whether the registry holds `ref`, leaving nothing here: asked
-   * only when a bottle's companion is missing, to tell a plain image (not a
-   * bottle) from a tag that is not there.
-   *
-   * @param ref The reference, with its tag.
-   * @param dir A private directory for temporary files.
-   */
-  remoteExists(_ref: string, _dir: string): Promise<boolean> {
-    return Promise.reject(this.noRegistry("pull"));
-  }
-
-  /**
-   * Pulls the snapshot at `ref`, checks that its digest is `context.digest`,
-   * and makes it snapshot `context.id` of bottle `slug`, the newest, like
-   * {@linkcode Backend.importArtifact}: the undoing of each change goes into
-   * `context.undo`, and no name it pulled through is left here.
-   *
-   * @param slug The bottle it now belongs to.
-   * @param ref The snapshot's reference, with its tag.
-   * @param stateDir The bottle's state directory.
-   * @param context The snapshot's id, the digest, the newest snapshot before it, the undo steps.
-   * @returns The snapshot's own artifact, and what `committed-image` names.
-   * @throws {BadInputError} On a digest mismatch; nothing is left.
-   */
-  pullSnapshot(
-    _slug: string,
-    _ref: string,
-    _stateDir: string,
-    _context: PullContext,
-  ): Promise<{ artifact: string; current: string }> {
-    return Promise.reject(this.noRegistry("pull"));
-  }
-
-  /** The refusal of a push or pull this backend's registry entry does not support. */
-  protected noRegistry(operation: "push" | "pull"): BadInputError {
-    return new BadInputError(
-      `the "${this.name}" backend cannot ${operation} bottles through a registry: its registry ` +
-        `entry lacks the templates or the "oci" wording it needs (see docs/registry.md)`,
-    );
-  }
-
-  /**
-   * Runs `work`, a push or pull of `ref`, telling a failure at the registry
-   * in the user's terms ({@linkcode RegistryAccessError}), by the registry
-   * entry's `oci.errors` patterns.
-   *
-   * @param ref The reference pushed or pulled.
-   * @param work The backend commands.
-   * @returns What `work` returned.
-   */
-  async viaRegistry<T>(ref: OciReference, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      if (!(error instanceof BackendError) || error instanceof RegistryAccessError) throw error;
-      throw this.registryFailure(error, ref);
-    }
-  }
-
-  /**
-   * A failed push or pull in the user's terms, or the error as it is when
-   * the registry entry's patterns do not recognise it.
-   *
-   * @param error The failure.
-   * @param ref The reference pushed or pulled.
-   */
-  registryFailure(error: BackendError, ref: OciReference): BackendError {
-    const oci = this.oci;
-    if (!oci) return error;
-    const said = lastSaid(error);
-    const kinds: RegistryFailureKind[] = [
-      "untrusted",
-      "unauthorized",
-      "corrupt",
-      "unknown",
-      "unreachable",
-    ];
-    const kind = kinds.find((kind) => new RegExp(oci.errors[kind], "i").test(said));
-    if (!kind) return error;
-    const host = ref.host;
-    const name = `${ref.name}${ref.tag ? `:${ref.tag}` : ""}`;
-    const hint = (text: string) => text.replaceAll("{host}", host).replaceAll("{ref}", name);
-    const message = {
-      unreachable: `cannot reach the registry ${host} (${said}); ${hint(oci.hints.unreachable)}`,
-      unauthorized: `the registry ${host} refused access to ${name} (${said}); ` +
-        hint(oci.hints.unauthorized),
-      untrusted: `the registry ${host}'s TLS certificate is not trusted here (${said}); ` +
-        hint(oci.hints.untrusted),
-      unknown: `unknown tag: the registry ${host} has no ${name} (${said}); check the ` +
-        `reference "bot-bottle push" printed, or push the bottle again`,
-      corrupt: `digest mismatch: what the registry ${host} sent for ${name} does not match ` +
-        `its digest (${said}); nothing was written: push the bottle again`,
-    }[kind];
-    return new RegistryAccessError(message, kind, host, error, { cause: error });
-  }
-
-  /**
-   * The digest a push or pull printed, by the registry entry's `oci.digest`
-   * pattern.
-   *
-   * @param text The command's output.
-   * @returns The digest, or `undefined` when none is found.
-   */
-  digestIn(text: string): string | undefined {
-    if (!this.oci?.digest) return undefined;
-    const found = text.match(new RegExp(this.oci.digest, "i"))?.[1]?.toLowerCase();
-    return found && /^sha256:[0-9a-f]{64}$/.test(found) ? found : undefined;
-  }
-
-  /**
    * Adds the undo step of a snapshot made (or, after an interrupt, maybe
    * made): removing it. Should that fail, `prune` removes it later.
    *
@@ -584,12 +369,4 @@ export abstract class Backend extends CommandRunner {
       () => this.removeOwnSnapshot(agent, artifact),
     );
   }
-}
-
-/** The last line of a failed command's output that says something. */
-function lastSaid(error: BackendError): string {
-  const lines = `${error.stderr}\n${error.stdout}`.split("\n").map((line) => line.trim())
-    .filter((line) => line !== "");
-  const stderr = error.stderr.split("\n").map((line) => line.trim()).filter((line) => line !== "");
-  return stderr.at(-1) ?? lines.at(-1) ?? error.message;
 }

@@ -27,6 +27,7 @@
 export {
   ARCHIVE_FORMAT_VERSION,
   type ArchiveManifest,
+  type BottleEntries,
   type Compression,
   COMPRESSIONS,
   FULL_SNAPSHOT_FORMAT_VERSION,

@@ -26,6 +26,7 @@ import { BadInputError } from "../errors.ts";
 import { describeIssues } from "../registry/schema_issues.ts";
 import {
   BOTTLE_ENTRIES,
+  type BottleEntries,
   lineageEndsWithSnapshot,
   MANIFEST,
   MAX_JSON_MEMBER_BYTES,
@@ -40,32 +41,13 @@ export const COMPANION_FORMAT_VERSION = 1;
 export const MAX_COMPANION_BYTES = 3 * MAX_JSON_MEMBER_BYTES + 64 * 1024;
 
 /** What a companion's `manifest.json` says. */
-export interface CompanionManifest {
+export interface CompanionManifest extends BottleEntries {
   /** {@linkcode COMPANION_FORMAT_VERSION}. */
   formatVersion: number;
   /** Always `"bot-bottle"`: what tells a companion from any other image. */
   kind: "bot-bottle";
-  /** The bottle's slug. */
-  slug: string;
-  /** The registry name of the backend that made the snapshot. */
-  backend: string;
-  /** The snapshot. */
-  snapshot: {
-    id: string;
-    createdAt: string;
-    parent: string | null;
-    message: string | null;
-    /** What it holds (absent: `disk`). */
-    mode?: "disk" | "full";
-  };
-  /** The snapshot ids of its lineage, oldest first, ending with `snapshot.id`. */
-  lineage: string[];
-  /** The bot-bottle version that pushed it. */
-  toolVersion: string;
   /** When it was pushed, ISO 8601. */
   createdAt: string;
-  /** The pushing machine (a smolvm snapshot runs only on its CPU architecture). */
-  platform?: { os: string; arch: string } | undefined;
   /** The snapshot in the registry: its reference as pushed and its digest. */
   artifact: { ref: string; digest: string };
   /** The other members: name, SHA-256 (lower-case hex) and size. */

@@ -44,10 +44,11 @@ export const RUN_CONFIG = "run-config.json";
 
 const RESERVED_NAMES: readonly string[] = [MANIFEST, METADATA, RUN_CONFIG];
 
-/** What `manifest.json` says: the format, the bottle, the snapshot and the artifact. */
-export interface ArchiveManifest {
-  /** The archive format, {@linkcode ARCHIVE_FORMAT_VERSION} when written by this bot-bottle. */
-  formatVersion: number;
+/**
+ * What every bottle manifest says, an export's and a push's: the bottle, its
+ * snapshot, its lineage, the tool version and the machine it was made on.
+ */
+export interface BottleEntries {
   /** The bottle's slug. */
   slug: string;
   /** The registry name of the backend that made the artifact, e.g. `"docker"`. */
@@ -64,26 +65,32 @@ export interface ArchiveManifest {
     message: string | null;
     /**
      * What it holds: `disk`, or `full` (memory and disk, resumed with its
-     * processes: same host OS and CPU only). Absent in archives written
+     * processes: same host OS and CPU only). Absent in manifests written
      * before modes existed, which hold `disk` snapshots.
      */
     mode?: "disk" | "full";
   };
   /** The snapshot ids of its lineage, oldest first, ending with `snapshot.id`. */
   lineage: string[];
-  /** The bot-bottle version that wrote the archive. */
+  /** The bot-bottle version that wrote it. */
   toolVersion: string;
+  /**
+   * The machine it was written on (`Deno.build.os` and `.arch`): a smolvm
+   * snapshot runs only on the CPU architecture it was packed on.
+   */
+  platform?: { os: string; arch: string };
+}
+
+/** What `manifest.json` says: the format, the bottle, the snapshot and the artifact. */
+export interface ArchiveManifest extends BottleEntries {
+  /** The archive format, {@linkcode ARCHIVE_FORMAT_VERSION} when written by this bot-bottle. */
+  formatVersion: number;
   /** When the archive was written, ISO 8601. */
   createdAt: string;
   /** The artifact member: its entry name, SHA-256 (lower-case hex) and size. */
   artifact: { name: string; sha256: string; sizeBytes: number };
   /** Whether the archive holds `run-config.json`. */
   hasRunConfig: boolean;
-  /**
-   * The exporting machine (`Deno.build.os` and `.arch`): a smolvm snapshot
-   * runs only on the CPU architecture it was packed on.
-   */
-  platform?: { os: string; arch: string };
 }
 
 const SNAPSHOT_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;

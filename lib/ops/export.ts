@@ -12,11 +12,9 @@ import type { BottleLockOptions } from "../state/bottle_lock.ts";
 import type { Compression } from "../archive/archive_compression.ts";
 import { type ArchiveManifest, writeBottleArchive } from "../archive/bottle_archive.ts";
 import { BadInputError } from "../errors.ts";
-import { METADATA_FILE, RUN_CONFIG_FILE } from "../state/bottle_state.ts";
 import { type GetFreezerOptions, type Registry } from "../registry/registry.ts";
-import { findSnapshot, type History } from "../state/snapshot_history.ts";
+import { chooseSnapshot, readOutgoing } from "./_outgoing.ts";
 import { withTempDir } from "../temp_dir.ts";
-import { VERSION } from "../version.ts";
 
 /** Options for {@linkcode exportBottle}. */
 export interface ExportOptions extends GetFreezerOptions, BottleLockOptions {
@@ -68,49 +66,22 @@ export async function exportBottle(
   // Shared: exports run side by side, but not while the bottle's snapshots change.
   await using bottle = await openBottle(slug, "export", options, { shared: true });
   const { agent, backend } = bottle;
-  const history = await agent.state.readHistory(backend.name);
-  if (history.snapshots.length === 0) {
-    throw new BadInputError(
-      `bottle "${slug}" has no snapshot to export; commit it first: bot-bottle commit ${slug}`,
-    );
-  }
-  const snapshot = findSnapshot(history, options.at ?? "~0", slug);
+  const chosen = await chooseSnapshot(agent, backend, options.at, "export");
+  const { snapshot } = chosen;
   const file = options.out ?? `${slug}-${snapshot.id}.bottle`;
   if (await Deno.lstat(file).then(() => true, () => false)) {
     throw new BadInputError(`${file} already exists; pass another -o, or remove it`);
   }
-  if (!(await backend.snapshotExists(snapshot.artifact))) {
-    throw new BadInputError(
-      `the snapshot ${snapshot.id} of bottle "${slug}", ${snapshot.artifact}, no longer exists ` +
-        `on ${backend.name}; export another one (see "bot-bottle snapshots ${slug}")`,
-    );
-  }
-  // The text openBottle read and validated, under the same lock: read once.
-  const metadataJson = agent.state.metadataText ?? await agent.state.readText(METADATA_FILE);
-  if (metadataJson === undefined) {
-    throw new BadInputError(
-      `${agent.state.path(METADATA_FILE)} disappeared during the export; nothing was ` +
-        `written: restore the file and export again`,
-    );
-  }
-  const runConfigJson = await agent.state.readText(RUN_CONFIG_FILE);
+  const { metadataJson, runConfigJson, entries } = await readOutgoing(
+    agent,
+    backend,
+    chosen,
+    "export",
+  );
   const manifest = await withTempDir(async (dir) => {
     const artifact = await backend.exportArtifact(agent, snapshot.artifact, dir);
     return await writeBottleArchive(file, {
-      manifest: {
-        slug,
-        backend: backend.name,
-        snapshot: {
-          id: snapshot.id,
-          createdAt: snapshot.createdAt,
-          parent: snapshot.parent,
-          message: snapshot.message,
-          ...snapshot.mode === undefined ? {} : { mode: snapshot.mode },
-        },
-        lineage: lineageOf(history, snapshot.id),
-        toolVersion: VERSION,
-        platform: { os: Deno.build.os, arch: Deno.build.arch },
-      },
+      manifest: entries,
       metadataJson,
       ...runConfigJson === undefined ? {} : { runConfigJson },
       artifactPath: artifact.path,
@@ -121,21 +92,4 @@ export async function exportBottle(
     });
   }, "bot-bottle-export-");
   return { file: resolve(file), manifest };
-}
-
-/**
- * The ids from the oldest known ancestor of `id` to `id`, following `parent`.
- *
- * @param history The bottle's history.
- * @param id The snapshot.
- * @returns The lineage, oldest first.
- */
-export function lineageOf(history: History, id: string): string[] {
-  const byId = new Map(history.snapshots.map((record) => [record.id, record]));
-  const lineage: string[] = [];
-  for (let at: string | null = id; at !== null && !lineage.includes(at);) {
-    lineage.unshift(at);
-    at = byId.get(at)?.parent ?? null;
-  }
-  return lineage;
 }

@@ -9,14 +9,11 @@ import { join } from "node:path";
 import { openBottle } from "./open.ts";
 import type { BottleLockOptions } from "../state/bottle_lock.ts";
 import type { GetFreezerOptions, Registry } from "../registry/registry.ts";
-import { lineageOf } from "./export.ts";
+import { chooseSnapshot, readOutgoing } from "./_outgoing.ts";
 import { type CompanionManifest, writeCompanion } from "../archive/companion.ts";
 import { companionTag, parseOciReference, tagged } from "../archive/oci_reference.ts";
 import { BadInputError } from "../errors.ts";
-import { METADATA_FILE, RUN_CONFIG_FILE } from "../state/bottle_state.ts";
-import { findSnapshot } from "../state/snapshot_history.ts";
 import { withTempDir } from "../temp_dir.ts";
-import { VERSION } from "../version.ts";
 
 /** Options for {@linkcode pushBottle}. */
 export interface PushOptions extends GetFreezerOptions, BottleLockOptions {
@@ -85,56 +82,31 @@ export async function pushBottle(
   }
   await using bottle = await openBottle(slug, "push", options);
   const { agent, backend } = bottle;
-  const history = await agent.state.readHistory(backend.name);
-  if (history.snapshots.length === 0) {
-    throw new BadInputError(
-      `bottle "${slug}" has no snapshot to push; commit it first: bot-bottle commit ${slug}`,
-    );
-  }
-  const snapshot = findSnapshot(history, options.at ?? "~0", slug);
+  const chosen = await chooseSnapshot(agent, backend, options.at, "push");
+  const { history, snapshot } = chosen;
   const tag = parsed.tag ?? snapshot.id;
   const ref = tagged(parsed, tag);
   const companionRef = tagged(parsed, companionTag(tag));
-  if (!(await backend.snapshotExists(snapshot.artifact))) {
-    throw new BadInputError(
-      `the snapshot ${snapshot.id} of bottle "${slug}", ${snapshot.artifact}, no longer exists ` +
-        `on ${backend.name}; push another one (see "bot-bottle snapshots ${slug}")`,
-    );
-  }
-  const metadataJson = agent.state.metadataText ?? await agent.state.readText(METADATA_FILE);
-  if (metadataJson === undefined) {
-    throw new BadInputError(
-      `${agent.state.path(METADATA_FILE)} disappeared during the push; nothing was pushed: ` +
-        `restore the file and push again`,
-    );
-  }
-  const runConfigJson = await agent.state.readText(RUN_CONFIG_FILE);
+  const { metadataJson, runConfigJson, entries } = await readOutgoing(
+    agent,
+    backend,
+    chosen,
+    "push",
+  );
   const digest = await withTempDir(async (dir) => {
     const digest = await backend.pushSnapshot(agent, snapshot.artifact, ref, dir);
     const file = join(dir, "companion.tar");
     const manifest: Omit<CompanionManifest, "formatVersion" | "kind" | "files" | "createdAt"> = {
-      slug,
-      backend: backend.name,
-      snapshot: {
-        id: snapshot.id,
-        createdAt: snapshot.createdAt,
-        parent: snapshot.parent,
-        message: snapshot.message,
-        ...snapshot.mode === undefined ? {} : { mode: snapshot.mode },
-      },
-      lineage: lineageOf(history, snapshot.id),
-      toolVersion: VERSION,
-      platform: { os: Deno.build.os, arch: Deno.build.arch },
+      ...entries,
       artifact: { ref, digest },
     };
     await writeCompanion(file, { manifest, metadataJson, runConfigJson });
     await backend.pushCompanion(file, companionRef, dir);
     return digest;
   }, "bot-bottle-push-");
-  // Recorded under the same lock; the snapshot's record may have changed meanwhile only here.
-  const record = history.snapshots.find((each) => each.id === snapshot.id)!;
-  record.pushes = [
-    ...(record.pushes ?? []).filter((push) => push.ref !== ref),
+  // Recorded under the same lock, in the record the history holds (findSnapshot's).
+  snapshot.pushes = [
+    ...(snapshot.pushes ?? []).filter((push) => push.ref !== ref),
     { ref, digest, pushedAt: new Date().toISOString() },
   ];
   await agent.state.writeHistory(history);
