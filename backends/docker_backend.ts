@@ -6,9 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
 import { semver } from "../lib/_internal/semver.ts";
-import { savedLayer } from "../lib/archive/companion.ts";
 import { parseOciReference } from "../lib/archive/oci_reference.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import type { ArtifactImages } from "../lib/archive/artifact_names.ts";
@@ -282,26 +280,15 @@ export class DockerBackend extends ImageBackend {
     });
   }
 
-  /** `docker pull`, `docker save`, the tar of its one layer; the image removed again. */
-  override async pullCompanion(ref: string, dir: string): Promise<Uint8Array> {
-    this.#ready("pull");
-    return await this.#through(ref, async () => {
-      await this.run("pull", { ref });
-      const path = join(dir, "companion.docker.tar");
-      await this.run("imageSave", { path, image: ref });
-      return await savedLayer(path, ref);
-    });
-  }
-
   /** `docker pull` of `ref`, its digest as `docker pull` printed it; the name `ref` put back as it was. */
   protected override async pullImage(
     ref: string,
-    adopt: (digest: string | undefined) => Promise<void>,
+    adopt: (digest: () => Promise<string | undefined>) => Promise<void>,
   ): Promise<void> {
     this.#ready("pull");
     await this.#through(ref, async () => {
       const result = await this.run("pull", { ref });
-      await adopt(this.digestIn(`${result.stdout}\n${result.stderr}`));
+      await adopt(() => Promise.resolve(this.digestIn(`${result.stdout}\n${result.stderr}`)));
     });
   }
 

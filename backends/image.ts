@@ -8,6 +8,7 @@
  */
 
 import { join } from "node:path";
+import { savedLayer } from "../lib/archive/companion.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import { type ArtifactImages, artifactNameProblem } from "../lib/archive/artifact_names.ts";
 import { Backend, type ImportContext, type PullContext, type StartSpec } from "../lib/backend.ts";
@@ -322,7 +323,8 @@ export abstract class ImageBackend extends Backend {
           `${slug}" and pull again; nothing was written`,
       );
     }
-    await this.pullImage(ref, async (pulled) => {
+    await this.pullImage(ref, async (digestOf) => {
+      const pulled = await digestOf();
       if (pulled !== digest) {
         throw new BadInputError(
           `digest mismatch: ${ref} is ${pulled ?? "of an unknown digest"} in the registry, but ` +
@@ -347,6 +349,22 @@ export abstract class ImageBackend extends Backend {
     return { artifact, current };
   }
 
+  /**
+   * Pulls a bottle's companion through {@linkcode ImageBackend.pullImage},
+   * saves it with `imageSave` and reads the tar of its one layer; no name is
+   * left here.
+   */
+  override async pullCompanion(ref: string, dir: string): Promise<Uint8Array> {
+    let layer: Uint8Array | undefined;
+    await this.pullImage(ref, async () => {
+      const path = join(dir, `companion.${this.name}.tar`);
+      await this.run("imageSave", { path, image: ref });
+      layer = await savedLayer(path, ref);
+    });
+    if (layer === undefined) throw new TypeError("pullImage did not run its adopt step");
+    return layer;
+  }
+
   /** Pulls `ref` through {@linkcode ImageBackend.pullImage}, leaving nothing: whether it was found. */
   override async remoteExists(ref: string, _dir: string): Promise<boolean> {
     try {
@@ -359,17 +377,18 @@ export abstract class ImageBackend extends Backend {
   }
 
   /**
-   * Pulls the image `ref` and runs `adopt` with the digest the registry
-   * gave it while `ref` is still here; afterwards no name it pulled through
-   * is left. The default: this backend cannot pull.
+   * Pulls the image `ref` and runs `adopt` while `ref` is still here, with a
+   * way to ask the digest the registry gave it (asked only by who needs it:
+   * on Apple `container` it is one more command); afterwards no name it
+   * pulled through is left. The default: this backend cannot pull.
    *
    * @param ref The image's reference, with its tag.
-   * @param adopt What to do with the pulled image, given its digest (or
-   * `undefined` when the engine did not tell it).
+   * @param adopt What to do with the pulled image, given how to read its
+   * digest (`undefined` when the engine does not tell it).
    */
   protected pullImage(
     _ref: string,
-    _adopt: (digest: string | undefined) => Promise<void>,
+    _adopt: (digest: () => Promise<string | undefined>) => Promise<void>,
   ): Promise<void> {
     return Promise.reject(this.noRegistry("pull"));
   }

@@ -7,7 +7,6 @@
 
 import { join } from "node:path";
 import * as v from "valibot";
-import { savedLayer } from "../lib/archive/companion.ts";
 import { writeOciImageArchive } from "../lib/archive/oci_image_layout.ts";
 import { type OciReference, parseOciReference } from "../lib/archive/oci_reference.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
@@ -257,28 +256,16 @@ export class MacosContainerBackend extends ImageBackend {
     });
   }
 
-  /** `container image pull`, `image save`, the tar of its one layer; the image deleted. */
-  override async pullCompanion(ref: string, dir: string): Promise<Uint8Array> {
-    this.#ready("pull");
-    await this.#absent(ref);
-    return await this.#through(ref, async (parsed) => {
-      await this.run("pull", { scheme: this.#scheme(parsed), ref });
-      const path = join(dir, "companion.macos-container.tar");
-      await this.run("imageSave", { path, image: ref });
-      return await savedLayer(path, ref);
-    });
-  }
-
   /** `container image pull` of `ref`, its digest from `image list`; `ref` deleted again. */
   protected override async pullImage(
     ref: string,
-    adopt: (digest: string | undefined) => Promise<void>,
+    adopt: (digest: () => Promise<string | undefined>) => Promise<void>,
   ): Promise<void> {
     this.#ready("pull");
     await this.#absent(ref);
     await this.#through(ref, async (parsed) => {
       await this.run("pull", { scheme: this.#scheme(parsed), ref });
-      await adopt(await this.#digest(ref, "pull"));
+      await adopt(() => this.#digest(ref, "pull"));
     });
   }
 
