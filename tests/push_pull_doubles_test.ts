@@ -94,6 +94,12 @@ Deno.test("macos-container: push and pull of an unreachable registry, one line n
   );
   await refused(setting, ["push", "dev", `${HOST}/team/dev:v2`], unreachable);
   await refused(setting, PULL, unreachable);
+  // A bad --name is refused first, before the registry is asked anything.
+  await refused(
+    setting,
+    [...PULL.slice(0, -1), "Bad!"],
+    new RegExp(`${E}"Bad!" is not a valid bottle slug; .*\n$`),
+  );
 });
 
 Deno.test("macos-container: push and pull without a login name container registry login", async () => {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { parseSlug } from "../state/slug.ts";
 import { readCompanion } from "../archive/companion.ts";
 import { companionTag, parseOciReference, tagged } from "../archive/oci_reference.ts";
 import { BadInputError, RegistryAccessError } from "../errors.ts";
@@ -57,6 +58,8 @@ export interface PullResult extends AdoptResult {
  * ```
  */
 export async function pullBottle(target: string, options: PullOptions = {}): Promise<PullResult> {
+  // A bad --name is refused before the registry is asked anything.
+  if (options.name !== undefined) parseSlug(options.name);
   const parsed = parseOciReference(target, "pull");
   if (parsed.tag === undefined) {
     throw new BadInputError(
