@@ -62,6 +62,9 @@ import {
 
 /** The size of the bottle's data, in MiB: BENCH_DOUBLES_MB, else 200. */
 const SIZE_MB = Number(Deno.env.get("BENCH_DOUBLES_MB") || 200);
+if (!Number.isInteger(SIZE_MB) || SIZE_MB < 1) {
+  throw new Error(`BENCH_DOUBLES_MB must be a positive integer, got ${SIZE_MB}`);
+}
 
 /** The kinds of data, as in the migration bench. */
 const KINDS = ["random", "zeros", "tree"] as const;
