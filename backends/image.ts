@@ -181,9 +181,14 @@ export abstract class ImageBackend extends Backend {
     const loaded = `${this.imageRepository(from)}:${snapshotId}`;
     const artifact = `${this.imageRepository(slug)}:${id}`;
     const current = this.imageName(slug);
-    await this.checkImport({ source, from, snapshotId, ...images === undefined ? {} : { images } });
-    // A name the load brings that this machine did not have is only a carrier.
-    const carrier = !(await this.snapshotExists(loaded));
+    // A name the load brings that this machine did not have is only a carrier. (The
+    // check's own answer: asking the engine again a moment later costs a call.)
+    const carrier = !(await this.#checkLoaded({
+      source,
+      from,
+      snapshotId,
+      ...images === undefined ? {} : { images },
+    }));
     const existed = loaded === artifact ? !carrier : await this.snapshotExists(artifact);
     if (existed && loaded !== artifact) {
       throw new BadInputError(
@@ -231,13 +236,20 @@ export abstract class ImageBackend extends Backend {
    * @throws {BadInputError} When it may not be imported; nothing was changed.
    */
   override async checkImport(
+    check: { source: string; from: string; snapshotId: string; images?: ArtifactImages },
+  ): Promise<void> {
+    await this.#checkLoaded(check);
+  }
+
+  /** {@linkcode checkImport}'s checks; returns whether the snapshot's name is here already. */
+  async #checkLoaded(
     { source, from, snapshotId, images }: {
       source: string;
       from: string;
       snapshotId: string;
       images?: ArtifactImages;
     },
-  ): Promise<void> {
+  ): Promise<boolean> {
     const loaded = `${this.imageRepository(from)}:${snapshotId}`;
     const problem = images
       ? artifactNameProblem(images, loaded)
@@ -248,13 +260,15 @@ export abstract class ImageBackend extends Backend {
           `"bot-bottle export" wrote`,
       );
     }
-    if ((await this.snapshotExists(loaded)) && !(await this.holdsImage(loaded, images!))) {
+    const exists = await this.snapshotExists(loaded);
+    if (exists && !(await this.holdsImage(loaded, images!))) {
       throw new BadInputError(
         `${source} is refused: its snapshot is named "${loaded}", which here names another ` +
           `image, and loading would move that name; remove or rename that image first, or ` +
           `import on a machine without it; nothing was loaded`,
       );
     }
+    return exists;
   }
 
   /**

@@ -114,3 +114,196 @@ export async function timed(
   }
   return { ms: elapsed, code: output.code, stdout: decoder.decode(output.stdout), stderr };
 }
+
+/** GNU time, which reports the peak resident set of what it runs. */
+export const TIME = "/usr/bin/time";
+
+/** One measured subprocess. */
+export interface Measured {
+  /** Wall time, in ms. */
+  ms: number;
+  /** Peak resident set of the process tree `/usr/bin/time` waited for, in KiB. */
+  maxRssKiB: number;
+  /**
+   * The highest `VmHWM` seen per process name (e.g. `deno`, `docker`), in KiB;
+   * under {@linkcode TOP} that of the command itself (the tool, not the
+   * programs it runs, which may be Deno scripts too).
+   */
+  hwmKiB: Map<string, number>;
+}
+
+/** Writes a tree of `mb` MiB of small files under `dir`, as a bottle's files might be. */
+export async function writeTree(dir: string, mb: number): Promise<void> {
+  const words = [
+    "const",
+    "function",
+    "return",
+    "require",
+    "module",
+    "exports",
+    "if",
+    "else",
+    "this",
+    "value",
+    "options",
+    "callback",
+    "undefined",
+    "null",
+    "true",
+    "false",
+    "length",
+    "push",
+    "prototype",
+    "Object",
+    "Array",
+    "String",
+    "error",
+    "result",
+    "index",
+    "data",
+    "buffer",
+  ];
+  let seed = 42;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const encoder = new TextEncoder();
+  let written = 0;
+  const made = new Set<string>();
+  for (let n = 0; written < mb * 1024 * 1024; n++) {
+    const library = n % 10 === 0;
+    const sub = `${dir}/${library ? "usr/lib" : "node_modules"}/p${Math.floor(n / 50)}`;
+    if (!made.has(sub)) {
+      await Deno.mkdir(sub, { recursive: true });
+      made.add(sub);
+    }
+    let bytes: Uint8Array;
+    if (library) {
+      // A binary: half random, half zero padding and tables, 20 KiB–1 MiB.
+      bytes = new Uint8Array(20 * 1024 + Math.floor(random() * 1004 * 1024));
+      crypto.getRandomValues(bytes.subarray(0, Math.min(65536, bytes.length >> 1)));
+      for (let at = 65536; at < bytes.length >> 1; at += 65536) {
+        crypto.getRandomValues(bytes.subarray(at, Math.min(at + 65536, bytes.length >> 1)));
+      }
+    } else {
+      // A source file: 200 B–24 KiB of JavaScript-like text.
+      const size = 200 + Math.floor(random() ** 2 * 24 * 1024);
+      let text = "";
+      while (text.length < size) {
+        text += words[Math.floor(random() * words.length)] +
+          (random() < 0.1
+            ? ";\n"
+            : random() < 0.2
+            ? "(" + Math.floor(random() * 1000) + ") "
+            : " ");
+      }
+      bytes = encoder.encode(text);
+    }
+    await Deno.writeFile(`${sub}/f${n}${library ? ".so" : ".js"}`, bytes);
+    written += bytes.length;
+  }
+}
+
+/** The wall time of `argv`, with its stdout discarded. Throws when it fails. */
+export async function wall(argv: string[]): Promise<number> {
+  const start = performance.now();
+  const [program, args] = programOf(argv);
+  const output = await new Deno.Command(program, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(`${argv.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return performance.now() - start;
+}
+
+/**
+ * Runs `argv` from the repository root under `/usr/bin/time -f %M`, polling
+ * the `VmHWM` of every process below it. Throws when it fails.
+ */
+export async function measure(env: Record<string, string>, argv: string[]): Promise<Measured> {
+  const timeFile = await Deno.makeTempFile({
+    ...env.TMPDIR === undefined ? {} : { dir: env.TMPDIR },
+    prefix: "time-",
+  });
+  try {
+    const command = new Deno.Command(TIME, {
+      args: ["-f", "%M", "-o", timeFile, ...argv],
+      cwd: ROOT,
+      env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const start = performance.now();
+    const child = command.spawn();
+    const hwmKiB = new Map<string, number>();
+    let done = false;
+    const output = child.output().finally(() => done = true);
+    while (!done) {
+      await pollHwm(child.pid, hwmKiB);
+      await Promise.race([output, new Promise((resolve) => setTimeout(resolve, 50))]);
+    }
+    const result = await output;
+    const elapsed = performance.now() - start;
+    if (!result.success) {
+      const stderr = new TextDecoder().decode(result.stderr).trim();
+      throw new Error(`${argv.join(" ")} failed (${result.code}): ${stderr}`);
+    }
+    const maxRssKiB = Number((await Deno.readTextFile(timeFile)).trim().split("\n").at(-1));
+    if (!Number.isFinite(maxRssKiB) || maxRssKiB <= 0) {
+      throw new Error(`cannot read the peak memory of ${argv.join(" ")} from ${TIME}`);
+    }
+    return { ms: elapsed, maxRssKiB, hwmKiB };
+  } finally {
+    await Deno.remove(timeFile).catch(() => {});
+  }
+}
+
+/** The key of {@linkcode Measured.hwmKiB} for the measured command's own process. */
+export const TOP = "<top>";
+
+/**
+ * Records the `VmHWM` of every descendant of `pid`, by process name, and that
+ * of its children (the command `/usr/bin/time` runs) under {@linkcode TOP}.
+ */
+async function pollHwm(pid: number, hwmKiB: Map<string, number>, depth = 0): Promise<void> {
+  const read = (path: string) => Deno.readTextFile(path).catch(() => "");
+  const raise = (key: string, kib: number) => hwmKiB.set(key, Math.max(hwmKiB.get(key) ?? 0, kib));
+  for (const child of (await read(`/proc/${pid}/task/${pid}/children`)).split(" ")) {
+    if (child.trim() === "") continue;
+    const status = await read(`/proc/${child}/status`);
+    const name = status.match(/^Name:\s*(\S+)/m)?.[1];
+    const hwm = Number(status.match(/^VmHWM:\s*(\d+) kB/m)?.[1]);
+    if (name && Number.isFinite(hwm)) {
+      raise(name, hwm);
+      if (depth === 0) raise(TOP, hwm);
+    }
+    await pollHwm(Number(child), hwmKiB, depth + 1);
+  }
+}
+
+/** 10^6 bytes. */
+export const MB = 1e6;
+
+/** Seconds, with one decimal. */
+export const seconds = (ms: number) => (ms / 1000).toFixed(1);
+
+/** `min–max` in seconds, or the one value. */
+export const secondsRange = (values: number[]) =>
+  values.length === 1
+    ? seconds(nth(values, 0))
+    : `${seconds(Math.min(...values))}–${seconds(Math.max(...values))}`;
+
+/** KiB as MB (10^6 bytes), whole. */
+export const mbOfKiB = (kib: number) => ((kib * 1024) / MB).toFixed(0);
+
+/** The peak of `values` (KiB) as MB: the median, and the maximum when there are several. */
+export const peak = (values: number[]) =>
+  values.length === 0
+    ? "—"
+    : values.length === 1
+    ? mbOfKiB(nth(values, 0))
+    : `${mbOfKiB(median(values))} (max ${mbOfKiB(Math.max(...values))})`;

@@ -54,13 +54,21 @@ import { launcherMetadata, tempHome } from "../tests/_helpers/temp_home.ts";
 import {
   childEnv,
   DENO,
+  MB,
+  mbOfKiB,
+  measure,
+  type Measured,
   median,
   nth,
-  programOf,
+  peak,
   progress,
-  ROOT,
   runsFor,
+  seconds,
+  secondsRange,
+  TIME,
   timed,
+  wall,
+  writeTree,
 } from "./_common.ts";
 
 /** The sizes of the change, in MiB, with their default number of runs. */
@@ -75,19 +83,7 @@ type Kind = typeof KINDS[number];
 /** The target from the issue, in MB: the tool's peak resident memory. */
 const TARGET_PEAK_MB = 100;
 
-const TIME = "/usr/bin/time";
-
 type Side = "bare" | "tool";
-
-/** One measured subprocess. */
-interface Measured {
-  /** Wall time, in ms. */
-  ms: number;
-  /** Peak resident set of the process tree `/usr/bin/time` waited for, in KiB. */
-  maxRssKiB: number;
-  /** The highest `VmHWM` seen per process name (e.g. `deno`, `docker`), in KiB. */
-  hwmKiB: Map<string, number>;
-}
 
 /** The samples of one operation (export or import) on one side, at one size. */
 interface Samples {
@@ -144,76 +140,6 @@ if (mode === "sha256") {
 }
 console.log(performance.now() - start);
 `;
-
-/** Writes a tree of `mb` MiB of small files under `dir`, as a bottle's files might be. */
-async function writeTree(dir: string, mb: number): Promise<void> {
-  const words = [
-    "const",
-    "function",
-    "return",
-    "require",
-    "module",
-    "exports",
-    "if",
-    "else",
-    "this",
-    "value",
-    "options",
-    "callback",
-    "undefined",
-    "null",
-    "true",
-    "false",
-    "length",
-    "push",
-    "prototype",
-    "Object",
-    "Array",
-    "String",
-    "error",
-    "result",
-    "index",
-    "data",
-    "buffer",
-  ];
-  let seed = 42;
-  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-  const encoder = new TextEncoder();
-  let written = 0;
-  const made = new Set<string>();
-  for (let n = 0; written < mb * 1024 * 1024; n++) {
-    const library = n % 10 === 0;
-    const sub = `${dir}/${library ? "usr/lib" : "node_modules"}/p${Math.floor(n / 50)}`;
-    if (!made.has(sub)) {
-      await Deno.mkdir(sub, { recursive: true });
-      made.add(sub);
-    }
-    let bytes: Uint8Array;
-    if (library) {
-      // A binary: half random, half zero padding and tables, 20 KiB–1 MiB.
-      bytes = new Uint8Array(20 * 1024 + Math.floor(random() * 1004 * 1024));
-      crypto.getRandomValues(bytes.subarray(0, Math.min(65536, bytes.length >> 1)));
-      for (let at = 65536; at < bytes.length >> 1; at += 65536) {
-        crypto.getRandomValues(bytes.subarray(at, Math.min(at + 65536, bytes.length >> 1)));
-      }
-    } else {
-      // A source file: 200 B–24 KiB of JavaScript-like text.
-      const size = 200 + Math.floor(random() ** 2 * 24 * 1024);
-      let text = "";
-      while (text.length < size) {
-        text += words[Math.floor(random() * words.length)] +
-          (random() < 0.1
-            ? ";\n"
-            : random() < 0.2
-            ? "(" + Math.floor(random() * 1000) + ") "
-            : " ");
-      }
-      bytes = encoder.encode(text);
-    }
-    await Deno.writeFile(`${sub}/f${n}${library ? ".so" : ".js"}`, bytes);
-    written += bytes.length;
-  }
-}
 
 const emptySamples = (): Samples => ({ ms: [], maxRssKiB: [], denoKiB: [] });
 
@@ -371,22 +297,6 @@ async function main(): Promise<void> {
   }
 }
 
-/** The wall time of `argv`, with its stdout discarded. Throws when it fails. */
-async function wall(argv: string[]): Promise<number> {
-  const start = performance.now();
-  const [program, args] = programOf(argv);
-  const output = await new Deno.Command(program, {
-    args,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!output.success) {
-    throw new Error(`${argv.join(" ")} failed: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return performance.now() - start;
-}
-
 /** Adds a measurement to `samples`; the Deno process's own peak for the tool. */
 function record(samples: Samples, measured: Measured, side: Side): void {
   samples.ms.push(measured.ms);
@@ -397,85 +307,6 @@ function record(samples: Samples, measured: Measured, side: Side): void {
     samples.denoKiB.push(deno);
   }
 }
-
-/**
- * Runs `argv` from the repository root under `/usr/bin/time -f %M`, polling
- * the `VmHWM` of every process below it. Throws when it fails.
- */
-async function measure(env: Record<string, string>, argv: string[]): Promise<Measured> {
-  const timeFile = await Deno.makeTempFile({
-    ...env.TMPDIR === undefined ? {} : { dir: env.TMPDIR },
-    prefix: "time-",
-  });
-  try {
-    const command = new Deno.Command(TIME, {
-      args: ["-f", "%M", "-o", timeFile, ...argv],
-      cwd: ROOT,
-      env,
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    });
-    const start = performance.now();
-    const child = command.spawn();
-    const hwmKiB = new Map<string, number>();
-    let done = false;
-    const output = child.output().finally(() => done = true);
-    while (!done) {
-      await pollHwm(child.pid, hwmKiB);
-      await Promise.race([output, new Promise((resolve) => setTimeout(resolve, 50))]);
-    }
-    const result = await output;
-    const elapsed = performance.now() - start;
-    if (!result.success) {
-      const stderr = new TextDecoder().decode(result.stderr).trim();
-      throw new Error(`${argv.join(" ")} failed (${result.code}): ${stderr}`);
-    }
-    const maxRssKiB = Number((await Deno.readTextFile(timeFile)).trim().split("\n").at(-1));
-    if (!Number.isFinite(maxRssKiB) || maxRssKiB <= 0) {
-      throw new Error(`cannot read the peak memory of ${argv.join(" ")} from ${TIME}`);
-    }
-    return { ms: elapsed, maxRssKiB, hwmKiB };
-  } finally {
-    await Deno.remove(timeFile).catch(() => {});
-  }
-}
-
-/** Records the `VmHWM` of every descendant of `pid`, by process name. */
-async function pollHwm(pid: number, hwmKiB: Map<string, number>): Promise<void> {
-  const read = (path: string) => Deno.readTextFile(path).catch(() => "");
-  for (const child of (await read(`/proc/${pid}/task/${pid}/children`)).split(" ")) {
-    if (child.trim() === "") continue;
-    const status = await read(`/proc/${child}/status`);
-    const name = status.match(/^Name:\s*(\S+)/m)?.[1];
-    const hwm = Number(status.match(/^VmHWM:\s*(\d+) kB/m)?.[1]);
-    if (name && Number.isFinite(hwm)) hwmKiB.set(name, Math.max(hwmKiB.get(name) ?? 0, hwm));
-    await pollHwm(Number(child), hwmKiB);
-  }
-}
-
-const MB = 1e6;
-
-/** Seconds, with one decimal. */
-const seconds = (ms: number) => (ms / 1000).toFixed(1);
-
-/** `min–max` in seconds, or the one value. */
-const secondsRange = (values: number[]) =>
-  values.length === 1
-    ? seconds(nth(values, 0))
-    : `${seconds(Math.min(...values))}–${seconds(Math.max(...values))}`;
-
-/** KiB as MB (10^6 bytes), whole. */
-const mbOfKiB = (kib: number) => ((kib * 1024) / MB).toFixed(0);
-
-/** The peak of `values` (KiB) as MB: the median, and the maximum when there are several. */
-const peak = (values: number[]) =>
-  values.length === 0
-    ? "—"
-    : values.length === 1
-    ? mbOfKiB(nth(values, 0))
-    : `${mbOfKiB(median(values))} (max ${mbOfKiB(Math.max(...values))})`;
 
 function report(results: SizeResult[], startupKiB: number[]): string[] {
   const lines = [

@@ -92,6 +92,14 @@
 //   (`exportDelayMs`) to test interrupts.
 
 import { writeWorldFile } from "./world_file.ts";
+import {
+  contentBytes,
+  printContent,
+  readContent,
+  recall,
+  remember,
+  writeContent,
+} from "./blobs.ts";
 import { createHash } from "node:crypto";
 import { pack as tarPack } from "tar-stream";
 import { join, normalize, resolve } from "node:path";
@@ -429,7 +437,7 @@ async function writeTree(dir: string, files: Record<string, string>): Promise<vo
   for (const [path, content] of Object.entries(files)) {
     const target = join(dir, safeRelative(path));
     await Deno.mkdir(join(target, ".."), { recursive: true });
-    await Deno.writeTextFile(target, content);
+    await writeContent(target, content);
   }
 }
 
@@ -557,7 +565,7 @@ async function filesTar(files: Record<string, string>): Promise<Uint8Array> {
     for await (const chunk of pack) chunks.push(chunk as Uint8Array);
   })();
   for (const path of Object.keys(files).sort()) {
-    const content = encoder.encode(files[path]);
+    const content = await contentBytes(files[path] ?? "");
     await new Promise<void>((resolve, reject) =>
       pack.entry(
         {
@@ -591,8 +599,11 @@ async function filesTar(files: Record<string, string>): Promise<Uint8Array> {
  * `com.apple.containerization.index.indirect`). Derived from the image's
  * content alone, so the same image always gives the same digests.
  */
-async function imageBlobs(image: FakeImage): Promise<{ index: StoredBlob; blobs: StoredBlob[] }> {
-  const layer = blob(await filesTar(image.files), MEDIA.layer);
+async function imageBlobs(
+  image: FakeImage,
+  { describeOnly = false }: { describeOnly?: boolean } = {},
+): Promise<{ index: StoredBlob; blobs: StoredBlob[] }> {
+  const layer = await layerBlob(image.files, describeOnly);
   const config = blob(
     encoder.encode(canonicalJson({
       architecture: image.platform.architecture,
@@ -623,9 +634,29 @@ async function imageBlobs(image: FakeImage): Promise<{ index: StoredBlob; blobs:
   return { index, blobs: [layer, config, manifest, index] };
 }
 
+/**
+ * The layer of `files`: its tar and descriptor, or with `describeOnly` the
+ * descriptor alone (the content empty), remembered per content: the real
+ * store keeps its blobs and their digests, so listing an image reads no
+ * layer, where the double would tar the whole filesystem again.
+ */
+async function layerBlob(
+  files: Record<string, string>,
+  describeOnly: boolean,
+): Promise<StoredBlob> {
+  const key = `layer ${canonicalJson(files)}`;
+  if (describeOnly) {
+    const descriptor = await recall<Descriptor>(key);
+    if (descriptor !== undefined) return { descriptor, content: new Uint8Array() };
+  }
+  const layer = blob(await filesTar(files), MEDIA.layer);
+  await remember(key, layer.descriptor);
+  return layer;
+}
+
 /** The image's descriptor in the store: its index's. */
 async function imageDescriptor(image: FakeImage): Promise<Descriptor> {
-  return (await imageBlobs(image)).index.descriptor;
+  return (await imageBlobs(image, { describeOnly: true })).index.descriptor;
 }
 
 /**
@@ -718,20 +749,27 @@ async function verifiedBlob(layout: string, descriptor: Descriptor): Promise<str
   const [, hex] = /^sha256:([0-9a-f]{64})$/.exec(descriptor.digest) ?? [];
   if (hex === undefined) throw invalidImage(`unsupported digest ${descriptor.digest}`);
   const path = join(layout, "blobs", "sha256", hex);
-  let content: Uint8Array;
+  // Streamed: a layer may be large (the bench's are 200 MiB).
+  const hash = createHash("sha256");
+  let size = 0;
   try {
-    content = await Deno.readFile(path);
+    using file = await Deno.open(path);
+    for await (const chunk of file.readable) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
   } catch {
     throw invalidImage(`blob ${descriptor.digest} not found in archive`);
   }
-  if (sha256(content) !== hex) {
+  const actual = hash.digest("hex");
+  if (actual !== hex) {
     throw invalidImage(
-      `digest mismatch for blob ${descriptor.digest}: content has sha256:${sha256(content)}`,
+      `digest mismatch for blob ${descriptor.digest}: content has sha256:${actual}`,
     );
   }
-  if (content.length !== descriptor.size) {
+  if (size !== descriptor.size) {
     throw invalidImage(
-      `size mismatch for blob ${descriptor.digest}: expected ${descriptor.size}, got ${content.length}`,
+      `size mismatch for blob ${descriptor.digest}: expected ${descriptor.size}, got ${size}`,
     );
   }
   return path;
@@ -744,13 +782,18 @@ async function applyLayer(
   descriptor: Descriptor,
   files: Record<string, string>,
 ): Promise<void> {
-  const bytes = await Deno.readFile(blob);
-  const gzipped = bytes[0] === 0x1f && bytes[1] === 0x8b;
+  const magic = new Uint8Array(2);
+  {
+    using file = await Deno.open(blob);
+    await file.read(magic);
+  }
+  const gzipped = magic[0] === 0x1f && magic[1] === 0x8b;
   let layerTar = blob;
   if (descriptor.mediaType === MEDIA.layerGzip) {
     if (!gzipped) throw invalidImage(`layer ${descriptor.digest} is not gzip-compressed`);
     layerTar = join(dir, "layer.tar");
     try {
+      const bytes = await Deno.readFile(blob);
       const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
       await Deno.writeFile(layerTar, new Uint8Array(await new Response(stream).arrayBuffer()));
     } catch {
@@ -786,7 +829,7 @@ async function applyLayer(
   for (const [rel, path] of entries) {
     if (rel.split("/").pop()!.startsWith(".wh.")) continue;
     removeUnder(rel);
-    files[rel] = await Deno.readTextFile(path);
+    files[rel] = await readContent(path);
   }
   await Deno.remove(root, { recursive: true });
 }
@@ -965,7 +1008,7 @@ async function imageDescription(image: FakeImage) {
 async function imageListed(image: FakeImage, version: Version) {
   const { reference, descriptor } = await imageDescription(image);
   if (before(version, [1, 0, 0])) return { reference, descriptor };
-  const manifest = (await imageBlobs(image)).blobs.at(2)?.descriptor;
+  const manifest = (await imageBlobs(image, { describeOnly: true })).blobs.at(2)?.descriptor;
   if (manifest === undefined) throw new TypeError("container double: an image without a manifest");
   return {
     configuration: { creationDate: STARTED, descriptor, name: reference },
@@ -1132,7 +1175,7 @@ const exec: Handler = async ({ world, parsed }) => {
       let status = 0;
       for (const path of operands) {
         if (Object.hasOwn(container.files, key(path))) {
-          await Deno.stdout.write(new TextEncoder().encode(container.files[key(path)]));
+          await printContent(container.files[key(path)] ?? "");
         } else {
           await printError(`cat: ${path}: No such file or directory`);
           status = 1;

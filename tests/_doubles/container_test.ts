@@ -13,6 +13,7 @@ import {
   type FakeImage,
 } from "./container_world.ts";
 import { present } from "../_helpers/present.ts";
+import { BLOB_THRESHOLD, blobStore, storeBlob } from "./blobs.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -707,6 +708,57 @@ Deno.test("image save then load round-trips files, config and platform", async (
   const loaded = await container(doubles, "image", "load", "-i", archive);
   assert.equal(loaded.code, 0, loaded.stderr);
   assert.deepEqual((await doubles.container.read()).images, [image]);
+  assert.deepEqual(await tmpEntries(doubles), [], "temp files left behind");
+});
+
+Deno.test("binary and large files live in the blob store: export, save and load keep their bytes, and the world holds only references", async () => {
+  const binary = new Uint8Array(4096).map((_, n) => (n * 151 + 7) % 256); // not UTF-8
+  const large = encoder.encode("x".repeat(BLOB_THRESHOLD + 1));
+  await using doubles = await installDoubles();
+  const store = blobStore(doubles.dir);
+  const put = async (name: string, bytes: Uint8Array) => {
+    const path = join(doubles.dir, name);
+    await Deno.writeFile(path, bytes);
+    return await storeBlob(store, path, { move: true });
+  };
+  const files = {
+    "data.bin": await put("data.bin", binary),
+    "big.txt": await put("big.txt", large),
+    "etc/hostname": "dev\n",
+  };
+  await doubles.container.write(world({ containers: [fakeContainer("dev", { files })] }));
+  const exported = await container(doubles, "export", "-o", "rootfs.tar", "bot-bottle-dev");
+  assert.equal(exported.code, 0, exported.stderr);
+  const rootfs = join(doubles.dir, "rootfs.tar");
+  const bytesOf = async (archive: string, name: string) =>
+    (await new Deno.Command("tar", { args: ["-xOf", archive, name], stdout: "piped" }).output())
+      .stdout;
+  assert.deepEqual(await bytesOf(rootfs, "./data.bin"), binary);
+  assert.deepEqual(await bytesOf(rootfs, "./big.txt"), large);
+  const image = {
+    reference: "blobs:latest",
+    files,
+    config: {},
+    platform: { os: "linux", architecture: "arm64" },
+  };
+  await doubles.container.update((each) => each.images = [image]);
+  const listedBefore = (await container(doubles, "image", "list", "--format", "json")).stdout;
+  assert.equal(
+    (await container(doubles, "image", "save", "-o", "image.tar", "blobs:latest")).code,
+    0,
+  );
+  await doubles.container.update((each) => each.images = []);
+  const loaded = await container(doubles, "image", "load", "-i", "image.tar");
+  assert.equal(loaded.code, 0, loaded.stderr);
+  const stored = (await doubles.container.read()).images[0];
+  // Read back from the layer: the small text inline, the rest as references to the same blobs.
+  assert.deepEqual(stored?.files, files);
+  assert.ok(JSON.stringify(await doubles.container.read()).length < 4096);
+  // The same content lists the same digest (the layer's digest is remembered, not re-tarred).
+  assert.equal(
+    (await container(doubles, "image", "list", "--format", "json")).stdout,
+    listedBefore,
+  );
   assert.deepEqual(await tmpEntries(doubles), [], "temp files left behind");
 });
 

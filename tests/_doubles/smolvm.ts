@@ -144,6 +144,7 @@
 // so a test never mistakes them for a real refusal.
 
 import { writeWorldFile } from "./world_file.ts";
+import { printContent, readContent, writeContent } from "./blobs.ts";
 import { dirname, join, resolve } from "node:path";
 import type { FakeMachine, MachineMemory, SmolvmWorld } from "./smolvm_world.ts";
 import { isLoopback, parseReference, pull, push, RegistryError, sha256 } from "./registry.ts";
@@ -997,7 +998,7 @@ async function writeArtifact(
         }
         const file = join(staging, tree, path);
         await Deno.mkdir(dirname(file), { recursive: true });
-        await Deno.writeTextFile(file, content);
+        await writeContent(file, content);
       }
     }
     const tar = await new Deno.Command("tar", {
@@ -1024,7 +1025,7 @@ async function readTree(root: string, prefix = ""): Promise<Record<string, strin
     if (entry.isDirectory) {
       Object.assign(files, await readTree(join(root, entry.name), relative));
     } else if (entry.isFile) {
-      files[relative] = await Deno.readTextFile(join(root, entry.name));
+      files[relative] = await readContent(join(root, entry.name));
     }
   }
   return files;
@@ -1088,7 +1089,7 @@ const exec: Command = {
         for (const path of operands) {
           const [tree, key] = place(path);
           if (Object.hasOwn(tree, key)) {
-            await Deno.stdout.write(new TextEncoder().encode(tree[key]));
+            await printContent(tree[key] ?? "");
           } else {
             stderr(`cat: ${path}: No such file or directory`);
             status = 1;

@@ -12,6 +12,7 @@ import {
   type SmolvmWorld,
 } from "./smolvm_world.ts";
 import { present } from "../_helpers/present.ts";
+import { blobStore, storeBlob } from "./blobs.ts";
 
 const NAME = "bot-bottle-vm-x7k2p";
 
@@ -484,6 +485,35 @@ Deno.test("smolvm machine create --from brings a packed machine back, which star
   succeeded(await smolvm(doubles, ["machine", "stop", "--name", "resumed"]));
   succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", "resumed", "-o", "again"]));
   equal(await tar("-xOf", join(work, "again.smolmachine"), "rootfs/etc/hostname"), "vm-x7k2p\n");
+});
+
+Deno.test("smolvm keeps binary files in the blob store: a pack carries their bytes, create --from and exec cat give them back", async () => {
+  await using doubles = await withMachines([]);
+  const binary = new Uint8Array(4096).map((_, n) => (n * 151 + 7) % 256); // not UTF-8
+  const path = join(doubles.dir, "data.bin");
+  await Deno.writeFile(path, binary);
+  const data = await storeBlob(blobStore(doubles.dir), path, { move: true });
+  await doubles.smolvm.update((world) => {
+    world.machines = [fakeMachine("vm-x7k2p", { state: "stopped", files: { "data.bin": data } })];
+  });
+  const work = join(doubles.dir, "work");
+  succeeded(await smolvm(doubles, ["pack", "create", "--from-vm", NAME, "-o", "snap"]));
+  const packed = await new Deno.Command("tar", {
+    args: ["-xOf", join(work, "snap.smolmachine"), "rootfs/data.bin"],
+    stdout: "piped",
+  }).output();
+  deepStrictEqual(packed.stdout, binary);
+  const from = ["machine", "create", "--name", "resumed", "--from", join(work, "snap.smolmachine")];
+  succeeded(await smolvm(doubles, from));
+  const resumed = (await machines(doubles)).find((machine) => machine.name === "resumed");
+  deepStrictEqual(resumed?.files, { "data.bin": data });
+  succeeded(await smolvm(doubles, ["machine", "start", "--name", "resumed"]));
+  const cat = await new Deno.Command("smolvm", {
+    args: ["machine", "exec", "--name", "resumed", "--", "cat", "/data.bin"],
+    env: doubles.env,
+    stdout: "piped",
+  }).output();
+  deepStrictEqual(cat.stdout, binary);
 });
 
 Deno.test("smolvm machine create --from a missing file says so", async () => {
