@@ -977,3 +977,20 @@ Deno.test("a format-1 archive written by bot-bottle 0.1.0 (gzip) is still read",
   );
   equal(JSON.parse(read.metadataJson).identity, "fmtone");
 });
+
+Deno.test("a format-2 archive written by the previous bot-bottle (zstd, its SHA-256 in the manifest) is still read", async () => {
+  // tests/_fixtures/format2.bottle: the artifact of format1.bottle archived again by the export
+  // code of 329a54e, the last to write format 2.
+  await using dir = await tempDir();
+  const read = await readBottleArchive(
+    new URL("../_fixtures/format2.bottle", import.meta.url).pathname,
+    dir.path,
+  );
+  equal(read.manifest.formatVersion, 2);
+  equal(read.manifest.slug, "fmtone");
+  equal(await sha256File(read.artifactPath), read.manifest.artifact.sha256);
+  equal(
+    read.manifest.artifact.sha256,
+    "0ded5d6ff954af92c51c60513e3648ba2bd771dc9284b48d00c766597f92ee06",
+  );
+});
