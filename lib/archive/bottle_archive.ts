@@ -7,7 +7,9 @@
  *    before it reads anything else;
  * 2. `metadata.json`, the bottle's metadata as it was;
  * 3. `run-config.json`, when the bottle has one;
- * 4. the artifact, one file named by the manifest (e.g. `artifact.docker.tar`).
+ * 4. the artifact, one file named by the manifest (e.g. `artifact.docker.tar`);
+ * 5. from format 4 on, its checksum `<artifact>.sha256` (e.g.
+ *    `artifact.docker.tar.sha256`), one `sha256sum` line.
  *
  * Both directions stream with backpressure from end to end (file →
  * decompressor → tar parser → hash → file, and back), so memory stays the
@@ -19,7 +21,11 @@
  * the writer; the reader tells it by the file's first bytes. Format 3 is
  * format 2 holding a full snapshot (a smolvm checkpoint: memory and disk),
  * numbered apart so that an older bot-bottle refuses it rather than import
- * it as a disk snapshot.
+ * it as a disk snapshot. Format 4 holds either mode, and gives the artifact's
+ * SHA-256 after the artifact instead of in the manifest: the writer hashes
+ * the artifact as it archives it, reading it once, where formats 1–3 need a
+ * pass to hash it before the manifest can be written. The reader hashes the
+ * artifact as it streams either way, and checks it before it returns.
  *
  * @module
  */
@@ -28,6 +34,8 @@ export {
   ARCHIVE_FORMAT_VERSION,
   type ArchiveManifest,
   type BottleEntries,
+  CHECKSUM_AFTER_FORMAT_VERSION,
+  checksumName,
   type Compression,
   COMPRESSIONS,
   FULL_SNAPSHOT_FORMAT_VERSION,

@@ -11,25 +11,38 @@ import { describeIssues } from "../registry/schema_issues.ts";
 import { isSlug } from "../state/slug.ts";
 
 /**
- * The archive format this bot-bottle writes: 2, or 1 when asked for gzip (a
- * format-1 archive is exactly a gzip-compressed format-2 one, and bot-bottle
- * 0.1 reads it).
+ * The archive format this bot-bottle writes: 4, or 1 when asked for gzip for
+ * a disk snapshot (a format-1 archive is exactly a gzip-compressed format-2
+ * one, and bot-bottle 0.1 reads it).
  */
-export const ARCHIVE_FORMAT_VERSION = 2;
+export const ARCHIVE_FORMAT_VERSION = 4;
+
+/**
+ * The first archive format whose manifest leaves out the artifact's SHA-256:
+ * it is in the checksum member that follows the artifact
+ * ({@linkcode checksumName}), so that `export` reads the artifact once,
+ * hashing it as it is archived, instead of hashing it first.
+ */
+export const CHECKSUM_AFTER_FORMAT_VERSION = 4;
 
 /**
  * The archive format of a full snapshot (`snapshot.mode` `"full"`: a smolvm
- * checkpoint, memory and disk): format 2 otherwise, under its own number so
- * that a bot-bottle that cannot resume a checkpoint refuses the file ("upgrade
- * bot-bottle") instead of importing it as a disk snapshot.
+ * checkpoint, memory and disk) before format 4: format 2 otherwise, under its
+ * own number so that a bot-bottle that cannot resume a checkpoint refuses the
+ * file ("upgrade bot-bottle") instead of importing it as a disk snapshot.
+ * Format 4 holds either mode, and every bot-bottle that reads it resumes both.
  */
 export const FULL_SNAPSHOT_FORMAT_VERSION = 3;
 
 /**
  * The archive formats this bot-bottle reads: 1 (gzip only), 2 (zstd, gzip
- * or none) and 3 (format 2 holding a full snapshot).
+ * or none), 3 (format 2 holding a full snapshot) and 4 (either mode, the
+ * artifact's SHA-256 after it).
  */
-export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2, 3];
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2, 3, 4];
+
+/** The largest checksum member read: a SHA-256, two spaces, a name and a newline fit in it. */
+export const MAX_CHECKSUM_MEMBER_BYTES = 1024;
 
 export { type Compression, COMPRESSIONS } from "./archive_compression.ts";
 
@@ -87,7 +100,12 @@ export interface ArchiveManifest extends BottleEntries {
   formatVersion: number;
   /** When the archive was written, ISO 8601. */
   createdAt: string;
-  /** The artifact member: its entry name, SHA-256 (lower-case hex) and size. */
+  /**
+   * The artifact member: its entry name, SHA-256 (lower-case hex) and size.
+   * From format 4 on, `manifest.json` leaves out the SHA-256 and the checksum
+   * member after the artifact gives it; the manifest a reader returns has it
+   * either way, once the artifact matched it.
+   */
   artifact: { name: string; sha256: string; sizeBytes: number };
   /** Whether the archive holds `run-config.json`. */
   hasRunConfig: boolean;
@@ -151,7 +169,9 @@ const ManifestSchema = v.pipe(
     ...BOTTLE_ENTRIES,
     artifact: v.object({
       name: ArtifactNameSchema,
-      sha256: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits")),
+      sha256: v.exactOptional(
+        v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "must be 64 lower-case hex digits")),
+      ),
       sizeBytes: v.pipe(
         v.number(),
         v.safeInteger("must be a whole number"),
@@ -166,22 +186,57 @@ const ManifestSchema = v.pipe(
   ),
   v.forward(
     v.check(
-      (manifest) =>
-        (manifest.snapshot.mode === "full") ===
-          (manifest.formatVersion === FULL_SNAPSHOT_FORMAT_VERSION),
-      `must be ${FULL_SNAPSHOT_FORMAT_VERSION} for a full snapshot (snapshot.mode "full"), and ` +
-        `only for one`,
+      ({ formatVersion, snapshot }) =>
+        formatVersion >= CHECKSUM_AFTER_FORMAT_VERSION ||
+        (snapshot.mode === "full") === (formatVersion === FULL_SNAPSHOT_FORMAT_VERSION),
+      `must be ${FULL_SNAPSHOT_FORMAT_VERSION} or ${CHECKSUM_AFTER_FORMAT_VERSION} for a full ` +
+        `snapshot (snapshot.mode "full"), and ${FULL_SNAPSHOT_FORMAT_VERSION} only for one`,
     ),
     ["formatVersion"],
   ),
+  v.forward(
+    v.check(
+      ({ formatVersion, artifact }) =>
+        (artifact.sha256 === undefined) === checksumFollows(formatVersion),
+      `must hold the artifact's SHA-256 before format ${CHECKSUM_AFTER_FORMAT_VERSION}, and ` +
+        `must not from format ${CHECKSUM_AFTER_FORMAT_VERSION} on (the checksum member after the ` +
+        `artifact holds it)`,
+    ),
+    ["artifact", "sha256"],
+  ),
 );
 
-export function expectedNames(manifest: ArchiveManifest): string[] {
+/** What `manifest.json` holds: from format 4 on, no artifact SHA-256. */
+export type ManifestOnDisk = Omit<ArchiveManifest, "artifact"> & {
+  artifact: Omit<ArchiveManifest["artifact"], "sha256"> & { sha256?: string };
+};
+
+/** Whether an archive of `formatVersion` gives the artifact's SHA-256 after it, not in its manifest. */
+export function checksumFollows(formatVersion: number): boolean {
+  return formatVersion >= CHECKSUM_AFTER_FORMAT_VERSION;
+}
+
+/**
+ * The checksum member of an artifact (format 4 on): `<artifact>.sha256`,
+ * holding `<sha256>  <artifact>` and a newline, as `sha256sum` writes it, so
+ * that `sha256sum -c` checks an unpacked archive.
+ */
+export function checksumName(artifactName: string): string {
+  return `${artifactName}.sha256`;
+}
+
+/** The text of the checksum member of `artifactName`. */
+export function checksumText(artifactName: string, sha256: string): string {
+  return `${sha256}  ${artifactName}\n`;
+}
+
+export function expectedNames(manifest: ManifestOnDisk): string[] {
   return [
     MANIFEST,
     METADATA,
     ...(manifest.hasRunConfig ? [RUN_CONFIG] : []),
     manifest.artifact.name,
+    ...checksumFollows(manifest.formatVersion) ? [checksumName(manifest.artifact.name)] : [],
   ];
 }
 
@@ -194,7 +249,7 @@ export function nameProblem(name: string): string | undefined {
   return undefined;
 }
 
-export function checkManifest(manifest: unknown): ArchiveManifest {
+export function checkManifest(manifest: unknown): ManifestOnDisk {
   const result = v.safeParse(ManifestSchema, manifest);
   if (result.success) return result.output;
   throw new BadInputError(
@@ -208,7 +263,7 @@ export function parseManifest(
   file: string,
   text: string,
   refuse: (problem: string, cause?: unknown) => BadInputError,
-): ArchiveManifest {
+): ManifestOnDisk {
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -13,8 +13,12 @@ import { type ArtifactImages, ArtifactNamesReader } from "./artifact_names.ts";
 import { BadInputError } from "../errors.ts";
 import {
   type ArchiveManifest,
+  checksumFollows,
+  checksumName,
   expectedNames,
   MANIFEST,
+  type ManifestOnDisk,
+  MAX_CHECKSUM_MEMBER_BYTES,
   MAX_JSON_MEMBER_BYTES,
   METADATA,
   nameProblem,
@@ -25,7 +29,7 @@ import { decompressorFor, feed, pump, releaseFilled, TarTail, writeAll } from ".
 
 /** What {@linkcode readBottleArchive} found, all of it checked against the manifest. */
 export interface ReadArchive {
-  /** The validated manifest. */
+  /** The validated manifest, with the artifact's SHA-256 (format 4: its checksum member's). */
   manifest: ArchiveManifest;
   /** The text of `metadata.json`, as it was archived. */
   metadataJson: string;
@@ -53,14 +57,17 @@ export interface ReadArchive {
  * and the artifact's size.
  * @param signal Aborting it stops the read, removes the artifact and throws
  * its reason.
- * @param onManifest Called with the validated manifest before anything else
- * is read or written; what it throws ends the read, with nothing left in `into`.
+ * @param onManifest Called with the validated manifest (from format 4 on
+ * without the artifact's SHA-256, which follows the artifact) before anything
+ * else is read or written; what it throws ends the read, with nothing left in
+ * `into`.
  * @returns The manifest, the JSON members' text and the artifact's path.
  * @throws {BadInputError} When `file` is missing, not an archive, corrupt or
  * truncated; when its first entry is not a valid `manifest.json` of a format
  * this bot-bottle reads; when an entry is not a regular file, has an unsafe
  * or unexpected name, or is duplicated; when a member is missing or over
- * 1 MiB; or when the artifact's size or SHA-256 does not match the manifest.
+ * 1 MiB; or when the artifact's size or SHA-256 does not match the manifest
+ * (format 4: its checksum member, which must be a `sha256sum` line of it).
  * @throws {Error} The signal's reason when `signal` is aborted, or the file
  * system's error when writing into `into` fails.
  *
@@ -80,7 +87,7 @@ export async function readBottleArchive(
   into: string,
   onProgress?: (doneBytes: number, totalBytes: number) => void,
   signal?: AbortSignal,
-  onManifest?: (manifest: ArchiveManifest) => void,
+  onManifest?: (manifest: ManifestOnDisk) => void,
 ): Promise<ReadArchive> {
   signal?.throwIfAborted();
   const refuse = (problem: string, cause?: unknown) =>
@@ -128,7 +135,17 @@ export async function readBottleArchive(
   try {
     const entries = extract[Symbol.asyncIterator]();
     const seen = new Set<string>();
-    let manifest: ArchiveManifest | undefined;
+    let manifest: ManifestOnDisk | undefined;
+    // The artifact's SHA-256 as read, and as its checksum member says (format 4).
+    let digest: string | undefined;
+    let declared: string | undefined;
+    const compare = (name: string, against: string) => {
+      if (digest === undefined || declared === undefined || digest === declared) return;
+      throw refuse(
+        `its artifact ${JSON.stringify(name)} has SHA-256 ${digest}, but ${against} says ` +
+          `${declared}, so it was damaged or altered`,
+      );
+    };
     let metadata: JsonMember | undefined;
     let runConfig: JsonMember | undefined;
     for (;;) {
@@ -168,7 +185,7 @@ export async function readBottleArchive(
       } else if (name === RUN_CONFIG && manifest.hasRunConfig) {
         runConfig = await readJsonMember(entry, name, size, refuse, damaged);
       } else if (name === manifest.artifact.name) {
-        const { sizeBytes, sha256 } = manifest.artifact;
+        const { sizeBytes } = manifest.artifact;
         if (size !== sizeBytes) {
           throw refuse(
             `its artifact ${JSON.stringify(name)} is ${size} bytes, but the manifest says ` +
@@ -192,13 +209,21 @@ export async function readBottleArchive(
           releaseFilled(chunk);
         }
         artifactImages = await names.finish();
-        const digest = hash.digest("hex");
-        if (digest !== sha256) {
-          throw refuse(
-            `its artifact ${JSON.stringify(name)} has SHA-256 ${digest}, but the manifest says ` +
-              `${sha256}, so it was damaged or altered`,
-          );
-        }
+        digest = hash.digest("hex");
+        if (manifest.artifact.sha256 !== undefined) {
+          declared = manifest.artifact.sha256;
+          compare(name, "the manifest");
+        } else compare(name, JSON.stringify(checksumName(name)));
+      } else if (
+        checksumFollows(manifest.formatVersion) && name === checksumName(manifest.artifact.name)
+      ) {
+        declared = parseChecksum(
+          await readMemberText(entry, name, size, MAX_CHECKSUM_MEMBER_BYTES, refuse, damaged),
+          manifest.artifact.name,
+          name,
+          refuse,
+        );
+        compare(manifest.artifact.name, JSON.stringify(name));
       } else {
         throw refuse(
           `it has an unexpected entry ${JSON.stringify(name)}; expected ${
@@ -223,7 +248,8 @@ export async function readBottleArchive(
     }
     signal?.throwIfAborted();
     return {
-      manifest,
+      // Every expected member was read, so the artifact was, and it matched.
+      manifest: { ...manifest, artifact: { ...manifest.artifact, sha256: digest! } },
       metadataJson: metadata!.text,
       metadata: metadata!.value,
       ...(runConfig === undefined
@@ -250,6 +276,42 @@ interface JsonMember {
   value: unknown;
 }
 
+/** A small member's text: at most `limit` bytes of UTF-8. */
+async function readMemberText(
+  entry: AsyncIterable<unknown>,
+  name: string,
+  size: number,
+  limit: number,
+  refuse: (problem: string, cause?: unknown) => BadInputError,
+  damaged: (error: unknown) => BadInputError,
+): Promise<string> {
+  if (size > limit) throw refuse(`its ${name} is ${size} bytes, over the limit of ${limit}`);
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of entryChunks(entry, damaged)) chunks.push(chunk);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(concat(chunks));
+  } catch (error) {
+    throw refuse(`its ${name} is not UTF-8 text`, error);
+  }
+}
+
+/** The SHA-256 a checksum member gives its artifact: one line, `<sha256>  <artifact>`. */
+function parseChecksum(
+  text: string,
+  artifactName: string,
+  name: string,
+  refuse: (problem: string, cause?: unknown) => BadInputError,
+): string {
+  const [, sha256, named] = text.match(/^([0-9a-f]{64}) {2}([^\n]*)\n$/) ?? [];
+  if (sha256 === undefined || named !== artifactName) {
+    throw refuse(
+      `its ${name} is not the checksum line of ${JSON.stringify(artifactName)} ` +
+        `("<sha256>  ${artifactName}" and a newline)`,
+    );
+  }
+  return sha256;
+}
+
 async function readJsonMember(
   entry: AsyncIterable<unknown>,
   name: string,
@@ -257,20 +319,7 @@ async function readJsonMember(
   refuse: (problem: string, cause?: unknown) => BadInputError,
   damaged: (error: unknown) => BadInputError,
 ): Promise<JsonMember> {
-  if (size > MAX_JSON_MEMBER_BYTES) {
-    throw refuse(
-      `its ${name} is ${size} bytes, over the limit of ${MAX_JSON_MEMBER_BYTES}`,
-    );
-  }
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of entryChunks(entry, damaged)) chunks.push(chunk);
-  const text = (() => {
-    try {
-      return new TextDecoder("utf-8", { fatal: true }).decode(concat(chunks));
-    } catch (error) {
-      throw refuse(`its ${name} is not UTF-8 text`, error);
-    }
-  })();
+  const text = await readMemberText(entry, name, size, MAX_JSON_MEMBER_BYTES, refuse, damaged);
   if (name === MANIFEST) return { text, value: undefined };
   try {
     return { text, value: JSON.parse(text) };

@@ -14,8 +14,11 @@ import {
   ARCHIVE_FORMAT_VERSION,
   type ArchiveManifest,
   checkManifest,
-  FULL_SNAPSHOT_FORMAT_VERSION,
+  checksumFollows,
+  checksumName,
+  checksumText,
   MANIFEST,
+  type ManifestOnDisk,
   MAX_JSON_MEMBER_BYTES,
   METADATA,
   RUN_CONFIG,
@@ -40,7 +43,10 @@ export interface WriteArchiveInput {
   metadataJson: string;
   /** The bottle's `run-config.json`, as it is (JSON, at most 1 MiB), when it has one. */
   runConfigJson?: string;
-  /** The artifact file to archive. It is read twice (hashed, then copied) and never changed. */
+  /**
+   * The artifact file to archive. It is read once, hashed as it is copied (twice for format 1,
+   * whose manifest holds its SHA-256: hashed, then copied), and never changed.
+   */
   artifactPath: string;
   /**
    * The artifact's name in the archive: a plain file name such as
@@ -57,11 +63,12 @@ export interface WriteArchiveInput {
 }
 
 /**
- * Writes a bottle archive to `out`: hashes the artifact, then streams the tar
- * through the compressor (zstd unless `input.compression` says otherwise)
- * into a private (0600) temporary file beside `out`, flushes it and moves it
- * to `out`. A failure or an interrupt leaves no `out` and no temporary file;
- * `out` is never overwritten.
+ * Writes a bottle archive to `out`: streams the tar through the compressor
+ * (zstd unless `input.compression` says otherwise) into a private (0600)
+ * temporary file beside `out`, hashing the artifact on its way and writing its
+ * SHA-256 after it (format 4; for format 1, gzip, the artifact is hashed first,
+ * for the manifest), flushes the file and moves it to `out`. A failure or an
+ * interrupt leaves no `out` and no temporary file; `out` is never overwritten.
  *
  * @param out The archive to create. It must not exist.
  * @param input The manifest fields, the JSON members and the artifact.
@@ -119,22 +126,31 @@ export async function writeBottleArchive(
         `nothing was written`,
     );
   }
-  // Checked before the (long) hashing, with the digest filled in after it.
+  // Format 1 (gzip, which bot-bottle 0.1 reads) only for a disk snapshot: 0.1 resumes no other.
+  const formatVersion =
+    (input.compression ?? "zstd") === "gzip" && input.manifest.snapshot.mode !== "full"
+      ? 1
+      : ARCHIVE_FORMAT_VERSION;
+  const hashFirst = !checksumFollows(formatVersion);
+  // Checked before the (long) archiving; format 1's digest is filled in after its hashing.
   const manifest = checkManifest({
     ...input.manifest,
-    formatVersion: input.manifest.snapshot.mode === "full"
-      ? FULL_SNAPSHOT_FORMAT_VERSION
-      : (input.compression ?? "zstd") === "gzip"
-      ? 1
-      : ARCHIVE_FORMAT_VERSION,
+    formatVersion,
     createdAt: new Date().toISOString(),
-    artifact: { name: input.artifactName, sha256: "0".repeat(64), sizeBytes: info.size },
+    artifact: {
+      name: input.artifactName,
+      ...hashFirst ? { sha256: "0".repeat(64) } : {},
+      sizeBytes: info.size,
+    },
     hasRunConfig: runConfig !== undefined,
   });
-  manifest.artifact.sha256 = await hashFile(input.artifactPath, signal);
-  signal?.throwIfAborted();
+  if (hashFirst) {
+    manifest.artifact.sha256 = await hashFile(input.artifactPath, signal);
+    signal?.throwIfAborted();
+  }
 
   const temp = join(dirname(out), `.${basename(out)}.tmp-${crypto.randomUUID().slice(0, 8)}`);
+  let sha256: string;
   try {
     {
       using file = await Deno.open(temp, { write: true, createNew: true, mode: 0o600 }).catch(
@@ -152,7 +168,7 @@ export async function writeBottleArchive(
         { name: METADATA, bytes: metadata },
         ...(runConfig ? [{ name: RUN_CONFIG, bytes: runConfig }] : []),
       ];
-      await writeTar(file, members, manifest, input);
+      sha256 = await writeTar(file, members, manifest, input);
       await file.sync();
     }
     signal?.throwIfAborted();
@@ -161,7 +177,7 @@ export async function writeBottleArchive(
     await Deno.remove(temp).catch(() => {});
     throw error;
   }
-  return manifest;
+  return { ...manifest, artifact: { ...manifest.artifact, sha256 } };
 }
 
 function encodeJsonMember(name: string, text: string): Uint8Array {
@@ -210,15 +226,16 @@ async function publish(temp: string, out: string): Promise<void> {
 }
 
 /**
- * Streams the tar of `members` then the artifact through the compressor into
- * `file`: pack → compressor → file, each stage waiting for the next.
+ * Streams the tar of `members`, the artifact and (format 4) its checksum
+ * through the compressor into `file`: pack → compressor → file, each stage
+ * waiting for the next. Returns the artifact's SHA-256.
  */
 async function writeTar(
   file: Deno.FsFile,
   members: { name: string; bytes: Uint8Array }[],
-  manifest: ArchiveManifest,
+  manifest: ManifestOnDisk,
   input: WriteArchiveInput,
-): Promise<void> {
+): Promise<string> {
   const pack = tarPack();
   const compression = input.compression ?? "zstd";
   const compressor = compressorFor(compression);
@@ -236,10 +253,14 @@ async function writeTar(
   try {
     // The artifact's chunks, which are freed once the compressor has consumed them.
     const owned = new WeakSet<ArrayBufferLike>();
-    const producing = produce(pack, members, manifest, input, owned).catch((error) => {
-      pack.destroy(error);
-      note(error);
-    });
+    let sha256 = "";
+    const producing = produce(pack, members, manifest, input, owned).then(
+      (digest) => void (sha256 = digest),
+      (error) => {
+        pack.destroy(error);
+        note(error);
+      },
+    );
     const compressing = (async () => {
       try {
         for await (const chunk of pack as AsyncIterable<Uint8Array>) {
@@ -270,19 +291,21 @@ async function writeTar(
       input.signal?.throwIfAborted();
       throw firstError;
     }
+    input.signal?.throwIfAborted();
+    return sha256;
   } finally {
     input.signal?.removeEventListener("abort", abort);
   }
-  input.signal?.throwIfAborted();
 }
 
+/** Packs the members, the artifact and (format 4) its checksum; returns the artifact's SHA-256. */
 async function produce(
   pack: Pack,
   members: { name: string; bytes: Uint8Array }[],
-  manifest: ArchiveManifest,
+  manifest: ManifestOnDisk,
   input: WriteArchiveInput,
   owned: WeakSet<ArrayBufferLike>,
-): Promise<void> {
+): Promise<string> {
   const mtime = new Date(manifest.createdAt);
   for (const { name, bytes } of members) pack.entry({ name, mode: 0o644, mtime }, bytes);
   const { name, sizeBytes, sha256 } = manifest.artifact;
@@ -307,12 +330,19 @@ async function produce(
       input.onProgress?.(done, sizeBytes);
     }
   }
-  if (done !== sizeBytes || hash.digest("hex") !== sha256) {
+  const digest = hash.digest("hex");
+  // Its size (and, for format 1, its content) against what the manifest says of it.
+  if (done !== sizeBytes || (sha256 !== undefined && digest !== sha256)) {
     throw new BadInputError(
       `the artifact ${input.artifactPath} changed while it was being archived; make sure ` +
         `nothing writes to it and export again; nothing was written`,
     );
   }
   sink.end(undefined);
+  if (sha256 === undefined) {
+    const text = new TextEncoder().encode(checksumText(name, digest));
+    pack.entry({ name: checksumName(name), mode: 0o644, mtime }, text);
+  }
   pack.finalize();
+  return digest;
 }

@@ -10,6 +10,7 @@ import { type Header, pack as tarPack } from "tar-stream";
 import {
   ARCHIVE_FORMAT_VERSION,
   type ArchiveManifest,
+  checksumName,
   type Compression,
   COMPRESSIONS,
   readBottleArchive,
@@ -104,22 +105,45 @@ async function craftTar(entries: CraftedEntry[]): Promise<Uint8Array> {
   return new Uint8Array(await bytes);
 }
 
+/** A full snapshot's `snapshot` field. */
+const FULL = {
+  id: "20261124T141500Z",
+  createdAt: "2026-11-24T14:15:00.000Z",
+  parent: "20261120T090000Z",
+  message: "before the refactor",
+  mode: "full",
+};
+
 const ARTIFACT = new TextEncoder().encode("ARTIFACT-START " + "layer data ".repeat(400) + "END");
 
-/** A manifest that matches {@linkcode ARTIFACT}, with `changes` applied. */
+const ARTIFACT_SHA256 = createHash("sha256").update(ARTIFACT).digest("hex");
+
+/**
+ * A format-2 manifest (the artifact's SHA-256 in it) that matches
+ * {@linkcode ARTIFACT}, with `changes` applied.
+ */
 function craftedManifest(changes: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    formatVersion: ARCHIVE_FORMAT_VERSION,
+    formatVersion: 2,
     ...manifestFields(),
     createdAt: "2026-11-25T10:00:00.000Z",
     artifact: {
       name: "artifact.docker.tar",
-      sha256: createHash("sha256").update(ARTIFACT).digest("hex"),
+      sha256: ARTIFACT_SHA256,
       sizeBytes: ARTIFACT.byteLength,
     },
     hasRunConfig: false,
     ...changes,
   };
+}
+
+/** A format-4 manifest (no SHA-256: the checksum member gives it), with `changes` applied. */
+function craftedManifest4(changes: Record<string, unknown> = {}): Record<string, unknown> {
+  return craftedManifest({
+    formatVersion: ARCHIVE_FORMAT_VERSION,
+    artifact: { name: "artifact.docker.tar", sizeBytes: ARTIFACT.byteLength },
+    ...changes,
+  });
 }
 
 function member(name: string, body: string | Uint8Array): CraftedEntry {
@@ -142,15 +166,41 @@ function goodMembers(
   ];
 }
 
-Deno.test("the crafted good archive is read, so the refusals below are each for their own flaw", async () => {
-  await using dir = await tempDir();
-  const { inDir, into, archive } = await workspace(dir.path, ARTIFACT);
-  await Deno.writeFile(archive, await gzip(await craftTar(goodMembers())));
-  const read = await readBottleArchive(archive, into);
-  deepStrictEqual(await Deno.readFile(read.artifactPath), ARTIFACT);
-  equal(read.metadataJson, METADATA);
-  deepStrictEqual(await listDir(inDir), ["dev-abc12.bottle"]);
-});
+/** The members of a good format-4 archive of {@linkcode ARTIFACT}: the checksum after it. */
+function goodMembers4(
+  manifest = craftedManifest4(),
+): [manifest: CraftedEntry, metadata: CraftedEntry, artifact: CraftedEntry, sum: CraftedEntry] {
+  return [
+    member("manifest.json", JSON.stringify(manifest)),
+    member("metadata.json", METADATA),
+    member("artifact.docker.tar", ARTIFACT),
+    member("artifact.docker.tar.sha256", `${ARTIFACT_SHA256}  artifact.docker.tar\n`),
+  ];
+}
+
+for (
+  const [format, members] of [
+    ["2", goodMembers()],
+    ["3 (a full snapshot)", goodMembers(craftedManifest({ formatVersion: 3, snapshot: FULL }))],
+    ["4", goodMembers4()],
+    ["4 (a full snapshot)", goodMembers4(craftedManifest4({ snapshot: FULL }))],
+    [
+      "4, the checksum before the artifact",
+      [...goodMembers4()].toSpliced(2, 2, ...goodMembers4().slice(2).reverse()),
+    ],
+  ] as const
+) {
+  Deno.test(`the crafted good archive of format ${format} is read, so the refusals below are each for their own flaw`, async () => {
+    await using dir = await tempDir();
+    const { inDir, into, archive } = await workspace(dir.path, ARTIFACT);
+    await Deno.writeFile(archive, await gzip(await craftTar([...members])));
+    const read = await readBottleArchive(archive, into);
+    deepStrictEqual(await Deno.readFile(read.artifactPath), ARTIFACT);
+    equal(read.manifest.artifact.sha256, ARTIFACT_SHA256);
+    equal(read.metadataJson, METADATA);
+    deepStrictEqual(await listDir(inDir), ["dev-abc12.bottle"]);
+  });
+}
 
 /** The first bytes of an archive of each compression. */
 const MAGIC: Record<Compression, number[]> = {
@@ -159,7 +209,7 @@ const MAGIC: Record<Compression, number[]> = {
   none: [...new TextEncoder().encode("manifest.json"), 0],
 };
 
-Deno.test("writeBottleArchive() writes a full snapshot as format 3 whatever the compression, and reads it back", async () => {
+Deno.test("writeBottleArchive() writes a full snapshot as format 4 whatever the compression, and reads it back", async () => {
   for (const compression of COMPRESSIONS) {
     await using dir = await tempDir();
     const { into, artifactPath, archive } = await workspace(dir.path, ARTIFACT);
@@ -171,9 +221,9 @@ Deno.test("writeBottleArchive() writes a full snapshot as format 3 whatever the 
       artifactName: "artifact.smolcheckpoint",
       compression,
     });
-    equal(written.formatVersion, 3, compression);
+    equal(written.formatVersion, 4, compression);
     const read = await readBottleArchive(archive, into);
-    deepStrictEqual([read.manifest.formatVersion, read.manifest.snapshot.mode], [3, "full"]);
+    deepStrictEqual([read.manifest.formatVersion, read.manifest.snapshot.mode], [4, "full"]);
   }
 });
 
@@ -192,7 +242,7 @@ for (const compression of COMPRESSIONS) {
       compression,
     });
 
-    equal(written.formatVersion, compression === "gzip" ? 1 : 2);
+    equal(written.formatVersion, compression === "gzip" ? 1 : 4);
     equal(written.hasRunConfig, true);
     deepStrictEqual(written.artifact, {
       name: "artifact.docker.tar",
@@ -223,25 +273,38 @@ for (const compression of COMPRESSIONS) {
   });
 }
 
-Deno.test("the manifest is the first entry and the archive is flat", async () => {
+Deno.test("the manifest is the first entry, the archive is flat, and a sha256sum line of the artifact ends it", async () => {
   await using dir = await tempDir();
   const { artifactPath, archive } = await workspace(dir.path, ARTIFACT);
-  await writeBottleArchive(archive, {
+  const written = await writeBottleArchive(archive, {
     manifest: manifestFields(),
     metadataJson: METADATA,
     artifactPath,
     artifactName: "artifact.docker.tar",
   });
   const tar = zstdDecompressSync(await Deno.readFile(archive));
-  const names: string[] = [];
+  const members = new Map<string, Uint8Array>();
   for (let offset = 0; offset + 512 <= tar.length;) {
     const header = tar.subarray(offset, offset + 512);
     if (header.every((byte) => byte === 0)) break;
-    names.push(new TextDecoder().decode(header.subarray(0, 100)).replace(/\0.*$/s, ""));
+    const name = new TextDecoder().decode(header.subarray(0, 100)).replace(/\0.*$/s, "");
     const size = parseInt(new TextDecoder().decode(header.subarray(124, 136)), 8);
+    members.set(name, tar.subarray(offset + 512, offset + 512 + size));
     offset += 512 + Math.ceil(size / 512) * 512;
   }
-  deepStrictEqual(names, ["manifest.json", "metadata.json", "artifact.docker.tar"]);
+  deepStrictEqual([...members.keys()], [
+    "manifest.json",
+    "metadata.json",
+    "artifact.docker.tar",
+    "artifact.docker.tar.sha256",
+  ]);
+  const manifest = JSON.parse(new TextDecoder().decode(members.get("manifest.json")));
+  deepStrictEqual(manifest.artifact, { name: "artifact.docker.tar", sizeBytes: ARTIFACT.length });
+  equal(
+    new TextDecoder().decode(members.get(checksumName("artifact.docker.tar"))),
+    `${ARTIFACT_SHA256}  artifact.docker.tar\n`,
+  );
+  equal(written.artifact.sha256, ARTIFACT_SHA256);
 });
 
 Deno.test("a 64 MiB artifact goes through write and read as a stream, unchanged", async () => {
@@ -335,7 +398,7 @@ const REFUSALS: {
   {
     name: "an unknown formatVersion 99",
     make: async () => gzip(await craftTar(goodMembers(craftedManifest({ formatVersion: 99 })))),
-    says: /format 99, but this bot-bottle reads only formats 1, 2 and 3; .*newer bot-bottle/,
+    says: /format 99, but this bot-bottle reads only formats 1, 2, 3 and 4; .*newer bot-bottle/,
   },
   {
     name: "a full snapshot in a format-2 manifest",
@@ -348,12 +411,74 @@ const REFUSALS: {
         ),
       ),
     says:
-      /formatVersion: must be 3 for a full snapshot \(snapshot\.mode "full"\), and only for one/,
+      /formatVersion: must be 3 or 4 for a full snapshot \(snapshot\.mode "full"\), and 3 only for one/,
   },
   {
     name: "format 3 for a disk snapshot",
     make: async () => gzip(await craftTar(goodMembers(craftedManifest({ formatVersion: 3 })))),
-    says: /formatVersion: must be 3 for a full snapshot/,
+    says: /formatVersion: must be 3 or 4 for a full snapshot/,
+  },
+  {
+    name: "format 4 whose checksum member is missing",
+    make: async () => gzip(await craftTar(goodMembers4().slice(0, 3))),
+    says: /lacks "artifact\.docker\.tar\.sha256", which its manifest promises/,
+  },
+  {
+    name: "format 4 whose artifact does not match its checksum member",
+    make: async () => {
+      const [manifest, metadata, , sum] = goodMembers4();
+      const altered = ARTIFACT.slice();
+      flip(altered, 20, 0x01);
+      return gzip(
+        await craftTar([manifest, metadata, member("artifact.docker.tar", altered), sum]),
+      );
+    },
+    says:
+      /SHA-256 [0-9a-f]{64}, but "artifact\.docker\.tar\.sha256" says [0-9a-f]{64}, so it was damaged or altered/,
+  },
+  {
+    name: "format 4 whose checksum member names another file",
+    make: async () => {
+      const members = goodMembers4();
+      members[3] = member("artifact.docker.tar.sha256", `${ARTIFACT_SHA256}  other.tar\n`);
+      return gzip(await craftTar(members));
+    },
+    says: /its artifact\.docker\.tar\.sha256 is not the checksum line of "artifact\.docker\.tar"/,
+  },
+  {
+    name: "format 4 whose checksum member holds two lines",
+    make: async () => {
+      const members = goodMembers4();
+      const line = `${ARTIFACT_SHA256}  artifact.docker.tar\n`;
+      members[3] = member("artifact.docker.tar.sha256", line + line);
+      return gzip(await craftTar(members));
+    },
+    says: /is not the checksum line of "artifact\.docker\.tar"/,
+  },
+  {
+    name: "format 4 whose checksum member is over 1 KiB",
+    make: async () => {
+      const members = goodMembers4();
+      members[3] = member("artifact.docker.tar.sha256", "0".repeat(2048));
+      return gzip(await craftTar(members));
+    },
+    says: /its artifact\.docker\.tar\.sha256 is 2048 bytes, over the limit of 1024/,
+  },
+  {
+    name: "a format-4 manifest that holds the artifact's SHA-256",
+    make: async () => gzip(await craftTar(goodMembers4(craftedManifest({ formatVersion: 4 })))),
+    says:
+      /artifact\.sha256: must hold the artifact's SHA-256 before format 4, and must not from format 4 on/,
+  },
+  {
+    name: "a format-2 manifest without the artifact's SHA-256",
+    make: async () => gzip(await craftTar(goodMembers(craftedManifest4({ formatVersion: 2 })))),
+    says: /artifact\.sha256: must hold the artifact's SHA-256 before format 4/,
+  },
+  {
+    name: "a checksum member in a format-2 archive",
+    make: async () => gzip(await craftTar([...goodMembers(), goodMembers4()[3]])),
+    says: /unexpected entry "artifact\.docker\.tar\.sha256"/,
   },
   {
     name: "a manifest that is not JSON",
@@ -851,4 +976,21 @@ Deno.test("a format-1 archive written by bot-bottle 0.1.0 (gzip) is still read",
     "0ded5d6ff954af92c51c60513e3648ba2bd771dc9284b48d00c766597f92ee06",
   );
   equal(JSON.parse(read.metadataJson).identity, "fmtone");
+});
+
+Deno.test("a format-2 archive written by the previous bot-bottle (zstd, its SHA-256 in the manifest) is still read", async () => {
+  // tests/_fixtures/format2.bottle: the artifact of format1.bottle archived again by the export
+  // code of 329a54e, the last to write format 2.
+  await using dir = await tempDir();
+  const read = await readBottleArchive(
+    new URL("../_fixtures/format2.bottle", import.meta.url).pathname,
+    dir.path,
+  );
+  equal(read.manifest.formatVersion, 2);
+  equal(read.manifest.slug, "fmtone");
+  equal(await sha256File(read.artifactPath), read.manifest.artifact.sha256);
+  equal(
+    read.manifest.artifact.sha256,
+    "0ded5d6ff954af92c51c60513e3648ba2bd771dc9284b48d00c766597f92ee06",
+  );
 });
