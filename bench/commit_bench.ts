@@ -33,6 +33,7 @@ import {
   testSlug,
 } from "../tests/_helpers/docker.ts";
 import { launcherMetadata, tempHome } from "../tests/_helpers/temp_home.ts";
+import { historyText } from "../lib/_internal/state_text.ts";
 import {
   childEnv,
   DENO,
@@ -136,7 +137,10 @@ async function main(): Promise<void> {
     return slug;
   }
 
-  /** Puts 9,999 older records before the bottle's history: a history of 10,000. */
+  /**
+   * Puts 9,999 older records before the bottle's history: a history of
+   * 10,000, in the layout the tool writes (as 10,000 commits would leave it).
+   */
   async function padHistory(slug: string): Promise<void> {
     const file = `${home.stateDir(slug)}/snapshots.json`;
     const history = JSON.parse(await Deno.readTextFile(file));
@@ -147,7 +151,7 @@ async function main(): Promise<void> {
       parent: n === 0 ? null : `20200101T000000Z-${n}`,
     }));
     history.snapshots = [...older, ...history.snapshots];
-    await Deno.writeTextFile(file, JSON.stringify(history));
+    await Deno.writeTextFile(file, historyText(history));
   }
 
   async function dispose(slug: string): Promise<void> {
