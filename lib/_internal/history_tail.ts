@@ -46,16 +46,13 @@ function readRecordLine(line: string, first: boolean): SnapshotRecord | undefine
  * Reads what a commit needs of `snapshots.json`: its first line, its last
  * record, and where the closing `]}` starts.
  *
- * @param text The file's text, which may be decoded leniently (bytes that
- * are not UTF-8 as U+FFFD): a first line or a last record holding U+FFFD is
- * not taken.
+ * @param text The file's text.
  * @param size Its size in bytes.
  * @returns Them, or `undefined` when the file is not in bot-bottle's layout
  * (it is then read and rewritten whole).
  */
 export function readHistoryTail(text: string, size: number): HistoryTail | undefined {
   const head = readHead(text);
-  if (head?.resumedFrom?.includes("\uFFFD")) return;
   // (The first line ends in a newline too, so an empty history ends so as well.)
   if (!head || !text.endsWith(`\n${HISTORY_CLOSE}`)) return;
   const at = size - HISTORY_CLOSE.length;
@@ -63,8 +60,6 @@ export function readHistoryTail(text: string, size: number): HistoryTail | undef
   if (end === head.length) return { resumedFrom: head.resumedFrom, newest: undefined, at };
   const start = text.lastIndexOf("\n", end - 2) + 1;
   const line = text.slice(start, end - 1);
-  // Bytes that are not UTF-8 read as U+FFFD: such a file is read whole, and refused.
-  if (line.includes("\uFFFD")) return;
   const newest = readRecordLine(line, start === head.length);
   return newest && { resumedFrom: head.resumedFrom, newest, at };
 }

@@ -21,6 +21,10 @@ export function parseOrUndefined(text: string): unknown {
 
 /** Decodes a state file's bytes as UTF-8, refusing anything else. */
 export function decodeText(data: Uint8Array, file: string): string {
+  // The lenient decoder is several times quicker on a long history; it gives U+FFFD for bytes
+  // that are not UTF-8, and only text that holds one is decoded again, strictly, to tell.
+  const text = new TextDecoder().decode(data);
+  if (!text.includes("\uFFFD")) return text;
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(data);
   } catch (error) {

@@ -254,10 +254,8 @@ export class BottleState {
       const legacy = legacyHistory(await this.readCommittedImageRecord(), backend);
       return new RecentHistory(() => legacy);
     }
-    const parse = () => this.#parseHistory(read, decodeText(read.data, this.path(HISTORY_FILE)));
-    // Decoded without the check of every byte (several ms on 10,000 snapshots): only the first
-    // line and the last record are taken from it, and they must hold no replacement character.
-    const text = new TextDecoder().decode(read.data);
+    const text = decodeText(read.data, this.path(HISTORY_FILE));
+    const parse = () => this.#parseHistory(read, text);
     // In place only into a file of its own (not one linked elsewhere), as bot-bottle leaves it;
     // and not over a legacy snapshot, which a commit may have to adopt.
     const { info } = read;
