@@ -23,6 +23,7 @@ import { writeFilesTogether } from "../../lib/state/atomic_write.ts";
 import { launcherMetadata, snapshotTree, tempHome } from "../_helpers/temp_home.ts";
 import { fill, mountTest, tmpfs } from "../_helpers/faults.ts";
 import { present } from "../_helpers/present.ts";
+import { cliEnv, MAIN, runCli } from "../_helpers/cli.ts";
 
 const SLUG = "dev-hist1";
 
@@ -396,4 +397,28 @@ Deno.test("a commit refuses a history whose last record is not UTF-8, as a whole
     return true;
   });
   deepStrictEqual(await snapshotTree(home.home), before);
+});
+
+Deno.test("snapshots --json prints 10,000 snapshots, and ends quietly when its reader stops early", async () => {
+  const { home } = await bottleWithHistory(historyText(history(10_000)));
+  await using _home = home;
+  const listed = await runCli(["snapshots", SLUG, "--json"], home.env);
+  equal(listed.code, 0, listed.stderr);
+  equal(JSON.parse(listed.stdout).length, 10_000);
+  // A reader that reads one chunk and goes away (`| head -c 100`): exit 0, nothing on stderr.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", "--quiet", MAIN, "snapshots", SLUG, "--json"],
+    env: cliEnv(home.env),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  const first = await reader.read();
+  ok(!first.done && first.value.length > 0);
+  await reader.cancel();
+  const stderr = await new Response(child.stderr).text();
+  equal((await child.status).code, 0, stderr);
+  equal(stderr, "");
 });
