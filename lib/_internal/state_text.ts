@@ -95,7 +95,7 @@ export function maxBytesOf(name: string): number {
  * snapshot, not the ~350 of indented JSON), still easy to read and to diff.
  * Each record's line holds its separator in front (`,{…}`), so a commit adds
  * its snapshot by rewriting only the closing `]}` (see
- * `lib/_internal/history_tail.ts`), and whatever an interrupted addition
+ * `lib/state/history_tail.ts`), and whatever an interrupted addition
  * leaves, every line before it is still a whole record:
  *
  * ```text

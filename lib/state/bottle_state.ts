@@ -54,7 +54,7 @@ import {
   readHistoryTail,
   RecentHistory,
   recoverHistory,
-} from "../_internal/history_tail.ts";
+} from "./history_tail.ts";
 
 /** The name of the file that holds the committed artifact's reference. */
 export const COMMITTED_IMAGE_FILE = "committed-image";
@@ -242,7 +242,7 @@ export class BottleState {
    * Reads the history as a commit needs it: in bot-bottle's layout, only its
    * first line, its last record and the ids of a second, so that a commit
    * costs the same with 10,000 snapshots as with one (see
-   * `lib/_internal/history_tail.ts`); any other history whole, as
+   * `lib/state/history_tail.ts`); any other history whole, as
    * {@linkcode BottleState.readHistory} does.
    *
    * @param backend The bottle's backend, for a legacy snapshot's record.

@@ -1,17 +1,27 @@
-// snapshots.json as a commit reads it and adds to it: its first line (the
-// snapshot the bottle was resumed from), its last record (the newest), the
-// ids of one second, and where the next record goes; nothing else of a long
-// history is parsed, and nothing before its closing `]}` is rewritten. And
-// what a reader makes of a file whose addition was cut short: every whole
-// record, and a note saying so.
-//
-// This works on the layout bot-bottle writes (historyText: the first line,
-// one record a line with its separator in front, `]}`); any other layout (an
-// older version's, a hand-edited file) is read whole and rewritten whole once.
+/**
+ * `snapshots.json` as a commit reads it and adds to it: its first line (the
+ * snapshot the bottle was resumed from), its last record (the newest), the
+ * ids of one second, and where the next record goes; nothing else of a long
+ * history is parsed, and nothing before its closing `]}` is rewritten. And
+ * what a reader makes of a file whose addition was cut short: every whole
+ * record, and a note saying so.
+ *
+ * This works on the layout bot-bottle writes (`historyText`: the first line,
+ * one record a line with its separator in front, `]}`); any other layout (an
+ * older version's, a hand-edited file) is read whole and rewritten whole once.
+ * See `docs/state.md`.
+ *
+ * @module
+ */
 
-import { HISTORY_CLOSE, historyHead, parseOrUndefined, recordLine } from "./state_text.ts";
-import type { FileSplice } from "../state/atomic_write.ts";
-import { type History, quickRecord, type SnapshotRecord } from "../state/snapshot_history.ts";
+import {
+  HISTORY_CLOSE,
+  historyHead,
+  parseOrUndefined,
+  recordLine,
+} from "../_internal/state_text.ts";
+import type { FileSplice } from "./atomic_write.ts";
+import { type History, quickRecord, type SnapshotRecord } from "./snapshot_history.ts";
 
 /** What a commit needs of a history in bot-bottle's layout, read without parsing it whole. */
 export interface HistoryTail {
@@ -75,7 +85,8 @@ export function readHistoryTail(text: string, size: number): HistoryTail | undef
  */
 export function idsOfSecond(text: string, base: string): string[] {
   const found: string[] = [];
-  for (const match of text.matchAll(new RegExp(`"id"\\s*:\\s*"(${base}(?:-\\d+)?)"`, "g"))) {
+  const literal = base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  for (const match of text.matchAll(new RegExp(`"id"\\s*:\\s*"(${literal}(?:-\\d+)?)"`, "g"))) {
     if (match[1] !== undefined) found.push(match[1]);
   }
   return found;
@@ -151,6 +162,8 @@ export class RecentHistory {
   readonly #read: HistoryAddition["read"] | undefined;
 
   /**
+   * Wraps a history read by {@linkcode BottleState.readRecentHistory}.
+   *
    * @param parse Gives the whole history (called at most once).
    * @param appendable The file's text, what {@linkcode readHistoryTail} read
    * of it and the file's identity, when a record can be added in place.
