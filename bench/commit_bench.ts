@@ -145,7 +145,8 @@ async function main(): Promise<void> {
 
   /**
    * Puts 9,999 older records before the bottle's history: a history of
-   * 10,000, in the layout the tool writes (as 10,000 commits would leave it).
+   * 10,000, in the layout the tool writes and flushed to disk (as 10,000
+   * commits would leave it).
    */
   async function padHistory(slug: string): Promise<void> {
     const file = `${home.stateDir(slug)}/snapshots.json`;
@@ -158,6 +159,9 @@ async function main(): Promise<void> {
     }));
     history.snapshots = [...older, ...history.snapshots];
     await Deno.writeTextFile(file, historyText(history));
+    // On disk, as 10,000 commits would have left it: the timed commit's flush does not write it.
+    using written = await Deno.open(file, { write: true });
+    await written.sync();
   }
 
   async function dispose(slug: string): Promise<void> {
