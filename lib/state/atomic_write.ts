@@ -195,7 +195,7 @@ export interface FileSplice {
  * @throws {BadInputError} When the file is not the one read.
  * @throws The write's error; the file is then as it was.
  */
-export async function spliceFile(path: string, splice: FileSplice): Promise<void> {
+async function spliceFile(path: string, splice: FileSplice): Promise<void> {
   const checked = await Deno.lstat(path).catch((error) => {
     throw cannotRead(path, error);
   });

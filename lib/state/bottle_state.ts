@@ -50,10 +50,10 @@ import { checkStateDirectory } from "../_internal/state_dir.ts";
 import {
   type HistoryAddition,
   historySplice,
-  idsOfSecond,
-  readHistoryTail,
   RecentHistory,
+  recentHistory,
   recoverHistory,
+  recoveryWarning,
 } from "./history_tail.ts";
 
 /** The name of the file that holds the committed artifact's reference. */
@@ -255,16 +255,7 @@ export class BottleState {
       return new RecentHistory(() => legacy);
     }
     const text = decodeText(read.data, this.path(HISTORY_FILE));
-    const parse = () => this.#parseHistory(read, text);
-    // In place only into a file of its own (not one linked elsewhere), as bot-bottle leaves it;
-    // and not over a legacy snapshot, which a commit may have to adopt.
-    const { info } = read;
-    const tail = info.nlink === 1 && ((info.mode ?? 0) & 0o777) === 0o600 &&
-        idsOfSecond(text, "legacy").length === 0
-      ? readHistoryTail(text, read.data.length)
-      : undefined;
-    if (!tail) return new RecentHistory(parse);
-    return new RecentHistory(parse, { text, tail, read: { ...info, size: read.data.length } });
+    return recentHistory(read, text, () => this.#parseHistory(read, text));
   }
 
   /** A history's text parsed whole: quickly, else recovered from a cut-short addition, else refused. */
@@ -276,16 +267,8 @@ export class BottleState {
     const file = this.path(HISTORY_FILE);
     const recovered = recoverHistory(text);
     if (!recovered) return parseHistory(parseStateJson(read.data, file), file);
-    if (!this.#warnedRecovery) {
-      this.#warnedRecovery = true;
-      const { droppedBytes, history } = recovered;
-      this.warn(
-        `warning: ${file} was cut short while a commit added a snapshot to it (a crash, or a ` +
-          `full disk); its ${history.snapshots.length} whole snapshots are read` +
-          (droppedBytes > 0 ? ` and the ${droppedBytes} bytes after them left out` : "") +
-          `, and the next commit, prune or resume writes the file whole again`,
-      );
-    }
+    if (!this.#warnedRecovery) this.warn(recoveryWarning(file, recovered));
+    this.#warnedRecovery = true;
     return recovered.history;
   }
 

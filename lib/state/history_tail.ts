@@ -20,7 +20,7 @@ import {
   parseOrUndefined,
   recordLine,
 } from "../_internal/state_text.ts";
-import type { FileSplice } from "./atomic_write.ts";
+import type { FileRead, FileSplice } from "./atomic_write.ts";
 import { type History, quickRecord, type SnapshotRecord } from "./snapshot_history.ts";
 
 /** What a commit needs of a history in bot-bottle's layout, read without parsing it whole. */
@@ -90,6 +90,34 @@ export function idsOfSecond(text: string, base: string): string[] {
     if (match[1] !== undefined) found.push(match[1]);
   }
   return found;
+}
+
+/**
+ * The history a commit reads ({@linkcode BottleState.readRecentHistory}):
+ * added to in place when the file is in bot-bottle's layout, of its own (one
+ * link, not readable by others, as bot-bottle leaves it) and without the
+ * `legacy` snapshot (which a commit may have to adopt first); else whole.
+ *
+ * @param read The file as read.
+ * @param text Its text.
+ * @param parse Parses it whole.
+ */
+export function recentHistory(read: FileRead, text: string, parse: () => History): RecentHistory {
+  const { info, data } = read;
+  const tail = info.nlink === 1 && ((info.mode ?? 0) & 0o777) === 0o600 &&
+      idsOfSecond(text, "legacy").length === 0
+    ? readHistoryTail(text, data.length)
+    : undefined;
+  if (!tail) return new RecentHistory(parse);
+  return new RecentHistory(parse, { text, tail, read: { ...info, size: data.length } });
+}
+
+/** The warning that a history was read back from a cut-short addition. */
+export function recoveryWarning(file: string, { droppedBytes, history }: RecoveredHistory): string {
+  return `warning: ${file} was cut short while a commit added a snapshot to it (a crash, or a ` +
+    `full disk); its ${history.snapshots.length} whole snapshots are read` +
+    (droppedBytes > 0 ? ` and the ${droppedBytes} bytes after them left out` : "") +
+    `, and the next commit, prune or resume writes the file whole again`;
 }
 
 /** What {@linkcode recoverHistory} recovered. */
