@@ -422,3 +422,47 @@ Deno.test("snapshots --json prints 10,000 snapshots, and ends quietly when its r
   equal((await child.status).code, 0, stderr);
   equal(stderr, "");
 });
+
+const APPENDER = new URL("../_fixtures/append_records.ts", import.meta.url).pathname;
+
+Deno.test("a process killed (SIGKILL) while it records snapshot after snapshot loses none it recorded", async () => {
+  for (const after of [3, 30, 90]) {
+    await using home = await tempHome();
+    await home.writeBottle(SLUG, launcherMetadata(SLUG));
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", "--quiet", APPENDER, home.root, SLUG],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    // Each id is printed once its recording returned; the kill lands wherever the next one is.
+    const recorded: string[] = [];
+    let pending = "";
+    let killed = false;
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const lines = (pending + chunk).split("\n");
+      pending = lines.pop() ?? "";
+      recorded.push(...lines);
+      if (!killed && recorded.length >= after) {
+        child.kill("SIGKILL");
+        killed = true;
+      }
+    }
+    equal((await child.status).signal, "SIGKILL");
+    const warnings: string[] = [];
+    const state = new BottleState(SLUG, home.root);
+    state.warn = (line) => warnings.push(line);
+    const ids = (await state.readHistory("docker")).snapshots.map((record) => record.id);
+    // Every recorded one, in order; at most the one being recorded besides.
+    deepStrictEqual(ids.slice(0, recorded.length), recorded, `killed after ${after}`);
+    ok(ids.length <= recorded.length + 1, `${ids.length} read, ${recorded.length} recorded`);
+    // And the history takes the next commit, valid JSON again.
+    const next = await state.readRecentHistory("docker");
+    await state.recordCommit({
+      history: next.adding(record("20310101T000000Z")),
+      committedImage: `bot-bottle-committed-${SLUG}:latest`,
+    });
+    const text = await Deno.readTextFile(join(home.stateDir(SLUG), "snapshots.json"));
+    equal(JSON.parse(text).snapshots.length, ids.length + 1, warnings.join("\n"));
+  }
+});
