@@ -62,6 +62,7 @@ export {
   type PushRecord,
   type SnapshotRecord,
 } from "./lib/state/snapshot_history.ts";
+export type { HistoryAddition, HistoryTail, RecentHistory } from "./lib/state/history_tail.ts";
 export { emptyRunConfig, type RunConfig } from "./lib/state/run_config.ts";
 export {
   ARCHIVE_FORMAT_VERSION,

@@ -12,7 +12,7 @@ import type { Backend, BackendClass, BackendOptions, BackendSpec } from "./backe
 import { BadInputError, BotBottleError, Interrupted } from "./errors.ts";
 import { pruneHeld, retention } from "./ops/prune.ts";
 import type { RunConfig } from "./state/run_config.ts";
-import { newSnapshotId, type SnapshotRecord } from "./state/snapshot_history.ts";
+import { newSnapshotId, snapshotIdBase, type SnapshotRecord } from "./state/snapshot_history.ts";
 import type { SnapshotMode } from "./registry/registry_schema.ts";
 import { VERSION } from "./version.ts";
 
@@ -242,10 +242,15 @@ export abstract class Freezer<B extends Backend = Backend> {
           `${modes.join(", ")}); commit it with --mode disk`,
       );
     }
-    const history = await agent.state.readHistory(this.backend);
-    const legacy = history.snapshots.find((record) => record.id === "legacy");
-    if (legacy) legacy.artifact = await this.adoptLegacy(agent, legacy.artifact);
-    const id = newSnapshotId(new Date(), history.snapshots.map((record) => record.id));
+    // Only what the commit needs of a long history: the newest record, the parent, the ids of
+    // this second (see BottleState.readRecentHistory).
+    const history = await agent.state.readRecentHistory(this.backend);
+    if (!history.appendable) {
+      const legacy = history.whole().snapshots.find((record) => record.id === "legacy");
+      if (legacy) legacy.artifact = await this.adoptLegacy(agent, legacy.artifact);
+    }
+    const now = new Date();
+    const id = newSnapshotId(now, history.idsOfSecond(snapshotIdBase(now)));
     const record = (artifact: string, sizeBytes: number | null): SnapshotRecord => ({
       id,
       createdAt: new Date().toISOString(),
@@ -262,12 +267,15 @@ export abstract class Freezer<B extends Backend = Backend> {
     let current: string;
     let warnings: string[];
     try {
-      const previous = history.snapshots.at(-1)?.artifact;
+      const previous = history.newest?.artifact;
       const frozen = await this.freeze(agent, {
         id,
         mode,
         ...previous === undefined ? {} : { previous },
-        earlier: history.snapshots.map((record) => record.artifact),
+        // Read whole only for a backend that looks through them.
+        get earlier() {
+          return history.whole().snapshots.map((record) => record.artifact);
+        },
         undo,
         ...options.pause === false ? { pause: false } : {},
       });
@@ -275,10 +283,9 @@ export abstract class Freezer<B extends Backend = Backend> {
         typeof frozen === "string" ? { artifact: frozen } : frozen;
       current = named;
       warnings = typeof frozen === "string" ? [] : frozen.warnings ?? [];
-      history.snapshots.push(record(artifact, sizeBytes ?? null));
       try {
         await agent.state.recordCommit({
-          history,
+          history: history.adding(record(artifact, sizeBytes ?? null)),
           ...runConfig === undefined ? {} : { runConfig },
           committedImage: current,
         });

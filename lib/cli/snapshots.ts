@@ -32,7 +32,7 @@ export const snapshotsCommand: CliCommand = {
       );
     }
     const { snapshots } = await import("../ops/snapshots.ts");
-    const rows = await snapshots(slug);
+    const rows = await snapshots(slug, { log: context.log });
     if (values.json) {
       context.print(JSON.stringify(rows));
       return;

@@ -70,6 +70,7 @@ export async function openBottle(
  * @returns The bottle.
  */
 export async function loadBottle(state: BottleState, options: OpenOptions): Promise<LoadedBottle> {
+  if (options.log) state.warn = options.log;
   const metadata = await state.readMetadata();
   const agent: Agent = { slug: state.slug, backend: metadata.backend ?? "", metadata, state };
   const registry = options.registry ?? await loadRegistry();

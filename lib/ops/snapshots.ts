@@ -22,7 +22,7 @@ export interface SnapshotRow extends Omit<SnapshotRecord, "mode"> {
  * Lists a bottle's snapshots, newest first.
  *
  * @param slug The bottle's slug.
- * @param options The state root.
+ * @param options The state root, and where a warning about the state goes.
  * @returns The snapshots, newest first.
  * @throws {BadInputError} When the slug is invalid or its state missing or corrupt.
  *
@@ -34,9 +34,10 @@ export interface SnapshotRow extends Omit<SnapshotRecord, "mode"> {
  */
 export async function snapshots(
   slug: string,
-  options: { root?: string } = {},
+  options: { root?: string; log?: (line: string) => void } = {},
 ): Promise<SnapshotRow[]> {
   const agent = await loadAgent(slug, options.root ?? stateRoot());
+  if (options.log) agent.state.warn = options.log;
   const history = await agent.state.readHistory(agent.backend || "docker");
   const newest = history.snapshots.at(-1)?.id;
   return history.snapshots.map((record) => ({

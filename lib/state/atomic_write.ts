@@ -74,24 +74,24 @@ export async function readFileNoFollow(
           `to ${dirname(path)}`,
       );
     }
-    const chunks: Uint8Array[] = [];
+    // One buffer the size the file reports (a long history is read in one go), grown for a
+    // file that reports less (/proc) or grew, never past the limit.
+    let buffer = new Uint8Array(Math.min(Math.max(info.size + 1, 64 * 1024), maxBytes + 1));
     let total = 0;
     for (;;) {
-      const buffer = new Uint8Array(Math.min(64 * 1024, maxBytes + 1 - total));
-      const n = await file.read(buffer).catch((error) => {
+      if (total === buffer.length) {
+        const grown = new Uint8Array(Math.min(buffer.length * 2, maxBytes + 1));
+        grown.set(buffer);
+        buffer = grown;
+      }
+      const n = await file.read(buffer.subarray(total)).catch((error) => {
         throw cannotRead(path, error);
       });
       if (n === null) break;
       total += n;
       if (total > maxBytes) throw tooLarge(path, maxBytes);
-      chunks.push(buffer.subarray(0, n));
     }
-    const data = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      data.set(chunk, offset);
-      offset += chunk.length;
-    }
+    const data = buffer.subarray(0, total);
     return { data, info };
   } finally {
     file.close();
@@ -170,11 +170,93 @@ export async function writeFileAtomic(
 }
 
 /**
+ * A change of a file in place, as a commit adds its record to
+ * `snapshots.json`: `content` written at byte `at`, over the file's last
+ * bytes, `old`, which it gets back on a rollback. It applies only to the
+ * file read before (`ino`, `dev`, `size`).
+ */
+export interface FileSplice {
+  /** The byte offset `content` goes at. */
+  at: number;
+  /** The new bytes, to the file's new end. */
+  content: Uint8Array;
+  /** The file's bytes from `at` to its end now, which a rollback puts back. */
+  old: Uint8Array;
+  /** The file as it was read: its inode, device and size. */
+  read: Pick<Deno.FileInfo, "ino" | "dev" | "size">;
+}
+
+/**
+ * Changes the end of `path` in place ({@linkcode FileSplice}) and flushes it
+ * to disk. The file must still be the one read, unchanged in size: a link, a
+ * file swapped in or grown since is refused, and nothing is written. When the
+ * write fails part-way, the old end is put back.
+ *
+ * @throws {BadInputError} When the file is not the one read.
+ * @throws The write's error; the file is then as it was.
+ */
+async function spliceFile(path: string, splice: FileSplice): Promise<void> {
+  const checked = await Deno.lstat(path).catch((error) => {
+    throw cannotRead(path, error);
+  });
+  if (!checked.isFile || checked.ino !== splice.read.ino || checked.dev !== splice.read.dev) {
+    throw changedSinceRead(path);
+  }
+  using file = await Deno.open(path, { read: true, write: true });
+  const opened = await file.stat();
+  if (
+    opened.ino !== splice.read.ino || opened.dev !== splice.read.dev ||
+    opened.size !== splice.read.size || splice.at + splice.old.length !== opened.size
+  ) throw changedSinceRead(path);
+  try {
+    await writeAt(file, splice.at, splice.content);
+    await file.syncData();
+  } catch (error) {
+    await restoreEnd(file, splice).catch(() => {});
+    throw error;
+  }
+}
+
+/** Puts back the end a {@linkcode spliceFile} replaced. */
+async function unsplice(path: string, splice: FileSplice): Promise<void> {
+  using file = await Deno.open(path, { read: true, write: true });
+  await restoreEnd(file, splice);
+}
+
+async function restoreEnd(file: Deno.FsFile, splice: FileSplice): Promise<void> {
+  // Cut first, then the old end: a reader in between sees whole records and no end, which
+  // it reads as an addition cut short, never as a record.
+  await file.truncate(splice.at);
+  await writeAt(file, splice.at, splice.old);
+  await file.syncData();
+}
+
+async function writeAt(file: Deno.FsFile, at: number, data: Uint8Array): Promise<void> {
+  await file.seek(at, Deno.SeekMode.Start);
+  let written = 0;
+  while (written < data.length) written += await file.write(data.subarray(written));
+}
+
+function changedSinceRead(path: string): BadInputError {
+  return new BadInputError(
+    `${path} was changed or replaced while bot-bottle read it; try again, and check what ` +
+      `else writes to ${dirname(path)}`,
+  );
+}
+
+/** One file of {@linkcode writeFilesTogether}: its new content, or a change of its end. */
+export type FileChange =
+  | { path: string; content: string; maxBytes?: number }
+  | { path: string; splice: FileSplice };
+
+/**
  * Writes several files, each atomically, as one change: when any write
  * fails, the files already written get their old content back (or are
  * removed, if they did not exist), so readers see all old or all new. The
  * old content is read first, with {@linkcode readFileNoFollow}: when any of
- * the files is a symbolic link or not a regular file, nothing is written.
+ * the files is a symbolic link or not a regular file, nothing is written. A
+ * file changed in place ({@linkcode spliceFile}) is not read again: its
+ * rollback puts back the end it replaced.
  *
  * @param files The files and their new content, in the order to write them,
  * each with the largest size accepted of its old content (default
@@ -183,21 +265,29 @@ export async function writeFileAtomic(
  * or larger than its limit; nothing was written.
  * @throws The first error of a write; the files are then as they were.
  */
-export async function writeFilesTogether(
-  files: readonly { path: string; content: string; maxBytes?: number }[],
-): Promise<void> {
+export async function writeFilesTogether(files: readonly FileChange[]): Promise<void> {
   const olds: (Uint8Array | undefined)[] = [];
-  for (const file of files) olds.push((await readFileNoFollow(file.path, file.maxBytes))?.data);
-  const written: { path: string; old: Uint8Array | undefined }[] = [];
+  for (const file of files) {
+    olds.push(
+      "splice" in file ? undefined : (await readFileNoFollow(file.path, file.maxBytes))?.data,
+    );
+  }
+  const written: { file: FileChange; old: Uint8Array | undefined }[] = [];
   try {
     for (const [index, file] of files.entries()) {
-      written.push({ path: file.path, old: olds[index] });
-      await writeFileAtomic(file.path, file.content);
+      if ("splice" in file) {
+        await spliceFile(file.path, file.splice);
+        written.push({ file, old: undefined });
+      } else {
+        written.push({ file, old: olds[index] });
+        await writeFileAtomic(file.path, file.content);
+      }
     }
   } catch (error) {
-    for (const { path, old } of written.reverse()) {
-      if (old === undefined) await Deno.remove(path).catch(() => {});
-      else await writeFileAtomic(path, old).catch(() => {});
+    for (const { file, old } of written.reverse()) {
+      if ("splice" in file) await unsplice(file.path, file.splice).catch(() => {});
+      else if (old === undefined) await Deno.remove(file.path).catch(() => {});
+      else await writeFileAtomic(file.path, old).catch(() => {});
     }
     throw error;
   }

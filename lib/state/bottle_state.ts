@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import {
   type FileRead,
+  type FileSplice,
   MAX_HISTORY_FILE_BYTES,
   MAX_JSON_DEPTH,
   MAX_STATE_FILE_BYTES,
@@ -46,6 +47,14 @@ import {
 } from "../_internal/state_text.ts";
 import { stateRoot } from "./state_root.ts";
 import { checkStateDirectory } from "../_internal/state_dir.ts";
+import {
+  type HistoryAddition,
+  historySplice,
+  RecentHistory,
+  recentHistory,
+  recoverHistory,
+  recoveryWarning,
+} from "./history_tail.ts";
 
 /** The name of the file that holds the committed artifact's reference. */
 export const COMMITTED_IMAGE_FILE = "committed-image";
@@ -64,6 +73,12 @@ export { listStateSlugs, stateRoot } from "./state_root.ts";
  */
 export class BottleState {
   #metadataText: string | undefined;
+  #warnedRecovery = false;
+  /**
+   * Where a warning about the state goes (a history recovered from a
+   * cut-short addition): nowhere unless an operation sets it, once a command.
+   */
+  warn: (line: string) => void = () => {};
   /** The bottle's slug. */
   readonly slug: string;
   /** The state root, e.g. `~/.bot-bottle`. */
@@ -218,15 +233,43 @@ export class BottleState {
    * `committed-image` or the directory is a symbolic link or not a regular file.
    */
   async readHistory(backend: string): Promise<History> {
-    const file = this.path(HISTORY_FILE);
     const read = await this.#read(HISTORY_FILE);
-    if (read !== undefined) {
-      // The quick way for a file bot-bottle wrote (a valid history nests 3 deep, and V8's
-      // JSON.parse does not recurse); anything else goes the checked way, for its message.
-      const quick = quickHistory(parseOrUndefined(decodeText(read.data, file)));
-      return quick ?? parseHistory(parseStateJson(read.data, file), file);
+    if (read === undefined) return legacyHistory(await this.readCommittedImageRecord(), backend);
+    return this.#parseHistory(read, decodeText(read.data, this.path(HISTORY_FILE)));
+  }
+
+  /**
+   * Reads the history as a commit needs it: in bot-bottle's layout, only its
+   * first line, its last record and the ids of a second, so that a commit
+   * costs the same with 10,000 snapshots as with one (see
+   * `lib/state/history_tail.ts`); any other history whole, as
+   * {@linkcode BottleState.readHistory} does.
+   *
+   * @param backend The bottle's backend, for a legacy snapshot's record.
+   * @throws {BadInputError} As {@linkcode BottleState.readHistory}.
+   */
+  async readRecentHistory(backend: string): Promise<RecentHistory> {
+    const read = await this.#read(HISTORY_FILE);
+    if (read === undefined) {
+      const legacy = legacyHistory(await this.readCommittedImageRecord(), backend);
+      return new RecentHistory(() => legacy);
     }
-    return legacyHistory(await this.readCommittedImageRecord(), backend);
+    const text = decodeText(read.data, this.path(HISTORY_FILE));
+    return recentHistory(read, text, () => this.#parseHistory(read, text));
+  }
+
+  /** A history's text parsed whole: quickly, else recovered from a cut-short addition, else refused. */
+  #parseHistory(read: FileRead, text: string): History {
+    // The quick way for a file bot-bottle wrote (a valid history nests 3 deep, and V8's
+    // JSON.parse does not recurse); anything else goes the checked way, for its message.
+    const quick = quickHistory(parseOrUndefined(text));
+    if (quick) return quick;
+    const file = this.path(HISTORY_FILE);
+    const recovered = recoverHistory(text);
+    if (!recovered) return parseHistory(parseStateJson(read.data, file), file);
+    if (!this.#warnedRecovery) this.warn(recoveryWarning(file, recovered));
+    this.#warnedRecovery = true;
+    return recovered.history;
   }
 
   /**
@@ -269,7 +312,7 @@ export class BottleState {
    * symbolic link or of the wrong kind (nothing is written).
    */
   async recordCommit(commit: {
-    history: History;
+    history: History | HistoryAddition;
     runConfig?: RunConfig;
     committedImage: string;
     metadata?: Metadata;
@@ -277,7 +320,9 @@ export class BottleState {
     const reference = referenceLine(commit.committedImage);
     await this.#write([
       ...commit.metadata ? [{ name: METADATA_FILE, content: jsonText(commit.metadata) }] : [],
-      { name: HISTORY_FILE, content: historyText(commit.history) },
+      "record" in commit.history
+        ? { name: HISTORY_FILE, splice: historySplice(commit.history) }
+        : { name: HISTORY_FILE, content: historyText(commit.history) },
       ...commit.runConfig ? [{ name: RUN_CONFIG_FILE, content: jsonText(commit.runConfig) }] : [],
       { name: COMMITTED_IMAGE_FILE, content: reference },
       ...(await this.isPreserved()) ? [] : [{ name: PRESERVE_FILE, content: "" }],
@@ -359,11 +404,16 @@ export class BottleState {
    * replaced together, mode 0600; a file that is a link or not a regular file
    * is refused before anything is written.
    */
-  async #write(files: { name: string; content: string }[]): Promise<void> {
+  async #write(
+    files: ({ name: string; content: string } | { name: string; splice: FileSplice })[],
+  ): Promise<void> {
     await this.checkDirectory();
     // Nothing is written that the reader would refuse.
-    for (const { name, content } of files) {
-      const bytes = new TextEncoder().encode(content).byteLength;
+    for (const file of files) {
+      const { name } = file;
+      const bytes = "splice" in file
+        ? file.splice.at + file.splice.content.byteLength
+        : new TextEncoder().encode(file.content).byteLength;
       if (bytes <= maxBytesOf(name)) continue;
       if (name === HISTORY_FILE) throw this.historyFull(bytes);
       throw new BadInputError(
@@ -372,11 +422,11 @@ export class BottleState {
       );
     }
     await writeFilesTogether(
-      files.map(({ name, content }) => ({
-        path: this.path(name),
-        content,
-        maxBytes: maxBytesOf(name),
-      })),
+      files.map((file) =>
+        "splice" in file
+          ? { path: this.path(file.name), splice: file.splice }
+          : { path: this.path(file.name), content: file.content, maxBytes: maxBytesOf(file.name) }
+      ),
     );
   }
 

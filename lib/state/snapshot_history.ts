@@ -125,10 +125,18 @@ export function parseHistory(value: unknown, file: string): History {
  * @returns A unique id.
  */
 export function newSnapshotId(now: Date, taken: Iterable<string>): string {
-  const base = now.toISOString().replace(/\.\d+Z$/, "Z").replace(/[-:]/g, "");
+  const base = snapshotIdBase(now);
   const used = new Set(taken);
   if (!used.has(base)) return base;
   for (let n = 2;; n++) if (!used.has(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+/**
+ * The id a snapshot made at `now` gets unless it is taken: the UTC time to
+ * the second, `YYYYMMDDTHHMMSSZ`.
+ */
+export function snapshotIdBase(now: Date): string {
+  return now.toISOString().replace(/\.\d+Z$/, "Z").replace(/[-:]/g, "");
 }
 
 /**
@@ -172,46 +180,57 @@ export function quickHistory(value: unknown): History | undefined {
   if (resumedFrom !== null && typeof resumedFrom !== "string") return;
   const snapshots: SnapshotRecord[] = new Array(value.snapshots.length);
   for (let i = 0; i < snapshots.length; i++) {
-    const record: unknown = value.snapshots[i];
-    if (
-      !isObject(record) || typeof record.id !== "string" || !SNAPSHOT_ID.test(record.id) ||
-      typeof record.createdAt !== "string" || typeof record.backend !== "string" ||
-      typeof record.artifact !== "string" ||
-      (record.sizeBytes !== null && typeof record.sizeBytes !== "number") ||
-      (record.parent !== null && typeof record.parent !== "string") ||
-      typeof record.toolVersion !== "string" ||
-      (record.message !== null && typeof record.message !== "string") ||
-      (record.mode !== undefined && record.mode !== "disk" && record.mode !== "full")
-    ) return;
-    const pushes = record.pushes;
-    if (
-      pushes !== undefined &&
-      (!Array.isArray(pushes) ||
-        !pushes.every((push: unknown) =>
-          isObject(push) && typeof push.ref === "string" && typeof push.digest === "string" &&
-          typeof push.pushedAt === "string"
-        ))
-    ) return;
-    snapshots[i] = {
-      id: record.id,
-      createdAt: record.createdAt,
-      backend: record.backend,
-      artifact: record.artifact,
-      sizeBytes: record.sizeBytes,
-      parent: record.parent,
-      toolVersion: record.toolVersion,
-      message: record.message,
-      ...record.mode === undefined ? {} : { mode: record.mode },
-      ...pushes === undefined ? {} : {
-        pushes: (pushes as PushRecord[]).map(({ ref, digest, pushedAt }) => ({
-          ref,
-          digest,
-          pushedAt,
-        })),
-      },
-    };
+    const record = quickRecord(value.snapshots[i]);
+    if (record === undefined) return;
+    snapshots[i] = record;
   }
   return { version: 1, snapshots, resumedFrom };
+}
+
+/**
+ * One record of a history, checked as {@linkcode quickHistory} checks each.
+ *
+ * @param record A parsed record.
+ * @returns The record (unknown fields dropped), or `undefined` when it is not one.
+ */
+export function quickRecord(record: unknown): SnapshotRecord | undefined {
+  if (
+    !isObject(record) || typeof record.id !== "string" || !SNAPSHOT_ID.test(record.id) ||
+    typeof record.createdAt !== "string" || typeof record.backend !== "string" ||
+    typeof record.artifact !== "string" ||
+    (record.sizeBytes !== null && typeof record.sizeBytes !== "number") ||
+    (record.parent !== null && typeof record.parent !== "string") ||
+    typeof record.toolVersion !== "string" ||
+    (record.message !== null && typeof record.message !== "string") ||
+    (record.mode !== undefined && record.mode !== "disk" && record.mode !== "full")
+  ) return;
+  const pushes = record.pushes;
+  if (
+    pushes !== undefined &&
+    (!Array.isArray(pushes) ||
+      !pushes.every((push: unknown) =>
+        isObject(push) && typeof push.ref === "string" && typeof push.digest === "string" &&
+        typeof push.pushedAt === "string"
+      ))
+  ) return;
+  return {
+    id: record.id,
+    createdAt: record.createdAt,
+    backend: record.backend,
+    artifact: record.artifact,
+    sizeBytes: record.sizeBytes,
+    parent: record.parent,
+    toolVersion: record.toolVersion,
+    message: record.message,
+    ...record.mode === undefined ? {} : { mode: record.mode },
+    ...pushes === undefined ? {} : {
+      pushes: (pushes as PushRecord[]).map(({ ref, digest, pushedAt }) => ({
+        ref,
+        digest,
+        pushedAt,
+      })),
+    },
+  };
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
