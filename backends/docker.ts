@@ -138,7 +138,7 @@ export class DockerFreezer extends Freezer<DockerBackend> {
       await this.#flatten(agent, id, image, snapshot.Config ?? {});
       await this.bottles.run("tag", { image, target: latest }, agent);
       // The layered image, untagged now, goes.
-      await this.bottles.run("pruneSnapshots", { slug: agent.slug }, agent);
+      await this.bottles.pruneSnapshots(agent);
       [snapshot] = await this.#inspectImage(agent, image);
     }
     return {

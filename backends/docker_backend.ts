@@ -21,6 +21,12 @@ import type {
 import type { Engine } from "../lib/registry/registry_schema.ts";
 import { ImageBackend } from "./image.ts";
 
+/** How long a prune waits for another prune on the engine to finish. */
+export const PRUNE_WAIT_MS = 120_000;
+
+/** How often it asks again meanwhile. */
+const PRUNE_RETRY_MS = 200;
+
 /**
  * Runs bottles as containers of Docker or a Docker-compatible engine (podman,
  * nerdctl…); their snapshots are images. What differs between engines — the
@@ -86,11 +92,41 @@ export class DockerBackend extends ImageBackend {
     return error instanceof BackendError && this.#means(error.stderr, kind);
   }
 
-  /** Whether the engine's words `text` mean `kind`. */
+  /** Whether the engine's words `text` mean `kind` (never, for a kind the entry leaves out). */
   #means(text: string, kind: keyof Engine["errors"]): boolean {
     let pattern = this.#patterns.get(kind);
-    if (!pattern) this.#patterns.set(kind, pattern = new RegExp(this.engine.errors[kind], "i"));
+    if (!pattern) {
+      const source = this.engine.errors[kind];
+      if (source === undefined) return false;
+      this.#patterns.set(kind, pattern = new RegExp(source, "i"));
+    }
     return pattern.test(text);
+  }
+
+  /**
+   * Removes the bottle's untagged snapshot images. Docker runs one prune at a
+   * time, engine-wide, and refuses another meanwhile ("a prune operation is
+   * already running"), so a prune of another bottle, or the user's own, is
+   * waited out (`engine.errors.pruneBusy`), saying so once, up to
+   * {@linkcode PRUNE_WAIT_MS}.
+   *
+   * @param agent The bottle.
+   */
+  async pruneSnapshots(agent: Agent): Promise<void> {
+    const until = Date.now() + PRUNE_WAIT_MS;
+    for (let said = false;;) {
+      try {
+        await this.run("pruneSnapshots", { slug: agent.slug }, agent);
+        return;
+      } catch (error) {
+        if (!this.says(error, "pruneBusy") || Date.now() > until) throw error;
+        if (!said) {
+          this.log(`another prune is running on ${this.engine.name}; waiting for it to finish`);
+          said = true;
+        }
+        await new Promise((resolve) => setTimeout(resolve, PRUNE_RETRY_MS));
+      }
+    }
   }
 
   /**
@@ -179,7 +215,7 @@ export class DockerBackend extends ImageBackend {
     } catch (error) {
       if (!this.says(error, "noSuchImage")) throw error;
     }
-    await this.run("pruneSnapshots", { slug: agent.slug }, agent);
+    await this.pruneSnapshots(agent);
   }
 
   /** Every labelled snapshot image, from `docker image ls`. */

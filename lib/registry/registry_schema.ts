@@ -60,10 +60,12 @@ export const EngineSchema = v.pipe(
         noSuchImage: Pattern,
         unreachable: Pattern,
         denied: Pattern,
+        pruneBusy: v.exactOptional(Pattern),
       }),
       v.description(
         "How the engine says that a container or an image does not exist, that it cannot be " +
-          "reached, and that the user may not use it.",
+          "reached, that the user may not use it, and (optional) that another prune is " +
+          "running, which bot-bottle waits out: Docker runs one prune at a time.",
       ),
     ),
     hints: v.pipe(
@@ -222,6 +224,8 @@ export interface Engine {
     unreachable: string;
     /** The user may not use the engine. */
     denied: string;
+    /** Another prune is running (Docker runs one at a time); bot-bottle waits it out. */
+    pruneBusy?: string;
   };
   /** Hints, with `{slug}`, `{container}` and `{image}` replaced. */
   hints: {
