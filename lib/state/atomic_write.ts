@@ -186,13 +186,18 @@ export async function writeFileAtomic(
 export async function writeFilesTogether(
   files: readonly { path: string; content: string; maxBytes?: number }[],
 ): Promise<void> {
-  const olds: (Uint8Array | undefined)[] = [];
-  for (const file of files) olds.push((await readFileNoFollow(file.path, file.maxBytes))?.data);
+  const olds: (FileRead | undefined)[] = [];
+  for (const file of files) olds.push(await readFileNoFollow(file.path, file.maxBytes));
   const written: { path: string; old: Uint8Array | undefined }[] = [];
   try {
     for (const [index, file] of files.entries()) {
-      written.push({ path: file.path, old: olds[index] });
-      await writeFileAtomic(file.path, file.content);
+      const old = olds[index];
+      const data = new TextEncoder().encode(file.content);
+      // A file that already holds this content, with the mode a write gives, is left as it
+      // is: rewriting it would change nothing but cost a flush to disk.
+      if (old && ((old.info.mode ?? 0) & 0o7777) === 0o600 && sameBytes(old.data, data)) continue;
+      written.push({ path: file.path, old: old?.data });
+      await writeFileAtomic(file.path, data);
     }
   } catch (error) {
     for (const { path, old } of written.reverse()) {
@@ -201,4 +206,10 @@ export async function writeFilesTogether(
     }
     throw error;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let index = 0; index < a.byteLength; index++) if (a[index] !== b[index]) return false;
+  return true;
 }
