@@ -120,8 +120,13 @@ export async function pruneHeld(
   const { slug } = agent;
   const history = await agent.state.readHistory(backend.name);
   const protect = new Set(history.snapshots.slice(-keep).map((record) => record.id));
-  if (history.resumedFrom && (await backend.bottleStatus(slug)) !== "absent") {
-    protect.add(history.resumedFrom);
+  // The snapshot the bottle runs from is kept while the bottle is there; asking the backend
+  // whether it is there matters only when that snapshot is not among the newest anyway.
+  const resumedFrom = history.resumedFrom;
+  if (
+    resumedFrom && !protect.has(resumedFrom) && (await backend.bottleStatus(slug)) !== "absent"
+  ) {
+    protect.add(resumedFrom);
   }
   const removed = history.snapshots.filter((record) => !protect.has(record.id));
   const result: PruneResult = {
