@@ -8,7 +8,6 @@
  */
 
 import { join } from "node:path";
-import { savedLayer } from "../lib/archive/companion.ts";
 import type { Agent } from "../lib/state/agent.ts";
 import { type ArtifactImages, artifactNameProblem } from "../lib/archive/artifact_names.ts";
 import { Backend, type ImportContext, type PullContext, type StartSpec } from "../lib/backend.ts";
@@ -373,6 +372,8 @@ export abstract class ImageBackend extends Backend {
     await this.pullImage(ref, async () => {
       const path = join(dir, `companion.${this.name}.tar`);
       await this.run("imageSave", { path, image: ref });
+      // Loaded here: tar-stream and node:crypto cost every other command tens of ms.
+      const { savedLayer } = await import("../lib/archive/companion.ts");
       layer = await savedLayer(path, ref);
     });
     if (layer === undefined) throw new TypeError("pullImage did not run its adopt step");

@@ -7,7 +7,6 @@
 
 import { join } from "node:path";
 import * as v from "valibot";
-import { writeOciImageArchive } from "../lib/archive/oci_image_layout.ts";
 import { type OciReference, parseOciReference } from "../lib/archive/oci_reference.ts";
 import { parseOutput } from "../lib/_internal/parse_output.ts";
 import type { Agent } from "../lib/state/agent.ts";
@@ -243,6 +242,8 @@ export class MacosContainerBackend extends ImageBackend {
     this.#ready("push");
     await this.#absent(ref);
     const archive = join(dir, "companion.oci.tar");
+    // Loaded here, as for a snapshot: node:crypto costs every other command tens of ms.
+    const { writeOciImageArchive } = await import("../lib/archive/oci_image_layout.ts");
     await writeOciImageArchive(join(dir, "companion-layout"), {
       references: [ref],
       layer: file,

@@ -12,7 +12,12 @@ import type { Backend, BackendClass, BackendOptions, BackendSpec } from "./backe
 import { BadInputError, BotBottleError, Interrupted } from "./errors.ts";
 import { pruneHeld, retention } from "./ops/prune.ts";
 import type { RunConfig } from "./state/run_config.ts";
-import { newSnapshotId, snapshotIdBase, type SnapshotRecord } from "./state/snapshot_history.ts";
+import {
+  type History,
+  newSnapshotId,
+  snapshotIdBase,
+  type SnapshotRecord,
+} from "./state/snapshot_history.ts";
 import type { SnapshotMode } from "./registry/registry_schema.ts";
 import { VERSION } from "./version.ts";
 
@@ -266,6 +271,7 @@ export abstract class Freezer<B extends Backend = Backend> {
     const undo = new AsyncDisposableStack();
     let current: string;
     let warnings: string[];
+    let recorded: SnapshotRecord;
     try {
       const previous = history.newest?.artifact;
       const frozen = await this.freeze(agent, {
@@ -283,9 +289,10 @@ export abstract class Freezer<B extends Backend = Backend> {
         typeof frozen === "string" ? { artifact: frozen } : frozen;
       current = named;
       warnings = typeof frozen === "string" ? [] : frozen.warnings ?? [];
+      recorded = record(artifact, sizeBytes ?? null);
       try {
         await agent.state.recordCommit({
-          history: history.adding(record(artifact, sizeBytes ?? null)),
+          history: history.adding(recorded),
           ...runConfig === undefined ? {} : { runConfig },
           committedImage: current,
         });
@@ -321,7 +328,7 @@ export abstract class Freezer<B extends Backend = Backend> {
     for (const warning of warnings) this.log(`warning: ${warning}`);
     this.log(`to resume from this snapshot: ${result.resumeCommand}`);
     this.log(`to move it to another machine: ${result.exportCommand}`);
-    if (keep > 0) result.pruned = await this.#retain(agent, keep);
+    if (keep > 0) result.pruned = await this.#retain(agent, keep, history.wholeAfter(recorded));
     return result;
   }
 
@@ -330,11 +337,12 @@ export abstract class Freezer<B extends Backend = Backend> {
    * beyond the newest `keep`. Its failure does not undo the commit: it is
    * logged as a warning.
    *
+   * @param history The history as the commit wrote it (not read again).
    * @returns The ids of the snapshots removed.
    */
-  async #retain(agent: Agent, keep: number): Promise<string[]> {
+  async #retain(agent: Agent, keep: number, history: History): Promise<string[]> {
     try {
-      const pruned = await pruneHeld({ agent, backend: this.bottles }, { keep }, false);
+      const pruned = await pruneHeld({ agent, backend: this.bottles }, { keep }, false, history);
       const ids = pruned.removed.map((record) => record.id);
       if (ids.length > 0) {
         this.log(

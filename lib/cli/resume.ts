@@ -4,6 +4,7 @@
  * @module
  */
 
+import { dax } from "../_internal/dax.ts";
 import { UsageError } from "../errors.ts";
 import { type CliCommand, lockingOptions, WAIT_OPTIONS } from "./command.ts";
 import { phaseProgress } from "./progress.ts";
@@ -44,6 +45,9 @@ export const resumeCommand: CliCommand = {
         `resume takes one slug, got ${positionals.length}; run "bot-bottle resume --help" for usage`,
       );
     }
+    // dax runs every backend command: its load (tens of ms) starts now and overlaps the
+    // loading of the rest and the reading of the state. Its failure shows where it is used.
+    dax().catch(() => {});
     const [{ resume }, { terminalPrompter }] = await Promise.all([
       import("../ops/resume.ts"),
       import("../prompter.ts"),

@@ -11,7 +11,7 @@ import type { BottleLockOptions } from "../state/bottle_lock.ts";
 import { listStateSlugs, stateRoot } from "../state/bottle_state.ts";
 import { BadInputError, BottleBusyError } from "../errors.ts";
 import { type GetFreezerOptions, loadRegistry, type Registry } from "../registry/registry.ts";
-import type { SnapshotRecord } from "../state/snapshot_history.ts";
+import type { History, SnapshotRecord } from "../state/snapshot_history.ts";
 
 /** How many snapshots a bottle keeps when nothing says otherwise. */
 export const DEFAULT_KEEP = 10;
@@ -108,20 +108,28 @@ function checkKeep(keep: number): void {
  * @param options How many to keep, and whether to only look.
  * @param leftovers Also look for what a failed commit or import left (default
  * `true`; a commit's retention, right after a commit that succeeded, skips it).
+ * @param written The history as the caller has just written it, under the same
+ * lock (a commit's retention), so it is not read again; default: read it.
  * @returns What was (or would be) removed.
  */
 export async function pruneHeld(
   { agent, backend }: Pick<LoadedBottle, "agent" | "backend">,
   options: PruneOptions = {},
   leftovers = true,
+  written?: History,
 ): Promise<PruneResult> {
   const keep = options.keep ?? retention();
   checkKeep(keep);
   const { slug } = agent;
-  const history = await agent.state.readHistory(backend.name);
+  const history = written ?? await agent.state.readHistory(backend.name);
   const protect = new Set(history.snapshots.slice(-keep).map((record) => record.id));
-  if (history.resumedFrom && (await backend.bottleStatus(slug)) !== "absent") {
-    protect.add(history.resumedFrom);
+  // The snapshot the bottle runs from is kept while the bottle is there; asking the backend
+  // whether it is there matters only when that snapshot is not among the newest anyway.
+  const resumedFrom = history.resumedFrom;
+  if (
+    resumedFrom && !protect.has(resumedFrom) && (await backend.bottleStatus(slug)) !== "absent"
+  ) {
+    protect.add(resumedFrom);
   }
   const removed = history.snapshots.filter((record) => !protect.has(record.id));
   const result: PruneResult = {
@@ -134,7 +142,10 @@ export async function pruneHeld(
       : [],
     repointed: false,
   };
-  const current = await agent.state.readCommittedImage();
+  // What committed-image names matters to the repair of leftovers and to the removals only.
+  const current = leftovers || removed.length > 0
+    ? await agent.state.readCommittedImage()
+    : undefined;
   const newest = history.snapshots.at(-1)?.artifact;
   if (leftovers && current !== undefined && newest !== undefined) {
     result.repointed = await backend.repointCurrent(agent, current, newest, options.dryRun);

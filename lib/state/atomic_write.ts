@@ -266,11 +266,9 @@ export type FileChange =
  * @throws The first error of a write; the files are then as they were.
  */
 export async function writeFilesTogether(files: readonly FileChange[]): Promise<void> {
-  const olds: (Uint8Array | undefined)[] = [];
+  const olds: (FileRead | undefined)[] = [];
   for (const file of files) {
-    olds.push(
-      "splice" in file ? undefined : (await readFileNoFollow(file.path, file.maxBytes))?.data,
-    );
+    olds.push("splice" in file ? undefined : await readFileNoFollow(file.path, file.maxBytes));
   }
   const written: { file: FileChange; old: Uint8Array | undefined }[] = [];
   try {
@@ -278,10 +276,15 @@ export async function writeFilesTogether(files: readonly FileChange[]): Promise<
       if ("splice" in file) {
         await spliceFile(file.path, file.splice);
         written.push({ file, old: undefined });
-      } else {
-        written.push({ file, old: olds[index] });
-        await writeFileAtomic(file.path, file.content);
+        continue;
       }
+      const old = olds[index];
+      const data = new TextEncoder().encode(file.content);
+      // A file that already holds this content, with the mode a write gives, is left as it
+      // is: rewriting it would change nothing but cost a flush to disk.
+      if (old && ((old.info.mode ?? 0) & 0o7777) === 0o600 && sameBytes(old.data, data)) continue;
+      written.push({ file, old: old?.data });
+      await writeFileAtomic(file.path, data);
     }
   } catch (error) {
     for (const { file, old } of written.reverse()) {
@@ -291,4 +294,10 @@ export async function writeFilesTogether(files: readonly FileChange[]): Promise<
     }
     throw error;
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let index = 0; index < a.byteLength; index++) if (a[index] !== b[index]) return false;
+  return true;
 }

@@ -234,6 +234,17 @@ export class RecentHistory {
   }
 
   /**
+   * The whole history with `record` added as its newest, as
+   * {@linkcode RecentHistory.adding} recorded it (for retention after the
+   * commit, which reads the file no further).
+   */
+  wholeAfter(record: SnapshotRecord): History {
+    const history = this.whole();
+    if (history.snapshots.at(-1) !== record) history.snapshots.push(record);
+    return history;
+  }
+
+  /**
    * What {@linkcode BottleState.recordCommit} records: the record's addition
    * in place, or the whole history with the record last.
    */

@@ -737,6 +737,56 @@ Deno.test("writeFilesTogether() refuses a symbolic link among its files before w
   deepStrictEqual(await snapshotTree(home.home), before);
 });
 
+Deno.test("writeFilesTogether() leaves a file that holds the content already, mode 0600, as it is", async () => {
+  await using home = await tempHome();
+  const [same, changed, wide] = ["same", "changed", "wide"].map((name) => join(home.home, name));
+  await writeFileAtomic(same!, "kept\n");
+  await writeFileAtomic(changed!, "old\n");
+  await Deno.writeTextFile(wide!, "kept\n", { mode: 0o644 });
+  const inode = async (path: string) => (await Deno.lstat(path)).ino;
+  const before = {
+    same: await inode(same!),
+    changed: await inode(changed!),
+    wide: await inode(wide!),
+  };
+  await writeFilesTogether([
+    { path: same!, content: "kept\n" },
+    { path: changed!, content: "new\n" },
+    { path: wide!, content: "kept\n" },
+  ]);
+  deepStrictEqual(await snapshotTree(home.home), {
+    same: "kept\n",
+    changed: "new\n",
+    wide: "kept\n",
+  });
+  // Not replaced: the same file, not a new one renamed over it.
+  equal(await inode(same!), before.same);
+  // Replaced: new content, or the same content with too wide a mode (made 0600).
+  equal((await inode(changed!)) === before.changed, false);
+  equal((await inode(wide!)) === before.wide, false);
+  equal((await Deno.lstat(wide!)).mode! & 0o777, 0o600);
+});
+
+Deno.test("writeFilesTogether() puts back what it wrote when a later write fails, past an unchanged file", async () => {
+  await using home = await tempHome();
+  await writeFileAtomic(join(home.home, "a"), "old a");
+  await writeFileAtomic(join(home.home, "b"), "same b");
+  await Deno.mkdir(join(home.home, "gone"));
+  const before = await snapshotTree(home.home);
+  await Deno.remove(join(home.home, "gone"));
+  // The third file's directory does not exist: its write fails after the first one's.
+  await rejects(
+    writeFilesTogether([
+      { path: join(home.home, "a"), content: "new a" },
+      { path: join(home.home, "b"), content: "same b" },
+      { path: join(home.home, "gone", "c"), content: "c" },
+    ]),
+    Deno.errors.NotFound,
+  );
+  await Deno.mkdir(join(home.home, "gone"));
+  deepStrictEqual(await snapshotTree(home.home), before);
+});
+
 Deno.test("listStateSlugs() lists a symbolic link named like a slug, and skips other links' names", async () => {
   await using home = await tempHome();
   await home.writeBottle("real-1");
