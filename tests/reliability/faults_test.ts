@@ -178,7 +178,9 @@ Deno.test(
       await bottle.exec("sh", "-c", "echo changed > /changed");
       await fill(disk.path);
       const before = await snapshotTree(dir);
-      const run = await runCli(["commit", bottle.slug], env);
+      // A note of 64 KiB, so that the record cannot fit in the room the history file's last
+      // page still has: a commit adds its record in place, and writes no unchanged file.
+      const run = await runCli(["commit", bottle.slug, "--message", "n".repeat(65536)], env);
       equal(run.code, 1);
       match(
         onlyError(run.stderr),
