@@ -266,6 +266,35 @@ async function refused(
   }
 }
 
+/**
+ * {@linkcode refused} for both directions: `push` of the pushed bottle, then
+ * `pull` of its ref under another HOME (`there`) as a new slug.
+ */
+async function refusedBoth(
+  pushed: Pushed,
+  there: TempHome,
+  client: DockerClient,
+  host: string,
+  pattern: RegExp,
+): Promise<void> {
+  await refused(
+    ["push", pushed.slug, pushed.ref],
+    envOf(pushed.home, client),
+    pushed.home,
+    host,
+    pattern,
+  );
+  const name = testSlug("nothing");
+  await refused(
+    ["pull", pushed.ref, "--name", name],
+    envOf(there, client),
+    there,
+    host,
+    pattern,
+    name,
+  );
+}
+
 const ONE_LINE = "^bot-bottle: error: ";
 
 registryTest(
@@ -410,27 +439,12 @@ registryTest(
       JSON.stringify({ auths: { [registry.host]: { auth: btoa(`${user}:not-the-password`) } } }),
     );
     const host = registry.host.replaceAll(".", "\\.");
-    const name = testSlug("nothing");
     for (const client of [anonymous, wrong]) {
       const unauthorized = new RegExp(
         `${ONE_LINE}the registry ${host} refused access to .*\\); run "docker login ${host}" ` +
           `and try again\n$`,
       );
-      await refused(
-        ["push", pushed.slug, pushed.ref],
-        envOf(pushed.home, client),
-        pushed.home,
-        registry.host,
-        unauthorized,
-      );
-      await refused(
-        ["pull", pushed.ref, "--name", name],
-        envOf(there, client),
-        there,
-        registry.host,
-        unauthorized,
-        name,
-      );
+      await refusedBoth(pushed, there, client, registry.host, unauthorized);
     }
   },
 );
@@ -444,27 +458,12 @@ registryTest(
     await using there = await tempHome();
     await registry.distrust();
     const host = registry.host.replaceAll(".", "\\.");
-    const name = testSlug("nothing");
     const untrusted = new RegExp(
       `${ONE_LINE}the registry ${host}'s TLS certificate is not trusted here \\(.*x509: ` +
         `certificate signed by unknown authority\\); trust its CA: copy the CA certificate to ` +
         `/etc/docker/certs\\.d/${host}/ca\\.crt, then try again\n$`,
     );
-    await refused(
-      ["push", pushed.slug, pushed.ref],
-      envOf(pushed.home, client),
-      pushed.home,
-      registry.host,
-      untrusted,
-    );
-    await refused(
-      ["pull", pushed.ref, "--name", name],
-      envOf(there, client),
-      there,
-      registry.host,
-      untrusted,
-      name,
-    );
+    await refusedBoth(pushed, there, client, registry.host, untrusted);
   },
   { tls: true },
 );
