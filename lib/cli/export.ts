@@ -17,11 +17,12 @@ export const exportCommand: CliCommand = {
   usage: "bot-bottle export <slug> [--at <id|~N>] [-o <file>] [--compression zstd|gzip|none]",
   description: [
     "Writes one file holding a manifest (format, slug, backend, snapshot, lineage, tool",
-    "version, the artifact's SHA-256 and size), metadata.json, run-config.json and the artifact",
-    "(docker save / container image save output, or the .smolmachine), compressed with zstd.",
-    "--compression gzip writes archive format 1, which bot-bottle 0.1 reads too (slower to",
-    "write); none suits data that is already compressed. The file is written whole or not at",
-    "all, with mode 0600: it holds whatever the bottle held, secrets included. Default name:",
+    "version, the artifact's size), metadata.json, run-config.json, the artifact (docker save",
+    "/ container image save output, or the .smolmachine) and its SHA-256 as a sha256sum line,",
+    "compressed with zstd (archive format 4). --compression gzip writes archive format 1,",
+    "which bot-bottle 0.1 reads too (slower to write, its SHA-256 in the manifest); none suits",
+    "data that is already compressed. The file is written whole or not at all, with mode",
+    "0600: it holds whatever the bottle held, secrets included. Default name:",
     "<slug>-<snapshot id>.bottle. Import it with bot-bottle import.",
   ].join("\n"),
   options: {
