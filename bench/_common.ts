@@ -86,6 +86,27 @@ export interface Timed {
 }
 
 /**
+ * `argv` as every timed subprocess runs: from the repository root, with
+ * `env` alone, no stdin, stderr piped, and stdout piped or discarded.
+ */
+export function rootCommand(
+  env: Record<string, string>,
+  argv: readonly string[],
+  stdout: "piped" | "null" = "piped",
+): Deno.Command {
+  const [program, args] = programOf(argv);
+  return new Deno.Command(program, {
+    args,
+    cwd: ROOT,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout,
+    stderr: "piped",
+  });
+}
+
+/**
  * Runs a command from the repository root; returns its wall time in ms and
  * its output. Throws when it fails, unless `mayFail` is set.
  */
@@ -94,16 +115,7 @@ export async function timed(
   argv: string[],
   { mayFail = false }: { mayFail?: boolean } = {},
 ): Promise<Timed> {
-  const [program, args] = programOf(argv);
-  const command = new Deno.Command(program, {
-    args,
-    cwd: ROOT,
-    env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
+  const command = rootCommand(env, argv);
   const start = performance.now();
   const output = await command.output();
   const elapsed = performance.now() - start;
@@ -228,15 +240,7 @@ export async function measure(env: Record<string, string>, argv: string[]): Prom
     prefix: "time-",
   });
   try {
-    const command = new Deno.Command(TIME, {
-      args: ["-f", "%M", "-o", timeFile, ...argv],
-      cwd: ROOT,
-      env,
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    });
+    const command = rootCommand(env, [TIME, "-f", "%M", "-o", timeFile, ...argv]);
     const start = performance.now();
     const child = command.spawn();
     const hwmKiB = new Map<string, number>();

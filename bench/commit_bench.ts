@@ -46,10 +46,10 @@ import {
   median,
   ms,
   nth,
-  programOf,
   progress,
   range,
   ROOT,
+  rootCommand,
   runsFor,
   timed,
 } from "./_common.ts";
@@ -481,16 +481,7 @@ async function stamped(
   env: Record<string, string>,
   argv: string[],
 ): Promise<{ ms: number; text: string }[]> {
-  const [program, args] = programOf(argv);
-  const child = new Deno.Command(program, {
-    args,
-    cwd: ROOT,
-    env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  });
+  const child = rootCommand(env, argv, "null");
   const start = performance.now();
   const process = child.spawn();
   const lines: { ms: number; text: string }[] = [];
